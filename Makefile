@@ -1,0 +1,42 @@
+# zcall: two commands for a fresh Debian / Raspberry Pi OS machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.zcall-installed
+
+# Runtime system libraries: libopus0 for opuslib, portaudio to build PyAudio.
+RUNTIME_DEBS := libopus0 portaudio19-dev libasound2-dev libasound2-plugins python3-venv python3-dev gcc
+# The test bench: independent peers, captures, audio tools, namespaces, a terminal.
+TEST_DEBS := linphone-cli baresip-core kamailio kamailio-tls-modules tshark sox libsox-fmt-all espeak-ng \
+             iproute2 iputils-ping nftables openssl tmux procps psmisc
+
+.PHONY: setup setup-test run test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@bash packaging/apt-ensure.sh $(RUNTIME_DEBS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+setup-test: setup
+	@bash packaging/apt-ensure.sh $(TEST_DEBS)
+
+run: setup
+	$(BIN)/zcall $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check zcall tests
+	$(BIN)/mypy zcall
+
+test: setup-test lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: setup-test
+	$(BIN)/pytest tests/bench -p no:cacheprovider -o addopts="" -s -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
