@@ -1,7 +1,7 @@
 """Test hosts in network namespaces joined by veth (two hosts) or a bridge (three or more).
 
-Each host gets `lo` up, one interface with a 10.x address on a subnet unique to this run, and a multicast route so
-mDNS works. Everything is torn down on exit, even when the test fails.
+Each host gets `lo` up, one interface with a 10.x address on a subnet unique to this run, and a
+multicast route so mDNS works. Everything is torn down on exit, even when the test fails.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def lan(count: int = 2, prefix: str = "zc") -> Iterator[Lan]:
                 _ip("netns", "add", name)
                 created.append(name)
                 port = f"p{i}"
-                _ip("-n", bridge_ns, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", name)
+                _ip("-n", bridge_ns, "link", "add", port, "type", "veth",
+                    "peer", "name", "eth0", "netns", name)
                 _ip("-n", bridge_ns, "link", "set", port, "master", "br0")
                 _ip("-n", bridge_ns, "link", "set", port, "up")
                 hosts.append(Host(name, "eth0", f"10.{second}.{third}.{i + 1}"))
@@ -108,7 +109,8 @@ def lan(count: int = 2, prefix: str = "zc") -> Iterator[Lan]:
     finally:
         for name in reversed(created):
             # Kill whatever still runs inside, then delete the namespace (its veth ends go with it).
-            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+            listing = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+            pids = listing.stdout.split()
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), 9)

@@ -1,0 +1,112 @@
+"""The command line, run as a user would: the installed `zcall` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from zcall import cli
+
+
+def zcall(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("zcall", path=os.path.dirname(sys.executable)) or "zcall"
+    return subprocess.run(
+        [exe, *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env=env
+    )
+
+
+def test_help_lists_the_contract() -> None:
+    out = zcall("--help").stdout
+    for option in (
+        "--home", "--config", "--headless", "--events", "--name", "--bind", "--sip-port", "--rtp-port",
+        "--no-mdns", "--audio-in", "--audio-out", "--auto-answer", "--call", "--hangup-after",
+        "--exit-after-call", "--server", "--user", "--password", "--server-ca", "--on-mismatch",
+    ):
+        assert option in out
+    for command in ("peers", "trust", "doctor", "ctl", "config"):
+        assert command in out
+
+
+def test_version() -> None:
+    result = zcall("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("zcall ")
+
+
+def test_config_init_show_path_under_home(tmp_path: Path) -> None:
+    path = zcall("--home", str(tmp_path), "config", "path").stdout.strip()
+    assert path == str(tmp_path.resolve() / "config.toml")
+    assert zcall("--home", str(tmp_path), "config", "init").returncode == 0
+    assert tomllib.loads(Path(path).read_text())["network"]["sip_port"] == 5060
+    again = zcall("--home", str(tmp_path), "config", "init")
+    assert again.returncode == 1 and "--force" in again.stderr
+    shown = zcall("--home", str(tmp_path), "config", "show")
+    assert shown.returncode == 0
+    assert tomllib.loads(shown.stdout)["security"]["on_mismatch"] == "hangup"
+
+
+def test_config_show_hides_password(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[server]\nuri = "sips:pbx"\npassword = "hunter2"\n')
+    shown = zcall("--home", str(tmp_path), "config", "show")
+    assert "hunter2" not in shown.stdout
+    assert "********" in shown.stdout
+
+
+def test_bad_config_is_reported_with_its_key(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[network]\nsip_port = 'x'\n")
+    result = zcall("--home", str(tmp_path), "config", "show")
+    assert result.returncode == cli.EXIT_USAGE
+    assert "network.sip_port" in result.stderr
+
+
+def test_homes_are_isolated(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        assert zcall("--home", str(tmp_path / name), "doctor").returncode == 0
+    zid_a = (tmp_path / "a" / "data" / "identity" / "zid").read_text()
+    zid_b = (tmp_path / "b" / "data" / "identity" / "zid").read_text()
+    assert zid_a != zid_b
+    # Nothing of one instance lands outside its home.
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["data"]
+
+
+def test_without_home_xdg_is_used(tmp_path: Path) -> None:
+    env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    env.pop("XDG_DATA_HOME", None)
+    env.pop("XDG_RUNTIME_DIR", None)
+    assert zcall("config", "path", env=env).stdout.strip() == str(tmp_path / "cfg" / "zcall" / "config.toml")
+
+
+def test_doctor_reports_every_check(tmp_path: Path) -> None:
+    result = zcall("--home", str(tmp_path), "doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("cryptography", "pylibsrtp", "libopus", "PyAudio", "zeroconf", "identity"):
+        assert name in result.stdout
+    assert "all checks passed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args", [["--home", "{home}", "trust", "list"], ["--home", "{home}", "ctl", "status"]]
+)
+def test_unbuilt_capabilities_are_refused_not_ignored(tmp_path: Path, args: list[str]) -> None:
+    args = [a.replace("{home}", str(tmp_path)) for a in args]
+    if args[2] not in cli.UNAVAILABLE:
+        pytest.skip(f"{args[2]} is built now")
+    result = zcall(*args)
+    assert result.returncode == cli.EXIT_UNAVAILABLE
+    assert "not available yet" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--sip-port", "70000"], ["--hangup-after", "-1"], ["--on-mismatch", "shrug"], ["trust"], ["ctl"]],
+)
+def test_bad_arguments_are_usage_errors(args: list[str]) -> None:
+    result = zcall(*args)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr

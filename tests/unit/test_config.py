@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zcall import config
+from zcall.paths import Paths
+
+
+def test_missing_file_gives_defaults(tmp_path: Path) -> None:
+    assert config.load(tmp_path / "none.toml") == config.Config()
+
+
+def test_round_trip_through_toml(tmp_path: Path) -> None:
+    cfg = config.from_mapping(
+        {
+            "unit": {"name": "Desk \"A\" – café"},
+            "network": {"sip_port": 5070, "rtp_port": 40000, "mdns": False},
+            "security": {"sas_types": ["B32"], "on_mismatch": "continue"},
+            "server": {"uri": "sips:pbx.example.org", "user": "alice", "password": "s3cr\\et"},
+        }
+    )
+    path = tmp_path / "config.toml"
+    config.save(cfg, path)
+    assert config.load(path) == cfg
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[network]\nsip_port = 'abc'\n", "network.sip_port: expected an integer"),
+        ("[network]\nsip_port = 70000\n", "network.sip_port: expected a port number"),
+        ("[network]\nrtp_port = 40001\n", "network.rtp_port: expected 0 or an even port"),
+        ("[network]\nmdns = 1\n", "network.mdns: expected true or false"),
+        ("[network]\nsip_port = true\n", "network.sip_port: expected an integer"),
+        ("[network]\nspeed = 3\n", "network.speed: unknown key"),
+        ("[bogus]\n", "[bogus]: unknown section"),
+        ("network = 3\n", "[network]: expected a table"),
+        ("[security]\nsas_types = ['B64']\n", "security.sas_types: expected a non-empty list"),
+        ("[security]\nsas_types = 'B32'\n", "security.sas_types: expected a list of strings"),
+        ("[security]\non_mismatch = 'shrug'\n", "security.on_mismatch: expected one of"),
+        ("[server]\nuri = 'http://x'\n", "server.uri: expected a SIP URI"),
+        ("[unit\nname='x'\n", "not valid TOML"),
+    ],
+)
+def test_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path)
+    assert message in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_oversized_and_binary_files_are_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * config.MAX_CONFIG_BYTES)
+    with pytest.raises(config.ConfigError, match="larger than"):
+        config.load(big)
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(config.ConfigError, match="not UTF-8"):
+        config.load(binary)
+
+
+def test_show_redacts_the_password() -> None:
+    cfg = config.from_mapping({"server": {"password": "hunter2"}})
+    assert "hunter2" not in config.to_toml(cfg, redact=True)
+    assert "hunter2" in config.to_toml(cfg)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_fuzz_any_text_loads_or_fails_clearly(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        config.load(path)
+    except config.ConfigError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    name=st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=63),
+    port=st.integers(1, 65535),
+)
+def test_fuzz_saved_values_read_back(tmp_path_factory: pytest.TempPathFactory, name: str, port: int) -> None:
+    if not name.isprintable():
+        return
+    cfg = config.from_mapping({"unit": {"name": name}, "network": {"sip_port": port}})
+    path = tmp_path_factory.mktemp("rt") / "config.toml"
+    config.save(cfg, path)
+    assert config.load(path) == cfg
+
+
+def test_home_puts_everything_under_one_folder(tmp_path: Path) -> None:
+    paths = Paths.resolve(tmp_path)
+    for path in (paths.config_file, paths.cache_file, paths.identity_dir, paths.control_socket):
+        assert path.is_relative_to(tmp_path)
+
+
+def test_xdg_locations() -> None:
+    env = {"HOME": "/h", "XDG_CONFIG_HOME": "/c", "XDG_DATA_HOME": "/d", "XDG_RUNTIME_DIR": "/r"}
+    paths = Paths.from_environment(env)
+    assert paths.config_file == Path("/c/zcall/config.toml")
+    assert paths.cache_file == Path("/d/zcall/cache.sqlite")
+    assert paths.control_socket == Path("/r/zcall/zcall.sock")
+    bare = Paths.from_environment({"HOME": "/h"})
+    assert bare.config_file == Path("/h/.config/zcall/config.toml")

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zcall import identity
+
+
+def test_created_once_then_reused(tmp_path: Path) -> None:
+    first = identity.load_or_create(tmp_path)
+    second = identity.load_or_create(tmp_path)
+    assert len(first.zid) == 12
+    assert first.zid == second.zid
+    assert first.fingerprint() == second.fingerprint()
+    for name in ("zid", "cert.pem", "key.pem"):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600
+
+
+def test_two_homes_differ(tmp_path: Path) -> None:
+    a = identity.load_or_create(tmp_path / "a")
+    b = identity.load_or_create(tmp_path / "b")
+    assert a.zid != b.zid
+    assert a.fingerprint() != b.fingerprint()
+
+
+def test_fingerprint_format(tmp_path: Path) -> None:
+    fingerprint = identity.load_or_create(tmp_path).fingerprint()
+    parts = fingerprint.split(":")
+    assert len(parts) == 32
+    assert all(len(part) == 2 and part == part.upper() for part in parts)
+
+
+def test_certificate_is_p256_and_long_lived(tmp_path: Path) -> None:
+    ident = identity.load_or_create(tmp_path)
+    assert ident.private_key.curve.name == "secp256r1"
+    lifetime = ident.certificate.not_valid_after_utc - ident.certificate.not_valid_before_utc
+    assert lifetime.days >= 3650
+
+
+def test_concurrent_first_runs_agree(tmp_path: Path) -> None:
+    code = "import sys;from pathlib import Path;from zcall import identity;"
+    code += "print(identity.load_or_create(Path(sys.argv[1])).zid.hex())"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    zids = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+    assert len(zids) == 1
+
+
+def test_damaged_identity_is_a_clear_error(tmp_path: Path) -> None:
+    identity.load_or_create(tmp_path)
+    (tmp_path / "zid").write_text("not hex\n")
+    with pytest.raises(identity.IdentityError, match="unusable"):
+        identity.load_or_create(tmp_path)
+
+
+def test_mismatched_key_is_refused(tmp_path: Path) -> None:
+    identity.load_or_create(tmp_path / "a")
+    identity.load_or_create(tmp_path / "b")
+    (tmp_path / "a" / "key.pem").write_bytes((tmp_path / "b" / "key.pem").read_bytes())
+    with pytest.raises(identity.IdentityError, match="does not belong"):
+        identity.load_or_create(tmp_path / "a")

@@ -1,0 +1,5 @@
+import sys
+
+from zcall.cli import main
+
+sys.exit(main())

@@ -1,0 +1,155 @@
+"""Command line: the TUI by default, --headless, and the subcommands of the contract (see DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from zcall import __version__, doctor
+from zcall import config as configmod
+from zcall.paths import Paths
+
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+# Capabilities that are parsed but arrive with a later issue. Each one is refused clearly, never ignored.
+UNAVAILABLE: dict[str, str] = {
+    "tui": "the Textual desk-phone interface",
+    "headless": "the call engine (--headless)",
+    "peers": "LAN peer listing (zcall peers)",
+    "trust": "the trust store commands (zcall trust)",
+    "ctl": "the control socket (zcall ctl)",
+}
+
+
+class Unavailable(Exception):
+    def __init__(self, capability: str) -> None:
+        super().__init__(f"zcall: not available yet: {UNAVAILABLE[capability]} is not built in this version")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port number 0-65535")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zcall",
+        description="Secure desk-phone calls: SIP, ZRTP with SAS words, Opus over SRTP.",
+    )
+    parser.add_argument("--version", action="version", version=f"zcall {__version__}")
+    parser.add_argument("--home", metavar="DIR", help="keep every file of this instance under DIR")
+    parser.add_argument("--config", metavar="FILE", help="read this config file instead of the default")
+
+    run = parser.add_argument_group("headless mode")
+    run.add_argument("--headless", action="store_true", help="no UI; events as JSON lines on stdout")
+    run.add_argument("--events", choices=["jsonl"], default="jsonl", help="event output format")
+    run.add_argument("--name", help="this unit's display name")
+    run.add_argument("--bind", metavar="IP", help="the address to listen on")
+    run.add_argument("--sip-port", type=_port, metavar="N")
+    run.add_argument("--rtp-port", type=_port, metavar="N")
+    run.add_argument("--no-mdns", action="store_true", help="neither advertise nor browse on the LAN")
+    run.add_argument("--audio-in", metavar="SPEC", help="default|DEVICE|file:PATH.wav|tone:HZ|silence")
+    run.add_argument("--audio-out", metavar="SPEC", help="default|DEVICE|file:PATH.wav|null")
+    run.add_argument("--auto-answer", action="store_true")
+    run.add_argument("--call", metavar="TARGET", help="a peer's name, a ZID, or a SIP URI")
+    run.add_argument("--hangup-after", type=_seconds, metavar="SECONDS")
+    run.add_argument("--exit-after-call", action="store_true")
+    run.add_argument("--server", metavar="SIPS_URI")
+    run.add_argument("--user", metavar="U")
+    run.add_argument("--password", metavar="P")
+    run.add_argument("--server-ca", metavar="PEM")
+    run.add_argument("--on-mismatch", choices=list(configmod.ON_MISMATCH))
+
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    peers = sub.add_parser("peers", help="list zcall units on the LAN")
+    peers.add_argument("--wait", type=_seconds, default=3.0, metavar="S")
+
+    trust = sub.add_parser("trust", help="the devices this unit has talked to")
+    trust_sub = trust.add_subparsers(dest="trust_command", metavar="ACTION", required=True)
+    trust_sub.add_parser("list")
+    for action in ("verify", "unverify", "forget"):
+        trust_sub.add_parser(action).add_argument("peer", help="a ZID (hex) or a peer name")
+    rename = trust_sub.add_parser("rename")
+    rename.add_argument("peer")
+    rename.add_argument("new_name")
+
+    sub.add_parser("doctor", help="check this machine for what zcall needs")
+
+    ctl = sub.add_parser("ctl", help="drive the running instance of this --home")
+    ctl_sub = ctl.add_subparsers(dest="ctl_command", metavar="ACTION", required=True)
+    ctl_sub.add_parser("call").add_argument("target")
+    ctl_sub.add_parser("answer").add_argument("id", nargs="?")
+    ctl_sub.add_parser("hangup").add_argument("id", nargs="?")
+    ctl_sub.add_parser("verify").add_argument("id", nargs="?")
+    ctl_sub.add_parser("status")
+
+    cfg = sub.add_parser("config", help="show, locate or create the config file")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    cfg_sub.add_parser("show", help="the effective configuration (password hidden)")
+    cfg_sub.add_parser("path", help="where the config file is")
+    init = cfg_sub.add_parser("init", help="write a config file with the defaults")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return parser
+
+
+def _config_command(args: argparse.Namespace, paths: Paths) -> int:
+    if args.config_command == "path":
+        print(paths.config_file)
+        return 0
+    if args.config_command == "init":
+        if paths.config_file.exists() and not args.force:
+            print(f"zcall: {paths.config_file} exists; use --force to overwrite", file=sys.stderr)
+            return 1
+        configmod.save(configmod.Config(), paths.config_file)
+        print(paths.config_file)
+        return 0
+    print(configmod.to_toml(configmod.load(paths.config_file), redact=True), end="")
+    return 0
+
+
+def _refuse(capability: str) -> Callable[[argparse.Namespace, Paths], int]:
+    def handler(args: argparse.Namespace, paths: Paths) -> int:
+        raise Unavailable(capability)
+
+    return handler
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Paths], int]] = {
+    "config": _config_command,
+    "doctor": lambda args, paths: doctor.run(paths),
+    "peers": _refuse("peers"),
+    "trust": _refuse("trust"),
+    "ctl": _refuse("ctl"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    paths = Paths.resolve(args.home, args.config)
+    try:
+        if args.command is not None:
+            return COMMANDS[args.command](args, paths)
+        configmod.load(paths.config_file)  # a bad config is reported before anything starts
+        raise Unavailable("headless" if args.headless else "tui")
+    except configmod.ConfigError as exc:
+        print(f"zcall: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Unavailable as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_UNAVAILABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""`zcall doctor`: check this machine for everything zcall needs, one line per check."""
+
+from __future__ import annotations
+
+import ctypes.util
+import importlib
+import importlib.metadata
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from zcall import config as configmod
+from zcall import identity
+from zcall.paths import Paths
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+
+def _library(module: str, distribution: str) -> Callable[[Paths], Check]:
+    def check(paths: Paths) -> Check:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # an import can fail in many ways (missing .so, bad ABI)
+            return Check(distribution, False, f"cannot import {module}: {exc}")
+        return Check(distribution, True, importlib.metadata.version(distribution))
+
+    return check
+
+
+def _libopus(paths: Paths) -> Check:
+    found = ctypes.util.find_library("opus")
+    return Check("libopus", found is not None, found or "not found (apt-get install libopus0)")
+
+
+def _ffdh(paths: Paths) -> Check:
+    # ZRTP's mandatory DH3k needs finite-field DH, which `cryptography` has deprecated.
+    from cryptography.hazmat.primitives.asymmetric import dh
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            dh.generate_parameters(generator=2, key_size=512).generate_private_key()
+        except Exception as exc:
+            return Check("finite-field DH (DH3k)", False, str(exc))
+    return Check("finite-field DH (DH3k)", True, "available")
+
+
+def _dtls(paths: Paths) -> Check:
+    from OpenSSL import SSL
+
+    ok = hasattr(SSL, "DTLS_METHOD") and hasattr(SSL.Context, "set_tlsext_use_srtp")
+    return Check("DTLS-SRTP in pyOpenSSL", ok, "DTLS_METHOD and use_srtp" if ok else "missing")
+
+
+def _config(paths: Paths) -> Check:
+    try:
+        configmod.load(paths.config_file)
+    except configmod.ConfigError as exc:
+        return Check("config", False, str(exc))
+    state = "present" if paths.config_file.exists() else "defaults (no file)"
+    return Check("config", True, f"{paths.config_file}: {state}")
+
+
+def _identity(paths: Paths) -> Check:
+    try:
+        ident = identity.load_or_create(paths.identity_dir)
+    except (identity.IdentityError, OSError) as exc:
+        return Check("identity", False, str(exc))
+    return Check("identity", True, f"ZID {ident.zid_hex}")
+
+
+CHECKS: list[Callable[[Paths], Check]] = [
+    lambda paths: Check("python", sys.version_info >= (3, 11), sys.version.split()[0]),
+    _library("cryptography", "cryptography"),
+    _ffdh,
+    _library("OpenSSL", "pyOpenSSL"),
+    _dtls,
+    _library("pylibsrtp", "pylibsrtp"),
+    _libopus,
+    _library("opuslib", "opuslib"),
+    _library("pyaudio", "PyAudio"),
+    _library("zeroconf", "zeroconf"),
+    _library("textual", "textual"),
+    _config,
+    _identity,
+]
+
+
+def run(paths: Paths) -> int:
+    results = [check(paths) for check in CHECKS]
+    width = max(len(result.name) for result in results)
+    for result in results:
+        mark = "ok  " if result.ok else ("FAIL" if result.required else "warn")
+        print(f"{mark} {result.name.ljust(width)}  {result.detail}")
+    failed = [r for r in results if r.required and not r.ok]
+    print("all checks passed" if not failed else f"{len(failed)} check(s) failed")
+    return 0 if not failed else 1
