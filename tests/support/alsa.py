@@ -1,0 +1,131 @@
+"""PyAudio against our own ALSA configuration (tests/support/alsa/asound.conf): real PortAudio/ALSA devices
+without a sound card. ALSA reads its configuration once per process, so device tests run in a subprocess:
+`python -m tests.support.alsa capture|play ...` drives zcall.media.audio and prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = Path(__file__).resolve().parent / "alsa" / "asound.conf"
+
+
+def alsa_env(infile: Path | None = None, outfile: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["ALSA_CONFIG_PATH"] = str(CONFIG)
+    env.pop("ZCALL_ALSA_INFILE", None)
+    env.pop("ZCALL_ALSA_OUTFILE", None)
+    if infile is not None:
+        env["ZCALL_ALSA_INFILE"] = str(infile)
+    if outfile is not None:
+        env["ZCALL_ALSA_OUTFILE"] = str(outfile)
+    return env
+
+
+def run_probe(args: list[str], infile: Path | None = None, outfile: Path | None = None,
+              timeout: float = 60) -> dict[str, Any]:
+    """Run this module as a subprocess under the test ALSA config; return its JSON result."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.support.alsa", *args], cwd=ROOT, env=alsa_env(infile, outfile),
+        capture_output=True, text=True, timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"probe {args} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["stderr"] = proc.stderr
+    return result
+
+
+def _capture(ns: argparse.Namespace) -> dict[str, Any]:
+    from zcall.media.audio import DeviceSource, open_source
+
+    source = open_source(ns.device)
+    assert isinstance(source, DeviceSource)
+    frames: list[bytes] = []
+    deadline = time.monotonic() + ns.seconds
+    # First let the callback overrun the ring (nobody reads), then drain it.
+    time.sleep(ns.idle)
+    while time.monotonic() < deadline and len(frames) < ns.frames:
+        frame = source.read_frame()
+        if frame is None:
+            time.sleep(0.001)
+            continue
+        frames.append(frame)
+    source.close()
+    Path(ns.out).write_bytes(b"".join(frames))
+    return {"frames": len(frames), "dropped": source.dropped, "callbacks": source.callbacks,
+            "sizes": sorted({len(f) for f in frames})}
+
+
+def _play(ns: argparse.Namespace) -> dict[str, Any]:
+    from zcall.media.audio import DeviceSink, open_sink, open_source
+
+    sink = open_sink(ns.device)
+    assert isinstance(sink, DeviceSink)
+    source = open_source(ns.source)
+    written = 0
+    deadline = time.monotonic() + ns.seconds
+    while written < ns.frames and time.monotonic() < deadline:
+        if len(sink.ring) < sink.ring.capacity:
+            sink.write_frame(source.read_frame() or b"")
+            written += 1
+        else:
+            time.sleep(0.0005)
+    # Give the callback time to drain what is queued, then overfill on purpose to count drops.
+    while len(sink.ring) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    sink.close()
+    return {"written": written, "underruns": sink.underruns, "dropped": sink.dropped,
+            "callbacks": sink.callbacks}
+
+
+def _devices(_ns: argparse.Namespace) -> dict[str, Any]:
+    from zcall.media.audio import list_devices
+
+    return {"devices": list_devices()}
+
+
+def _open_error(ns: argparse.Namespace) -> dict[str, Any]:
+    from zcall.media.audio import AudioSpecError, open_sink, open_source
+
+    opener = open_source if ns.direction == "in" else open_sink
+    try:
+        opener(ns.device).close()
+    except AudioSpecError as exc:
+        return {"error": str(exc)}
+    return {"error": None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="tests.support.alsa")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    cap = sub.add_parser("capture")
+    cap.add_argument("device")
+    cap.add_argument("out")
+    cap.add_argument("--frames", type=int, default=100)
+    cap.add_argument("--idle", type=float, default=0.2)
+    cap.add_argument("--seconds", type=float, default=10)
+    play = sub.add_parser("play")
+    play.add_argument("device")
+    play.add_argument("source")
+    play.add_argument("--frames", type=int, default=100)
+    play.add_argument("--seconds", type=float, default=10)
+    sub.add_parser("devices")
+    err = sub.add_parser("open-error")
+    err.add_argument("direction", choices=["in", "out"])
+    err.add_argument("device")
+    ns = parser.parse_args()
+    handlers = {"capture": _capture, "play": _play, "devices": _devices, "open-error": _open_error}
+    print(json.dumps(handlers[ns.cmd](ns)))
+
+
+if __name__ == "__main__":
+    main()
