@@ -1,0 +1,539 @@
+"""Seeded UDP impairment relay for the test bench (this kernel has no netem).
+
+Symmetric design: A's peer sends to the relay's port PA; the relay forwards it from port PB to B's peer. B's
+replies to PB go out from PA to A. A destination left unset is learned from the last sender on that side, so a
+peer that answers from its media port works without knowing it in advance.
+
+Each direction has its own sans-I/O core (`DirectionCore`: receive / datagrams_to_send / get_timer /
+handle_timer, driven by a clock from outside) and its own RNG seeded from (seed, direction). Every packet
+takes the same number of random draws whatever happens to it, so a direction's drop pattern depends only on
+the seed and the packet's index in that direction, never on timing (outages aside: they are about time).
+
+Impairments, in the order applied: outage windows (seconds since start) → Gilbert–Elliott loss (state "bad"
+drops with `burst_loss`, state "good" with `loss`) → queue limit → delay + jitter (extra delay uniform in
+[0, jitter_ms], so packets may reorder) → explicit reorder (hold a packet until just after the next one) →
+duplication (the copy gets its own jitter draw).
+
+Subprocess use (e.g. inside a network namespace), from the repository root:
+    python -m tests.support.relay --listen-a IP:PORT --listen-b IP:PORT [--to-a IP:PORT] [--to-b IP:PORT]
+        --seed N [--loss P] [--burst-p P --burst-r R --burst-loss L] [--delay-ms MS] [--jitter-ms MS]
+        [--reorder P] [--duplicate P] [--outage T0:T1 ...] [--direction both|a2b|b2a] [--duration S]
+It prints {"event": "ready", ...} once its sockets are bound, and one {"event": "stats", ...} JSON line
+when it ends (SIGTERM, SIGINT or --duration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import heapq
+import ipaddress
+import json
+import math
+import os
+import random
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DROP_REASONS = ("random", "burst", "outage", "overflow", "no_route")
+MAX_DATAGRAM = 65535
+_DRAWS_PER_PACKET = 6
+_RCVBUF = 4 * 1024 * 1024
+
+Endpoint = tuple[str, int]
+
+
+class EndpointError(ValueError):
+    """An IP:PORT argument that does not parse."""
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    """Parse "IPv4:PORT" or "[IPv6]:PORT" (numeric addresses only, so no name lookups in a test)."""
+    if len(text) > 64:
+        raise EndpointError("endpoint too long")
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise EndpointError(f"expected IP:PORT, got {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if "%" in host:
+            raise EndpointError("scoped IPv6 addresses are not supported")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            raise EndpointError(f"bad IPv6 address in {text!r}") from exc
+    else:
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError as exc:
+            raise EndpointError(f"bad IPv4 address in {text!r}") from exc
+    if not (port_text.isascii() and port_text.isdigit()) or len(port_text) > 5:
+        raise EndpointError(f"bad port in {text!r}")
+    port = int(port_text)
+    if port > 65535:
+        raise EndpointError(f"port out of range in {text!r}")
+    return host, port
+
+
+def format_endpoint(endpoint: Endpoint) -> str:
+    host, port = endpoint
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _check_probability(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+
+
+@dataclass(frozen=True)
+class Impairment:
+    """What one direction suffers. Times in milliseconds except outages (seconds since the relay started)."""
+
+    loss: float = 0.0  # independent loss (in the Gilbert–Elliott "good" state)
+    burst_p: float = 0.0  # P(good -> bad), drawn per packet
+    burst_r: float = 1.0  # P(bad -> good); mean burst length is 1 / burst_r
+    burst_loss: float = 1.0  # loss probability while "bad"
+    delay_ms: float = 0.0
+    jitter_ms: float = 0.0  # extra delay uniform in [0, jitter_ms]: stdev jitter_ms / sqrt(12)
+    reorder: float = 0.0  # P(hold a packet back until just after the next one)
+    reorder_hold_ms: float = 100.0  # a held packet goes anyway after this long
+    duplicate: float = 0.0
+    outages: tuple[tuple[float, float], ...] = ()
+    max_queue: int = 100_000
+
+    def __post_init__(self) -> None:
+        for name in ("loss", "burst_p", "burst_r", "burst_loss", "reorder", "duplicate"):
+            _check_probability(name, getattr(self, name))
+        for name in ("delay_ms", "jitter_ms", "reorder_hold_ms"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.0 <= value <= 60_000.0):
+                raise ValueError(f"{name} must be in [0, 60000] ms, got {value}")
+        for t0, t1 in self.outages:
+            if not (math.isfinite(t0) and math.isfinite(t1) and 0.0 <= t0 < t1):
+                raise ValueError(f"outage window must satisfy 0 <= t0 < t1, got {t0}:{t1}")
+        if self.max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+
+    def expected_loss(self) -> float:
+        """Long-run loss fraction from the loss settings alone (no outages, no overflow)."""
+        if self.burst_p == 0.0:
+            return self.loss
+        bad = self.burst_p / (self.burst_p + self.burst_r) if self.burst_r > 0 else 1.0
+        return (1.0 - bad) * self.loss + bad * self.burst_loss
+
+
+@dataclass
+class _Welford:
+    """Running mean and variance without keeping the samples."""
+
+    count: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        delta = value - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (value - self.mean)
+
+    def stdev(self) -> float:
+        return math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+
+
+@dataclass
+class DirectionStats:
+    received: int = 0
+    forwarded: int = 0  # originals sent on (duplicates not included)
+    duplicated: int = 0  # extra copies sent
+    reordered: int = 0  # originals sent after a packet that arrived later (jitter or explicit)
+    held: int = 0  # packets picked for explicit reordering
+    send_errors: int = 0
+    bytes_received: int = 0
+    bytes_forwarded: int = 0
+    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
+    delay: _Welford = field(default_factory=_Welford)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "forwarded": self.forwarded,
+            "dropped": {**self.dropped, "total": sum(self.dropped.values())},
+            "duplicated": self.duplicated,
+            "reordered": self.reordered,
+            "held": self.held,
+            "send_errors": self.send_errors,
+            "bytes_received": self.bytes_received,
+            "bytes_forwarded": self.bytes_forwarded,
+            "delay_ms_mean": round(self.delay.mean * 1000.0, 4),
+            "delay_ms_stdev": round(self.delay.stdev() * 1000.0, 4),
+        }
+
+
+@dataclass
+class _Packet:
+    index: int
+    data: bytes
+    arrival: float
+    release: float
+    copy: bool = False
+
+
+class DirectionCore:
+    """One direction's impairments. No I/O, no clock: `now` is passed in (seconds, monotonic)."""
+
+    def __init__(self, impairment: Impairment, seed: int, direction: str, epoch: float) -> None:
+        self.impairment = impairment
+        self.stats = DirectionStats()
+        # A string seed is hashed with SHA-512 by `random`: stable across runs and PYTHONHASHSEED.
+        self._rng = random.Random(f"zcall-relay:{seed}:{direction}")
+        self._epoch = epoch
+        self._bad = False
+        self._index = 0
+        self._order = 0
+        self._queue: list[tuple[float, int, _Packet]] = []
+        self._held: _Packet | None = None
+        self._held_deadline = 0.0
+        self._highest_sent = -1
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue) + (1 if self._held is not None else 0)
+
+    def reject(self, data: bytes, reason: str) -> None:
+        """Count a packet the I/O side could not route (it still counts as received)."""
+        self.stats.received += 1
+        self.stats.bytes_received += len(data)
+        self.stats.dropped[reason] += 1
+        self._index += 1
+        for _ in range(_DRAWS_PER_PACKET):  # keep later packets on the same draws as if this one was routed
+            self._rng.random()
+
+    def receive(self, data: bytes, now: float) -> None:
+        imp = self.impairment
+        stats = self.stats
+        stats.received += 1
+        stats.bytes_received += len(data)
+        index = self._index
+        self._index += 1
+        u_state, u_loss, u_jitter, u_reorder, u_dup, u_dup_jitter = (
+            self._rng.random() for _ in range(_DRAWS_PER_PACKET)
+        )
+        # The channel state moves on every packet, outage or not, to keep the pattern index-determined.
+        if self._bad:
+            self._bad = u_state >= imp.burst_r
+        else:
+            self._bad = u_state < imp.burst_p
+        since_start = now - self._epoch
+        if any(t0 <= since_start < t1 for t0, t1 in imp.outages):
+            stats.dropped["outage"] += 1
+            return
+        if self._bad:
+            if u_loss < imp.burst_loss:
+                stats.dropped["burst"] += 1
+                return
+        elif u_loss < imp.loss:
+            stats.dropped["random"] += 1
+            return
+        if self.queued >= imp.max_queue:
+            stats.dropped["overflow"] += 1
+            return
+        packet = _Packet(index, data, now, now + (imp.delay_ms + u_jitter * imp.jitter_ms) / 1000.0)
+        if u_reorder < imp.reorder:
+            if self._held is not None:
+                self._push(self._held, self._held.release)
+            self._held = packet
+            self._held_deadline = now + imp.reorder_hold_ms / 1000.0
+            stats.held += 1
+        else:
+            self._push(packet, packet.release)
+            if self._held is not None:
+                # Pushed after `packet` with a later order number: it leaves right behind it.
+                self._push(self._held, max(packet.release, self._held.release))
+                self._held = None
+        if u_dup < imp.duplicate:
+            copy_release = now + (imp.delay_ms + u_dup_jitter * imp.jitter_ms) / 1000.0
+            self._push(dataclasses.replace(packet, release=copy_release, copy=True), copy_release)
+
+    def _push(self, packet: _Packet, release: float) -> None:
+        self._order += 1
+        heapq.heappush(self._queue, (release, self._order, packet))
+
+    def get_timer(self) -> float | None:
+        times = []
+        if self._queue:
+            times.append(self._queue[0][0])
+        if self._held is not None:
+            times.append(self._held_deadline)
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        if self._held is not None and now >= self._held_deadline:
+            self._push(self._held, max(now, self._held.release))
+            self._held = None
+
+    def datagrams_to_send(self, now: float) -> list[bytes]:
+        out: list[bytes] = []
+        stats = self.stats
+        while self._queue and self._queue[0][0] <= now:
+            _, _, packet = heapq.heappop(self._queue)
+            out.append(packet.data)
+            stats.bytes_forwarded += len(packet.data)
+            if packet.copy:
+                stats.duplicated += 1
+                continue
+            stats.forwarded += 1
+            stats.delay.add(now - packet.arrival)
+            if packet.index < self._highest_sent:
+                stats.reordered += 1
+            self._highest_sent = max(self._highest_sent, packet.index)
+        return out
+
+
+def _bind(endpoint: Endpoint) -> socket.socket:
+    family = socket.AF_INET6 if ":" in endpoint[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    # A big receive buffer so the kernel does not drop what the relay is meant to measure.
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), _RCVBUF)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+    sock.bind(endpoint)
+    sock.setblocking(False)
+    return sock
+
+
+class UdpRelay:
+    """The relay on real sockets, served by its own thread: `start()`; `stop()` returns the statistics."""
+
+    def __init__(
+        self,
+        listen_a: Endpoint = ("127.0.0.1", 0),
+        listen_b: Endpoint = ("127.0.0.1", 0),
+        to_a: Endpoint | None = None,
+        to_b: Endpoint | None = None,
+        seed: int = 0,
+        a_to_b: Impairment | None = None,
+        b_to_a: Impairment | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seed = seed
+        self._listen = (listen_a, listen_b)
+        self._to: list[Endpoint | None] = [to_a, to_b]
+        self._learn = [to_a is None, to_b is None]
+        forward = a_to_b or Impairment()
+        self._impairments = (forward, b_to_a if b_to_a is not None else forward)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._socks: list[socket.socket] = []
+        self._cores: list[DirectionCore] = []
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self.started_at = 0.0
+
+    @property
+    def address_a(self) -> Endpoint:
+        """Where A's peer sends (port PA)."""
+        return self._bound(0)
+
+    @property
+    def address_b(self) -> Endpoint:
+        """Where B's peer sends (port PB)."""
+        return self._bound(1)
+
+    def _bound(self, side: int) -> Endpoint:
+        if not self._socks:
+            raise RuntimeError("relay not started")
+        name = self._socks[side].getsockname()
+        return str(name[0]), int(name[1])
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("relay already started")
+        self._socks = [_bind(self._listen[0]), _bind(self._listen[1])]
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self.started_at = self._clock()
+        self._cores = [
+            DirectionCore(self._impairments[0], self.seed, "a2b", self.started_at),
+            DirectionCore(self._impairments[1], self.seed, "b2a", self.started_at),
+        ]
+        self._thread = threading.Thread(target=self._run, name="udp-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> dict[str, Any]:
+        """Stop serving and close the sockets; what is still queued stays counted as "queued"."""
+        if self._thread is not None:
+            self._stopping.set()
+            assert self._wake_w is not None
+            self._wake_w.send(b"x")
+            self._thread.join(timeout=5)
+            self._thread = None
+            for sock in (*self._socks, self._wake_r, self._wake_w):
+                if sock is not None:
+                    sock.close()
+        return self.stats()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            queued = [core.queued for core in self._cores]
+            directions = [core.stats.as_dict() for core in self._cores]
+        result: dict[str, Any] = {"seed": self.seed}
+        for name, stats, waiting in zip(("a_to_b", "b_to_a"), directions, queued, strict=False):
+            result[name] = {**stats, "queued": waiting}
+        return result
+
+    def __enter__(self) -> UdpRelay:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        selector = selectors.DefaultSelector()
+        assert self._wake_r is not None
+        for side, sock in enumerate(self._socks):
+            selector.register(sock, selectors.EVENT_READ, side)
+        selector.register(self._wake_r, selectors.EVENT_READ, -1)
+        try:
+            while not self._stopping.is_set():
+                with self._lock:
+                    timers = [t for t in (core.get_timer() for core in self._cores) if t is not None]
+                timeout = max(0.0, min(timers) - self._clock()) if timers else 1.0
+                for key, _ in selector.select(min(timeout, 1.0)):
+                    if key.data >= 0:
+                        self._drain(key.data)
+                self._send_due()
+        finally:
+            selector.close()
+
+    def _drain(self, side: int) -> None:
+        sock = self._socks[side]
+        core = self._cores[side]  # side A's socket feeds a2b, side B's feeds b2a
+        for _ in range(512):  # bounded, so a flood cannot starve the sending half
+            try:
+                data, source = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue  # ICMP errors from an earlier send surface here; they are not packets
+            now = self._clock()
+            if self._learn[side]:
+                self._to[side] = (str(source[0]), int(source[1]))
+            with self._lock:
+                if self._to[1 - side] is None:
+                    core.reject(data, "no_route")
+                else:
+                    core.receive(data, now)
+
+    def _send_due(self) -> None:
+        now = self._clock()
+        for side, core in enumerate(self._cores):
+            with self._lock:
+                core.handle_timer(now)
+                out = core.datagrams_to_send(now)
+            target = self._to[1 - side]
+            sock = self._socks[1 - side]
+            for data in out:
+                try:
+                    sock.sendto(data, target)  # type: ignore[arg-type]  # routed packets have a target
+                except OSError:
+                    with self._lock:
+                        core.stats.send_errors += 1
+
+
+def _outage(text: str) -> tuple[float, float]:
+    t0, sep, t1 = text.partition(":")
+    try:
+        window = (float(t0), float(t1))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"outage must be T0:T1 in seconds, got {text!r}") from exc
+    if not sep or not (0 <= window[0] < window[1]) or not all(map(math.isfinite, window)):
+        raise argparse.ArgumentTypeError(f"outage must be T0:T1 with 0 <= T0 < T1, got {text!r}")
+    return window
+
+
+def _endpoint_arg(text: str) -> Endpoint:
+    try:
+        return parse_endpoint(text)
+    except EndpointError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tests.support.relay", description=__doc__.split("\n")[0])
+    p.add_argument("--listen-a", type=_endpoint_arg, required=True, help="port PA: A's peer sends here")
+    p.add_argument("--listen-b", type=_endpoint_arg, required=True, help="port PB: B's peer sends here")
+    p.add_argument("--to-a", type=_endpoint_arg, help="A's peer (default: learned from its packets)")
+    p.add_argument("--to-b", type=_endpoint_arg, help="B's peer (default: learned from its packets)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--loss", type=float, default=0.0)
+    p.add_argument("--burst-p", type=float, default=0.0, help="Gilbert–Elliott P(good->bad)")
+    p.add_argument("--burst-r", type=float, default=1.0, help="Gilbert–Elliott P(bad->good)")
+    p.add_argument("--burst-loss", type=float, default=1.0, help="loss probability in the bad state")
+    p.add_argument("--delay-ms", type=float, default=0.0)
+    p.add_argument("--jitter-ms", type=float, default=0.0, help="extra delay uniform in [0, J]")
+    p.add_argument("--reorder", type=float, default=0.0)
+    p.add_argument("--reorder-hold-ms", type=float, default=100.0)
+    p.add_argument("--duplicate", type=float, default=0.0)
+    p.add_argument("--outage", type=_outage, action="append", default=[], help="T0:T1 seconds since start")
+    p.add_argument("--direction", choices=("both", "a2b", "b2a"), default="both", help="which way to impair")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        impairment = Impairment(
+            loss=args.loss,
+            burst_p=args.burst_p,
+            burst_r=args.burst_r,
+            burst_loss=args.burst_loss,
+            delay_ms=args.delay_ms,
+            jitter_ms=args.jitter_ms,
+            reorder=args.reorder,
+            reorder_hold_ms=args.reorder_hold_ms,
+            duplicate=args.duplicate,
+            outages=tuple(args.outage),
+        )
+    except ValueError as exc:
+        print(f"relay: {exc}", file=sys.stderr)
+        return 2
+    clean = Impairment()
+    relay = UdpRelay(
+        args.listen_a,
+        args.listen_b,
+        args.to_a,
+        args.to_b,
+        seed=args.seed,
+        a_to_b=impairment if args.direction in ("both", "a2b") else clean,
+        b_to_a=impairment if args.direction in ("both", "b2a") else clean,
+    )
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    relay.start()
+    ready = {
+        "event": "ready",
+        "pid": os.getpid(),
+        "listen_a": format_endpoint(relay.address_a),
+        "listen_b": format_endpoint(relay.address_b),
+    }
+    print(json.dumps(ready), flush=True)
+    done.wait(args.duration)
+    print(json.dumps({"event": "stats", **relay.stop()}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
