@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import statistics
 import struct
 import subprocess
@@ -71,16 +72,14 @@ class _Receiver(threading.Thread):
         return self.arrivals
 
 
-def _socket() -> Any:
-    import socket
-
+def _socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
     sock.bind(("127.0.0.1", 0))
     return sock
 
 
-def _send(sock: Any, target: tuple[str, int], count: int, spacing: float) -> None:
+def _send(sock: socket.socket, target: tuple[str, int], count: int, spacing: float) -> None:
     """Send `count` numbered packets, `spacing` seconds apart on average (paced in small groups)."""
     start = time.monotonic()
     for index in range(count):
@@ -98,7 +97,9 @@ def run_through(
     sender = _socket()
     receiver = _Receiver()
     receiver.start()
-    relay = UdpRelay(to_a=sender.getsockname(), to_b=receiver.sock.getsockname(), seed=seed, a_to_b=impairment)
+    relay = UdpRelay(
+        to_a=sender.getsockname(), to_b=receiver.sock.getsockname(), seed=seed, a_to_b=impairment
+    )
     relay.start()
     try:
         _send(sender, relay.address_a, count, spacing)
