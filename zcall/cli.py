@@ -6,9 +6,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from zcall import __version__, doctor
+from zcall import __version__, doctor, trust
 from zcall import config as configmod
 from zcall.paths import Paths
+from zcall.zrtp.cache import CacheError
 
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
@@ -18,7 +19,6 @@ UNAVAILABLE: dict[str, str] = {
     "tui": "the Textual desk-phone interface",
     "headless": "the call engine (--headless)",
     "peers": "LAN peer listing (zcall peers)",
-    "trust": "the trust store commands (zcall trust)",
     "ctl": "the control socket (zcall ctl)",
 }
 
@@ -129,7 +129,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Paths], int]] = {
     "config": _config_command,
     "doctor": lambda args, paths: doctor.run(paths),
     "peers": _refuse("peers"),
-    "trust": _refuse("trust"),
+    "trust": trust.run,
     "ctl": _refuse("ctl"),
 }
 
@@ -146,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except configmod.ConfigError as exc:
         print(f"zcall: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except CacheError as exc:
+        print(f"zcall: {exc}", file=sys.stderr)
+        return 1
     except Unavailable as exc:
         print(exc, file=sys.stderr)
         return EXIT_UNAVAILABLE

@@ -91,7 +91,7 @@ def test_doctor_reports_every_check(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--home", "{home}", "trust", "list"], ["--home", "{home}", "ctl", "status"]]
+    "args", [["--home", "{home}", "ctl", "status"], ["--home", "{home}", "peers"]]
 )
 def test_unbuilt_capabilities_are_refused_not_ignored(tmp_path: Path, args: list[str]) -> None:
     args = [a.replace("{home}", str(tmp_path)) for a in args]
