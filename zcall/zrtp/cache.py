@@ -1,0 +1,366 @@
+"""The ZRTP retained-secrets cache (RFC 6189 §4.9, §4.6.1) in one SQLite file under the instance's home.
+
+Per peer ZID: rs1, rs2 with their expiry, the SAS-verified flag, a display name, first and last seen. Every
+update is one transaction; the file is WAL so a CLI (`zcall trust ...`) can read while the phone runs. A file
+that is not our cache is never silently replaced: it is moved aside and CacheError says where it went.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import pathlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+ZID_LEN = 12
+MAX_SECRET_LEN = 64  # rs1/rs2 are one hash long: 32 (S256) or 48 (S384) bytes
+MAX_NAME_LEN = 128
+NEVER_EXPIRES = 0xFFFFFFFF  # cache expiration interval meaning "keep forever"
+
+_APPLICATION_ID = 0x7A435243  # "zCRC": marks the file as a zcall ZRTP cache
+_SCHEMA_VERSION = 1
+_BUSY_TIMEOUT_MS = 5000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS peers (
+    zid BLOB PRIMARY KEY CHECK (typeof(zid) = 'blob' AND length(zid) = 12),
+    name TEXT NOT NULL DEFAULT '',
+    rs1 BLOB,
+    rs1_expires_at REAL,
+    rs2 BLOB,
+    rs2_expires_at REAL,
+    verified INTEGER NOT NULL DEFAULT 0,
+    first_seen REAL,
+    last_seen REAL
+) WITHOUT ROWID
+"""
+
+
+class CacheError(Exception):
+    """The cache file is corrupt, foreign or unreadable; the message names the file and where it was moved."""
+
+
+class _NotOurs(Exception):
+    """Raised while opening when the file is a database but not (this version of) our cache."""
+
+
+# SQLite primary result codes that mean the bytes on disk are bad, as opposed to busy/locked/permission.
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+
+@dataclass(frozen=True)
+class RetainedSecrets:
+    """What a ZRTP session needs from the cache for one peer. Secrets stay out of repr so they are not logged.
+
+    verified is only reported True while a live secret exists: the flag vouches for the secret chain, and an
+    expired chain has to be verified again.
+    """
+
+    rs1: bytes | None = field(repr=False)
+    rs2: bytes | None = field(repr=False)
+    verified: bool
+    rs1_expires_at: float | None  # unix time; None = never expires
+
+
+@dataclass(frozen=True)
+class PeerRecord:
+    """A cached peer as `zcall trust list` shows it (no secrets)."""
+
+    zid: bytes
+    name: str
+    verified: bool
+    first_seen: float
+    last_seen: float
+    has_secret: bool
+
+
+def _check_zid(zid: bytes) -> bytes:
+    if not isinstance(zid, bytes) or len(zid) != ZID_LEN:
+        raise ValueError(f"a ZID is {ZID_LEN} bytes")
+    return zid
+
+
+def _check_name(name: str) -> str:
+    if len(name) > MAX_NAME_LEN or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise ValueError(f"a peer name is at most {MAX_NAME_LEN} printable characters")
+    return name
+
+
+def _check_now(now: float) -> float:
+    if not math.isfinite(now):
+        raise ValueError("now must be a finite unix time")
+    return float(now)
+
+
+def _live(secret: object, expires_at: object, now: float) -> bytes | None:
+    """A stored secret if it is well-formed and not expired; anything else counts as absent."""
+    if not isinstance(secret, bytes) or not 1 <= len(secret) <= MAX_SECRET_LEN:
+        return None
+    if expires_at is not None and (not isinstance(expires_at, int | float) or now >= expires_at):
+        return None
+    return secret
+
+
+def _aside_path(path: pathlib.Path) -> pathlib.Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    candidate = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    return candidate
+
+
+class ZrtpCache:
+    """Retained secrets per peer ZID in SQLite (WAL, mode 0600). One object per thread; many per file."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = pathlib.Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._create_private_file()
+        try:
+            self._conn = self._open()
+        except _NotOurs as exc:
+            raise self._quarantine(str(exc)) from exc
+        except sqlite3.Error as exc:
+            code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+            if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+                raise self._quarantine(str(exc)) from exc
+            # Busy, locked, I/O or permission trouble: the file may be fine, so leave it where it is.
+            raise CacheError(f"cannot open ZRTP cache {self.path}: {exc}") from exc
+
+    # -- opening --------------------------------------------------------------------------------------------
+
+    def _create_private_file(self) -> None:
+        # Create it ourselves with 0600 before SQLite does (SQLite would honour the umask, often 0644);
+        # the -wal and -shm files inherit the main file's mode.
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise CacheError(f"cannot open ZRTP cache {self.path}: {exc.strerror or exc}") from exc
+        try:
+            os.fchmod(fd, 0o600)  # tighten a file an older version or a careless copy left readable
+        finally:
+            os.close(fd)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                raise sqlite3.OperationalError(f"cannot switch to WAL (journal mode {mode})")
+            conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; the OS crash window is one commit
+            check = conn.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise _NotOurs(f"integrity check failed: {check[0] if check else None}")
+            # Check in a read transaction so opening never waits on a busy writer; write only a fresh file.
+            conn.execute("BEGIN")
+            try:
+                fresh = self._check_schema(conn)
+            finally:
+                conn.execute("COMMIT")
+            if fresh:
+                with self._transaction(conn):
+                    if self._check_schema(conn):
+                        conn.execute(_SCHEMA)
+                        conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
+                        conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _check_schema(conn: sqlite3.Connection) -> bool:
+        """True for a fresh, empty file, False for our cache; raises _NotOurs for anything else."""
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+        if app_id == 0 and version == 0 and tables == 0:
+            return True
+        if app_id != _APPLICATION_ID:
+            raise _NotOurs(f"not a zcall ZRTP cache (application_id {app_id:#x})")
+        if version != _SCHEMA_VERSION:
+            raise _NotOurs(f"unknown cache schema version {version}")
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(peers)")}
+        expected = {"zid", "name", "rs1", "rs1_expires_at", "rs2", "rs2_expires_at", "verified", "first_seen",
+                    "last_seen"}
+        if columns != expected:
+            raise _NotOurs("peers table has an unexpected shape")
+        return False
+
+    def _quarantine(self, why: str) -> CacheError:
+        """Move the bad file (and its WAL companions) aside; return the error that says where it went."""
+        aside = _aside_path(self.path)
+        try:
+            os.replace(self.path, aside)
+        except OSError as exc:
+            return CacheError(f"ZRTP cache {self.path} is unusable ({why}); moving it aside failed: {exc}")
+        for suffix in ("-wal", "-shm"):
+            companion = self.path.with_name(self.path.name + suffix)
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(companion, aside.with_name(aside.name + suffix))
+        return CacheError(f"ZRTP cache {self.path} is unusable ({why}); kept aside as {aside}")
+
+    # -- transactions ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so read-modify-write (rs1 -> rs2) cannot interleave
+        # with another process doing the same.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise CacheError(f"ZRTP cache {self.path} is closed")
+        return self._conn
+
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._transaction(self._db)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn SQLite failures after opening (disk full, file damaged under us) into CacheError."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise CacheError(f"ZRTP cache {self.path}: {exc}") from exc
+
+    # -- the API the engine and the CLI use ----------------------------------------------------------------
+
+    def lookup(self, peer_zid: bytes, now: float) -> RetainedSecrets | None:
+        """This peer's live secrets and verified flag, or None if never met. Expired secrets read as None."""
+        _check_zid(peer_zid)
+        now = _check_now(now)
+        with self._errors():
+            row = self._db.execute(
+                "SELECT rs1, rs1_expires_at, rs2, rs2_expires_at, verified FROM peers WHERE zid = ?",
+                (peer_zid,),
+            ).fetchone()
+        if row is None:
+            return None
+        rs1 = _live(row[0], row[1], now)
+        rs2 = _live(row[2], row[3], now)
+        return RetainedSecrets(
+            rs1=rs1,
+            rs2=rs2,
+            verified=bool(row[4]) if rs1 is not None or rs2 is not None else False,
+            rs1_expires_at=float(row[1]) if rs1 is not None and row[1] is not None else None,
+        )
+
+    def store_new_rs1(self, peer_zid: bytes, rs1: bytes, expires_in: int, now: float) -> None:
+        """After a successful exchange: old rs1 becomes rs2 and the new rs1 is kept for `expires_in` seconds.
+
+        expires_in is the lesser cache expiration interval from the two Confirm messages: 0xFFFFFFFF keeps it
+        forever; 0 means do not cache, so the peer's existing secrets are discarded too (and with them the
+        verified flag, which only means something alongside a secret).
+        """
+        _check_zid(peer_zid)
+        now = _check_now(now)
+        if not isinstance(rs1, bytes) or not 1 <= len(rs1) <= MAX_SECRET_LEN:
+            raise ValueError(f"rs1 must be 1..{MAX_SECRET_LEN} bytes")
+        if not 0 <= expires_in <= NEVER_EXPIRES:
+            raise ValueError("expires_in must be a 32-bit unsigned interval")
+        with self._errors(), self._write() as db:
+            self._ensure_row(db, peer_zid, now)
+            if expires_in == 0:
+                db.execute(
+                    "UPDATE peers SET rs1 = NULL, rs1_expires_at = NULL, rs2 = NULL, rs2_expires_at = NULL,"
+                    " verified = 0 WHERE zid = ?",
+                    (peer_zid,),
+                )
+                return
+            expires_at = None if expires_in == NEVER_EXPIRES else now + expires_in
+            db.execute(
+                "UPDATE peers SET rs2 = rs1, rs2_expires_at = rs1_expires_at, rs1 = ?, rs1_expires_at = ?"
+                " WHERE zid = ?",
+                (rs1, expires_at, peer_zid),
+            )
+
+    def set_verified(self, peer_zid: bytes, verified: bool) -> None:
+        _check_zid(peer_zid)
+        with self._errors(), self._write() as db:
+            self._ensure_row(db, peer_zid, None)
+            db.execute("UPDATE peers SET verified = ? WHERE zid = ?", (int(bool(verified)), peer_zid))
+
+    def set_name(self, peer_zid: bytes, name: str) -> None:
+        _check_zid(peer_zid)
+        _check_name(name)
+        with self._errors(), self._write() as db:
+            self._ensure_row(db, peer_zid, None)
+            db.execute("UPDATE peers SET name = ? WHERE zid = ?", (name, peer_zid))
+
+    def touch(self, peer_zid: bytes, now: float, name: str | None = None) -> None:
+        """Record that we talked to this peer now (first_seen set once); optionally refresh its name."""
+        _check_zid(peer_zid)
+        now = _check_now(now)
+        if name is not None:
+            _check_name(name)
+        with self._errors(), self._write() as db:
+            self._ensure_row(db, peer_zid, now)
+            db.execute(
+                "UPDATE peers SET last_seen = max(coalesce(last_seen, ?), ?), name = coalesce(?, name)"
+                " WHERE zid = ?",
+                (now, now, name, peer_zid),
+            )
+
+    def forget(self, peer_zid: bytes) -> None:
+        _check_zid(peer_zid)
+        with self._errors(), self._write() as db:
+            db.execute("DELETE FROM peers WHERE zid = ?", (peer_zid,))
+
+    def peers(self) -> list[PeerRecord]:
+        """Every cached peer, most recently seen first. Rows that fail validation are skipped, not trusted."""
+        with self._errors():
+            rows = self._db.execute(
+                "SELECT zid, name, verified, first_seen, last_seen, rs1 IS NOT NULL OR rs2 IS NOT NULL"
+                " FROM peers ORDER BY last_seen DESC, zid"
+            ).fetchall()
+        records = []
+        for zid, name, verified, first_seen, last_seen, has_secret in rows:
+            if not isinstance(zid, bytes) or len(zid) != ZID_LEN or not isinstance(name, str):
+                continue
+            records.append(
+                PeerRecord(
+                    zid=zid,
+                    name=name[:MAX_NAME_LEN],
+                    verified=bool(verified),
+                    first_seen=float(first_seen or 0.0),
+                    last_seen=float(last_seen or 0.0),
+                    has_secret=bool(has_secret),
+                )
+            )
+        return records
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> ZrtpCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _ensure_row(db: sqlite3.Connection, peer_zid: bytes, now: float | None) -> None:
+        db.execute(
+            "INSERT INTO peers (zid, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT (zid) DO NOTHING",
+            (peer_zid, now, now),
+        )
