@@ -1,0 +1,60 @@
+"""What one running phone uses: the config file's values with the command line's overrides on top."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from dataclasses import dataclass
+
+from zcall.config import Config
+
+
+@dataclass(frozen=True)
+class PhoneSettings:
+    name: str
+    bind: str
+    sip_port: int
+    rtp_port: int
+    mdns: bool
+    audio_in: str
+    audio_out: str
+    auto_answer: bool
+    on_mismatch: str
+    sas_types: tuple[str, ...]
+    key_agreements: tuple[str, ...]
+    server_uri: str
+    server_user: str
+    server_password: str
+    server_ca: str
+    outbound_proxy: str
+
+
+def _pick(override: object, value: object) -> object:
+    return value if override is None else override
+
+
+def merge(config: Config, args: argparse.Namespace | None = None) -> PhoneSettings:
+    """Config values, overridden by the options given on the command line (None means not given)."""
+
+    def arg(name: str) -> object:
+        return getattr(args, name, None) if args is not None else None
+
+    name = str(_pick(arg("name"), config.unit.name)) or socket.gethostname()
+    return PhoneSettings(
+        name=name,
+        bind=str(_pick(arg("bind"), config.network.bind)),
+        sip_port=int(str(_pick(arg("sip_port"), config.network.sip_port))),
+        rtp_port=int(str(_pick(arg("rtp_port"), config.network.rtp_port))),
+        mdns=config.network.mdns and not bool(arg("no_mdns")),
+        audio_in=str(_pick(arg("audio_in"), config.audio.input)),
+        audio_out=str(_pick(arg("audio_out"), config.audio.output)),
+        auto_answer=config.call.auto_answer or bool(arg("auto_answer")),
+        on_mismatch=str(_pick(arg("on_mismatch"), config.security.on_mismatch)),
+        sas_types=config.security.sas_types,
+        key_agreements=config.security.key_agreements,
+        server_uri=str(_pick(arg("server"), config.server.uri)),
+        server_user=str(_pick(arg("user"), config.server.user)),
+        server_password=str(_pick(arg("password"), config.server.password)),
+        server_ca=str(_pick(arg("server_ca"), config.server.ca_file)),
+        outbound_proxy=config.server.outbound_proxy,
+    )
