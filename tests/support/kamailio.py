@@ -1,0 +1,287 @@
+"""Kamailio as the test bench's SIP server: a TLS (and UDP) registrar and record-routing proxy.
+
+No database: users and passwords come from the constructor and are put into an htable when Kamailio starts;
+registrations live in memory (usrloc db_mode 0). Config and tls.cfg are generated per run into a private
+directory, Kamailio runs in the foreground of one namespace with its own runtime dir and pid file, and its
+stderr log stays in that directory for debugging.
+
+Routing keeps every request on the connection the user registered or called from (nathelper's contact alias),
+so user agents never need to accept incoming TLS connections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from tests.support.netns import Host
+from tests.support.pki import CertificateAuthority, Issued
+from tests.support.prereq import require_binary
+
+_MODULES = (
+    "tls", "sl", "tm", "tmx", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "sanity",
+    "usrloc", "registrar", "auth", "htable", "nathelper",
+)
+# User names and passwords go into the generated config verbatim: only characters that need no quoting.
+_SAFE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class KamailioError(RuntimeError):
+    """Kamailio did not start, or stopped unexpectedly."""
+
+
+def _config(host: Host, users: dict[str, str], udp_port: int, tls_port: int, realm: str, rundir: Path) -> str:
+    for name, password in users.items():
+        if not _SAFE.fullmatch(name) or not _SAFE.fullmatch(password):
+            raise ValueError(f"user {name!r}: names and passwords must match {_SAFE.pattern}")
+    loads = "\n".join(f'loadmodule "{name}.so"' for name in _MODULES)
+    fill = "\n".join(f'    $sht(users=>{name}) = "{password}";' for name, password in users.items())
+    return f"""#!KAMAILIO
+debug=2
+log_stderror=yes
+memdbg=5
+memlog=5
+children=2
+tcp_children=2
+auto_aliases=no
+listen=udp:{host.ip}:{udp_port}
+listen=tls:{host.ip}:{tls_port}
+alias={host.ip}:{udp_port}
+alias={host.ip}:{tls_port}
+alias={realm}:{tls_port}
+enable_tls=yes
+tcp_connection_lifetime=3605
+tcp_accept_no_cl=yes
+dns=no
+rev_dns=no
+use_dns_cache=no
+
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+{loads}
+
+modparam("tls", "config", "{rundir}/tls.cfg")
+modparam("htable", "htable", "users=>size=4;autoexpire=0;")
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "received_avp", "$avp(RECEIVED)")
+modparam("nathelper", "received_avp", "$avp(RECEIVED)")
+modparam("rr", "enable_full_lr", 1)
+modparam("rr", "append_fromtag", 1)
+
+event_route[htable:mod-init] {{
+{fill}
+}}
+
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (!sanity_check("1511", "7")) {{ exit; }}
+    if (is_method("CANCEL")) {{
+        if (t_check_trans()) {{ t_relay(); }}
+        exit;
+    }}
+    if (has_totag()) {{ route(WITHINDLG); exit; }}
+    t_check_trans();
+    if (is_method("REGISTER")) {{ route(REGISTRAR); exit; }}
+    # Everything else out of dialog must come from a known user.
+    if (!pv_auth_check("{realm}", "$sht(users=>$fU)", "0", "1")) {{
+        auth_challenge("{realm}", "0");
+        exit;
+    }}
+    consume_credentials();
+    if (is_method("INVITE|SUBSCRIBE|REFER")) {{ record_route(); }}
+    # Replies and in-dialog requests must find the caller on the connection it used.
+    set_contact_alias();
+    if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
+    route(RELAY);
+}}
+
+route[REGISTRAR] {{
+    if (!pv_auth_check("{realm}", "$sht(users=>$tU)", "0", "1")) {{
+        auth_challenge("{realm}", "0");
+        exit;
+    }}
+    consume_credentials();
+    # Reach the user later on the connection it registered from, whatever its Contact says.
+    fix_nated_register();
+    if (!save("location")) {{ sl_reply_error(); }}
+    exit;
+}}
+
+route[WITHINDLG] {{
+    if (loose_route()) {{
+        handle_ruri_alias();
+        if (is_method("INVITE|UPDATE")) {{ set_contact_alias(); }}
+        route(RELAY);
+        exit;
+    }}
+    if (is_method("ACK")) {{
+        if (t_check_trans()) {{ t_relay(); }}
+        exit;
+    }}
+    sl_send_reply("404", "Not here");
+    exit;
+}}
+
+route[RELAY] {{
+    if (is_method("INVITE|UPDATE")) {{ t_on_reply("NATREPLY"); }}
+    if (!t_relay()) {{ sl_reply_error(); }}
+    exit;
+}}
+
+onreply_route[NATREPLY] {{
+    if (is_present_hf("Contact")) {{ set_contact_alias(); }}
+}}
+"""
+
+
+def _tls_config(cert: Path, key: Path, ca: Path) -> str:
+    # The bench tests clients that check the server; Kamailio itself does not ask for client certificates.
+    return f"""[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = {key}
+certificate = {cert}
+ca_list = {ca}
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+"""
+
+
+class Kamailio:
+    """Run Kamailio in `host`'s namespace; use as a context manager."""
+
+    def __init__(
+        self,
+        host: Host,
+        users: dict[str, str],
+        *,
+        cert: Path,
+        key: Path,
+        ca: Path,
+        udp_port: int = 5060,
+        tls_port: int = 5061,
+        realm: str = "zcall.test",
+        workdir: Path | None = None,
+        start_timeout: float = 10.0,
+    ) -> None:
+        require_binary("kamailio")
+        self.host = host
+        self.users = dict(users)
+        self.udp_port = udp_port
+        self.tls_port = tls_port
+        self.realm = realm
+        self.start_timeout = start_timeout
+        self._own_dir = workdir is None
+        self.dir = Path(tempfile.mkdtemp(prefix="kamailio-")) if workdir is None else workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self.dir / "kamailio.cfg"
+        self.log_path = self.dir / "kamailio.log"
+        self.pid_path = self.dir / "kamailio.pid"
+        (self.dir / "tls.cfg").write_text(_tls_config(cert, key, ca))
+        self.config_path.write_text(_config(host, self.users, udp_port, tls_port, realm, self.dir))
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # URIs a user agent needs.
+    @property
+    def tls_uri(self) -> str:
+        return f"sip:{self.host.ip}:{self.tls_port};transport=tls"
+
+    @property
+    def udp_uri(self) -> str:
+        return f"sip:{self.host.ip}:{self.udp_port}"
+
+    def aor(self, user: str, transport: str = "tls") -> str:
+        port = self.tls_port if transport == "tls" else self.udp_port
+        return f"sip:{user}@{self.host.ip}:{port};transport={transport}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self) -> Kamailio:
+        check = self.host.run(["kamailio", "-c", "-f", str(self.config_path)])
+        if check.returncode != 0:
+            raise KamailioError(f"config rejected:\n{check.stderr[-3000:]}")
+        with self.log_path.open("wb") as log:
+            self._proc = self.host.popen(
+                ["kamailio", "-DD", "-E", "-f", str(self.config_path), "-P", str(self.pid_path),
+                 "-Y", str(self.dir), "-m", "32", "-M", "8"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        self._wait_listening()
+        return self
+
+    def _listening(self) -> bool:
+        tcp = self.host.run(["ss", "-Hltn", f"sport = :{self.tls_port}"]).stdout
+        udp = self.host.run(["ss", "-Hlun", f"sport = :{self.udp_port}"]).stdout
+        return self.host.ip in tcp and self.host.ip in udp
+
+    def _wait_listening(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise KamailioError(f"kamailio exited with {self._proc.returncode}:\n{self.log()[-3000:]}")
+            # Children bind after the main process has parsed the config; the pid file comes first.
+            if self.pid_path.exists() and self._listening():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise KamailioError(f"kamailio not listening after {self.start_timeout}s:\n{self.log()[-3000:]}")
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM the main process (it takes its children down); SIGKILL only if that hangs."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            # The namespace wrapper execs kamailio, so this pid is Kamailio's main process.
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        return proc.returncode
+
+    def __enter__(self) -> Kamailio:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+@dataclass
+class SipServer:
+    """Kamailio with the per-run PKI it serves: what a test needs to point user agents at it."""
+
+    kamailio: Kamailio
+    ca: CertificateAuthority
+    server_cert: Issued
+    dns_name: str
+
+
+@contextlib.contextmanager
+def sip_server(
+    host: Host, users: dict[str, str], workdir: Path, dns_name: str = "sip.zcall.test"
+) -> Iterator[SipServer]:
+    """A fresh CA, a server certificate for `host`'s IP and `dns_name`, and Kamailio serving it."""
+    ca = CertificateAuthority(workdir / "pki")
+    cert = ca.server_cert(host.ip, dns_name)
+    kam = Kamailio(
+        host, users, cert=cert.cert_path, key=cert.key_path, ca=ca.cert_path, workdir=workdir / "kamailio"
+    )
+    with kam:
+        yield SipServer(kam, ca, cert, dns_name)
