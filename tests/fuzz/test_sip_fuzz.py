@@ -1,0 +1,60 @@
+"""Hypothesis fuzz of the SIP, SDP and digest parsers: only their parse error type may escape."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.unit.sip.samples import RESPONSE_200, TORTURE_VALID, invite
+from zcall.sip.message import SipParseError, parse
+
+# ZCALL_FUZZ_EXAMPLES raises the budget for a long local run; the suite default stays quick.
+FUZZ = settings(
+    max_examples=int(os.environ.get("ZCALL_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+_SPECIALS = [b",", b";", b"\r\n", b" ", b'"', b"<", b">", b":", b"%", b"\x00", b"=", b"\r\n "]
+SEEDS = [invite(), TORTURE_VALID, RESPONSE_200]
+
+
+@st.composite
+def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
+    data = bytearray(draw(st.sampled_from(seeds)))
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.integers(0, 3))
+        pos = draw(st.integers(0, max(0, len(data) - 1)))
+        if kind == 0 and data:
+            data[pos] = draw(st.integers(0, 255))
+        elif kind == 1:
+            data[pos:pos] = draw(st.sampled_from(_SPECIALS))
+        elif kind == 2:
+            del data[pos : pos + draw(st.integers(1, 20))]
+        else:
+            data = data[:pos]
+    return bytes(data)
+
+
+def _check_sip(data: bytes) -> None:
+    try:
+        msg = parse(data)
+    except SipParseError as exc:
+        assert exc.status in (None, 400, 413, 414, 416, 420, 505)
+        return
+    # Whatever parses must serialize to something that parses to the same thing.
+    out = msg.serialize()
+    assert parse(out).serialize() == out
+
+
+@FUZZ
+@given(st.binary(max_size=2000))
+def test_sip_random_bytes(data: bytes) -> None:
+    _check_sip(data)
+
+
+@FUZZ
+@given(mutated(SEEDS))
+def test_sip_mutated_messages(data: bytes) -> None:
+    _check_sip(data)
