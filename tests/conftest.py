@@ -26,3 +26,15 @@ def lan3() -> Iterator[netns.Lan]:
     require_binary("ip")
     with netns.lan(3) as lan:
         yield lan
+
+
+from tests.support import linphone as _linphone  # noqa: E402  (appended fixture block)
+
+
+@pytest.fixture
+def linphonec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_linphone.LinphonecFactory]:
+    """Start linphonec peers: `linphonec(host, "name", **Linphonec kwargs)` returns a started Linphonec
+    (home under a fresh temp dir); every one is stopped at teardown. See tests/support/linphone.py."""
+    require_binary("linphonec")
+    with _linphone.linphonec_factory(tmp_path_factory.mktemp("linphonec")) as factory:
+        yield factory
