@@ -1,0 +1,289 @@
+"""Adaptive jitter buffer, sans-I/O: push() packets with their arrival time, pop() once per frame tick.
+
+Playout is driven by sequence numbers (one packet = one frame), so DTX gaps in the timestamp do not look like
+loss. Depth adapts in whole frames:
+- it grows by holding (concealing without advancing) when the next frame is missing and the buffer holds less
+  than the target, which also absorbs a sender clock running slower than our tick;
+- it shrinks by dropping one frame when every packet played over the last two seconds waited at least a frame
+  longer than it had to (its slack), which absorbs a sender clock running faster than our tick.
+The target comes from the spread of relative transit delays (arrival time minus media time) over a window.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from zcall.media.rtp import RtpPacket
+
+_DELAY_WINDOW = 500  # packets (10 s of 20 ms frames) whose relative delays set the target
+_TARGET_EVERY = 10  # recompute the target every this many packets
+_RELEASE_EVERY = 50  # packets between one-frame decreases of the target (rise is immediate)
+_SHRINK_WINDOW = 100  # played packets (2 s) whose slack must all exceed a frame before we drop one
+_SHRINK_MARGIN_MS = 2.0  # slack beyond one frame needed to drop, so tick phase noise does not trigger it
+_DELAY_PERCENTILE = 1.0  # the worst delay in the window: bursts are rare but each one costs a glitch
+_TIMELINE_JUMP_MS = 1000.0  # a relative-delay step this big means the sender's timestamps jumped
+_MAX_MISORDER = 100  # packets this far behind are "late"; farther is a candidate for a restart
+_MAX_DROPOUT = 3000  # packets this far ahead are a gap; farther is a candidate for a restart
+_RECEIVED_MEMORY = 512  # sequence numbers remembered to tell duplicates from late packets
+
+
+class PlayoutKind(enum.Enum):
+    PLAY = "play"
+    FEC = "fec"
+    CONCEAL = "conceal"
+    SILENCE = "silence"
+
+
+@dataclass(frozen=True)
+class Playout:
+    kind: PlayoutKind
+    # PLAY: this frame's payload. FEC: the NEXT packet's payload, to decode with fec=1. Otherwise None.
+    payload: bytes | None = None
+    sequence: int | None = None  # 16-bit sequence number of the frame this tick stands for
+
+
+_SILENCE = Playout(PlayoutKind.SILENCE)
+
+
+class JitterBuffer:
+    def __init__(
+        self, clock_rate: int = 48000, frame_ms: int = 20, min_ms: int = 20, max_ms: int = 200
+    ) -> None:
+        if frame_ms <= 0 or clock_rate <= 0 or not frame_ms <= min_ms <= max_ms:
+            raise ValueError("need 0 < frame_ms <= min_ms <= max_ms and a positive clock rate")
+        self.clock_rate = clock_rate
+        self.frame_ms = frame_ms
+        self._min_frames = math.ceil(min_ms / frame_ms)
+        self._max_frames = max(self._min_frames, max_ms // frame_ms)
+        # A gap wider than this skips ahead instead of concealing frame by frame.
+        self._capacity = 2 * self._max_frames + 2
+        # counters
+        self.late = 0
+        self.lost = 0
+        self.duplicates = 0
+        self.reordered = 0
+        self.played = 0
+        self.concealed = 0
+        self.fec_recovered = 0
+        self.dropped = 0  # frames discarded to shrink the buffer or on overflow
+        self.resyncs = 0  # restarts: SSRC change, sequence or timestamp discontinuity
+        self._target_frames = self._min_frames  # rises as soon as jitter is measured
+        self._ssrc: int | None = None
+        self._old_ssrcs: deque[int] = deque(maxlen=4)
+        self._reset_stream()
+
+    # ------------------------------------------------------------------ state
+
+    def _reset_stream(self) -> None:
+        self._packets: dict[int, RtpPacket] = {}
+        self._next: int | None = None  # extended sequence number to play next
+        self._highest: int | None = None  # highest extended sequence number received
+        self._received: set[int] = set()
+        self._received_order: deque[int] = deque()
+        self._playing = False  # False while pre-buffering
+        self._idle_ticks = 0
+        self._arrivals: dict[int, float] = {}
+        self._slack: deque[float] = deque(maxlen=_SHRINK_WINDOW)
+        self._probation: int | None = None  # extended seq that would confirm a restart
+        self._reset_timeline()
+
+    def _reset_timeline(self) -> None:
+        self._delays: deque[float] = deque(maxlen=_DELAY_WINDOW)
+        self._ts_last: int | None = None
+        self._ts_ext = 0
+        self._since_target = 0
+        self._since_release = 0
+
+    @property
+    def target_ms(self) -> int:
+        return self._target_frames * self.frame_ms
+
+    @property
+    def depth_ms(self) -> int:
+        return self._span() * self.frame_ms
+
+    def _span(self) -> int:
+        """Frames from the next one to play up to the newest buffered, counting holes."""
+        if not self._packets or self._next is None or self._highest is None:
+            return 0
+        return max(0, self._highest - self._next + 1)
+
+    # ------------------------------------------------------------------ input
+
+    def _extend(self, seq: int) -> int:
+        if self._highest is None:
+            return seq
+        delta = (seq - self._highest) & 0xFFFF
+        if delta >= 0x8000:
+            delta -= 0x10000
+        return self._highest + delta
+
+    def push(self, packet: RtpPacket, arrival_ms: float) -> None:
+        if packet.ssrc != self._ssrc:
+            if packet.ssrc in self._old_ssrcs:
+                self.late += 1  # a straggler from a stream we already left
+                return
+            if self._ssrc is not None:
+                self._old_ssrcs.append(self._ssrc)
+                self.resyncs += 1
+            self._ssrc = packet.ssrc
+            self._reset_stream()
+        ext = self._extend(packet.sequence)
+        if self._next is not None and not self._accept_distance(ext):
+            return
+        if self._next is not None and (self._highest is None or ext > self._highest):
+            self._highest = ext
+        self._store(packet, ext, arrival_ms)
+
+    def _accept_distance(self, ext: int) -> bool:
+        """Sort out packets far from the play position; returns whether to store this one."""
+        assert self._next is not None
+        ahead = ext - self._next
+        if -_MAX_MISORDER <= ahead < _MAX_DROPOUT:
+            self._probation = None
+            if ahead < 0:
+                if ext in self._received:
+                    self.duplicates += 1
+                else:
+                    self.late += 1
+                return False
+            if ahead >= self._capacity:
+                self._skip_to(ext - self._target_frames + 1)
+            return True
+        # Far away: a restarted sender, or garbage. Two in a row confirm a restart (RFC 3550 A.1 style).
+        if self._probation is not None and ext == self._probation:
+            self.resyncs += 1
+            self._reset_stream()
+            return True
+        self._probation = ext + 1
+        self.late += 1
+        return False
+
+    def _skip_to(self, new_next: int) -> None:
+        """A long outage: count the hole as lost and move the play position up to just before the newest."""
+        assert self._next is not None
+        for seq in range(self._next, new_next):
+            self._arrivals.pop(seq, None)
+            if self._packets.pop(seq, None) is None:
+                self.lost += 1
+            else:
+                self.dropped += 1
+        self._next = new_next
+
+    def _store(self, packet: RtpPacket, ext: int, arrival_ms: float) -> None:
+        if self._next is None:
+            self._next = ext
+            self._highest = ext
+        elif ext in self._packets or ext in self._received:
+            self.duplicates += 1
+            return
+        elif self._highest is not None and ext < self._highest:
+            self.reordered += 1
+        self._packets[ext] = packet
+        self._arrivals[ext] = arrival_ms
+        self._remember(ext)
+        self._measure(packet.timestamp, arrival_ms)
+
+    def _remember(self, ext: int) -> None:
+        self._received.add(ext)
+        self._received_order.append(ext)
+        if len(self._received_order) > _RECEIVED_MEMORY:
+            self._received.discard(self._received_order.popleft())
+
+    def _measure(self, timestamp: int, arrival_ms: float) -> None:
+        if self._ts_last is None:
+            self._ts_ext = timestamp
+        else:
+            delta = (timestamp - self._ts_last) & 0xFFFFFFFF
+            if delta >= 0x80000000:
+                delta -= 0x100000000
+            self._ts_ext += delta
+        self._ts_last = timestamp
+        delay = arrival_ms - self._ts_ext * 1000.0 / self.clock_rate
+        if self._delays and abs(delay - self._delays[-1]) > _TIMELINE_JUMP_MS:
+            self.resyncs += 1
+            last = self._ts_last
+            self._reset_timeline()
+            self._ts_last, self._ts_ext = last, timestamp
+            delay = arrival_ms - timestamp * 1000.0 / self.clock_rate
+        self._delays.append(delay)
+        self._since_target += 1
+        if self._since_target >= _TARGET_EVERY and len(self._delays) >= _TARGET_EVERY:
+            self._since_target = 0
+            self._update_target()
+
+    def _update_target(self) -> None:
+        ordered = sorted(self._delays)
+        spread = ordered[int(_DELAY_PERCENTILE * (len(ordered) - 1))] - ordered[0]
+        frames = 1 + math.ceil(max(0.0, spread - 1.0) / self.frame_ms)  # 1 ms slack for rounding noise
+        frames = min(max(frames, self._min_frames), self._max_frames)
+        self._since_release += _TARGET_EVERY
+        if frames >= self._target_frames:
+            self._target_frames = frames
+            self._since_release = 0
+        elif self._since_release >= _RELEASE_EVERY:
+            self._target_frames -= 1
+            self._since_release = 0
+
+    # ------------------------------------------------------------------ output
+
+    def pop(self, now_ms: float) -> Playout:
+        """One frame tick, at `now_ms` on the same clock as the arrival times given to push()."""
+        if self._next is None:
+            return _SILENCE
+        span = self._span()
+        if not self._playing:
+            if span < self._target_frames:
+                return _SILENCE
+            self._playing = True
+        if self._should_shrink():
+            self._packets.pop(self._next)
+            self._arrivals.pop(self._next, None)
+            self._next += 1
+            self.dropped += 1
+            self._slack.clear()
+        packet = self._packets.pop(self._next, None)
+        if packet is not None:
+            self._slack.append(now_ms - self._arrivals.pop(self._next, now_ms))
+            self._idle_ticks = 0
+            self.played += 1
+            self._next += 1
+            return Playout(PlayoutKind.PLAY, packet.payload, packet.sequence)
+        return self._missing(span)
+
+    def _should_shrink(self) -> bool:
+        assert self._next is not None
+        return (
+            self._span() > self._target_frames
+            and len(self._slack) == _SHRINK_WINDOW
+            and min(self._slack) >= self.frame_ms + _SHRINK_MARGIN_MS
+            and self._next in self._packets
+            and self._next + 1 in self._packets
+        )
+
+    def _missing(self, span: int) -> Playout:
+        assert self._next is not None
+        if span == 0 or (span < self._target_frames and self._next + 1 not in self._packets):
+            # Nothing to play yet: stretch (hold the play position) so a late packet can still make it.
+            self._idle_ticks += 1
+            if self._idle_ticks > self._max_frames:
+                # A long pause (DTX, hold, outage): stop concealing and pre-buffer again when audio resumes.
+                self._playing = False
+                self._slack.clear()
+                return _SILENCE
+            self.concealed += 1
+            return Playout(PlayoutKind.CONCEAL)
+        # The frame's deadline has passed and later frames are here: it is lost.
+        seq = self._next
+        self._next += 1
+        self.lost += 1
+        self._idle_ticks = 0
+        following = self._packets.get(seq + 1)
+        if following is not None:
+            self.fec_recovered += 1
+            return Playout(PlayoutKind.FEC, following.payload, seq & 0xFFFF)
+        self.concealed += 1
+        return Playout(PlayoutKind.CONCEAL, None, seq & 0xFFFF)
