@@ -7,8 +7,10 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.sip.samples import RESPONSE_200, TORTURE_VALID, invite
+from tests.unit.sip.samples import DTLS_OFFER, LINPHONE_OFFER, RESPONSE_200, TORTURE_VALID, invite
+from zcall.sip import sdp
 from zcall.sip.message import SipParseError, parse
+from zcall.sip.sdp import SdpError
 
 # ZCALL_FUZZ_EXAMPLES raises the budget for a long local run; the suite default stays quick.
 FUZZ = settings(
@@ -58,3 +60,29 @@ def test_sip_random_bytes(data: bytes) -> None:
 @given(mutated(SEEDS))
 def test_sip_mutated_messages(data: bytes) -> None:
     _check_sip(data)
+
+
+def _check_sdp(data: bytes) -> None:
+    try:
+        desc = sdp.parse(data)
+    except SdpError as exc:
+        assert exc.status in (400, 413)
+        return
+    out = desc.serialize()
+    assert sdp.parse(out).serialize() == out
+    try:
+        sdp.answer(desc, sdp.LocalAudio("10.0.0.1", 4000, zrtp_hash="1.10 " + "00" * 32), "1", 1)
+    except SdpError as exc:
+        assert exc.status in (400, 488)
+
+
+@FUZZ
+@given(st.binary(max_size=1500))
+def test_sdp_random_bytes(data: bytes) -> None:
+    _check_sdp(data)
+
+
+@FUZZ
+@given(mutated([LINPHONE_OFFER, DTLS_OFFER]))
+def test_sdp_mutated(data: bytes) -> None:
+    _check_sdp(data)

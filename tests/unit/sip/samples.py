@@ -65,3 +65,39 @@ RESPONSE_200 = (
     b"l: 0\r\n"
     b"\r\n"
 )
+
+HASH = "1.10 " + "ab" * 32
+FP = "sha-256 " + ":".join(["4F"] * 32)
+
+# Shaped like what linphonec sends for a ZRTP call: RTP/AVP, Opus on a dynamic type, several other codecs.
+LINPHONE_OFFER = (
+    "v=0\r\n"
+    "o=bob 1203 3017 IN IP4 10.20.0.2\r\n"
+    "s=Talk\r\n"
+    "c=IN IP4 10.20.0.2\r\n"
+    "t=0 0\r\n"
+    "a=rtcp-xr:rcvr-rtt=all:10000 stat-summary=loss,dup,jitt,TTL voip-metrics\r\n"
+    "m=audio 7078 RTP/AVP 111 9 0 8 101\r\n"
+    "a=rtpmap:111 opus/48000/2\r\n"
+    "a=fmtp:111 useinbandfec=1\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\n"
+    f"a=zrtp-hash:{HASH}\r\n"
+    "a=rtcp-fb:* trr-int 1000\r\n"
+    "a=rtcp-mux\r\n"
+    "m=video 9078 RTP/AVP 96\r\n"
+    "a=rtpmap:96 VP8/90000\r\n"
+).encode()
+
+# Shaped like baresip with DTLS-SRTP: session-level fingerprint and setup, no rtcp-mux.
+DTLS_OFFER = (
+    "v=0\r\n"
+    "o=- 77 1 IN IP4 10.30.0.5\r\n"
+    "s=-\r\n"
+    "c=IN IP4 10.30.0.5\r\n"
+    "t=0 0\r\n"
+    f"a=fingerprint:{FP}\r\n"
+    "a=setup:actpass\r\n"
+    "m=audio 10000 UDP/TLS/RTP/SAVP 98 0\r\n"
+    "a=rtpmap:98 opus/48000/2\r\n"
+    "a=sendrecv\r\n"
+).encode()

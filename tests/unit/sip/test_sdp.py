@@ -1,0 +1,143 @@
+"""SDP parse/serialize and offer/answer: Opus payload type choice, zrtp-hash, hold, DTLS attributes, 488s."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.sip.samples import DTLS_OFFER, FP, HASH, LINPHONE_OFFER
+from zcall.sip import sdp
+from zcall.sip.sdp import LocalAudio, SdpError
+
+
+def test_linphone_offer_round_trips_and_keeps_unknown_attributes() -> None:
+    offer = sdp.parse(LINPHONE_OFFER)
+    assert offer.serialize() == LINPHONE_OFFER
+    audio = offer.media[0]
+    assert audio.opus_payload_type() == "111"
+    assert audio.attr("rtcp-xr") is None and offer.attr("rtcp-xr") is not None
+    assert audio.attrs("rtcp-fb") == ["* trr-int 1000"]
+    params = sdp.audio_params(offer)
+    assert (params.host, params.port, params.payload_type) == ("10.20.0.2", 7078, 111)
+    assert params.zrtp_hash == HASH and params.rtcp_mux and params.direction == "sendrecv"
+    assert params.fmtp == {"useinbandfec": "1"}
+
+
+def test_answer_uses_the_offered_opus_payload_type() -> None:
+    offer = sdp.parse(LINPHONE_OFFER)
+    local = LocalAudio("10.20.0.1", 40000, zrtp_hash="1.10 " + "cd" * 32)
+    ans = sdp.answer(offer, local, "555", 1)
+    wire = ans.serialize()
+    again = sdp.parse(wire)
+    assert len(again.media) == 2
+    assert again.media[1].port == 0  # video refused, line kept (RFC 3264 §6)
+    got = sdp.audio_params(again, answer_to=offer)
+    assert got.payload_type == 111 and got.proto == "RTP/AVP" and got.rtcp_mux
+    assert got.fmtp == {"useinbandfec": "1"}
+    assert got.zrtp_hash == "1.10 " + "cd" * 32
+    assert b"a=rtpmap:111 opus/48000/2\r\n" in wire
+
+
+def test_offer_is_rtp_avp_with_opus_and_zrtp_hash() -> None:
+    local = LocalAudio("192.0.2.1", 4000, payload_type=97, zrtp_hash=HASH)
+    offer = sdp.make_offer(local, "1", 1)
+    wire = offer.serialize()
+    assert b"m=audio 4000 RTP/AVP 97\r\n" in wire
+    assert f"a=zrtp-hash:{HASH}\r\n".encode() in wire
+    assert b"a=fmtp:97 useinbandfec=1\r\n" in wire and b"a=rtcp-mux\r\n" in wire
+    assert sdp.bump_version(offer).origin.version == 2
+
+
+def test_offer_without_opus_is_488() -> None:
+    no_opus = LINPHONE_OFFER.replace(b"a=rtpmap:111 opus/48000/2\r\n", b"a=rtpmap:111 speex/16000\r\n")
+    with pytest.raises(SdpError) as info:
+        sdp.answer(sdp.parse(no_opus), LocalAudio("10.0.0.1", 4000), "1", 1)
+    assert info.value.status == 488
+
+
+def test_zrtp_answerer_refuses_dtls_profile_and_vice_versa() -> None:
+    with pytest.raises(SdpError) as info:
+        sdp.answer(sdp.parse(DTLS_OFFER), LocalAudio("10.0.0.1", 4000), "1", 1)
+    assert info.value.status == 488
+    with pytest.raises(SdpError):
+        dtls = LocalAudio("10.0.0.1", 4000, mode="dtls", fingerprint=FP)
+        sdp.answer(sdp.parse(LINPHONE_OFFER), dtls, "1", 1)
+
+
+@pytest.mark.parametrize(
+    ("offered", "ours", "expected"),
+    [
+        ("sendonly", "sendrecv", "recvonly"),
+        ("recvonly", "sendrecv", "sendonly"),
+        ("inactive", "sendrecv", "inactive"),
+        ("sendrecv", "sendonly", "sendonly"),
+        ("sendonly", "sendonly", "inactive"),
+    ],
+)
+def test_hold_directions(offered: str, ours: str, expected: str) -> None:
+    offer = sdp.make_offer(LocalAudio("10.0.0.2", 5000, direction=offered), "1", 2)
+    ans = sdp.answer(sdp.parse(offer.serialize()), LocalAudio("10.0.0.1", 4000, direction=ours), "2", 1)
+    assert sdp.audio_params(sdp.parse(ans.serialize())).direction == expected
+
+
+def test_dtls_session_level_fingerprint_and_setup() -> None:
+    offer = sdp.parse(DTLS_OFFER)
+    params = sdp.audio_params(offer)
+    assert params.fingerprints == (FP,) and params.setup == "actpass" and not params.rtcp_mux
+    local = LocalAudio("10.30.0.6", 4000, mode="dtls", fingerprint="sha-256 " + ":".join(["AA"] * 32))
+    ans = sdp.parse(sdp.answer(offer, local, "9", 1).serialize())
+    got = sdp.audio_params(ans)
+    assert got.setup == "active" and got.proto == "UDP/TLS/RTP/SAVP" and got.payload_type == 98
+    no_fp = DTLS_OFFER.replace(f"a=fingerprint:{FP}\r\n".encode(), b"")
+    with pytest.raises(SdpError) as info:
+        sdp.answer(sdp.parse(no_fp), local, "9", 1)
+    assert info.value.status == 488
+
+
+def test_lf_only_lines_are_accepted() -> None:
+    assert sdp.parse(LINPHONE_OFFER.replace(b"\r\n", b"\n")).serialize() == LINPHONE_OFFER
+
+
+MALFORMED_SDP: list[tuple[str, bytes]] = [
+    ("empty", b""),
+    ("no version", LINPHONE_OFFER.replace(b"v=0\r\n", b"")),
+    ("version 1", LINPHONE_OFFER.replace(b"v=0", b"v=1")),
+    ("origin too short", LINPHONE_OFFER.replace(b"o=bob 1203 3017 IN IP4 10.20.0.2", b"o=bob 1203")),
+    ("origin version not numeric", LINPHONE_OFFER.replace(b"3017", b"x")),
+    ("empty session name", LINPHONE_OFFER.replace(b"s=Talk", b"s=")),
+    ("no timing", LINPHONE_OFFER.replace(b"t=0 0\r\n", b"")),
+    ("bad timing", LINPHONE_OFFER.replace(b"t=0 0", b"t=now")),
+    ("bad connection", LINPHONE_OFFER.replace(b"c=IN IP4 10.20.0.2", b"c=IN IPX 10.20.0.2")),
+    ("no connection anywhere", LINPHONE_OFFER.replace(b"c=IN IP4 10.20.0.2\r\n", b"")),
+    ("line without equals", LINPHONE_OFFER + b"garbage\r\n"),
+    ("upper-case type", LINPHONE_OFFER + b"A=foo\r\n"),
+    ("port too big", LINPHONE_OFFER.replace(b"m=audio 7078", b"m=audio 70780")),
+    ("m line too short", LINPHONE_OFFER.replace(b"m=audio 7078 RTP/AVP 111 9 0 8 101", b"m=audio 7078")),
+    ("payload type over 127", LINPHONE_OFFER.replace(b"RTP/AVP 111 9", b"RTP/AVP 200 9")),
+    ("bad rtpmap", LINPHONE_OFFER.replace(b"a=rtpmap:111 opus/48000/2", b"a=rtpmap:111 opus")),
+    ("bad zrtp-hash", LINPHONE_OFFER.replace(HASH.encode(), b"1.10 abc")),
+    ("bad fingerprint", DTLS_OFFER.replace(FP.encode(), b"sha-256 XYZ")),
+    ("bad setup", DTLS_OFFER.replace(b"setup:actpass", b"setup:sideways")),
+    ("two directions", DTLS_OFFER + b"a=recvonly\r\n"),
+    ("direction with value", DTLS_OFFER.replace(b"a=sendrecv", b"a=sendrecv:yes")),
+    ("bad attribute name", LINPHONE_OFFER + b"a=b@d:1\r\n"),
+    ("control character", LINPHONE_OFFER.replace(b"s=Talk", b"s=Ta\x01lk")),
+    ("not UTF-8", LINPHONE_OFFER.replace(b"s=Talk", b"s=\xff")),
+    ("u= inside media", LINPHONE_OFFER + b"u=http://x\r\n"),
+    ("two session c= lines", LINPHONE_OFFER.replace(b"t=0 0", b"c=IN IP4 1.2.3.4\r\nt=0 0")),
+]
+
+
+@pytest.mark.parametrize(("name", "data"), MALFORMED_SDP, ids=[m[0] for m in MALFORMED_SDP])
+def test_malformed_sdp_is_400(name: str, data: bytes) -> None:
+    with pytest.raises(SdpError) as info:
+        sdp.parse(data)
+    assert info.value.status == 400, name
+
+
+def test_size_limits_are_413() -> None:
+    with pytest.raises(SdpError) as info:
+        sdp.parse(LINPHONE_OFFER + b"a=x\r\n" * 4000)
+    assert info.value.status == 413
+    with pytest.raises(SdpError) as info:
+        sdp.parse(LINPHONE_OFFER + b"m=audio 0 RTP/AVP 0\r\n" * 20)
+    assert info.value.status == 413
