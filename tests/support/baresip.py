@@ -252,6 +252,7 @@ class Baresip:
                 time.sleep(0.05)
         self._sock.settimeout(None)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         self._reader = threading.Thread(target=self._read_loop, name=f"baresip-{self.user}", daemon=True)
         self._reader.start()
         self.started_at = time.monotonic()
@@ -312,6 +313,9 @@ class Baresip:
         try:
             while chunk := sock.recv(65536):
                 now = time.monotonic()
+                # ctrl_tcp writes each event separately with Nagle on: ACK at once, or the next event waits
+                # for our delayed ACK (~40 ms) and event timings are late. Linux clears the flag: re-arm.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
                 for payload in decoder.feed(chunk):
                     self._dispatch(json.loads(payload), now)
         except (OSError, ValueError) as exc:
