@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.audio_check import dominant_frequency, read_wav, rms_dbfs, write_tone_wav
 from tests.support.linphone import Linphonec, LinphonecFactory
 from tests.support.netns import Lan
 
@@ -23,34 +23,23 @@ B32_SAS = r"^[a-z0-9]{4}$"
 B256_SAS = r"^[A-Za-z]+:[A-Za-z]+$"
 
 
-# A few lines of tone helpers (tests/support/audio_check.py will replace them once it is in git).
-def write_tone(path: Path, hz: float, seconds: float, rate: int = 16000) -> Path:
-    t = np.arange(int(seconds * rate)) / rate
-    samples = (0.5 * 32767 * np.sin(2 * np.pi * hz * t)).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-    return path
+def heard(path: Path) -> tuple[float, float, float]:
+    """(seconds of sound, its dominant frequency, its level in dBFS) of a recording, silent ends dropped.
 
-
-def heard(path: Path) -> tuple[float, float]:
-    """(seconds of sound, its dominant frequency) in a recording, leading and trailing silence dropped."""
-    with wave.open(str(path), "rb") as w:
-        assert w.getsampwidth() == 2 and w.getnchannels() == 1
-        rate = w.getframerate()
-        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
-    loud = np.flatnonzero(np.abs(x) > 1000)
+    linphonec's recording starts with the call's media, so it opens with silence until secure audio arrives.
+    """
+    samples, rate = read_wav(path)
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 1000)
     if loud.size == 0:
-        return 0.0, 0.0
-    sound = x[loud[0] : loud[-1] + 1]
-    spectrum = np.abs(np.fft.rfft(sound * np.hanning(sound.size)))
-    return sound.size / rate, float(np.argmax(spectrum) * rate / sound.size)
+        return 0.0, 0.0, float("-inf")
+    sound = samples[loud[0] : loud[-1] + 1]
+    return sound.size / rate, dominant_frequency(sound, rate), rms_dbfs(sound)
 
 
 def test_zrtp_call_same_sas_and_audio_both_ways(lan2: Lan, tmp_path: Path) -> None:
-    tone_a, tone_b = write_tone(tmp_path / "a440.wav", 440, 20), write_tone(tmp_path / "b660.wav", 660, 20)
+    # 16 kHz input: linphonec's file player resamples to the codec's rate (Opus, 48 kHz).
+    tone_a = write_tone_wav(tmp_path / "a440.wav", 440, 20, rate=16000)
+    tone_b = write_tone_wav(tmp_path / "b660.wav", 660, 20, rate=16000)
     rec_a, rec_b = tmp_path / "rec_a.wav", tmp_path / "rec_b.wav"
     with (
         Linphonec(lan2[0], tmp_path / "a", user="alice", play_wav=tone_a, record_wav=rec_a) as a,
@@ -74,9 +63,10 @@ def test_zrtp_call_same_sas_and_audio_both_ways(lan2: Lan, tmp_path: Path) -> No
         a.terminate()
         b.wait_for_end(since=since_b)
     assert re.match(B32_SAS, sas_a)
-    seconds_a, hz_a = heard(rec_a)
-    seconds_b, hz_b = heard(rec_b)
+    seconds_a, hz_a, dbfs_a = heard(rec_a)
+    seconds_b, hz_b, dbfs_b = heard(rec_b)
     assert seconds_a > 2.0 and seconds_b > 2.0
+    assert dbfs_a > -20 and dbfs_b > -20  # the tones are -9 dBFS; a broken path is silence or noise
     assert abs(hz_a - 660) < 10, f"A heard {hz_a:.0f} Hz, expected B's 660 Hz"
     assert abs(hz_b - 440) < 10, f"B heard {hz_b:.0f} Hz, expected A's 440 Hz"
 
