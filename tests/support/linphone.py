@@ -655,9 +655,13 @@ class Linphonec:
     def cache_peers(self) -> list[CachePeer]:
         return read_zid_cache(self.zid_cache_path)[1]
 
-    def log_time(self, pattern: str | re.Pattern[str], since: Mark | None = None) -> datetime:
-        """The debug-log timestamp of the first line matching `pattern` after `since` (it must be there)."""
-        m = self.wait_for(pattern, 0.0, source="log", since=since)
+    def log_time(self, pattern: str | re.Pattern[str], since: Mark | None = None,
+                 timeout: float = 5.0) -> datetime:
+        """The debug-log time (linphone's clock, ms) of the first line matching `pattern` after `since`.
+
+        For timings: the log is written when things happen, while the console may lag behind a pipe.
+        """
+        m = self.wait_for(pattern, timeout, source="log", since=since)
         stamp = parse_log_time(m.string)
         if stamp is None:
             raise self._error(f"log line has no timestamp: {m.string[:80]!r}")
