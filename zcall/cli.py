@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable, Sequence
 
-from zcall import __version__, doctor, trust
+from zcall import __version__, doctor, headless, settings, trust
 from zcall import config as configmod
 from zcall.paths import Paths
 from zcall.zrtp.cache import CacheError
@@ -17,9 +18,9 @@ EXIT_UNAVAILABLE = 3
 # Capabilities that are parsed but arrive with a later issue. Each one is refused clearly, never ignored.
 UNAVAILABLE: dict[str, str] = {
     "tui": "the Textual desk-phone interface",
-    "headless": "the call engine (--headless)",
     "peers": "LAN peer listing (zcall peers)",
     "ctl": "the control socket (zcall ctl)",
+    "server": "SIP server registration (--server, [server] in the config)",
 }
 
 
@@ -63,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--audio-out", metavar="SPEC", help="default|DEVICE|file:PATH.wav|null")
     run.add_argument("--auto-answer", action="store_true")
     run.add_argument("--call", metavar="TARGET", help="a peer's name, a ZID, or a SIP URI")
-    run.add_argument("--hangup-after", type=_seconds, metavar="SECONDS")
+    run.add_argument(
+        "--hangup-after", type=_seconds, metavar="SECONDS", help="hang up this long after secure"
+    )
     run.add_argument("--exit-after-call", action="store_true")
     run.add_argument("--server", metavar="SIPS_URI")
     run.add_argument("--user", metavar="U")
@@ -141,8 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command is not None:
             return COMMANDS[args.command](args, paths)
-        configmod.load(paths.config_file)  # a bad config is reported before anything starts
-        raise Unavailable("headless" if args.headless else "tui")
+        config = configmod.load(paths.config_file)  # a bad config is reported before anything starts
+        if not args.headless:
+            raise Unavailable("tui")
+        if args.server or args.user or args.password or args.server_ca or config.server.uri:
+            raise Unavailable("server")
+        return asyncio.run(headless.run(settings.merge(config, args), paths, args))
     except configmod.ConfigError as exc:
         print(f"zcall: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE

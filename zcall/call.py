@@ -1,0 +1,335 @@
+"""One call: its media port, the ZRTP key agreement run on that port, and what the user is told about it.
+
+The SIP dialog lives in the phone's UserAgent (engine.py); a Call owns everything else of one call. ZRTP is
+a sans-I/O core: this class feeds it the key packets the media socket demultiplexed, sends what it hands out,
+runs its timer on the event loop, and turns its events into the contract's events. Audio flows only after
+SecureReady, and stays muted after a cache mismatch until the user says the words match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from zcall import events
+from zcall.media.audio import open_sink, open_source
+from zcall.media.srtp import SrtpKeys, SrtpProfile
+from zcall.media.stream import MediaSession
+from zcall.settings import PhoneSettings
+from zcall.sip.sdp import AudioParams, LocalAudio, SessionDescription
+from zcall.zrtp import session as zrtp
+from zcall.zrtp.cache import RetainedSecrets, ZrtpCache
+
+Addr = tuple[str, int]
+Direction = Literal["out", "in"]
+
+# How long ZRTP may take before we call the peer unable to do it (Hello gives up by itself after ~4 s).
+ZRTP_DEADLINE_S = 20.0
+PEER_NO_ZRTP = "peer does not support ZRTP"
+
+
+@dataclass
+class CallContext:
+    """What every call needs from the phone."""
+
+    zid: bytes
+    settings: PhoneSettings
+    cache: ZrtpCache
+    emit: Callable[[events.Event], None]
+    end_call: Callable[[Call, str], None]  # asks the phone to end the SIP dialog and this call
+
+
+def new_call_id() -> str:
+    return secrets.token_hex(4)
+
+
+class Call:
+    def __init__(
+        self, ctx: CallContext, direction: Direction, peer: str, sip_call_id: str | None = None
+    ) -> None:
+        self.ctx = ctx
+        self.id = new_call_id()
+        self.direction = direction
+        self.peer = peer
+        self.sip_call_id = sip_call_id
+        self.state: events.CallState = "dialing" if direction == "out" else "incoming"
+        self.started_at = time.monotonic()
+        self.secure_at: float | None = None
+        self.media: MediaSession | None = None
+        self.zrtp: zrtp.ZrtpSession | None = None
+        self.remote_media: Addr | None = None
+        self.offer: SessionDescription | None = None  # ours (out) or the caller's (in)
+        self.peer_zid: bytes | None = None
+        self.cache_state: str | None = None
+        self.verified = False
+        self.muted_for_mismatch = False
+        self.user_muted = False
+        self.secure_event: events.Secure | None = None
+        self.ended = False
+        self._pending_rs1: tuple[bytes, int] | None = None  # held back after a cache mismatch
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._stats_task: asyncio.Task[None] | None = None
+
+    # --- set-up ---------------------------------------------------------------------------------------
+
+    async def open_media(self, bind_ip: str) -> LocalAudio:
+        """Open the call's UDP port and prepare ZRTP; returns what our SDP says about our audio."""
+        settings = self.ctx.settings
+        source, sink = open_source(settings.audio_in), open_sink(settings.audio_out)
+        self.media = MediaSession(source, sink, on_key_packet=self._on_key_packet)
+        local = await self.media.open((bind_ip, settings.rtp_port))
+        self.media.set_muted(True)  # nothing is captured for the peer before the call is secure
+        self.zrtp = zrtp.ZrtpSession(
+            self.ctx.zid,
+            ssrc=int.from_bytes(os.urandom(4), "big"),
+            secrets_lookup=self._lookup_secrets,
+            key_agreements=settings.key_agreements,
+            sas_types=settings.sas_types,
+        )
+        return LocalAudio(
+            host=local[0], port=local[1], mode="zrtp", zrtp_hash=f"1.10 {self.zrtp.hello_hash()}"
+        )
+
+    def start_media(self, remote: AudioParams) -> None:
+        """The SDP exchange is done: point media at the peer and start ZRTP there."""
+        if self.media is None or self.zrtp is None:
+            raise RuntimeError("media not open")
+        self.remote_media = (remote.host, remote.port)
+        self.media.set_remote(self.remote_media)
+        if remote.zrtp_hash:
+            self.zrtp.set_peer_hello_hash(remote.zrtp_hash)
+        self.zrtp.start(self._now())
+        self._pump()
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(ZRTP_DEADLINE_S, self._zrtp_deadline)
+
+    def set_state(self, state: events.CallState) -> None:
+        if self.state == state or self.ended:
+            return
+        self.state = state
+        self.ctx.emit(events.Call(id=self.id, state=state, direction=self.direction, peer=self.peer))
+
+    # --- user actions ---------------------------------------------------------------------------------
+
+    def confirm_sas(self, words_match: bool) -> None:
+        """The user compared the words: a match marks the peer verified; a difference ends the call."""
+        if self.peer_zid is None or self.secure_event is None:
+            return
+        if not words_match:
+            self.ctx.emit(
+                events.Alert(id=self.id, alert="sas_mismatch", message="The words differ: hung up.")
+            )
+            self.ctx.end_call(self, "sas mismatch")
+            return
+        cache = self.ctx.cache
+        if self._pending_rs1 is not None:
+            rs1, expires_in = self._pending_rs1
+            cache.store_new_rs1(self.peer_zid, rs1, expires_in, time.time())
+            self._pending_rs1 = None
+        cache.set_verified(self.peer_zid, True)
+        self.verified = True
+        if self.zrtp is not None:
+            self.zrtp.set_sas_verified(True)
+        self.muted_for_mismatch = False
+        self._apply_mute()
+
+    def set_user_muted(self, muted: bool) -> None:
+        self.user_muted = muted
+        self._apply_mute()
+
+    def close(self, reason: str) -> None:
+        """Free the port and the keys, and tell the user the call ended."""
+        if self.ended:
+            return
+        self.state = "ended"
+        for handle in (self._timer, self._deadline):
+            if handle is not None:
+                handle.cancel()
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+        if self.zrtp is not None:
+            self.zrtp.close()
+        if self.media is not None:
+            self.media.close()
+        self._pending_rs1 = None
+        duration = time.monotonic() - self.secure_at if self.secure_at is not None else 0.0
+        self.ctx.emit(events.Call(id=self.id, state="ended", direction=self.direction, peer=self.peer))
+        self.ctx.emit(events.Ended(id=self.id, reason=reason, duration_s=round(duration, 3)))
+        self.ended = True
+
+    def stats(self) -> events.Stats | None:
+        if self.media is None:
+            return None
+        snap = self.media.stats()
+        return events.Stats(
+            id=self.id,
+            sent=int(snap.get("sent", 0)),
+            received=int(snap.get("received", 0)),
+            lost=int(snap.get("lost", 0)),
+            jitter_ms=float(snap.get("jitter_ms", 0.0)),
+            rtt_ms=snap.get("rtt_ms"),
+            jitter_buffer_ms=float(snap.get("jitter_buffer_ms", 0.0)),
+            mos=snap.get("mos"),
+        )
+
+    def status(self) -> dict[str, object]:
+        info: dict[str, object] = {
+            "id": self.id,
+            "state": self.state,
+            "direction": self.direction,
+            "peer": self.peer,
+            "muted": self.user_muted or self.muted_for_mismatch,
+        }
+        if self.secure_event is not None:
+            info["secure"] = self.secure_event.to_dict()
+        return info
+
+    # --- ZRTP plumbing --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _now() -> float:
+        return time.monotonic()
+
+    def _lookup_secrets(self, peer_zid: bytes) -> RetainedSecrets | None:
+        self.peer_zid = peer_zid
+        return self.ctx.cache.lookup(peer_zid, time.time())
+
+    def _on_key_packet(self, data: bytes, addr: Addr) -> None:
+        if self.zrtp is None or self.ended:
+            return
+        if self.remote_media is not None and addr != self.remote_media:
+            # Symmetric RTP: a peer behind a different source port than its SDP said is still our peer
+            # (ZRTP authenticates it); follow it so our packets reach it.
+            self.remote_media = addr
+            if self.media is not None:
+                self.media.set_remote(addr)
+        self.zrtp.receive(data, self._now())
+        self._pump()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.zrtp is None or self.ended:
+            return
+        self.zrtp.handle_timer(self._now())
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send what ZRTP wants sent, act on its events, re-arm its timer."""
+        core = self.zrtp
+        if core is None or self.media is None or self.ended:
+            return
+        for datagram in core.datagrams_to_send(self._now()):
+            self.media.send_key_packet(datagram)
+        while (event := core.next_event()) is not None:
+            self._on_zrtp_event(event)
+            if self.ended:
+                return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        due = core.get_timer()
+        if due is not None:
+            self._timer = asyncio.get_running_loop().call_later(max(0.0, due - self._now()), self._on_timer)
+
+    def _on_zrtp_event(self, event: zrtp.Event) -> None:
+        if isinstance(event, zrtp.SecureReady):
+            self._on_secure(event)
+        elif isinstance(event, zrtp.CacheMismatch):
+            self.muted_for_mismatch = True
+            self.ctx.emit(
+                events.Alert(
+                    id=self.id,
+                    alert="cache_mismatch",
+                    message=(
+                        "This device's ZRTP secret does not match the one remembered from earlier calls: "
+                        "someone may be in the middle, or the peer reset its identity. Audio stays muted. "
+                        "Read the words to each other; hang up if they differ."
+                    ),
+                )
+            )
+        elif isinstance(event, zrtp.HelloHashMismatch):
+            self.ctx.emit(
+                events.Alert(
+                    id=self.id,
+                    alert="zrtp_hash_mismatch",
+                    message="The peer's ZRTP Hello does not match the hash its SIP offer carried: "
+                    "the signalling was tampered with. The call is ended and never went secure.",
+                )
+            )
+            self.ctx.end_call(self, "zrtp hash mismatch")
+        elif isinstance(event, zrtp.Failed):
+            reason = PEER_NO_ZRTP if event.reason == "no answer to Hello" else f"ZRTP failed: {event.reason}"
+            self.ctx.end_call(self, reason)
+
+    def _on_secure(self, ready: zrtp.SecureReady) -> None:
+        if self.media is None:
+            return
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        profile = SrtpProfile(ready.srtp_profile)
+        tx = SrtpKeys(profile, ready.local_key, ready.local_salt)
+        rx = SrtpKeys(profile, ready.remote_key, ready.remote_salt)
+        self.media.start_srtp(tx, rx)
+        self.peer_zid = ready.peer_zid
+        self.cache_state = ready.cache
+        cache, now = self.ctx.cache, time.time()
+        cache.touch(ready.peer_zid, now, name=self.peer[:128] if self.direction == "out" else None)
+        if ready.cache == "mismatch":
+            cache.set_verified(ready.peer_zid, False)
+            if ready.new_rs1 is not None:
+                self._pending_rs1 = (ready.new_rs1, ready.rs1_expires_in)
+            self.verified = False
+            self.muted_for_mismatch = True
+        else:
+            known = cache.lookup(ready.peer_zid, now)
+            self.verified = ready.cache == "match" and known is not None and known.verified
+            if ready.new_rs1 is not None:
+                cache.store_new_rs1(ready.peer_zid, ready.new_rs1, ready.rs1_expires_in, now)
+        self.secure_at = time.monotonic()
+        self.secure_event = events.Secure(
+            id=self.id,
+            method="zrtp",
+            srtp_profile=ready.srtp_profile,
+            sas=ready.sas_text,
+            sas_type="B256" if ready.sas_type == "B256" else "B32",
+            sas_words=tuple(ready.sas_words),
+            hash=ready.hash,
+            cipher=ready.cipher,
+            auth=ready.auth,
+            key_agreement=ready.key_agreement,
+            peer_zid=ready.peer_zid.hex(),
+            cache="mismatch" if ready.cache == "mismatch" else ("match" if ready.cache == "match" else "new"),
+            verified=self.verified,
+        )
+        self.set_state("secure")
+        self.ctx.emit(self.secure_event)
+        self._apply_mute()
+        if ready.cache == "mismatch" and self.ctx.settings.on_mismatch == "hangup":
+            self.ctx.end_call(self, "cache mismatch")
+            return
+        self._stats_task = asyncio.get_running_loop().create_task(self._report_stats())
+
+    def _apply_mute(self) -> None:
+        if self.media is not None:
+            self.media.set_muted(self.user_muted or self.muted_for_mismatch or self.secure_event is None)
+
+    def _zrtp_deadline(self) -> None:
+        self._deadline = None
+        if self.secure_event is None and not self.ended:
+            self.ctx.end_call(self, PEER_NO_ZRTP)
+
+    async def _report_stats(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            while not self.ended:
+                await asyncio.sleep(5.0)
+                snapshot = self.stats()
+                if snapshot is not None and not self.ended:
+                    self.ctx.emit(snapshot)

@@ -1,0 +1,85 @@
+"""`zcall --headless`: the phone with no UI; every event is one JSON line on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from zcall import events
+from zcall.engine import Phone, PhoneError
+from zcall.paths import Paths
+from zcall.settings import PhoneSettings
+
+PEER_WAIT_S = 15.0  # how long --call NAME waits for the peer to show up on the LAN
+
+
+class _Runner:
+    def __init__(self, phone: Phone, args: argparse.Namespace) -> None:
+        self.phone = phone
+        self.args = args
+        self.done = asyncio.Event()
+        self.peer_seen = asyncio.Event()
+        self._hangups: list[asyncio.TimerHandle] = []
+
+    def on_event(self, event: events.Event) -> None:
+        sys.stdout.write(event.to_json() + "\n")
+        sys.stdout.flush()
+        if isinstance(event, events.Peer) and event.action == "up":
+            self.peer_seen.set()
+        if isinstance(event, events.Secure) and self.args.hangup_after:
+            loop = asyncio.get_running_loop()
+            self._hangups.append(loop.call_later(self.args.hangup_after, self._hangup, event.id))
+        if isinstance(event, events.Ended) and self.args.exit_after_call:
+            self.done.set()
+
+    def _hangup(self, call_id: str) -> None:
+        with contextlib.suppress(PhoneError):
+            self.phone.hangup(call_id)
+
+    async def place_call(self, target: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PEER_WAIT_S
+        while True:
+            try:
+                await self.phone.call(target)
+                return
+            except PhoneError as exc:
+                is_name = not target.lower().startswith(("sip:", "sips:"))
+                if not is_name or loop.time() >= deadline:
+                    self.on_event(events.Error(message=str(exc)))
+                    if self.args.exit_after_call:
+                        self.done.set()
+                    return
+            self.peer_seen.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.peer_seen.wait(), max(0.1, deadline - loop.time()))
+
+
+async def run(settings: PhoneSettings, paths: Paths, args: argparse.Namespace) -> int:
+    try:
+        phone = Phone(settings, paths)
+    except PhoneError as exc:
+        print(events.Error(message=str(exc)).to_json(), flush=True)
+        return 1
+    runner = _Runner(phone, args)
+    phone.subscribe(runner.on_event)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, runner.done.set)
+    try:
+        await phone.start()
+    except PhoneError as exc:
+        runner.on_event(events.Error(message=str(exc)))
+        await phone.close()
+        return 1
+    try:
+        if args.call:
+            await runner.place_call(args.call)
+        await runner.done.wait()
+    finally:
+        await phone.close()
+        await asyncio.sleep(0.2)  # let the last BYE leave before the socket goes
+    return 0
