@@ -146,10 +146,9 @@ def test_known_libsrtp_reference_packets() -> None:
     assert aes256.hex() == "800f1234decafbadcafebabef1d9de17ff251ff1aa007774b0b4b40da08d9d9a5b3a55d8873b"
 
 
-@pytest.mark.parametrize(
-    "profile", [SrtpProfile.AES_CM_128_HMAC_SHA1_32, SrtpProfile.AES_256_CM_HMAC_SHA1_80]
-)
+@pytest.mark.parametrize("profile", [p for p in SrtpProfile if "_CM_" in p.value])
 def test_protect_rtcp_matches_independent_derivation(profile: SrtpProfile) -> None:
+    # SRTCP keeps the 80-bit tag for the _32 suites too (RFC 3711 §5.2 / RFC 4568, RFC 6188 §4).
     keys = keys_for(profile, 7)
     sender = SrtpSender(keys)
     rtcp = serialize_rtcp_compound([ReceiverReport(0xCAFEBABE)])
@@ -169,6 +168,20 @@ def test_gcm_matches_rfc7714_construction(profile: SrtpProfile) -> None:
     iv = xor(b"\x00\x00" + plain[8:12] + struct.pack("!I", 0) + plain[2:4], k_s)
     assert protected == plain[:12] + AESGCM(k_e).encrypt(iv, plain[12:], plain[:12])
     assert SrtpReceiver(keys).unprotect(protected) == plain
+
+
+@pytest.mark.parametrize("profile", [SrtpProfile.AEAD_AES_128_GCM, SrtpProfile.AEAD_AES_256_GCM])
+def test_gcm_srtcp_matches_rfc7714_construction(profile: SrtpProfile) -> None:
+    keys = keys_for(profile, 4)
+    k_e = kdf(keys.master_key, keys.master_salt, 3, key_length(profile))
+    k_s = kdf(keys.master_key, keys.master_salt, 5, 12)
+    rtcp = serialize_rtcp_compound([ReceiverReport(0xCAFEBABE)])
+    protected = SrtpSender(keys).protect_rtcp(rtcp)
+    # RFC 7714 §9: IV = (00 00 || SSRC || 00 00 || index) XOR salt; AAD = header || E-flag and index.
+    index = 1
+    trailer = struct.pack("!I", 0x80000000 | index)
+    iv = xor(b"\x00\x00" + rtcp[4:8] + b"\x00\x00" + struct.pack("!I", index), k_s)
+    assert protected == rtcp[:8] + AESGCM(k_e).encrypt(iv, rtcp[8:], rtcp[:8] + trailer) + trailer
 
 
 # ----------------------------------------------------------------- round trips and rejects
