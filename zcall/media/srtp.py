@@ -129,6 +129,8 @@ def _check_policy_layout(policy: pylibsrtp.Policy) -> None:
 
 
 def _make_policy(keys: SrtpKeys, ssrc_type: int, ssrc: int, window: int) -> pylibsrtp.Policy:
+    if not 64 <= window < 0x8000:
+        raise ValueError("libsrtp's replay window must be 64..32767 packets")
     material = keys.master_key + keys.master_salt
     if keys.profile in _LIBSRTP_PROFILE:
         policy = pylibsrtp.Policy(key=material, ssrc_type=ssrc_type, ssrc_value=ssrc,

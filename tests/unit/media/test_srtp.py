@@ -243,6 +243,15 @@ def test_replay_window_rejects_too_old() -> None:
     assert receiver.unprotect(late) == rtp_bytes(301)
 
 
+def test_replay_window_size_is_validated() -> None:
+    keys = keys_for(SrtpProfile.AES_CM_128_HMAC_SHA1_80)
+    for window in (0, 63, 0x8000):
+        with pytest.raises(ValueError):
+            SrtpReceiver(keys, window=window)
+    SrtpReceiver(keys, window=64)
+    SrtpReceiver(keys, window=0x7FFF)
+
+
 def test_specific_ssrc_sender_refuses_other_ssrc() -> None:
     sender = SrtpSender(keys_for(SrtpProfile.AES_CM_128_HMAC_SHA1_80), ssrc=1)
     sender.protect(rtp_bytes(1, ssrc=1))
