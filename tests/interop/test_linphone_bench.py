@@ -75,7 +75,7 @@ def test_configured_suites_manual_answer_and_verified_sas_is_remembered(
     lan2: Lan, linphonec: LinphonecFactory
 ) -> None:
     suites = {"key_agreements": ["X255"], "sas_types": ["B256"], "ciphers": ["AES3"], "hashes": ["S384"]}
-    a = linphonec(lan2[0], "a", user="alice", **suites)
+    a = linphonec(lan2[0], "a", user="alice", rtp_port=(20000, 20010), **suites)
     b = linphonec(lan2[1], "b", user="bob", auto_answer=False, **suites)
 
     # First call: B answers by hand; both see the same B256 words and a new, unverified peer.
@@ -89,6 +89,8 @@ def test_configured_suites_manual_answer_and_verified_sas_is_remembered(
     assert (negotiated.key_agreement, negotiated.sas_type, negotiated.cipher, negotiated.hash) == (
         "X255", "B256", "AES3", "S384",
     )
+    offer = a.wait_for(r"^m=audio (\d+) RTP/", source="log")  # A's INVITE is the first SDP in its log
+    assert 20000 <= int(offer.group(1)) <= 20010  # a known range, for capture filters
     a.set_sas_verified()
     b.set_sas_verified()
     # The cache holds the flag at once, keyed by the other side's ZID; retained secrets exist after one call.

@@ -33,6 +33,8 @@ Facts this module works around (all checked on this machine):
   on session" and "Authentication token is 1gmz(verified)", once per call when the secrets come up.
   `zrtp-set-verified` writes the cache (pvs) at once but is only reported from the next call on.
 - It cannot accept incoming TLS; SIP here is UDP (or TCP with transport="tcp").
+- media_encryption="none" does not make a plain-RTP peer: linphonec still joins ZRTP when the other side
+  starts it in-band (checked: none <-> zrtp-mandatory ends with both showing the same SAS).
 """
 
 from __future__ import annotations
