@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import sys
 from collections.abc import Callable, Sequence
 
-from zcall import __version__, doctor, headless, settings, trust
+from zcall import __version__, control, doctor, headless, peers, settings, trust
 from zcall import config as configmod
 from zcall.paths import Paths
 from zcall.zrtp.cache import CacheError
@@ -18,8 +20,6 @@ EXIT_UNAVAILABLE = 3
 # Capabilities that are parsed but arrive with a later issue. Each one is refused clearly, never ignored.
 UNAVAILABLE: dict[str, str] = {
     "tui": "the Textual desk-phone interface",
-    "peers": "LAN peer listing (zcall peers)",
-    "ctl": "the control socket (zcall ctl)",
     "server": "SIP server registration (--server, [server] in the config)",
 }
 
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     peers = sub.add_parser("peers", help="list zcall units on the LAN")
     peers.add_argument("--wait", type=_seconds, default=3.0, metavar="S")
+    peers.add_argument("--json", action="store_true", help="one JSON object per peer")
 
     trust = sub.add_parser("trust", help="the devices this unit has talked to")
     trust_sub = trust.add_subparsers(dest="trust_command", metavar="ACTION", required=True)
@@ -94,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     ctl_sub.add_parser("call").add_argument("target")
     ctl_sub.add_parser("answer").add_argument("id", nargs="?")
     ctl_sub.add_parser("hangup").add_argument("id", nargs="?")
-    ctl_sub.add_parser("verify").add_argument("id", nargs="?")
+    verify = ctl_sub.add_parser("verify", help="the SAS words match (or --differ: they do not; hang up)")
+    verify.add_argument("id", nargs="?")
+    verify.add_argument("--differ", action="store_true")
     ctl_sub.add_parser("status")
 
     cfg = sub.add_parser("config", help="show, locate or create the config file")
@@ -121,19 +124,45 @@ def _config_command(args: argparse.Namespace, paths: Paths) -> int:
     return 0
 
 
-def _refuse(capability: str) -> Callable[[argparse.Namespace, Paths], int]:
-    def handler(args: argparse.Namespace, paths: Paths) -> int:
-        raise Unavailable(capability)
+def _ctl_command(args: argparse.Namespace, paths: Paths) -> int:
+    command = args.ctl_command
+    request_args = {
+        k: v
+        for k, v in (("target", getattr(args, "target", None)), ("id", getattr(args, "id", None)))
+        if v is not None
+    }
+    if command == "verify" and args.differ:
+        request_args["match"] = False
+    try:
+        result = control.request(paths.control_socket, command, request_args)
+    except control.ControlError as exc:
+        print(f"zcall: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2 if command == "status" else None))
+    return 0
 
-    return handler
+
+def _peers_command(args: argparse.Namespace, paths: Paths) -> int:
+    if paths.control_socket.exists():
+        # A phone runs in this home: it already knows the LAN, and a second browser would only repeat it.
+        with contextlib.suppress(control.ControlError):
+            for p in control.request(paths.control_socket, "status")["peers"]:
+                print(
+                    json.dumps(p)
+                    if args.json
+                    else f"{p['name']}\t{p['zid']}\tsip:zcall@{p['address']}:{p['port']}"
+                )
+            return 0
+    merged = settings.merge(configmod.load(paths.config_file))
+    return asyncio.run(peers.list_peers(merged, paths, args.wait, args.json))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Paths], int]] = {
     "config": _config_command,
     "doctor": lambda args, paths: doctor.run(paths),
-    "peers": _refuse("peers"),
+    "peers": _peers_command,
     "trust": trust.run,
-    "ctl": _refuse("ctl"),
+    "ctl": _ctl_command,
 }
 
 

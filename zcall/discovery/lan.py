@@ -86,6 +86,7 @@ class Discovery:
         *,
         version: str = __version__,
         on_event: Callable[[Event], None] | None = None,
+        advertise: bool = True,
     ) -> None:
         encode_txt(zid, sip_port, check_name(name), version)  # validate everything up front
         if bind_ip is not None:
@@ -99,6 +100,7 @@ class Discovery:
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.drops: collections.Counter[str] = collections.Counter()  # why announcements were ignored
         self._on_event = on_event
+        self.advertise = advertise  # False: browse only (`zcall peers` lists without showing up itself)
         self._azc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._peers: dict[str, PeerUp] = {}
@@ -121,7 +123,8 @@ class Discovery:
             raise DiscoveryError(f"cannot open mDNS sockets: {exc}") from exc
         # Browse first: answers to our browse query fill the cache, so a name already in use is seen early.
         self._browser = AsyncServiceBrowser(self._azc.zeroconf, [ZCALL_SERVICE], handlers=[self._on_change])
-        await self._register(addresses)
+        if self.advertise:
+            await self._register(addresses)
 
     async def _register(self, addresses: list[str]) -> None:
         assert self._azc is not None

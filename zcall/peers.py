@@ -1,0 +1,40 @@
+"""`zcall peers`: browse the LAN for a while and list the zcall units seen."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from zcall.discovery.lan import Discovery, DiscoveryError
+from zcall.identity import load_or_create
+from zcall.paths import Paths
+from zcall.settings import PhoneSettings
+
+_UNUSED_PORT = 9  # browse-only: the port is never announced
+
+
+async def list_peers(settings: PhoneSettings, paths: Paths, wait_s: float, as_json: bool) -> int:
+    paths.ensure_private_dirs()
+    identity = load_or_create(paths.identity_dir)
+    discovery = Discovery(settings.name, identity.zid, _UNUSED_PORT, settings.bind or None, advertise=False)
+    try:
+        await discovery.start()
+    except DiscoveryError as exc:
+        print(f"zcall: {exc}")
+        return 1
+    try:
+        await asyncio.sleep(wait_s)
+        found = [p for p in discovery.peers() if p.zid != identity.zid]
+    finally:
+        with contextlib.suppress(Exception):
+            await discovery.close()
+    if as_json:
+        for p in found:
+            print(json.dumps({"name": p.name, "zid": p.zid.hex(), "address": p.address, "port": p.sip_port}))
+        return 0
+    if not found:
+        print("no zcall units found")
+    for p in sorted(found, key=lambda p: p.name.lower()):
+        print(f"{p.name}\t{p.zid.hex()}\tsip:zcall@{p.address}:{p.sip_port}")
+    return 0
