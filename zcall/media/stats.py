@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from typing import Any
 
 from zcall.media.rtp import ReceiverReport, ReportBlock, RtcpPacket, RtpPacket, SenderReport
 
@@ -206,8 +207,8 @@ class MediaStats:
         one_way = (self.rtt_s or 0.0) * 500.0 + jitter_buffer_ms + _FIXED_DELAY_MS
         return mos_estimate(loss_pct, one_way)
 
-    def snapshot(self, now: float, jitter_buffer_ms: float = 0.0) -> dict[str, float | int | None]:
-        """The event contract's stats fields."""
+    def snapshot(self, now: float, jitter_buffer_ms: float = 0.0) -> dict[str, Any]:
+        """The event contract's stats fields (numbers, or None for an unknown RTT); callers add their own."""
         del now
         return {
             "sent": self.packets_sent,
