@@ -1,0 +1,246 @@
+"""Transports on loopback: UDP datagrams, TCP framing (split and coalesced), TLS verification, a real call."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+
+from tests.support.pki import CertificateAuthority, wrong_ca_server_cert
+from tests.unit.sip.samples import SDP, invite
+from zcall.sip.dialog import CallAnswered, CallEnded, IncomingCall, UaConfig, UaEvent, UserAgent
+from zcall.sip.message import parse
+from zcall.sip.transport import (
+    Addr,
+    FramingError,
+    Handler,
+    StreamFramer,
+    StreamTransport,
+    UdpTransport,
+    client_tls_context,
+    server_tls_context,
+)
+
+LOOP = "127.0.0.1"
+
+
+Inbox = asyncio.Queue[tuple[bytes, Addr, bool]]
+
+
+def _queue() -> tuple[Inbox, Handler]:
+    q: Inbox = asyncio.Queue()
+
+    def handler(data: bytes, addr: Addr, stream: bool) -> None:
+        q.put_nowait((data, addr, stream))
+
+    return q, handler
+
+
+def test_framer_split_coalesced_and_keepalive() -> None:
+    one, two = invite(), invite(body=b"")
+    blob = b"\r\n\r\n" + one + two
+    framer = StreamFramer()
+    got: list[bytes] = []
+    for i in range(len(blob)):
+        got += framer.feed(blob[i : i + 1])
+    assert got == [one, two] and framer.pings == 1
+    framer = StreamFramer()
+    assert framer.feed(blob + one[:10]) == [one, two]
+    assert framer.feed(one[10:]) == [one]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        invite().replace(b"Content-Length", b"X-Length"),
+        invite().replace(b"Content-Length: ", b"Content-Length: 9\r\nl: "),
+        invite(length=99999, body=b""),
+        b"INVITE sip:a@b SIP/2.0\r\n" + b"X: " + b"y" * 20000,
+    ],
+)
+def test_framer_rejects_unframeable_streams(bad: bytes) -> None:
+    with pytest.raises(FramingError):
+        StreamFramer().feed(bad)
+
+
+async def test_udp_loopback() -> None:
+    qa, ha = _queue()
+    qb, hb = _queue()
+    a = await UdpTransport.listen(LOOP, 0, ha)
+    b = await UdpTransport.listen(LOOP, 0, hb)
+    try:
+        a.send(invite(), b.local_addr)
+        data, src, stream = await asyncio.wait_for(qb.get(), 5)
+        assert data == invite() and src == a.local_addr and not stream
+        b.send(b"pong", src)
+        assert (await asyncio.wait_for(qa.get(), 5))[0] == b"pong"
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_tcp_split_and_coalesced_messages_and_nodelay() -> None:
+    q, handler = _queue()
+    server = StreamTransport(handler)
+    addr = await server.listen(LOOP, 0)
+    reader, writer = await asyncio.open_connection(*addr)
+    try:
+        one, two = invite(), invite(body=b"")
+        for piece in (one[:7], one[7:300], one[300:]):  # one message in three writes
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.write(two + one)  # two messages in one write
+        await writer.drain()
+        got = [await asyncio.wait_for(q.get(), 5) for _ in range(3)]
+        assert [g[0] for g in got] == [one, two, one]
+        assert all(g[2] for g in got)
+        peer = got[0][1]
+        sock = server.socket_for(peer)
+        assert sock is not None and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        server.send_nowait(b"SIP/2.0 200 OK\r\n", peer)  # answers go back on the same connection
+        assert await asyncio.wait_for(reader.readexactly(16), 5) == b"SIP/2.0 200 OK\r\n"
+        writer.write(b"garbage without framing" * 1000)  # unframeable: the connection is dropped
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert server.framing_errors == 1
+    finally:
+        writer.close()
+        await server.close()
+
+
+async def test_tcp_keepalive_ping_gets_pong() -> None:
+    _, handler = _queue()
+    server = StreamTransport(handler)
+    addr = await server.listen(LOOP, 0)
+    reader, writer = await asyncio.open_connection(*addr)
+    try:
+        writer.write(b"\r\n\r\n")
+        assert await asyncio.wait_for(reader.readexactly(2), 5) == b"\r\n"
+    finally:
+        writer.close()
+        await server.close()
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> CertificateAuthority:
+    return CertificateAuthority(tmp_path / "pki")
+
+
+async def _tls_pair(
+    ca: CertificateAuthority, cafile: Path
+) -> tuple[StreamTransport, StreamTransport, Addr, Inbox]:
+    leaf = ca.server_cert(LOOP, "sip.test")
+    q, handler = _queue()
+    server_ctx = server_tls_context(str(leaf.cert_path), str(leaf.key_path))
+    server = StreamTransport(handler, server_ssl=server_ctx)
+    addr = await server.listen(LOOP, 0)
+    _, h2 = _queue()
+    client = StreamTransport(h2, client_ssl=client_tls_context(str(cafile)))
+    return server, client, addr, q
+
+
+async def test_tls_verifies_ca_and_hostname_with_sni(ca: CertificateAuthority, tmp_path: Path) -> None:
+    server, client, addr, q = await _tls_pair(ca, ca.cert_path)
+    try:
+        assert client.name == "TLS"
+        await client.send(invite(), addr, server_hostname="sip.test")
+        data, _, stream = await asyncio.wait_for(q.get(), 5)
+        assert data == invite() and stream
+        sock = client.socket_for(addr)
+        assert sock is not None and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        # The same CA but a name the certificate does not carry.
+        other = StreamTransport(lambda d, a, s: None, client_ssl=client_tls_context(str(ca.cert_path)))
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await other.connect(addr, server_hostname="not-sip.test")
+        await other.close()
+        # An unrelated CA.
+        rogue, _ = wrong_ca_server_cert(tmp_path / "rogue", LOOP, "sip.test")
+        wrong = StreamTransport(lambda d, a, s: None, client_ssl=client_tls_context(str(rogue.cert_path)))
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await wrong.connect(addr, server_hostname="sip.test")
+        await wrong.close()
+        # The system store does not know our CA either: verification is on by default.
+        default = StreamTransport(lambda d, a, s: None, client_ssl=client_tls_context())
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await default.connect(addr, server_hostname="sip.test")
+        await default.close()
+    finally:
+        await client.close()
+        await server.close()
+
+
+class _Phone:
+    """A user agent on a real transport, pumped by hand: the shape engine.py will take."""
+
+    def __init__(self, ua: UserAgent, send: object) -> None:
+        self.ua = ua
+        self.send = send
+        self.events: asyncio.Queue[UaEvent] = asyncio.Queue()
+
+    def on_message(self, data: bytes, addr: Addr, stream: bool) -> None:
+        self.ua.receive(data, addr, asyncio.get_running_loop().time(), stream=stream)
+        asyncio.get_running_loop().create_task(self.flush())
+
+    async def flush(self) -> None:
+        for data, addr in self.ua.messages_to_send():
+            result = self.send(data, addr)  # type: ignore[operator]
+            if asyncio.iscoroutine(result):
+                await result
+        while (ev := self.ua.next_event()) is not None:
+            self.events.put_nowait(ev)
+
+    async def expect(self, kind: type) -> UaEvent:
+        while True:
+            ev = await asyncio.wait_for(self.events.get(), 5)
+            if isinstance(ev, kind):
+                return ev
+
+
+@pytest.mark.parametrize("kind", ["UDP", "TCP"])
+async def test_call_between_two_agents_over_loopback(kind: str) -> None:
+    phones: list[_Phone] = []
+    closers: list[object] = []
+    for user in ("alice", "bob"):
+        holder: list[_Phone] = []
+
+        def handler(data: bytes, addr: Addr, stream: bool, holder: list[_Phone] = holder) -> None:
+            holder[0].on_message(data, addr, stream)
+
+        if kind == "UDP":
+            udp = await UdpTransport.listen(LOOP, 0, handler)
+            host, port = udp.local_addr
+            send: object = udp.send
+            closers.append(udp.close)
+        else:
+            tcp = StreamTransport(handler)
+            host, port = await tcp.listen(LOOP, 0)
+            send = tcp.send
+            closers.append(tcp.close)
+        phone = _Phone(UserAgent(UaConfig(host, port, kind, user=user)), send)
+        holder.append(phone)
+        phones.append(phone)
+    alice, bob = phones
+    try:
+        now = asyncio.get_running_loop().time()
+        suffix = ";transport=tcp" if kind == "TCP" else ""
+        target = f"sip:bob@{bob.ua.config.host}:{bob.ua.config.port}{suffix}"
+        call_id = alice.ua.invite(target, SDP, now)
+        await alice.flush()
+        incoming = await bob.expect(IncomingCall)
+        assert isinstance(incoming, IncomingCall) and incoming.call_id == call_id
+        bob.ua.answer(call_id, SDP, asyncio.get_running_loop().time())
+        await bob.flush()
+        answered = await alice.expect(CallAnswered)
+        assert isinstance(answered, CallAnswered) and parse(invite()).body == answered.sdp
+        alice.ua.bye(call_id, asyncio.get_running_loop().time())
+        await alice.flush()
+        assert await bob.expect(CallEnded) == CallEnded(call_id, "bye")
+    finally:
+        for close in closers:
+            result = close()  # type: ignore[operator]
+            if asyncio.iscoroutine(result):
+                await result

@@ -1,0 +1,234 @@
+"""SIP transports on asyncio: they only move bytes (RFC 3261 §18).
+
+UDP: one datagram is one message. TCP/TLS: a byte stream cut into messages by Content-Length (StreamFramer),
+with TCP_NODELAY on every connection (Nagle would add tens of ms per request). A connection opened by either
+side is reused for both directions and is found by the peer's address. TLS client contexts verify the server
+certificate and its hostname by default and send SNI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import ssl
+from collections.abc import Callable
+
+from zcall.sip.message import MAX_BODY, MAX_HEADER_BYTES
+
+Addr = tuple[str, int]
+# (message bytes, source address, came over a stream)
+Handler = Callable[[bytes, Addr, bool], None]
+
+_CONTENT_LENGTH = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*(\d{1,10})[ \t]*(?=\r\n)", re.IGNORECASE)
+KEEPALIVE_PING = b"\r\n\r\n"
+KEEPALIVE_PONG = b"\r\n"
+
+
+class FramingError(ValueError):
+    """The stream cannot be cut into SIP messages any more; the connection must be closed."""
+
+
+class StreamFramer:
+    """Sans-I/O: feed() bytes as they arrive, get whole messages back. Counts CRLF keep-alive pings."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self.pings = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        out: list[bytes] = []
+        while True:
+            # RFC 5626 §3.5.1: a double CRLF between messages is a ping; a lone CRLF a pong.
+            while self._buf.startswith(b"\r\n"):
+                if self._buf.startswith(KEEPALIVE_PING):
+                    self.pings += 1
+                    del self._buf[:4]
+                elif KEEPALIVE_PING.startswith(self._buf):
+                    return out  # maybe the first half of a ping: wait for more
+                else:
+                    del self._buf[:2]
+            end = self._buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buf) > MAX_HEADER_BYTES:
+                    raise FramingError("header section too large")
+                return out
+            if end > MAX_HEADER_BYTES:
+                raise FramingError("header section too large")
+            head = bytes(self._buf[: end + 2])
+            lengths = _CONTENT_LENGTH.findall(head)
+            if len(lengths) != 1:
+                raise FramingError("stream message needs exactly one Content-Length")
+            length = int(lengths[0])
+            if length > MAX_BODY:
+                raise FramingError("body too large")
+            total = end + 4 + length
+            if len(self._buf) < total:
+                return out
+            out.append(bytes(self._buf[:total]))
+            del self._buf[:total]
+
+
+def client_tls_context(cafile: str | None = None, *, cadata: str | None = None) -> ssl.SSLContext:
+    """Verifies the server's chain and hostname (system store unless a CA is given)."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile, cadata=cadata)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def server_tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(certfile, keyfile)
+    return ctx
+
+
+# ---------------------------------------------------------------- UDP
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.handler(data, (str(addr[0]), int(addr[1])), False)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP unreachable and the like: the transaction timers deal with silence
+
+
+class UdpTransport:
+    def __init__(self, transport: asyncio.DatagramTransport) -> None:
+        self._transport = transport
+
+    @classmethod
+    async def listen(cls, host: str, port: int, handler: Handler) -> UdpTransport:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _UdpProtocol(handler), local_addr=(host, port)
+        )
+        return cls(transport)
+
+    @property
+    def local_addr(self) -> Addr:
+        host, port = self._transport.get_extra_info("sockname")[:2]
+        return (str(host), int(port))
+
+    def send(self, data: bytes, addr: Addr) -> None:
+        self._transport.sendto(data, addr)
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+# ---------------------------------------------------------------- TCP / TLS
+
+
+class _StreamProtocol(asyncio.Protocol):
+    def __init__(self, owner: StreamTransport) -> None:
+        self.owner = owner
+        self.framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Addr = ("", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        host, port = transport.get_extra_info("peername")[:2]
+        self.peer = (str(host), int(port))
+        self.owner._connections[self.peer] = self
+
+    def data_received(self, data: bytes) -> None:
+        pings = self.framer.pings
+        try:
+            messages = self.framer.feed(data)
+        except FramingError:
+            self.owner.framing_errors += 1
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        if self.framer.pings != pings and self.transport is not None:
+            self.transport.write(KEEPALIVE_PONG)
+        for message in messages:
+            self.owner.handler(message, self.peer, True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.owner._connections.get(self.peer) is self:
+            del self.owner._connections[self.peer]
+
+
+class StreamTransport:
+    """TCP, or TLS when given contexts: a listener plus the connections to and from peers."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        server_ssl: ssl.SSLContext | None = None,
+        client_ssl: ssl.SSLContext | None = None,
+    ) -> None:
+        self.handler = handler
+        self.server_ssl = server_ssl
+        self.client_ssl = client_ssl
+        self.framing_errors = 0
+        self._connections: dict[Addr, _StreamProtocol] = {}
+        self._server: asyncio.Server | None = None
+
+    @property
+    def name(self) -> str:
+        return "TLS" if self.server_ssl or self.client_ssl else "TCP"
+
+    async def listen(self, host: str, port: int) -> Addr:
+        loop = asyncio.get_running_loop()
+        factory = lambda: _StreamProtocol(self)  # noqa: E731
+        self._server = await loop.create_server(factory, host, port, ssl=self.server_ssl)
+        sockname = self._server.sockets[0].getsockname()
+        return (str(sockname[0]), int(sockname[1]))
+
+    async def connect(self, addr: Addr, *, server_hostname: str | None = None, timeout: float = 10.0) -> None:
+        """Open (or reuse) a connection to addr. TLS verifies the certificate for server_hostname (SNI)."""
+        if addr in self._connections:
+            return
+        loop = asyncio.get_running_loop()
+        hostname = (server_hostname or addr[0]) if self.client_ssl is not None else None
+        connecting = loop.create_connection(
+            lambda: _StreamProtocol(self), addr[0], addr[1], ssl=self.client_ssl, server_hostname=hostname
+        )
+        await asyncio.wait_for(connecting, timeout)
+
+    async def send(self, data: bytes, addr: Addr, *, server_hostname: str | None = None) -> None:
+        if addr not in self._connections:
+            await self.connect(addr, server_hostname=server_hostname)
+        self.send_nowait(data, addr)
+
+    def send_nowait(self, data: bytes, addr: Addr) -> None:
+        """Write on an existing connection; raises ConnectionError when there is none."""
+        conn = self._connections.get(addr)
+        if conn is None or conn.transport is None or conn.transport.is_closing():
+            raise ConnectionError(f"no connection to {addr[0]}:{addr[1]}")
+        conn.transport.write(data)
+
+    def connected(self, addr: Addr) -> bool:
+        return addr in self._connections
+
+    def socket_for(self, addr: Addr) -> socket.socket | None:
+        conn = self._connections.get(addr)
+        if conn is None or conn.transport is None:
+            return None
+        sock: socket.socket | None = conn.transport.get_extra_info("socket")
+        return sock
+
+    async def close(self) -> None:
+        for conn in list(self._connections.values()):
+            if conn.transport is not None:
+                conn.transport.close()
+        self._connections.clear()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
