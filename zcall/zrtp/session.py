@@ -255,7 +255,9 @@ class ZrtpSession:
         self._hello_raw = m.replace_mac(encoded, crypto.implicit_mac(self._chain.h2, encoded[:-8]))
         self.state = State.DISCOVERY
         self.drops: collections.Counter[str] = collections.Counter()
-        self._seq = int.from_bytes(os.urandom(2), "big")
+        # Random start in the lower half: bzrtp drops any sequence number not above the last one, so a wrap
+        # to 0 during the handshake would cost us packets.
+        self._seq = int.from_bytes(os.urandom(2), "big") & 0x7FFF
         self._out: list[bytes] = []
         self._events: collections.deque[Event] = collections.deque()
         self._hello_retx: _Retransmit | None = None
@@ -334,6 +336,10 @@ class ZrtpSession:
     def hello_hash(self) -> str:
         """Hex SHA-256 of our Hello message, for SDP a=zrtp-hash:1.10 <hex> (RFC 6189 §8)."""
         return crypto.implicit_hash(self._hello_raw).hex()
+
+    def zrtp_hash_attribute(self) -> str:
+        """The value of our SDP a=zrtp-hash attribute: version, space, hex hash."""
+        return f"{VERSION.decode()} {self.hello_hash()}"
 
     def set_peer_hello_hash(self, value: str) -> None:
         """The peer's a=zrtp-hash (with or without the version prefix); checked against its Hello."""
@@ -471,6 +477,8 @@ class ZrtpSession:
     # --------------------------------------------------------------------------------------- discovery
 
     def _on_hello(self, hello: m.Hello, packet: m.Packet, now: float) -> None:
+        if not self._started:
+            self.start(now)  # the peer runs ZRTP: announce ourselves too
         if self._peer_hello is not None:
             if hello.raw != self._peer_hello.raw:
                 raise _Abort(E_HELLO_MISMATCH, "peer Hello changed during the exchange")
@@ -482,6 +490,8 @@ class ZrtpSession:
             raise _Abort(E_VERSION, f"unsupported ZRTP version {hello.version!r}")
         if hello.zid == self.zid:
             raise _Abort(E_EQUAL_ZID, "peer uses our ZID")
+        if packet.ssrc == self.ssrc:
+            raise _Abort(E_SSRC_COLLISION, "peer uses our SSRC")
         self._peer_hello = hello
         self._peer_ssrc = packet.ssrc
         if self._signaled_hash is not None and not self._check_signaled_hash(hello):
@@ -652,6 +662,9 @@ class ZrtpSession:
             raise _Drop("hash_chain")
         if not crypto.message_mac_ok(hello.raw, commit.h2):
             raise _Drop("bad_mac")
+        if _name(commit.key_agreement) in ("Prsh", "Mult"):
+            # We never offer them; with no ZRTPSess or preshared key the peer must use DH (§5.9, 0x56).
+            raise _Abort(E_NO_SHARED_SECRET, "preshared/multistream Commit: DH mode required")
         choice = _Choice(
             hash=self._accept(commit.hash, "hash", E_HASH),
             cipher=self._accept(commit.cipher, "cipher", E_CIPHER),

@@ -497,3 +497,55 @@ def test_conf2ack_lost_srtp_counts_as_ack() -> None:
     assert a.state is State.WAIT_CONF2ACK and b.state is State.SECURE
     a.srtp_received(run.end)
     assert isinstance(a.next_event(), SecureReady)
+
+
+def _hellos_exchanged(a: ZrtpSession, b: ZrtpSession) -> None:
+    a.start(0.0)
+    b.start(0.0)
+    for _ in range(2):
+        for src, dst in ((a, b), (b, a)):
+            for packet in src.datagrams_to_send(0.0):
+                dst.receive(packet, 0.0)
+
+
+@pytest.mark.parametrize(("ka", "value_len"), [(b"Prsh", 16), (b"Mult", 16)])
+def test_non_dh_commit_asks_for_dh_mode(ka: bytes, value_len: int) -> None:
+    a, b = make(1, "responder"), make(2, "responder")
+    _hellos_exchanged(a, b)
+    commit = m.Commit(
+        a._chain.h2,
+        a.zid,
+        b"S256",
+        b"AES1",
+        b"HS80",
+        ka,
+        b"B32 ",
+        bytes(value_len),
+        bytes(8) if ka == b"Prsh" else b"",
+    )
+    b.receive(m.encode_packet(9, a.ssrc, commit.encode()), 0.1)
+    assert b.next_event() == Failed(
+        "preshared/multistream Commit: DH mode required", session.E_NO_SHARED_SECRET
+    )
+    assert message_of(b.datagrams_to_send(0.1)[-1]) == m.Error(session.E_NO_SHARED_SECRET)
+
+
+def test_ssrc_collision() -> None:
+    a = ZrtpSession(bytes([1]) * 12, ssrc=5, secrets_lookup=lambda zid: None)
+    b = ZrtpSession(bytes([2]) * 12, ssrc=5, secrets_lookup=lambda zid: None)
+    run = run_pair(a, b)
+    assert_failed_cleanly(run, a, b, session.E_SSRC_COLLISION)
+
+
+def test_receive_before_start_announces_us() -> None:
+    a, b = make(1), make(2)
+    b.start(0.0)
+    (hello,) = b.datagrams_to_send(0.0)
+    a.receive(hello, 0.01)
+    types = [message_of(p).encode()[4:12] for p in a.datagrams_to_send(0.01)]
+    assert types == [b"Hello   ", b"HelloACK"]
+
+
+def test_zrtp_hash_attribute() -> None:
+    a = make(1)
+    assert a.zrtp_hash_attribute() == "1.10 " + hashlib.sha256(a.hello_message).hexdigest()
