@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.support.audio_check import dominant_frequency, read_wav, rms_dbfs, write_tone_wav
-from tests.support.linphone import Linphonec, LinphonecFactory
+from tests.support.linphone import Linphonec, LinphonecFactory, LinphoneError
 from tests.support.netns import Lan
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop, pytest.mark.timeout(60)]
@@ -111,3 +111,18 @@ def test_configured_suites_manual_answer_and_verified_sas_is_remembered(
     assert a.verified() is True and b.verified() is True
     assert a.previously_verified() is True and b.previously_verified() is True
     a.terminate()
+
+
+def test_fixture_fails_fast_and_points_at_the_log(lan2: Lan, linphonec: LinphonecFactory) -> None:
+    with pytest.raises(ValueError, match="not offered"):
+        linphonec(lan2[0], "bad", key_agreements=["EC38"])  # rejected before any process starts
+    a = linphonec(lan2[0], "a")
+    start = time.monotonic()
+    with pytest.raises(LinphoneError, match=r"within 0\.3 s") as timed_out:
+        a.wait_for(r"no such line", 0.3)
+    assert str(a.log_path) in str(timed_out.value)
+    a.command("quit")
+    with pytest.raises(LinphoneError, match="exited"):
+        a.wait_for(r"no such line", 30)
+    assert time.monotonic() - start < 10  # the exit is noticed at once, not after the 30 s timeout
+    assert a.stop() == 0 and a.stop() == 0  # stopping twice is harmless

@@ -589,6 +589,8 @@ class Linphonec:
         pos = 0 if since is None else (since.console if source == "console" else since.log)
         deadline = time.monotonic() + timeout
         while True:
+            # Decided before the scan, so the lines a dying process wrote last are still looked at.
+            exited = not self.running and self._readers_done()
             for line in lines.snapshot(pos):
                 pos += 1
                 m = regex.search(line)
@@ -596,11 +598,11 @@ class Linphonec:
                     return m
                 if bad is not None and bad.search(line):
                     raise self._error(f"{line.strip()!r} came before {regex.pattern!r}")
+            if exited:
+                raise self._error(f"linphonec exited (rc={self._rc()}) before {regex.pattern!r}")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise self._error(f"no {regex.pattern!r} on the {source} within {timeout:.1f} s")
-            if not self.running and self._readers_done():
-                raise self._error(f"linphonec exited (rc={self._rc()}) before {regex.pattern!r}")
             lines.wait_new(pos, min(left, 0.1))
 
     def wait_for_sas(self, timeout: float = DEFAULT_TIMEOUT, since: Mark | None = None) -> str:
