@@ -6,15 +6,15 @@ and presents the per-run certificate.
 from __future__ import annotations
 
 import re
+import subprocess
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.support import netns
+from tests.support.audio_check import dominant_frequency, read_wav, write_tone_wav
 from tests.support.baresip import Baresip, BaresipError
 from tests.support.kamailio import SipServer, sip_server
 from tests.support.pki import wrong_ca_server_cert
@@ -23,30 +23,12 @@ from tests.support.prereq import require_binary
 pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.timeout(90)]
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret"}
-RATE = 48000
 
 
-def _write_tone(path: Path, hz: float, seconds: float) -> Path:
-    t = np.arange(int(RATE * seconds)) / RATE
-    samples = (0.3 * 32767 * np.sin(2 * np.pi * hz * t)).astype("<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(samples.tobytes())
-    return path
-
-
-def _dominant_hz(path: Path) -> tuple[float, float]:
-    """(dominant frequency, seconds of audio) of a 16-bit WAV's first channel."""
-    with wave.open(str(path), "rb") as wav:
-        rate, channels = wav.getframerate(), wav.getnchannels()
-        assert wav.getsampwidth() == 2
-        raw = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-    mono = raw.reshape(-1, channels)[:, 0].astype(np.float64)
-    spectrum = np.abs(np.fft.rfft(mono * np.hanning(len(mono))))
-    spectrum[0] = 0.0
-    return float(np.argmax(spectrum)) * rate / len(mono), len(mono) / rate
+def _heard(path: Path) -> tuple[float, float]:
+    """(dominant frequency, seconds) of what a baresip recorded."""
+    samples, rate = read_wav(path)
+    return dominant_frequency(samples, rate), len(samples) / rate
 
 
 @pytest.fixture
@@ -66,12 +48,14 @@ def _ua(
     password: str | None = None,
     audio_wav: Path | None = None,
     record_wav: Path | None = None,
+    transport: str = "tls",
+    outbound: bool = True,
 ) -> Baresip:
-    """A baresip on host `index`, registering over TLS through Kamailio as its outbound proxy."""
-    uri = srv.kamailio.tls_uri
+    """A baresip on host `index` registering to Kamailio (by default: TLS, Kamailio as outbound proxy)."""
+    uri = srv.kamailio.tls_uri if transport == "tls" else srv.kamailio.udp_uri
     return Baresip(
-        lan[index], user, password or USERS[user], registrar=uri, outbound=uri, workdir=tmp / user,
-        audio_wav=audio_wav, record_wav=record_wav, sip_trace=True,
+        lan[index], user, password or USERS[user], registrar=uri, outbound=uri if outbound else None,
+        workdir=tmp / user, audio_wav=audio_wav, record_wav=record_wav, transport=transport, sip_trace=True,
     )
 
 
@@ -79,7 +63,8 @@ def test_two_baresips_call_through_kamailio_with_dtls_srtp_and_opus(
     lan3: netns.Lan, server: SipServer, tmp_path: Path
 ) -> None:
     # aufile ends the call at end of file, so the tones outlast the call.
-    a_in, b_in = _write_tone(tmp_path / "a.wav", 440, 12), _write_tone(tmp_path / "b.wav", 660, 12)
+    # baresip's aufile wants 48 kHz mono 16-bit, like its configured source.
+    a_in, b_in = write_tone_wav(tmp_path / "a.wav", 440, 12), write_tone_wav(tmp_path / "b.wav", 660, 12)
     a_rec, b_rec = tmp_path / "a-heard.wav", tmp_path / "b-heard.wav"
     alice = _ua(lan3, server, 1, "alice", tmp_path, audio_wav=a_in, record_wav=a_rec)
     bob = _ua(lan3, server, 2, "bob", tmp_path, audio_wav=b_in, record_wav=b_rec)
@@ -110,8 +95,8 @@ def test_two_baresips_call_through_kamailio_with_dtls_srtp_and_opus(
         assert "DTLS-SRTP complete" in log
         assert "Set audio decoder: opus 48000Hz" in log
     # Audio both ways, by content: each side heard the other's tone.
-    heard_by_alice, a_seconds = _dominant_hz(a_rec)
-    heard_by_bob, b_seconds = _dominant_hz(b_rec)
+    heard_by_alice, a_seconds = _heard(a_rec)
+    heard_by_bob, b_seconds = _heard(b_rec)
     assert a_seconds > 2.0 and b_seconds > 2.0, (a_seconds, b_seconds)
     assert abs(heard_by_alice - 660) < 10, heard_by_alice
     assert abs(heard_by_bob - 440) < 10, heard_by_bob
@@ -132,6 +117,38 @@ def test_call_to_unregistered_user_gets_404(lan3: netns.Lan, server: SipServer, 
         alice.dial(f"sip:bob@{server.kamailio.host.ip}")
         closed = alice.wait_event("CALL_CLOSED")
     assert "404" in closed.param, closed.data
+
+
+def test_udp_call_without_outbound_proxy(lan3: netns.Lan, server: SipServer, tmp_path: Path) -> None:
+    alice = _ua(lan3, server, 1, "alice", tmp_path, transport="udp", outbound=False)
+    bob = _ua(lan3, server, 2, "bob", tmp_path, transport="udp", outbound=False)
+    with alice, bob:
+        alice.wait_registered()
+        bob.wait_registered()
+        alice.dial(f"sip:bob@{server.kamailio.host.ip}")
+        bob.wait_event("CALL_INCOMING")
+        bob.answer()
+        for ua in (alice, bob):
+            ua.wait_secure()
+        bob.hangup()  # the callee's BYE must find alice through the record-route too
+        for ua in (alice, bob):
+            ua.wait_event("CALL_CLOSED")
+    assert re.search(r"alice@\S+: \{0/UDP/v4\} 200 OK", alice.log())
+    assert "BYE sip:alice" in alice.log()
+
+
+def _pids_in(host: netns.Host) -> list[str]:
+    # Asked from outside the namespace, so the asking process is not counted.
+    return subprocess.run(["ip", "netns", "pids", host.netns], capture_output=True, text=True).stdout.split()
+
+
+def test_kamailio_stops_cleanly(lan3: netns.Lan, tmp_path: Path) -> None:
+    require_binary("kamailio", "ss")
+    with sip_server(lan3[0], USERS, tmp_path) as srv:
+        assert str(srv.kamailio.pid) in _pids_in(lan3[0])
+    assert srv.kamailio.exit_code == 0
+    assert _pids_in(lan3[0]) == []  # no worker outlives the main process
+    assert "Thank you for flying kamailio" in srv.kamailio.log()  # its own shutdown path ran
 
 
 def _s_client(host: netns.Host, target: str, ca: Path, *extra: str) -> str:

@@ -386,8 +386,8 @@ class Baresip:
         return self.wait_event("REGISTER_OK", timeout)
 
     def wait_secure(self, timeout: float = 10.0) -> Event:
-        """Media is keyed: dtls_srtp reports CALL_MENC after its handshake and fingerprint check."""
-        return self.wait_event("CALL_MENC", timeout)
+        """Audio is keyed: CALL_MENC "0,audio,RTP" (0 = secure) once DTLS and the fingerprint check pass."""
+        return self.wait_event("CALL_MENC", timeout, where=lambda e: e.param.startswith("0,audio"))
 
     # -- audio -----------------------------------------------------------------------------------------------
 
