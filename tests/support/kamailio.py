@@ -28,7 +28,7 @@ from tests.support.pki import CertificateAuthority, Issued
 from tests.support.prereq import require_binary
 
 _MODULES = (
-    "tls", "sl", "tm", "tmx", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "sanity",
+    "tls", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "sanity",
     "usrloc", "registrar", "auth", "htable", "nathelper",
 )
 # User names and passwords go into the generated config verbatim: only characters that need no quoting.
@@ -194,6 +194,7 @@ class Kamailio:
         (self.dir / "tls.cfg").write_text(_tls_config(cert, key, ca))
         self.config_path.write_text(_config(host, self.users, udp_port, tls_port, realm, self.dir))
         self._proc: subprocess.Popen[bytes] | None = None
+        self.exit_code: int | None = None  # set by stop(); 0 is a clean shutdown
 
     # URIs a user agent needs.
     @property
@@ -207,6 +208,11 @@ class Kamailio:
     def aor(self, user: str, transport: str = "tls") -> str:
         port = self.tls_port if transport == "tls" else self.udp_port
         return f"sip:{user}@{self.host.ip}:{port};transport={transport}"
+
+    @property
+    def pid(self) -> int | None:
+        """Kamailio's main process (the namespace wrapper execs it, so it is the Popen's pid)."""
+        return self._proc.pid if self._proc is not None else None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -244,18 +250,36 @@ class Kamailio:
         udp = self.host.run(["ss", "-Hlun", f"sport = :{self.udp_port}"]).stdout
         return self.host.ip in tcp and self.host.ip in udp
 
+    def _children(self) -> int:
+        """How many processes the main process has forked so far (workers, timers, TCP main)."""
+        assert self._proc is not None
+        parent = str(self._proc.pid)
+        count = 0
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    # /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ')'.
+                    if (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == parent:
+                        count += 1
+        return count
+
+    def _all_forked(self) -> bool:
+        # Kamailio logs how many processes it will run; until all are forked it does not act on SIGTERM
+        # (a stop during that window hangs), and requests may wait for a worker.
+        match = re.search(r"processes \(at least\): (\d+)", self.log())
+        return match is not None and self._children() >= int(match.group(1)) - 1
+
     def _wait_listening(self) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise KamailioError(f"kamailio exited with {self._proc.returncode}:\n{self.log()[-3000:]}")
-            # Children bind after the main process has parsed the config; the pid file comes first.
-            if self.pid_path.exists() and self._listening():
+            if self.pid_path.exists() and self._all_forked() and self._listening():
                 return
             time.sleep(0.05)
         self.stop()
-        raise KamailioError(f"kamailio not listening after {self.start_timeout}s:\n{self.log()[-3000:]}")
+        raise KamailioError(f"kamailio not ready after {self.start_timeout}s:\n{self.log()[-3000:]}")
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM the main process (it takes its children down); SIGKILL only if that hangs."""
@@ -272,6 +296,7 @@ class Kamailio:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+        self.exit_code = proc.returncode
         return proc.returncode
 
     def __enter__(self) -> Kamailio:
