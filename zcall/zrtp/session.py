@@ -471,6 +471,10 @@ class ZrtpSession:
         self._send(m.ErrorAck().encode())
         if self.state in _TERMINAL:
             return
+        if self.state is State.SECURE:
+            # Error is unauthenticated: once keys are agreed, an injected one must not tear the call down.
+            self.drops["error_after_secure"] += 1
+            return
         self._retx = None
         self._fail(f"peer sent Error 0x{msg.code:x}", msg.code)
 

@@ -549,3 +549,11 @@ def test_receive_before_start_announces_us() -> None:
 def test_zrtp_hash_attribute() -> None:
     a = make(1)
     assert a.zrtp_hash_attribute() == "1.10 " + hashlib.sha256(a.hello_message).hexdigest()
+
+
+def test_injected_error_after_secure_keeps_keys() -> None:
+    a, _ = _secure_pair()
+    a.receive(m.encode_packet(1, 2, m.Error(0x20).encode()), 10.0)
+    assert message_of(a.datagrams_to_send(10.0)[0]) == m.ErrorAck()
+    assert a.state is State.SECURE and a.next_event() is None
+    assert a.drops["error_after_secure"] == 1
