@@ -2,8 +2,9 @@
 
 Playout is driven by sequence numbers (one packet = one frame), so DTX gaps in the timestamp do not look like
 loss. Depth adapts in whole frames:
-- it grows by holding (concealing without advancing) when the next frame is missing and the buffer holds less
-  than the target, which also absorbs a sender clock running slower than our tick;
+- it grows by holding (concealing without advancing) when the next frame is missing but could still arrive
+  within the worst delay seen lately, or when the buffer is empty, which also absorbs a sender clock running
+  slower than our tick; a missing frame past that deadline is lost (FEC from the next packet, or concealed);
 - it shrinks by dropping one frame when every packet played over the last two seconds waited at least a frame
   longer than it had to (its slack), which absorbs a sender clock running faster than our tick.
 The target comes from the spread of relative transit delays (arrival time minus media time) over a window.
@@ -86,6 +87,7 @@ class JitterBuffer:
         self._playing = False  # False while pre-buffering
         self._idle_ticks = 0
         self._arrivals: dict[int, float] = {}
+        self._media_ms: dict[int, float] = {}  # sender media time of each buffered packet
         self._slack: deque[float] = deque(maxlen=_SHRINK_WINDOW)
         self._probation: int | None = None  # extended seq that would confirm a restart
         self._reset_timeline()
@@ -132,13 +134,13 @@ class JitterBuffer:
             self._ssrc = packet.ssrc
             self._reset_stream()
         ext = self._extend(packet.sequence)
-        if self._next is not None and not self._accept_distance(ext):
+        if self._next is not None and not self._accept_distance(ext, packet, arrival_ms):
             return
         if self._next is not None and (self._highest is None or ext > self._highest):
             self._highest = ext
         self._store(packet, ext, arrival_ms)
 
-    def _accept_distance(self, ext: int) -> bool:
+    def _accept_distance(self, ext: int, packet: RtpPacket, arrival_ms: float) -> bool:
         """Sort out packets far from the play position; returns whether to store this one."""
         assert self._next is not None
         ahead = ext - self._next
@@ -149,6 +151,9 @@ class JitterBuffer:
                     self.duplicates += 1
                 else:
                     self.late += 1
+                    self._remember(ext)
+                    # Its delay is exactly what the target must learn to cover.
+                    self._measure(packet.timestamp, arrival_ms)
                 return False
             if ahead >= self._capacity:
                 self._skip_to(ext - self._target_frames + 1)
@@ -167,6 +172,7 @@ class JitterBuffer:
         assert self._next is not None
         for seq in range(self._next, new_next):
             self._arrivals.pop(seq, None)
+            self._media_ms.pop(seq, None)
             if self._packets.pop(seq, None) is None:
                 self.lost += 1
             else:
@@ -185,7 +191,7 @@ class JitterBuffer:
         self._packets[ext] = packet
         self._arrivals[ext] = arrival_ms
         self._remember(ext)
-        self._measure(packet.timestamp, arrival_ms)
+        self._media_ms[ext] = self._measure(packet.timestamp, arrival_ms)
 
     def _remember(self, ext: int) -> None:
         self._received.add(ext)
@@ -193,7 +199,8 @@ class JitterBuffer:
         if len(self._received_order) > _RECEIVED_MEMORY:
             self._received.discard(self._received_order.popleft())
 
-    def _measure(self, timestamp: int, arrival_ms: float) -> None:
+    def _measure(self, timestamp: int, arrival_ms: float) -> float:
+        """Record the packet's relative delay; returns its media time in ms on the current timeline."""
         if self._ts_last is None:
             self._ts_ext = timestamp
         else:
@@ -207,13 +214,16 @@ class JitterBuffer:
             self.resyncs += 1
             last = self._ts_last
             self._reset_timeline()
+            self._media_ms.clear()  # media times of buffered packets belong to the old timeline
             self._ts_last, self._ts_ext = last, timestamp
-            delay = arrival_ms - timestamp * 1000.0 / self.clock_rate
+        media_ms = self._ts_ext * 1000.0 / self.clock_rate
+        delay = arrival_ms - media_ms
         self._delays.append(delay)
         self._since_target += 1
         if self._since_target >= _TARGET_EVERY and len(self._delays) >= _TARGET_EVERY:
             self._since_target = 0
             self._update_target()
+        return media_ms
 
     def _update_target(self) -> None:
         ordered = sorted(self._delays)
@@ -242,17 +252,19 @@ class JitterBuffer:
         if self._should_shrink():
             self._packets.pop(self._next)
             self._arrivals.pop(self._next, None)
+            self._media_ms.pop(self._next, None)
             self._next += 1
             self.dropped += 1
             self._slack.clear()
         packet = self._packets.pop(self._next, None)
         if packet is not None:
             self._slack.append(now_ms - self._arrivals.pop(self._next, now_ms))
+            self._media_ms.pop(self._next, None)
             self._idle_ticks = 0
             self.played += 1
             self._next += 1
             return Playout(PlayoutKind.PLAY, packet.payload, packet.sequence)
-        return self._missing(span)
+        return self._missing(span, now_ms)
 
     def _should_shrink(self) -> bool:
         assert self._next is not None
@@ -264,9 +276,19 @@ class JitterBuffer:
             and self._next + 1 in self._packets
         )
 
-    def _missing(self, span: int) -> Playout:
+    def _could_still_arrive(self, now_ms: float) -> bool:
+        """Whether the missing next frame is still within the worst delay seen lately (capped at max_ms)."""
         assert self._next is not None
-        if span == 0 or (span < self._target_frames and self._next + 1 not in self._packets):
+        later = min((ext for ext in self._media_ms if ext > self._next), default=None)
+        if later is None or not self._delays:
+            return False
+        media = self._media_ms[later] - (later - self._next) * self.frame_ms
+        worst = min(max(self._delays), min(self._delays) + self._max_frames * self.frame_ms)
+        return now_ms < media + worst
+
+    def _missing(self, span: int, now_ms: float) -> Playout:
+        assert self._next is not None
+        if span == 0 or self._could_still_arrive(now_ms):
             # Nothing to play yet: stretch (hold the play position) so a late packet can still make it.
             self._idle_ticks += 1
             if self._idle_ticks > self._max_frames:

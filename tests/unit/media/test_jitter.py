@@ -75,6 +75,17 @@ def test_reordering_within_the_buffer_is_repaired() -> None:
     assert jb.target_ms == 60
 
 
+def test_late_packets_teach_the_target() -> None:
+    jb = JitterBuffer()
+    # Every 10th packet is 70 ms late: at first past its slot, then covered once the target has learned it.
+    arrivals = [(i * FRAME + 3 + (70 if i % 10 == 5 else 0), pkt(i)) for i in range(1000)]
+    run = drive(jb, arrivals, 1010)
+    assert jb.target_ms >= 80
+    assert jb.late <= 2
+    assert played(run)[-500:] == [b"f%d" % i for i in range(500, 1000)][-len(played(run)[-500:]) :]
+    assert all(o.kind is PlayoutKind.PLAY for o in run.outputs[200:1000])
+
+
 def test_duplicates_are_counted_and_played_once() -> None:
     jb = JitterBuffer()
     arrivals = [(i * FRAME + 3, pkt(i)) for i in range(100)]
