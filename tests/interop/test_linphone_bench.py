@@ -71,7 +71,7 @@ def test_zrtp_call_same_sas_and_audio_both_ways(lan2: Lan, tmp_path: Path) -> No
     assert abs(hz_b - 440) < 10, f"B heard {hz_b:.0f} Hz, expected A's 440 Hz"
 
 
-def test_configured_suites_manual_answer_and_verified_sas_is_remembered(
+def test_suites_manual_answer_verified_sas_remembered_and_cache_mismatch(
     lan2: Lan, linphonec: LinphonecFactory
 ) -> None:
     suites = {"key_agreements": ["X255"], "sas_types": ["B256"], "ciphers": ["AES3"], "hashes": ["S384"]}
@@ -110,6 +110,21 @@ def test_configured_suites_manual_answer_and_verified_sas_is_remembered(
     assert token_a.verified and token_b.verified
     assert a.verified() is True and b.verified() is True
     assert a.previously_verified() is True and b.previously_verified() is True
+    assert not a.cache_mismatch() and not b.cache_mismatch()
+    a.terminate()
+
+    # Third call: B's retained secret for A no longer matches A's. Both detect it, agree on a fresh SAS, and
+    # drop the verified flag: this is what zcall must show as a cache mismatch against linphonec.
+    zid_a = a.zid()
+    assert zid_a is not None
+    b.corrupt_retained_secrets(zid_a)
+    since_b = b.mark()
+    a.call(b.uri)
+    b.answer()
+    assert a.wait_for_sas() == b.wait_for_sas(since=since_b)
+    assert a.wait_for_secure().verified is False and b.wait_for_secure().verified is False
+    assert a.cache_mismatch() and b.cache_mismatch()
+    assert [p.verified for p in a.cache_peers()] == [p.verified for p in b.cache_peers()] == [False]
     a.terminate()
 
 

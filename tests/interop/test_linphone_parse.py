@@ -16,10 +16,12 @@ from tests.support.linphone import (
     MAX_LINE_CHARS,
     ConsoleSas,
     LinphoneConfig,
+    LinphoneError,
     LinphoneParseError,
     LogSecrets,
     LogToken,
     Negotiated,
+    corrupt_retained_secrets,
     parse_console_sas,
     parse_log_algorithms,
     parse_log_secrets,
@@ -153,3 +155,10 @@ def test_read_zid_cache(tmp_path: Path) -> None:
         ("01" * 12, "sip:b@10.0.0.2", True, True, False),
         ("02" * 12, "sip:c@10.0.0.3", False, True, True),
     ]
+    rs1_before = sqlite3.connect(path).execute("SELECT rs1 FROM zrtp WHERE zuid = 3").fetchone()[0]
+    corrupt_retained_secrets(path, "02" * 12)
+    peer_c = read_zid_cache(path)[1][1]
+    assert (peer_c.has_rs1, peer_c.has_rs2) == (True, False)
+    assert sqlite3.connect(path).execute("SELECT rs1 FROM zrtp WHERE zuid = 3").fetchone()[0] != rs1_before
+    with pytest.raises(LinphoneError, match="no retained secrets"):
+        corrupt_retained_secrets(path, "03" * 12)

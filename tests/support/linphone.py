@@ -31,7 +31,8 @@ Facts this module works around (all checked on this machine):
 - SAS on the console: "Call N is fully encrypted and auth token is 1gmz." (B32) or "...is Aztec:direction."
   (B256). The verified state is only in the debug log: "ZRTP secrets on: SAS is 1gmz previously verified yes
   on session" and "Authentication token is 1gmz(verified)", once per call when the secrets come up.
-  `zrtp-set-verified` writes the cache (pvs) at once but is only reported from the next call on.
+  `zrtp-set-verified` writes the cache (pvs) at once but is only reported from the next call on. A retained
+  secret mismatch logs "Zrtp Event dispatched : cache mismatch" on both sides and clears the verified flag.
 - It cannot accept incoming TLS; SIP here is UDP (or TCP with transport="tcp").
 - media_encryption="none" does not make a plain-RTP peer: linphonec still joins ZRTP when the other side
   starts it in-band (checked: none <-> zrtp-mandatory ends with both showing the same SAS).
@@ -40,6 +41,7 @@ Facts this module works around (all checked on this machine):
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
 import subprocess
@@ -317,6 +319,22 @@ def read_zid_cache(path: Path) -> tuple[str | None, list[CachePeer]]:
     return own, peers
 
 
+def corrupt_retained_secrets(path: Path, peer_zid: str) -> None:
+    """Replace rs1 with random bytes and drop rs2 for one peer in a bzrtp cache.
+
+    The next call to that peer then finds no shared retained secret, as with a peer that lost sync or an
+    impostor that knows the ZID: bzrtp logs a cache mismatch and clears the verified flag. Safe while
+    linphonec runs (bzrtp reads the cache when a call's ZRTP starts).
+    """
+    with contextlib.closing(sqlite3.connect(path, timeout=5)) as db, db:
+        changed = db.execute(
+            "UPDATE zrtp SET rs1 = ?, rs2 = NULL WHERE zuid IN (SELECT zuid FROM ziduri WHERE zid = ?)",
+            (os.urandom(32), bytes.fromhex(peer_zid)),
+        ).rowcount
+    if changed != 1:
+        raise LinphoneError(f"no retained secrets for ZID {peer_zid} in {path}")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Line sources
 
@@ -366,9 +384,11 @@ class Mark:
 _CALL_START_RE = re.compile(
     r"(?:Establishing call id to|Receiving new incoming call from) \S+, assigned id \d+"
 )
-_CALL_FAILED_RE = re.compile(r"Call \d+ (?:with|to) \S+ (?:error\.|ended \()")
-_CALL_ENDED_RE = re.compile(r"Call \d+ with \S+ ended \((.*)\)\.")
+_CALL_FAILED_RE = re.compile(r"Call \d+ (?:with|to) .+? (?:error\.|ended \()")
+_CALL_ENDED_RE = re.compile(r"Call \d+ with .+ ended \((.*)\)\.")
 _ZRTP_START_RE = re.compile(r"Creating ZRTP engine on rtp session")
+LOG_CACHE_MISMATCH = re.compile(r"Zrtp Event dispatched : cache mismatch")  # bzrtp: rs1/rs2 did not match
+LOG_HELLO_HASH_MISMATCH = re.compile(r"ZRTP hash mismatch")  # Hello vs the SDP's a=zrtp-hash
 _LISTENING_RE = re.compile(r"Creating listening point \S+ on \[sip:\S+;transport=(?:UDP|TCP)\]")
 
 
@@ -651,6 +671,14 @@ class Linphonec:
     def previously_verified(self) -> bool | None:
         secrets = self._newest_call_log(parse_log_secrets)
         return None if secrets is None else secrets.previously_verified
+
+    def cache_mismatch(self) -> bool:
+        """Whether bzrtp reported a retained-secret mismatch in the newest call (verified is then cleared)."""
+        return self._newest_call_log(lambda line: True if LOG_CACHE_MISMATCH.search(line) else None) is True
+
+    def corrupt_retained_secrets(self, peer_zid: str) -> None:
+        """Make this instance hold secrets `peer_zid` does not have (see corrupt_retained_secrets())."""
+        corrupt_retained_secrets(self.zid_cache_path, peer_zid)
 
     def zid(self) -> str | None:
         """This instance's own ZID (hex) from its cache, once it has made one."""
