@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.sip.samples import DTLS_OFFER, LINPHONE_OFFER, RESPONSE_200, TORTURE_VALID, invite
-from zcall.sip import sdp
+from zcall.sip import digest, sdp
+from zcall.sip.digest import DigestParseError
 from zcall.sip.message import SipParseError, parse
 from zcall.sip.sdp import SdpError
 
@@ -86,3 +87,19 @@ def test_sdp_random_bytes(data: bytes) -> None:
 @given(mutated([LINPHONE_OFFER, DTLS_OFFER]))
 def test_sdp_mutated(data: bytes) -> None:
     _check_sdp(data)
+
+
+_CHALLENGE = (
+    'Digest realm="sip.test", nonce="a\\"b", qop="auth,auth-int", algorithm=SHA-256, opaque="o", stale=1'
+)
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=600), mutated([_CHALLENGE.encode()]).map(lambda b: b.decode("latin-1"))))
+def test_digest_challenge_parser(text: str) -> None:
+    try:
+        challenge = digest.parse_challenge(text)
+    except DigestParseError:
+        return
+    value = digest.DigestClient("u", "p").header_value(challenge, method="INVITE", uri="sip:a@b")
+    assert value.startswith("Digest ")
