@@ -57,10 +57,12 @@ class _Receiver(threading.Thread):
 
     def run(self) -> None:
         self.sock.settimeout(0.02)
-        while not self.done.is_set():
+        while True:
             try:
                 data = self.sock.recv(2048)
             except TimeoutError:
+                if self.done.is_set():  # stop only once the socket is empty
+                    return
                 continue
             index, sent_at = _HEADER.unpack_from(data)
             self.arrivals.append((index, time.monotonic() - sent_at))
@@ -90,9 +92,7 @@ def _send(sock: socket.socket, target: tuple[str, int], count: int, spacing: flo
                 time.sleep(lag)
 
 
-def run_through(
-    impairment: Impairment, count: int, seed: int = 1, spacing: float = 0.0001, settle: float = 0.15
-) -> Trace:
+def run_through(impairment: Impairment, count: int, seed: int = 1, spacing: float = 0.0001) -> Trace:
     """A sends `count` packets through a relay to B; returns what B saw and the relay's own statistics."""
     sender = _socket()
     receiver = _Receiver()
@@ -103,9 +103,8 @@ def run_through(
     relay.start()
     try:
         _send(sender, relay.address_a, count, spacing)
-        time.sleep(settle + (impairment.delay_ms + impairment.jitter_ms) / 1000.0)
     finally:
-        stats = relay.stop()
+        stats = relay.stop(drain_timeout=5.0)
         arrivals = receiver.finish()
         sender.close()
     return Trace(count, arrivals, stats)
@@ -166,17 +165,19 @@ def test_burst_loss_follows_gilbert_elliott() -> None:
 def test_delay_and_jitter_match_settings() -> None:
     trace = run_through(Impairment(delay_ms=20, jitter_ms=12), 2000, spacing=0.0002)
     _check_accounting(trace)
-    delays_ms = [delay * 1000 for _, delay in trace.arrivals]
-    # Added delay is 20 + U(0, 12) ms: mean 26, stdev 12 / sqrt(12) = 3.46.
-    assert 25.5 <= statistics.mean(delays_ms) <= 28.0
-    assert 2.9 <= statistics.stdev(delays_ms) <= 4.1
-    assert min(delays_ms) >= 20.0
     a2b = trace.relay["a_to_b"]
-    assert 25.5 <= a2b["delay_ms_mean"] <= 27.5
-    assert 2.9 <= a2b["delay_ms_stdev"] <= 4.1
+    # The delay the relay adds is 20 + U(0, 12) ms: mean 26, stdev 12 / sqrt(12) = 3.46.
+    assert a2b["delay_ms_mean"] == pytest.approx(26.0, abs=0.4)
+    assert a2b["delay_ms_stdev"] == pytest.approx(3.46, abs=0.25)
+    # What the receiver measures is that plus the relay's lateness (a busy machine) and socket latency.
+    delays_ms = [delay * 1000 for _, delay in trace.arrivals]
+    floor = a2b["delay_ms_mean"] + a2b["late_ms_mean"]
+    assert floor <= statistics.mean(delays_ms) <= floor + 5.0
+    assert 2.9 <= statistics.stdev(delays_ms) <= 3.46 + 3.0
+    assert min(delays_ms) >= 20.0  # never early
     # Jitter larger than the packet spacing reorders, and the relay counts what the receiver sees.
     assert _late(trace.indices) > 0.2 * trace.sent
-    assert abs(a2b["reordered"] - _late(trace.indices)) <= 0.02 * trace.sent
+    assert a2b["reordered"] == _late(trace.indices)
 
 
 def test_duplication_matches_setting() -> None:
@@ -218,9 +219,10 @@ def test_outage_drops_everything_in_the_window() -> None:
         arrivals = receiver.finish()
         sender.close()
     delivered = {index for index, _ in arrivals}
-    inside = [i for i, t in enumerate(sent_at) if 0.305 <= t <= 0.595]
-    outside = [i for i, t in enumerate(sent_at) if t <= 0.295 or t >= 0.61]
-    assert len(inside) > 200 and len(outside) > 400
+    # A packet reaches the relay a little after it is sent (more on a busy machine): keep clear of the edges.
+    inside = [i for i, t in enumerate(sent_at) if 0.3 <= t <= 0.57]
+    outside = [i for i, t in enumerate(sent_at) if t <= 0.27 or t >= 0.63]
+    assert len(inside) > 150 and len(outside) > 300
     assert not delivered & set(inside)
     assert set(outside) <= delivered
     assert stats["a_to_b"]["dropped"]["outage"] == 800 - len(delivered)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import heapq
 import ipaddress
 import json
@@ -35,7 +36,9 @@ import random
 import selectors
 import signal
 import socket
+import struct
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -158,7 +161,9 @@ class DirectionStats:
     bytes_received: int = 0
     bytes_forwarded: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DROP_REASONS, 0))
-    delay: _Welford = field(default_factory=_Welford)
+    delay: _Welford = field(default_factory=_Welford)  # added delay as drawn (hold time included)
+    late: _Welford = field(default_factory=_Welford)  # sent after its due time: how well the relay kept up
+    late_max: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -173,6 +178,8 @@ class DirectionStats:
             "bytes_forwarded": self.bytes_forwarded,
             "delay_ms_mean": round(self.delay.mean * 1000.0, 4),
             "delay_ms_stdev": round(self.delay.stdev() * 1000.0, 4),
+            "late_ms_mean": round(self.late.mean * 1000.0, 4),
+            "late_ms_max": round(self.late_max * 1000.0, 4),
         }
 
 
@@ -275,21 +282,23 @@ class DirectionCore:
 
     def handle_timer(self, now: float) -> None:
         if self._held is not None and now >= self._held_deadline:
-            self._push(self._held, max(now, self._held.release))
+            self._push(self._held, max(self._held_deadline, self._held.release))
             self._held = None
 
     def datagrams_to_send(self, now: float) -> list[bytes]:
         out: list[bytes] = []
         stats = self.stats
         while self._queue and self._queue[0][0] <= now:
-            _, _, packet = heapq.heappop(self._queue)
+            due, _, packet = heapq.heappop(self._queue)
             out.append(packet.data)
             stats.bytes_forwarded += len(packet.data)
             if packet.copy:
                 stats.duplicated += 1
                 continue
             stats.forwarded += 1
-            stats.delay.add(now - packet.arrival)
+            stats.delay.add(due - packet.arrival)
+            stats.late.add(now - due)
+            stats.late_max = max(stats.late_max, now - due)
             if packet.index < self._highest_sent:
                 stats.reordered += 1
             self._highest_sent = max(self._highest_sent, packet.index)
@@ -369,8 +378,19 @@ class UdpRelay:
         self._thread = threading.Thread(target=self._run, name="udp-relay", daemon=True)
         self._thread.start()
 
-    def stop(self) -> dict[str, Any]:
-        """Stop serving and close the sockets; what is still queued stays counted as "queued"."""
+    def stop(self, drain_timeout: float = 0.0) -> dict[str, Any]:
+        """Stop serving and close the sockets, first waiting up to `drain_timeout` s for the queues to empty.
+
+        Whatever is still queued then stays counted as "queued".
+        """
+        deadline = time.monotonic() + drain_timeout
+        quiet = 0
+        while self._thread is not None and quiet < 2 and time.monotonic() < deadline:
+            # Idle twice in a row, 10 ms apart: nothing queued, nothing waiting in the sockets.
+            before = self._received()
+            time.sleep(0.01)
+            idle = not self.queued() and not self._unread() and self._received() == before
+            quiet = quiet + 1 if idle else 0
         if self._thread is not None:
             self._stopping.set()
             assert self._wake_w is not None
@@ -381,6 +401,22 @@ class UdpRelay:
                 if sock is not None:
                     sock.close()
         return self.stats()
+
+    def _received(self) -> int:
+        with self._lock:
+            return sum(core.stats.received for core in self._cores)
+
+    def _unread(self) -> int:
+        """Bytes of the next datagram waiting in either socket (FIONREAD)."""
+        waiting = 0
+        for sock in self._socks:
+            raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+            waiting += struct.unpack("i", raw)[0]
+        return waiting
+
+    def queued(self) -> int:
+        with self._lock:
+            return sum(core.queued for core in self._cores)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
