@@ -141,3 +141,16 @@ def test_fixture_fails_fast_and_points_at_the_log(lan2: Lan, linphonec: Linphone
         a.wait_for(r"no such line", 30)
     assert time.monotonic() - start < 10  # the exit is noticed at once, not after the 30 s timeout
     assert a.stop() == 0 and a.stop() == 0  # stopping twice is harmless
+
+
+def test_sip_over_tcp(lan2: Lan, linphonec: LinphonecFactory) -> None:
+    a = linphonec(lan2[0], "a", transport="tcp", sip_port=5070)
+    b = linphonec(lan2[1], "b", transport="tcp")
+    listening = lan2[1].run(["ss", "-Htln", "sport", "= :5060"]).stdout
+    assert lan2[1].ip in listening  # SIP on TCP, bound to the LAN address
+    since_b = b.mark()
+    a.call(b.uri)
+    assert a.wait_for_sas() == b.wait_for_sas(since=since_b)
+    since_a = a.mark()
+    b.terminate()
+    assert a.wait_for_end(since=since_a) == "No error"
