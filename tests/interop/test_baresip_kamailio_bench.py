@@ -50,12 +50,14 @@ def _ua(
     record_wav: Path | None = None,
     transport: str = "tls",
     outbound: bool = True,
+    rtcp_mux: bool = False,
 ) -> Baresip:
     """A baresip on host `index` registering to Kamailio (by default: TLS, Kamailio as outbound proxy)."""
     uri = srv.kamailio.tls_uri if transport == "tls" else srv.kamailio.udp_uri
     return Baresip(
         lan[index], user, password or USERS[user], registrar=uri, outbound=uri if outbound else None,
         workdir=tmp / user, audio_wav=audio_wav, record_wav=record_wav, transport=transport, sip_trace=True,
+        rtcp_mux=rtcp_mux,
     )
 
 
@@ -119,9 +121,11 @@ def test_call_to_unregistered_user_gets_404(lan3: netns.Lan, server: SipServer, 
     assert "404" in closed.param, closed.data
 
 
-def test_udp_call_without_outbound_proxy(lan3: netns.Lan, server: SipServer, tmp_path: Path) -> None:
-    alice = _ua(lan3, server, 1, "alice", tmp_path, transport="udp", outbound=False)
-    bob = _ua(lan3, server, 2, "bob", tmp_path, transport="udp", outbound=False)
+def test_udp_call_without_outbound_proxy_with_rtcp_mux(
+    lan3: netns.Lan, server: SipServer, tmp_path: Path
+) -> None:
+    alice = _ua(lan3, server, 1, "alice", tmp_path, transport="udp", outbound=False, rtcp_mux=True)
+    bob = _ua(lan3, server, 2, "bob", tmp_path, transport="udp", outbound=False, rtcp_mux=True)
     with alice, bob:
         alice.wait_registered()
         bob.wait_registered()
@@ -135,6 +139,8 @@ def test_udp_call_without_outbound_proxy(lan3: netns.Lan, server: SipServer, tmp
             ua.wait_event("CALL_CLOSED")
     assert re.search(r"alice@\S+: \{0/UDP/v4\} 200 OK", alice.log())
     assert "BYE sip:alice" in alice.log()
+    assert "a=rtcp-mux" in alice.log() and "a=rtcp-mux" in bob.log()
+    assert "component start: RTCP" not in alice.log()  # one muxed component: no separate RTCP DTLS
 
 
 def _pids_in(host: netns.Host) -> list[str]:

@@ -130,7 +130,9 @@ class _Pending:
     response: dict[str, Any] = field(default_factory=dict)
 
 
-def _config(host: Host, ctrl_port: int, audio_wav: Path | None, snd_dir: Path, rtp_ports: str) -> str:
+def _config(
+    host: Host, ctrl_port: int, audio_wav: Path | None, snd_dir: Path, rtp_ports: str, rtcp_mux: bool
+) -> str:
     source = f"aufile,{audio_wav}" if audio_wav is not None else "ausine,440"
     return f"""poll_method epoll
 sip_listen {host.ip}:0
@@ -146,7 +148,7 @@ ausrc_channels 1
 auplay_channels 1
 audio_buffer 20-160
 rtp_ports {rtp_ports}
-rtcp_mux no
+rtcp_mux {"yes" if rtcp_mux else "no"}
 jitter_buffer_delay 2-10
 net_interface {host.iface}
 module_path /usr/lib/baresip/modules
@@ -171,8 +173,10 @@ opus_sprop_stereo no
 class Baresip:
     """One baresip user agent in `host`'s namespace, registered through `registrar` (a SIP URI).
 
-    `audio_wav` (48 kHz mono s16) is played to the far end; it must outlast the call, because aufile ends the
-    call at end of file. After `quit`, `record_wav` holds what the far end sent (baresip's decoded audio).
+    `audio_wav` (48 kHz mono s16) is played to the far end (without one, a 440 Hz sine); it must outlast the
+    call, because aufile ends the call at end of file. Two instances on one host need distinct `ctrl_port`s.
+    After `quit`, `record_wav` holds what the far end sent (baresip's decoded audio).
+    `extra_config` replaces single-valued config settings (not `module` lines).
     `outbound` routes every request through that proxy URI. Events: REGISTER_OK/REGISTER_FAIL, CALL_INCOMING,
     CALL_RINGING, CALL_ESTABLISHED, CALL_MENC (DTLS-SRTP complete), CALL_CLOSED (param = reason).
     """
@@ -194,6 +198,8 @@ class Baresip:
         workdir: Path | None = None,
         verbose: bool = False,
         sip_trace: bool = False,
+        rtcp_mux: bool = False,
+        extra_config: dict[str, str] | None = None,
     ) -> None:
         require_binary("baresip")
         self.host = host
@@ -219,7 +225,12 @@ class Baresip:
         self.account = f"<{self.aor}>;" + ";".join(params)
         (self.dir / "accounts").write_text("")
         (self.dir / "contacts").write_text("")
-        (self.dir / "config").write_text(_config(host, ctrl_port, audio_wav, self.snd_dir, rtp_ports))
+        config = _config(host, ctrl_port, audio_wav, self.snd_dir, rtp_ports, rtcp_mux)
+        # baresip reads the first line for a key, so an override replaces the default line.
+        for key, value in (extra_config or {}).items():
+            kept = [line for line in config.splitlines() if line.split(" ", 1)[0] != key]
+            config = "\n".join([*kept, f"{key} {value}"]) + "\n"
+        (self.dir / "config").write_text(config)
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._reader: threading.Thread | None = None
