@@ -26,6 +26,7 @@ from tests.support.relay import (
     Impairment,
     UdpRelay,
     format_endpoint,
+    main,
     parse_endpoint,
 )
 
@@ -228,6 +229,28 @@ def test_outage_drops_everything_in_the_window() -> None:
     assert stats["a_to_b"]["dropped"]["outage"] == 800 - len(delivered)
 
 
+def test_outage_from_first_packet_covers_both_directions() -> None:
+    a, b = _socket(), _socket()
+    b.settimeout(0.3)
+    a.settimeout(0.3)
+    imp = Impairment(outages=((0.0, 0.15),))
+    relay = UdpRelay(to_a=a.getsockname(), to_b=b.getsockname(), a_to_b=imp, outage_epoch="first-packet")
+    with relay:
+        time.sleep(0.2)  # past the window if it counted from the start
+        a.sendto(b"first", relay.address_a)
+        time.sleep(0.02)
+        b.sendto(b"reply in window", relay.address_b)
+        time.sleep(0.2)
+        a.sendto(b"after", relay.address_a)
+        assert b.recv(100) == b"after"
+        with pytest.raises(TimeoutError):
+            a.recv(100)
+        stats = relay.stop(drain_timeout=1)
+    a.close()
+    b.close()
+    assert stats["a_to_b"]["dropped"]["outage"] == 1 and stats["b_to_a"]["dropped"]["outage"] == 1
+
+
 def test_same_seed_same_pattern_other_seed_other_pattern() -> None:
     imp = Impairment(loss=0.2, burst_p=0.01, burst_r=0.3)
     first = run_through(imp, 1500, seed=7)
@@ -349,6 +372,41 @@ def test_held_packet_leaves_after_hold_time_when_nothing_follows() -> None:
     assert core.get_timer() == pytest.approx(1.04)
     assert _drain(core, 2.0) == [b"only"]
     assert core.stats.delay.mean == pytest.approx(0.04)
+
+
+def test_outages_can_count_from_the_first_packet() -> None:
+    core = DirectionCore(Impairment(outages=((1.0, 2.0),)), seed=1, direction="a2b", epoch=None)
+    for t in (100.0, 100.5, 101.0, 101.9, 102.0, 105.0):
+        core.receive(b"%.1f" % t, t)
+    assert _drain(core, 200.0) == [b"100.0", b"100.5", b"102.0", b"105.0"]
+    assert core.stats.dropped["outage"] == 2
+
+
+def test_command_line_runs_and_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--listen-a", "127.0.0.1:0", "--listen-b", "127.0.0.1:0", "--seed", "4", "--loss", "0.5",
+                 "--outage", "1:2", "--outage-epoch", "first-packet", "--duration", "0.1"])  # fmt: skip
+    assert code == 0
+    ready, stats = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert ready["event"] == "ready" and parse_endpoint(ready["listen_a"])[1] > 0
+    assert stats["event"] == "stats" and stats["seed"] == 4
+    assert stats["a_to_b"]["received"] == 0 and stats["b_to_a"]["queued"] == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--listen-a", "127.0.0.1:0"], ["--listen-a", "x:1", "--listen-b", "127.0.0.1:0"],
+     ["--listen-a", "127.0.0.1:0", "--listen-b", "127.0.0.1:0", "--outage", "2:1"],
+     ["--listen-a", "127.0.0.1:0", "--listen-b", "127.0.0.1:0", "--outage-epoch", "later"]],
+)  # fmt: skip
+def test_command_line_rejects_bad_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+
+
+def test_command_line_rejects_bad_probability(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--listen-a", "127.0.0.1:0", "--listen-b", "127.0.0.1:0", "--loss", "1.5"]) == 2
+    assert "loss" in capsys.readouterr().err
 
 
 def test_core_long_run_gilbert_elliott_loss_on_fake_clock() -> None:

@@ -17,9 +17,15 @@ duplication (the copy gets its own jitter draw).
 Subprocess use (e.g. inside a network namespace), from the repository root:
     python -m tests.support.relay --listen-a IP:PORT --listen-b IP:PORT [--to-a IP:PORT] [--to-b IP:PORT]
         --seed N [--loss P] [--burst-p P --burst-r R --burst-loss L] [--delay-ms MS] [--jitter-ms MS]
-        [--reorder P] [--duplicate P] [--outage T0:T1 ...] [--direction both|a2b|b2a] [--duration S]
+        [--reorder P] [--duplicate P] [--outage T0:T1 ...] [--outage-epoch start|first-packet]
+        [--direction both|a2b|b2a] [--duration S]
 It prints {"event": "ready", ...} once its sockets are bound, and one {"event": "stats", ...} JSON line
 when it ends (SIGTERM, SIGINT or --duration).
+
+Statistics, per direction ("a_to_b", "b_to_a"): received, forwarded (originals), duplicated (extra copies),
+dropped {random, burst, outage, overflow, no_route, total}, reordered (sent after a later arrival), held
+(picked for explicit reordering), delay_ms_mean/stdev (the delay drawn, hold time included), late_ms_mean/max
+(how far behind schedule the relay actually sent: a busy machine), queued (still waiting at the end).
 """
 
 from __future__ import annotations
@@ -195,12 +201,13 @@ class _Packet:
 class DirectionCore:
     """One direction's impairments. No I/O, no clock: `now` is passed in (seconds, monotonic)."""
 
-    def __init__(self, impairment: Impairment, seed: int, direction: str, epoch: float) -> None:
+    def __init__(self, impairment: Impairment, seed: int, direction: str, epoch: float | None) -> None:
+        """`epoch` is time zero for outage windows; None: this direction's first packet."""
         self.impairment = impairment
         self.stats = DirectionStats()
         # A string seed is hashed with SHA-512 by `random`: stable across runs and PYTHONHASHSEED.
         self._rng = random.Random(f"zcall-relay:{seed}:{direction}")
-        self._epoch = epoch
+        self.epoch = epoch
         self._bad = False
         self._index = 0
         self._order = 0
@@ -237,7 +244,9 @@ class DirectionCore:
             self._bad = u_state >= imp.burst_r
         else:
             self._bad = u_state < imp.burst_p
-        since_start = now - self._epoch
+        if self.epoch is None:
+            self.epoch = now
+        since_start = now - self.epoch
         if any(t0 <= since_start < t1 for t0, t1 in imp.outages):
             stats.dropped["outage"] += 1
             return
@@ -331,8 +340,13 @@ class UdpRelay:
         a_to_b: Impairment | None = None,
         b_to_a: Impairment | None = None,
         clock: Callable[[], float] = time.monotonic,
+        outage_epoch: str = "start",
     ) -> None:
+        """`outage_epoch`: outage windows count from "start" (of the relay) or "first-packet" (either way)."""
+        if outage_epoch not in ("start", "first-packet"):
+            raise ValueError("outage_epoch is 'start' or 'first-packet'")
         self.seed = seed
+        self._epoch_at_start = outage_epoch == "start"
         self._listen = (listen_a, listen_b)
         self._to: list[Endpoint | None] = [to_a, to_b]
         self._learn = [to_a is None, to_b is None]
@@ -371,9 +385,10 @@ class UdpRelay:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self.started_at = self._clock()
+        epoch = self.started_at if self._epoch_at_start else None
         self._cores = [
-            DirectionCore(self._impairments[0], self.seed, "a2b", self.started_at),
-            DirectionCore(self._impairments[1], self.seed, "b2a", self.started_at),
+            DirectionCore(self._impairments[0], self.seed, "a2b", epoch),
+            DirectionCore(self._impairments[1], self.seed, "b2a", epoch),
         ]
         self._thread = threading.Thread(target=self._run, name="udp-relay", daemon=True)
         self._thread.start()
@@ -466,6 +481,9 @@ class UdpRelay:
             if self._learn[side]:
                 self._to[side] = (str(source[0]), int(source[1]))
             with self._lock:
+                if self._cores[0].epoch is None:  # "first-packet": both directions count from this one
+                    for each in self._cores:
+                        each.epoch = now
                 if self._to[1 - side] is None:
                     core.reject(data, "no_route")
                 else:
@@ -521,7 +539,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reorder", type=float, default=0.0)
     p.add_argument("--reorder-hold-ms", type=float, default=100.0)
     p.add_argument("--duplicate", type=float, default=0.0)
-    p.add_argument("--outage", type=_outage, action="append", default=[], help="T0:T1 seconds since start")
+    p.add_argument("--outage", type=_outage, action="append", default=[], help="T0:T1 seconds from epoch")
+    p.add_argument("--outage-epoch", choices=("start", "first-packet"), default="start",
+                   help="time zero for outages: relay start, or the first packet either way")  # fmt: skip
     p.add_argument("--direction", choices=("both", "a2b", "b2a"), default="both", help="which way to impair")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     return p
@@ -554,20 +574,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         a_to_b=impairment if args.direction in ("both", "a2b") else clean,
         b_to_a=impairment if args.direction in ("both", "b2a") else clean,
+        outage_epoch=args.outage_epoch,
     )
     done = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: done.set())
-    relay.start()
-    ready = {
-        "event": "ready",
-        "pid": os.getpid(),
-        "listen_a": format_endpoint(relay.address_a),
-        "listen_b": format_endpoint(relay.address_b),
-    }
-    print(json.dumps(ready), flush=True)
-    done.wait(args.duration)
-    print(json.dumps({"event": "stats", **relay.stop()}), flush=True)
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {signum: signal.signal(signum, lambda *_: done.set()) for signum in signals}
+    try:
+        relay.start()
+        ready = {
+            "event": "ready",
+            "pid": os.getpid(),
+            "listen_a": format_endpoint(relay.address_a),
+            "listen_b": format_endpoint(relay.address_b),
+        }
+        print(json.dumps(ready), flush=True)
+        done.wait(args.duration)
+        print(json.dumps({"event": "stats", **relay.stop()}), flush=True)
+    finally:
+        for signum, handler in previous.items():  # main() may run inside another program (a test)
+            signal.signal(signum, handler)
     return 0
 
 
