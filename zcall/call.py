@@ -103,6 +103,7 @@ class Call:
             raise RuntimeError("media not open")
         self.remote_media = (remote.host, remote.port)
         self.media.set_remote(self.remote_media)
+        self.media.set_payload_type(remote.payload_type)
         if remote.zrtp_hash:
             self.zrtp.set_peer_hello_hash(remote.zrtp_hash)
         self.zrtp.start(self._now())

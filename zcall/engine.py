@@ -26,6 +26,7 @@ from zcall.settings import PhoneSettings
 from zcall.sip import dialog as ua
 from zcall.sip import sdp
 from zcall.sip.errors import SipParseError
+from zcall.sip.register import Registered, RegistrationFailed
 from zcall.sip.uri import SipUri, parse_uri
 from zcall.zrtp.cache import ZrtpCache
 
@@ -345,8 +346,8 @@ class Phone:
         if isinstance(event, ua.IncomingCall):
             self._on_incoming(event)
             return
-        if isinstance(event, ua.OptionsResult):
-            return
+        if isinstance(event, ua.OptionsResult | Registered | RegistrationFailed):
+            return  # registration through a server is not wired to the phone yet
         call = self._call_for(event.call_id)
         if call is None:
             return
