@@ -38,3 +38,15 @@ def linphonec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_linphone.Li
     require_binary("linphonec")
     with _linphone.linphonec_factory(tmp_path_factory.mktemp("linphonec")) as factory:
         yield factory
+
+
+from tests.support import relay as _relay  # noqa: E402  (appended fixture block)
+
+
+@pytest.fixture
+def udp_relay() -> Iterator[_relay.RelayFactory]:
+    """Start in-process impairment relays on loopback: `udp_relay(to_a=..., to_b=..., seed=1,
+    a_to_b=Impairment(loss=0.1))` returns a started UdpRelay; every one is stopped at teardown.
+    See tests/support/relay.py (and its command line for relays inside namespaces)."""
+    with _relay.relay_factory() as factory:
+        yield factory

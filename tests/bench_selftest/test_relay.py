@@ -24,6 +24,7 @@ from tests.support.relay import (
     DirectionCore,
     EndpointError,
     Impairment,
+    RelayFactory,
     UdpRelay,
     format_endpoint,
     main,
@@ -227,6 +228,16 @@ def test_outage_drops_everything_in_the_window() -> None:
     assert not delivered & set(inside)
     assert set(outside) <= delivered
     assert stats["a_to_b"]["dropped"]["outage"] == 800 - len(delivered)
+
+
+def test_fixture_starts_and_stops_relays(udp_relay: RelayFactory) -> None:
+    b = _socket()
+    b.settimeout(2)
+    relay = udp_relay(to_b=b.getsockname(), seed=2, a_to_b=Impairment(delay_ms=1))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a:
+        a.sendto(b"via fixture", relay.address_a)
+    assert b.recv(100) == b"via fixture"
+    b.close()
 
 
 def test_outage_from_first_packet_covers_both_directions() -> None:

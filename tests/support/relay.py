@@ -31,6 +31,7 @@ dropped {random, burst, outage, overflow, no_route, total}, reordered (sent afte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import fcntl
 import heapq
@@ -47,7 +48,7 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -503,6 +504,27 @@ class UdpRelay:
                 except OSError:
                     with self._lock:
                         core.stats.send_errors += 1
+
+
+RelayFactory = Callable[..., UdpRelay]
+
+
+@contextlib.contextmanager
+def relay_factory() -> Iterator[RelayFactory]:
+    """Yield a function that starts a UdpRelay (same arguments); every relay it started is stopped on exit."""
+    started: list[UdpRelay] = []
+
+    def start(**kwargs: Any) -> UdpRelay:
+        relay = UdpRelay(**kwargs)
+        relay.start()
+        started.append(relay)
+        return relay
+
+    try:
+        yield start
+    finally:
+        for relay in started:
+            relay.stop()
 
 
 def _outage(text: str) -> tuple[float, float]:
