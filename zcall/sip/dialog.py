@@ -11,7 +11,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from zcall.sip.message import CSeq, Headers, Request, Response, SipParseError, build_response, parse
+from zcall.sip.digest import DigestClient
+from zcall.sip.message import CSeq, Headers, Request, Response, SipParseError, Via, build_response, parse
+from zcall.sip.register import Registered, Registration, RegistrationFailed
 from zcall.sip.transaction import (
     DEFAULT_TIMERS,
     Addr,
@@ -105,6 +107,8 @@ UaEvent = (
     | ReInviteReceived
     | ReInviteResult
     | OptionsResult
+    | Registered
+    | RegistrationFailed
 )
 
 
@@ -179,7 +183,14 @@ class Dialog:
         uri = self.route_set[0].uri if self.route_set else self.remote_target
         if not uri.is_sip:
             return fallback
-        return (uri.params.get("maddr") or uri.host, uri.port or (5061 if uri.scheme == "sips" else 5060))
+        return self.target_addr(uri)
+
+    @staticmethod
+    def target_addr(uri: SipUri) -> Addr:
+        """Where to send a request for `uri`: maddr or host, then the port or its default (no DNS here)."""
+        default = 5061 if uri.scheme == "sips" or uri.transport == "TLS" else 5060
+        host = uri.params.get("maddr") or uri.host
+        return (host.strip("[]"), uri.port or default)
 
 
 @dataclass
@@ -216,8 +227,11 @@ def _sdp_of(message: Request | Response) -> bytes:
 
 
 class UserAgent:
-    def __init__(self, config: UaConfig) -> None:
+    def __init__(self, config: UaConfig, credentials: DigestClient | None = None) -> None:
         self.config = config
+        self.credentials = credentials
+        self.registrations: dict[str, Registration] = {}
+        self._reg_tx: dict[tuple[str, str], str] = {}  # client tx key -> registration token
         self.calls: dict[str, _Call] = {}
         self._client: dict[tuple[str, str], ClientTransaction] = {}
         self._server: dict[tuple[str, str, str], ServerTransaction] = {}
@@ -242,6 +256,7 @@ class UserAgent:
         times = [t for tx in txs if (t := tx.get_timer()) is not None]
         for call in self.calls.values():
             times += [t for t in (call.ok_next, call.ok_deadline) if t is not None]
+        times += [r.refresh_at for r in self.registrations.values() if r.refresh_at is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
@@ -250,6 +265,10 @@ class UserAgent:
             ctx.handle_timer(now)
         for stx in list(self._server.values()):
             stx.handle_timer(now)
+        for reg in self.registrations.values():
+            if reg.refresh_at is not None and now >= reg.refresh_at:
+                reg.refresh_at = None
+                self._send_register(reg, reg.request(), now)
         for call in list(self.calls.values()):
             self._ok_timers(call, now)
             if call.state == "ended" and call.ended_at is not None and now >= call.ended_at + self._linger:
@@ -271,6 +290,7 @@ class UserAgent:
         if isinstance(message, Response):
             self._on_response(message, now)
         else:
+            _stamp_via(message, addr)
             self._on_request(message, addr, now)
         self._collect(now)
 
@@ -343,6 +363,38 @@ class UserAgent:
         tx = self._start_client(request, dest or dialog.destination(("0.0.0.0", 5060)), now)
         self._options[tx.key] = dialog.call_id
         return dialog.call_id
+
+    def register(
+        self, registrar: SipUri | str, now: float, *, expires: int = 600, dest: Addr | None = None
+    ) -> str:
+        """Register our Contact for user@registrar-host; refreshed before it expires. Returns a token."""
+        self._now = max(self._now, now)
+        uri = parse_uri(registrar) if isinstance(registrar, str) else registrar
+        cfg = self.config
+        reg = Registration(
+            registrar=uri,
+            aor=SipUri(uri.scheme, uri.host, cfg.user),
+            contact=f"<{cfg.uri}>",
+            via_sent_by=f"{cfg.host}:{cfg.port}",
+            transport=cfg.transport,
+            dest=dest or Dialog.target_addr(uri),
+            expires=expires,
+            credentials=self.credentials,
+        )
+        self.registrations[reg.token] = reg
+        self._send_register(reg, reg.request(), now)
+        return reg.token
+
+    def unregister(self, token: str, now: float) -> None:
+        self._now = max(self._now, now)
+        reg = self.registrations.get(token)
+        if reg is not None:
+            reg.refresh_at = None
+            self._send_register(reg, reg.request(expires=0), now)
+
+    def _send_register(self, reg: Registration, request: Request, now: float) -> None:
+        tx = self._start_client(request, reg.dest, now)
+        self._reg_tx[tx.key] = reg.token
 
     # ------------------------------------------------ commands (UAS side)
 
@@ -504,6 +556,7 @@ class UserAgent:
             if ctx.terminated:
                 del self._client[key]
                 self._options.pop(key, None)
+                self._reg_tx.pop(key, None)
         for skey, stx in list(self._server.items()):
             self._out += stx.messages_to_send()
             while stx.next_event() is not None:
@@ -520,6 +573,9 @@ class UserAgent:
             elif ev.response.status >= 200:
                 self._events.append(OptionsResult(token, ev.response.status, ev.response))
             return
+        if tx.key in self._reg_tx:
+            self._registration_event(self._reg_tx[tx.key], ev, now)
+            return
         call = self.calls.get(tx.request.call_id)
         if call is None or method in ("BYE", "CANCEL", "ACK"):
             return
@@ -527,6 +583,22 @@ class UserAgent:
             self._reinvite_response(call, tx, ev)
         elif method == "INVITE":
             self._invite_response(call, ev, now)
+
+    def _registration_event(self, token: str, ev: TxResponse | TxTimeout, now: float) -> None:
+        reg = self.registrations.get(token)
+        if reg is None:
+            return
+        if isinstance(ev, TxTimeout):
+            reg.refresh_at = now + 60.0  # try again later; the binding may still be alive
+            self._events.append(RegistrationFailed(token, 408, "Request Timeout"))
+            return
+        outcome = reg.on_response(ev.response, now)
+        if isinstance(outcome, Request):
+            self._send_register(reg, outcome, now)
+        elif outcome is not None:
+            self._events.append(outcome)
+            if isinstance(outcome, Registered) and outcome.expires == 0:
+                del self.registrations[token]
 
     def _reinvite_response(self, call: _Call, tx: ClientTransaction, ev: TxResponse | TxTimeout) -> None:
         if isinstance(ev, TxTimeout):
@@ -577,8 +649,29 @@ class UserAgent:
             elif response.to.tag == dialog.remote_tag:
                 self._send_ack(call, response)
         elif call.state in ("init", "early"):
+            if status in (401, 407) and not call.cancelled and self._retry_with_auth(call, response, now):
+                return
             self._end(call, None)
             self._events.append(CallFailed(call.call_id, status, response.reason))
+
+    def _retry_with_auth(self, call: _Call, response: Response, now: float) -> bool:
+        """Re-send the INVITE with credentials: new branch, next CSeq, same Call-ID and tags (§22.2)."""
+        invite = call.invite
+        if self.credentials is None or invite is None:
+            return False
+        answer = self.credentials.authorize(response, method="INVITE", uri=str(invite.uri), body=invite.body)
+        if answer is None:
+            return False
+        call.dialog.local_seq += 1
+        headers = invite.headers.copy()
+        headers.set("Via", _via(self.config))
+        headers.set("CSeq", str(CSeq(call.dialog.local_seq, "INVITE")))
+        headers.remove("User-Agent")
+        headers.set(answer[0], answer[1])
+        request = Request("INVITE", invite.uri, headers, invite.body)
+        call.invite = request
+        call.invite_tx = self._start_client(request, call.dest, now)
+        return True
 
     def _learn_dialog(self, call: _Call, response: Response) -> None:
         dialog = call.dialog
@@ -730,3 +823,16 @@ class UserAgent:
 def _reason_text(reason: str) -> str:
     """A parse error's reason as a safe reason phrase (no control characters, bounded)."""
     return "".join(c for c in reason if c.isprintable())[:80] or "Bad Request"
+
+
+def _stamp_via(request: Request, source: Addr) -> None:
+    """Record where the request really came from in its top Via (RFC 3261 §18.2.1, RFC 3581 rport)."""
+    via = request.top_via
+    params = dict(via.params)
+    if via.host != source[0]:
+        params["received"] = source[0]
+    if "rport" in params:
+        params["received"] = source[0]
+        params["rport"] = str(source[1])
+    if params != via.params:
+        request.headers.replace_first("Via", str(Via(via.transport, via.host, via.port, params)))

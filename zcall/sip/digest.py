@@ -198,9 +198,12 @@ class DigestClient:
                                                             cnonce=cnonce)
         return None
 
-    def succeeded(self, realm: str) -> None:
+    def succeeded(self, realm: str | None = None) -> None:
         """Call when a request carrying our credentials was accepted, so a later challenge is answered."""
-        self._failed_realms.discard(realm)
+        if realm is None:
+            self._failed_realms.clear()
+        else:
+            self._failed_realms.discard(realm)
 
     def header_value(
         self, challenge: Challenge, *, method: str, uri: str, body: bytes = b"", cnonce: str | None = None

@@ -148,6 +148,15 @@ class Headers:
             out.append((canon, value))
         self._items = out
 
+    def replace_first(self, name: str, value: str) -> None:
+        """Replace the first value of `name` (e.g. the top Via), keeping the others."""
+        key = canonical_name(name).lower()
+        for i, (n, _) in enumerate(self._items):
+            if n.lower() == key:
+                self._items[i] = (n, value)
+                return
+        self._items.append((canonical_name(name), value))
+
     def remove(self, name: str) -> None:
         key = canonical_name(name).lower()
         self._items = [(n, v) for n, v in self._items if n.lower() != key]

@@ -1,0 +1,180 @@
+"""REGISTER with digest retry and refresh, and INVITE retried after 407, against a small challenging server.
+
+The server checks digests with hashlib on its own (not through zcall.sip.digest), so a wrong hash fails here.
+(Checked by hand against Kamailio 5.6 over UDP and TLS as well; the namespace bench owns that test.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from tests.unit.sip.uanet import Net
+from zcall.sip.dialog import CallAnswered, CallFailed, IncomingCall, UaConfig, UserAgent
+from zcall.sip.digest import DigestClient
+from zcall.sip.message import Headers, Request, Response, build_response, parse
+from zcall.sip.register import Registered, RegistrationFailed
+from zcall.sip.transaction import Addr
+from zcall.sip.uri import parse_uri
+
+A = ("10.0.0.1", 5060)
+S = ("10.0.0.9", 5060)
+REALM = "zcall.test"
+
+
+class ChallengingServer:
+    """Answers REGISTER (and INVITE, as a proxy would with 407) only with a valid SHA-256 digest."""
+
+    def __init__(self, password: str, *, stale_first: bool = False, grant: int = 120) -> None:
+        self.config = UaConfig(*S)
+        self.password = password
+        self.stale_first = stale_first
+        self.grant = grant
+        self.nonces = ["n0"]
+        self.accepted: list[Request] = []
+        self._out: list[tuple[bytes, Addr]] = []
+
+    def _valid(self, request: Request, header: str) -> bool:
+        value = request.headers.get(header)
+        if value is None:
+            return False
+        fields = dict(re.findall(r'(\w+)="?([^",]*)"?', value))
+        if fields.get("nonce") != self.nonces[-1] or fields.get("realm") != REALM:
+            return False
+
+        def h(text: str) -> str:
+            return hashlib.sha256(text.encode()).hexdigest()
+        ha1 = h(f"{fields['username']}:{REALM}:{self.password}")
+        ha2 = h(f"{request.method}:{fields['uri']}")
+        want = h(f"{ha1}:{fields['nonce']}:{fields['nc']}:{fields['cnonce']}:auth:{ha2}")
+        return fields.get("response") == want
+
+    def receive(self, data: bytes, addr: Addr, now: float, *, stream: bool = False) -> None:
+        request = parse(data)
+        if not isinstance(request, Request) or request.method == "ACK":
+            return
+        proxy = request.method == "INVITE"
+        header = "Proxy-Authorization" if proxy else "Authorization"
+        if self._valid(request, header) and not (self.stale_first and len(self.nonces) == 1):
+            self.accepted.append(request)
+            resp = build_response(request, 200, to_tag="srv")
+            if request.method == "REGISTER":
+                contact = request.headers.get("Contact") or ""
+                resp.headers.add("Contact", f"{contact};expires={self.grant}")
+            self._out.append((resp.serialize(), addr))
+            return
+        stale = request.headers.get(header) is not None
+        if stale:
+            self.nonces.append(f"n{len(self.nonces)}")
+        resp = build_response(request, 407 if proxy else 401, to_tag="srv")
+        name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+        challenge = f'Digest realm="{REALM}", nonce="{self.nonces[-1]}", qop="auth", algorithm=SHA-256'
+        resp.headers.add(name, challenge + (", stale=true" if stale and self.stale_first else ""))
+        self._out.append((resp.serialize(), addr))
+
+    def messages_to_send(self) -> list[tuple[bytes, Addr]]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> None:
+        return None
+
+    def get_timer(self) -> float | None:
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        pass
+
+
+def _net(server: ChallengingServer, password: str) -> tuple[Net, UserAgent]:
+    ua = UserAgent(UaConfig(*A, user="alice"), DigestClient("alice", password))
+    net = Net(ua)
+    net.uas[S] = server  # type: ignore[assignment]
+    net.events[S] = []
+    return net, ua
+
+
+def test_register_answers_401_and_refreshes() -> None:
+    server = ChallengingServer("s3cret")
+    net, ua = _net(server, "s3cret")
+    token = ua.register(f"sip:{S[0]}", net.now, expires=300)
+    net.pump()
+    assert net.take(A) == [Registered(token, 120)]
+    reg = server.accepted[0]
+    assert reg.method == "REGISTER" and reg.headers.get("Expires") == "300"
+    assert reg.to.uri.user == "alice" and str(reg.uri) == f"sip:{S[0]}"
+    assert "s3cret" not in str(list(reg.headers))
+    net.run_until(100.0)  # refreshed at 80% of the granted 120 s
+    assert net.take(A) == [Registered(token, 120)]
+    assert len(server.accepted) == 2
+    assert server.accepted[1].call_id == reg.call_id and server.accepted[1].cseq.seq > reg.cseq.seq
+    ua.unregister(token, net.now)
+    net.pump()
+    assert net.take(A) == [Registered(token, 0)]
+    assert server.accepted[-1].headers.get("Expires") == "0"
+    assert ua.registrations == {}
+
+
+def test_wrong_password_fails_once_without_looping() -> None:
+    server = ChallengingServer("right")
+    net, ua = _net(server, "wrong")
+    token = ua.register(f"sip:{S[0]}", net.now)
+    net.pump()
+    assert net.take(A) == [RegistrationFailed(token, 401, "Unauthorized")]
+    assert [m.method for _, _, m in net.log if isinstance(m, Request)] == ["REGISTER", "REGISTER"]
+
+
+def test_stale_nonce_is_retried() -> None:
+    server = ChallengingServer("pw", stale_first=True)
+    net, ua = _net(server, "pw")
+    token = ua.register(f"sip:{S[0]}", net.now)
+    net.pump()
+    assert net.take(A) == [Registered(token, 120)]
+    assert sum(1 for _, _, m in net.log if isinstance(m, Request)) == 3
+
+
+def test_invite_retried_after_407_keeps_call_id_and_tag() -> None:
+    server = ChallengingServer("pw")
+    net, ua = _net(server, "pw")
+    call_id = ua.invite(f"sip:bob@{S[0]}", b"", net.now)
+    net.pump()
+    assert net.take(A) == [CallAnswered(call_id, b"")]
+    invites = [m for _, _, m in net.log if isinstance(m, Request) and m.method == "INVITE"]
+    assert len(invites) == 2
+    first, second = invites
+    assert second.call_id == first.call_id and second.from_.tag == first.from_.tag
+    assert second.cseq.seq == first.cseq.seq + 1 and second.top_via.branch != first.top_via.branch
+    acks = [m for _, _, m in net.log if isinstance(m, Request) and m.method == "ACK"]
+    assert len(acks) == 2  # one for the 407 (same branch), one for the 200
+
+
+def test_invite_without_credentials_fails_with_407() -> None:
+    server = ChallengingServer("pw")
+    ua = UserAgent(UaConfig(*A, user="alice"))
+    net = Net(ua)
+    net.uas[S] = server  # type: ignore[assignment]
+    net.events[S] = []
+    call_id = ua.invite(f"sip:bob@{S[0]}", b"", net.now)
+    net.pump()
+    assert net.take(A) == [CallFailed(call_id, 407, "Proxy Authentication Required")]
+
+
+def test_requests_are_stamped_with_received_and_rport() -> None:
+    b = UserAgent(UaConfig("10.0.0.2", 5060, user="bob"))
+    net = Net(UserAgent(UaConfig(*A, user="alice")), b)
+    lying_via = Headers(
+        [
+            ("Via", "SIP/2.0/UDP 192.168.1.50:5999;branch=z9hG4bKnat1;rport"),
+            ("From", "<sip:carol@192.168.1.50>;tag=c1"),
+            ("To", "<sip:bob@10.0.0.2>"),
+            ("Call-ID", "nat-1"),
+            ("CSeq", "1 OPTIONS"),
+        ]
+    )
+    options = Request("OPTIONS", parse_uri("sip:bob@10.0.0.2"), lying_via)
+    net.inject(options.serialize(), A, ("10.0.0.2", 5060))
+    _, dst, reply = net.log[-1]
+    assert isinstance(reply, Response) and dst == A  # answered to where it came from
+    assert reply.top_via.params == {"branch": "z9hG4bKnat1", "rport": "5060", "received": "10.0.0.1"}
+    assert not any(isinstance(e, IncomingCall) for e in net.take(("10.0.0.2", 5060)))
+
