@@ -1,7 +1,7 @@
 """`python -m zcall.discovery`: run discovery alone and print what happens as JSON lines (tests, debugging).
 
-Each line has "event" and "t" (unix time): registering, registered, up, down, closed. Stops on SIGTERM/SIGINT,
-or after --for seconds.
+Each line has "event" and "t" (unix time): registering, registered, renamed, up, down, closed. Stops on
+SIGTERM/SIGINT, or after --for seconds.
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    discovery = Discovery(args.name, bytes.fromhex(args.zid), args.sip_port, args.bind, on_event=_report)
+    discovery = Discovery(
+        args.name, bytes.fromhex(args.zid), args.sip_port, args.bind, on_event=_report,
+        on_rename=lambda old, new: _print("renamed", old=old, new=new), probe=not args.no_probe,
+    )
+    if args.start_at is not None:  # lets a test start several units probing at the same instant
+        await asyncio.sleep(max(0.0, args.start_at - time.time()))
     _print("registering", name=args.name)
     await discovery.start()
     _print("registered", name=discovery.name)
@@ -55,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zid", required=True, help="24 hex characters")
     parser.add_argument("--sip-port", type=int, default=5060)
     parser.add_argument("--bind", default=None, help="IPv4 address whose interface mDNS uses")
+    parser.add_argument("--start-at", type=float, default=None, help="unix time to start registering")
+    parser.add_argument("--no-probe", action="store_true", help="claim the name without probing (tests)")
     parser.add_argument("--for", dest="run_for", type=float, default=None, help="stop after SECONDS")
     return asyncio.run(_run(parser.parse_args(argv)))
 

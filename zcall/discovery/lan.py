@@ -16,7 +16,13 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 import ifaddr
-from zeroconf import IPVersion, NonUniqueNameException, ServiceStateChange, Zeroconf
+from zeroconf import (
+    IPVersion,
+    NonUniqueNameException,
+    ServiceStateChange,
+    Zeroconf,
+    current_time_millis,
+)
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from zcall import __version__
@@ -40,6 +46,9 @@ Event = PeerUp | PeerDown
 RECORD_TTL = 120
 RESOLVE_TIMEOUT_MS = 3000
 MAX_RENAMES = 32
+REANNOUNCE_DELAY_S = 1.0  # let the loser's goodbyes land before we re-announce the shared name
+_DNS_TYPE_TXT = 16  # RFC 1035
+_DNS_CLASS_IN = 1
 
 
 class DiscoveryError(Exception):
@@ -86,6 +95,8 @@ class Discovery:
         *,
         version: str = __version__,
         on_event: Callable[[Event], None] | None = None,
+        on_rename: Callable[[str, str], None] | None = None,
+        probe: bool = True,
         advertise: bool = True,
     ) -> None:
         encode_txt(zid, sip_port, check_name(name), version)  # validate everything up front
@@ -100,12 +111,20 @@ class Discovery:
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.drops: collections.Counter[str] = collections.Counter()  # why announcements were ignored
         self._on_event = on_event
+        self._on_rename = on_rename  # (old, new) after a late name conflict made us pick another name
+        # probe=False skips mDNS probing, as if two units had probed at the same instant; tests use it to
+        # make the late-conflict path happen on demand.
+        self._probe = probe
         self.advertise = advertise  # False: browse only (`zcall peers` lists without showing up itself)
         self._azc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._peers: dict[str, PeerUp] = {}
         self._resolving: dict[str, asyncio.Task[None]] = {}
         self._sip_task: asyncio.Future[None] | None = None
+        self._addresses: list[str] = []
+        self._zcall_info: AsyncServiceInfo | None = None  # set while registered
+        self._sip_info: AsyncServiceInfo | None = None
+        self._own_name_task: asyncio.Task[None] | None = None
         self._closed = False
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -123,12 +142,13 @@ class Discovery:
             raise DiscoveryError(f"cannot open mDNS sockets: {exc}") from exc
         # Browse first: answers to our browse query fill the cache, so a name already in use is seen early.
         self._browser = AsyncServiceBrowser(self._azc.zeroconf, [ZCALL_SERVICE], handlers=[self._on_change])
+        self._addresses = addresses
         if self.advertise:
             await self._register(addresses)
 
-    async def _register(self, addresses: list[str]) -> None:
+    async def _register(self, addresses: list[str], avoid: tuple[str, ...] = ()) -> None:
         assert self._azc is not None
-        taken = {name.lower() for name in self._peers}
+        taken = {name.lower() for name in (*self._peers, *avoid)}
         for n in itertools.count(1):
             if n > MAX_RENAMES:
                 raise DiscoveryError(f"no free name like {self.requested_name!r} on this LAN")
@@ -137,16 +157,19 @@ class Discovery:
                 continue
             info = self._service_info(ZCALL_SERVICE, candidate, addresses)
             try:
-                announced = await self._azc.async_register_service(info)
+                announced = await self._azc.async_register_service(
+                    info, cooperating_responders=not self._probe
+                )
             except NonUniqueNameException:
                 log.info("mDNS name %r is taken, trying another", candidate)
                 continue
             self.name = candidate
+            self._zcall_info = info
             break
         # The _sip._udp twin is only for ordinary SIP phones: it probes in the background so start() returns
         # once zcall units can see us, and if its name is taken zeroconf picks another.
-        sip_info = self._service_info(SIP_SERVICE, self.name, addresses)
-        self._sip_task = asyncio.ensure_future(self._register_sip(sip_info))
+        self._sip_info = self._service_info(SIP_SERVICE, self.name, addresses)
+        self._sip_task = asyncio.ensure_future(self._register_sip(self._sip_info))
         await announced
 
     async def _register_sip(self, info: AsyncServiceInfo) -> None:
@@ -178,6 +201,10 @@ class Discovery:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._resolving.clear()
+        if self._own_name_task is not None:
+            self._own_name_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._own_name_task
         if self._sip_task is not None:
             self._sip_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -219,6 +246,9 @@ class Discovery:
         if label is None:
             self.drops["bad-instance-name"] += 1
             return
+        if self._zcall_info is not None and label.lower() == self.name.lower():
+            self._own_name_changed(label, state_change is ServiceStateChange.Removed)
+            return
         if state_change is ServiceStateChange.Removed:
             pending = self._resolving.pop(name.lower(), None)
             if pending is not None:
@@ -227,6 +257,9 @@ class Discovery:
             if gone is not None:
                 self._emit(PeerDown(name=gone.name, zid=gone.zid))
             return
+        self._schedule_resolve(zeroconf, service_type, name, label)
+
+    def _schedule_resolve(self, zeroconf: Zeroconf, service_type: str, name: str, label: str) -> None:
         previous = self._resolving.get(name.lower())
         if previous is not None:
             previous.cancel()
@@ -266,6 +299,73 @@ class Discovery:
         finally:
             if self._resolving.get(name.lower()) is asyncio.current_task():
                 del self._resolving[name.lower()]
+
+    # -- our own name: late conflicts ------------------------------------------------------------------------
+    #
+    # Probing cannot see a unit that probes the same name at the same moment (zeroconf answers probes only for
+    # names it has finished registering). So once registered we keep watching our own name: if records with
+    # another ZID appear there, the unit with the lower ZID keeps the name and the other one renames itself
+    # (RFC 6762 §9 in spirit; the ZID is our deterministic tie-break).
+
+    def _own_name_changed(self, label: str, removed: bool) -> None:
+        # Whoever else held this name is not a separate peer while we hold it.
+        gone = self._peers.pop(label, None)
+        if gone is not None:
+            self._emit(PeerDown(name=gone.name, zid=gone.zid))
+        if self._own_name_task is not None and not self._own_name_task.done():
+            return  # one check or rename at a time; it re-reads the cache when it runs
+        self._own_name_task = asyncio.ensure_future(self._defend_name(removed))
+
+    def _rivals(self) -> set[bytes]:
+        """ZIDs other than ours in the TXT records cached under our own service name."""
+        assert self._azc is not None and self._zcall_info is not None
+        zc = self._azc.zeroconf
+        rivals: set[bytes] = set()
+        now = current_time_millis()
+        for record in zc.cache.async_all_by_details(self._zcall_info.name, _DNS_TYPE_TXT, _DNS_CLASS_IN):
+            text = getattr(record, "text", None)  # TXT records are DNSText
+            if not isinstance(text, bytes) or record.is_expired(now):
+                continue
+            try:
+                zid = decode_txt(text).zid
+            except TxtError:
+                continue
+            if zid != self.zid:
+                rivals.add(zid)
+        return rivals
+
+    async def _defend_name(self, removed: bool) -> None:
+        if self._azc is None or self._zcall_info is None:
+            return
+        rivals = self._rivals()
+        if any(rival < self.zid for rival in rivals):
+            await self._rename()
+            return
+        if rivals or removed:
+            # We keep the name: after the loser's goodbyes (which also withdraw the shared PTR record),
+            # announce again so every cache points at us.
+            await asyncio.sleep(REANNOUNCE_DELAY_S)
+            if self._zcall_info is not None:
+                await (await self._azc.async_update_service(self._zcall_info))
+
+    async def _rename(self) -> None:
+        assert self._azc is not None and self._zcall_info is not None
+        old_name, old_service = self.name, self._zcall_info.name
+        log.warning("mDNS name %r is also claimed by another unit; renaming", old_name)
+        if self._sip_task is not None:
+            self._sip_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sip_task
+        infos = [self._zcall_info] + ([self._sip_info] if self._sip_info is not None else [])
+        self._zcall_info = self._sip_info = None
+        for info in infos:
+            with contextlib.suppress(Exception):  # if it never finished registering, nothing to withdraw
+                await (await self._azc.async_unregister_service(info))
+        await self._register(self._addresses, avoid=(old_name,))
+        if self._on_rename is not None:
+            self._on_rename(old_name, self.name)
+        # The unit that kept the old name is a peer: look it up now, as nothing new will announce it to us.
+        self._schedule_resolve(self._azc.zeroconf, ZCALL_SERVICE, old_service, old_name)
 
     def _emit(self, event: Event) -> None:
         self.events.put_nowait(event)
