@@ -23,9 +23,11 @@ from tests.support.audio_check import (
     pesq_wb,
     read_wav,
     rms_dbfs,
+    silent_fraction,
     speech_wav,
     stoi,
     to_float,
+    to_int16,
     write_tone_wav,
     write_wav,
 )
@@ -65,6 +67,31 @@ def test_rms_of_known_sine(tmp_path: Path, amplitude: float) -> None:
     samples, _ = read_wav(write_tone_wav(tmp_path / "tone.wav", 1000, 1.0, amplitude=amplitude))
     expected = 20 * math.log10(amplitude / math.sqrt(2))  # 0.5 → -9.03 dBFS
     assert rms_dbfs(samples) == pytest.approx(expected, abs=0.05)
+
+
+@settings(max_examples=25, deadline=None)
+@given(hz=st.floats(40.0, 7900.0), amplitude=st.floats(0.01, 1.0), phase=st.floats(0.0, 6.28))
+def test_dominant_frequency_property(hz: float, amplitude: float, phase: float) -> None:
+    t = np.arange(16000) / 16000
+    samples = to_int16(amplitude * np.sin(2 * np.pi * hz * t + phase))
+    assert abs(dominant_frequency(samples, 16000) - hz) <= 2.0
+
+
+def test_int16_float_round_trip_is_exact() -> None:
+    x = np.array([-32768, -1, 0, 1, 12345, 32767], dtype=np.int16)
+    assert to_int16(to_float(x)).tolist() == x.tolist()
+    assert to_int16(np.array([1.5, -1.5])).tolist() == [32767, -32768]
+
+
+def test_silent_fraction_finds_gaps(tmp_path: Path) -> None:
+    samples, rate = read_wav(write_tone_wav(tmp_path / "tone.wav", 440, 1.0, amplitude=0.2))
+    assert silent_fraction(samples, rate) == 0.0
+    gappy = samples.copy()
+    gappy[9600:19200] = 0  # 200 ms of a one-second tone: 10 of 50 frames
+    assert silent_fraction(gappy, rate) == pytest.approx(0.2)
+    assert silent_fraction(np.zeros(960, dtype=np.int16), rate) == 1.0
+    with pytest.raises(AudioCheckError):
+        silent_fraction(samples[:100], rate)
 
 
 def test_rms_of_silence_is_minus_infinity() -> None:
@@ -128,6 +155,19 @@ def test_pesq_and_stoi_fall_with_noise_and_dropouts(speech: Path, tmp_path: Path
         degraded = _variant(tmp_path, speech, change.__name__, change)
         assert pesq_wb(speech, degraded) < min(ceiling, clean - 1.5)
     assert stoi(speech, _variant(tmp_path, speech, "gaps", dropouts)) < 0.8
+
+
+def test_scores_refuse_silence_clearly(speech: Path, tmp_path: Path) -> None:
+    silent = _variant(tmp_path, speech, "silent", lambda x, rate: np.zeros_like(x))
+    for score in (pesq_wb, stoi):
+        with pytest.raises(AudioCheckError, match="degraded recording is silent"):
+            score(speech, silent)
+        with pytest.raises(AudioCheckError, match="reference is silent"):
+            score(silent, speech)
+    # Not silent, just a faint click: scored at the bottom of the scale.
+    click = np.zeros(16000 * 3)
+    click[8000] = 0.001
+    assert pesq_wb(speech, write_wav(tmp_path / "click.wav", click, 16000)) < 1.3
 
 
 def test_stoi_of_self_is_one_and_survives_delay(speech: Path, tmp_path: Path) -> None:

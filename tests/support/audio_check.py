@@ -53,7 +53,8 @@ def to_float(samples: npt.NDArray[np.generic]) -> Floats:
 
 
 def to_int16(samples: Floats) -> Samples:
-    return np.clip(np.round(samples * 32767.0), -32768, 32767).astype(np.int16)
+    """float → int16 on to_float's scale (int16 → float → int16 is exact); clips at full scale."""
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def write_wav(path: PathLike, samples: npt.NDArray[np.generic], rate: int) -> Path:
@@ -193,6 +194,20 @@ def rms_dbfs(samples: npt.NDArray[np.generic]) -> float:
     return 20 * math.log10(rms) if rms > 0 else -math.inf
 
 
+def silent_fraction(
+    samples: npt.NDArray[np.generic], rate: int, frame_ms: float = 20.0, threshold_dbfs: float = -50.0
+) -> float:
+    """Share of whole frames (default 20 ms, one packet) quieter than `threshold_dbfs`: gaps in a tone."""
+    x = to_float(samples)
+    size = round(rate * frame_ms / 1000)
+    count = x.size // size if size > 0 else 0
+    if count == 0:
+        raise AudioCheckError("shorter than one frame")
+    frames = x[: count * size].reshape(count, size)
+    power = np.mean(frames * frames, axis=1)
+    return float(np.mean(power < 10 ** (threshold_dbfs / 10)))
+
+
 def resample(samples: npt.NDArray[np.generic], rate: int, new_rate: int) -> Floats:
     x = to_float(samples)
     if rate == new_rate:
@@ -202,7 +217,7 @@ def resample(samples: npt.NDArray[np.generic], rate: int, new_rate: int) -> Floa
     return np.asarray(soxr.resample(x, rate, new_rate), dtype=np.float64)
 
 
-def estimate_delay(reference: Floats, degraded: Floats, rate: int, max_lag_s: float = 3.0) -> int:
+def estimate_delay(reference: Floats, degraded: Floats, rate: int, max_lag_s: float = 10.0) -> int:
     """Lag L (samples) where degraded[n + L] best matches reference[n]: how late the degraded signal runs."""
     from scipy.signal import correlate
 
@@ -217,7 +232,7 @@ def estimate_delay(reference: Floats, degraded: Floats, rate: int, max_lag_s: fl
     return int(lags[best])
 
 
-def align(reference: Floats, degraded: Floats, rate: int, max_lag_s: float = 3.0) -> Floats:
+def align(reference: Floats, degraded: Floats, rate: int, max_lag_s: float = 10.0) -> Floats:
     """The degraded signal shifted onto the reference and cut or zero-padded to the reference's length."""
     lag = estimate_delay(reference, degraded, rate, max_lag_s)
     shifted = degraded[lag:] if lag >= 0 else np.concatenate([np.zeros(-lag), degraded])
@@ -230,23 +245,27 @@ def align(reference: Floats, degraded: Floats, rate: int, max_lag_s: float = 3.0
 def _load_pair(ref_path: PathLike, deg_path: PathLike, rate: int, max_lag_s: float) -> tuple[Floats, Floats]:
     ref, ref_rate = read_wav(ref_path)
     deg, deg_rate = read_wav(deg_path)
+    # The scorers fail obscurely (NaN, "no utterances") on silence: say what is wrong instead.
+    for name, samples in (("reference", ref), ("degraded recording", deg)):
+        if not samples.any():
+            raise AudioCheckError(f"the {name} is silent")
     reference = resample(ref, ref_rate, rate)
     degraded = resample(deg, deg_rate, rate)
     return reference, align(reference, degraded, rate, max_lag_s)
 
 
-def pesq_wb(ref_path: PathLike, deg_path: PathLike, max_lag_s: float = 3.0) -> float:
+def pesq_wb(ref_path: PathLike, deg_path: PathLike, max_lag_s: float = 10.0) -> float:
     """Wideband PESQ (MOS-LQO, about 1.0 to 4.64) of a recording against its reference, both at 16 kHz."""
     from pesq import PesqError, pesq
 
     reference, degraded = _load_pair(ref_path, deg_path, PESQ_RATE, max_lag_s)
     try:
         return float(pesq(PESQ_RATE, reference, degraded, "wb"))
-    except PesqError as exc:
-        raise AudioCheckError(f"PESQ refused the pair: {type(exc).__name__}") from exc
+    except (PesqError, ValueError) as exc:
+        raise AudioCheckError(f"PESQ refused the pair: {type(exc).__name__}: {exc}") from exc
 
 
-def stoi(ref_path: PathLike, deg_path: PathLike, extended: bool = False, max_lag_s: float = 3.0) -> float:
+def stoi(ref_path: PathLike, deg_path: PathLike, extended: bool = False, max_lag_s: float = 10.0) -> float:
     """Short-Time Objective Intelligibility (0..1) of a recording against its reference, after alignment."""
     from pystoi import stoi as pystoi_stoi
 
