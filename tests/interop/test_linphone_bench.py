@@ -75,12 +75,13 @@ def test_suites_manual_answer_verified_sas_remembered_and_cache_mismatch(
     lan2: Lan, linphonec: LinphonecFactory
 ) -> None:
     suites = {"key_agreements": ["X255"], "sas_types": ["B256"], "ciphers": ["AES3"], "hashes": ["S384"]}
-    a = linphonec(lan2[0], "a", user="alice", rtp_port=(20000, 20010), **suites)
+    a = linphonec(lan2[0], "a", user="alice", display_name="Alice Liddell", rtp_port=(20000, 20010), **suites)
     b = linphonec(lan2[1], "b", user="bob", auto_answer=False, **suites)
 
     # First call: B answers by hand; both see the same B256 words and a new, unverified peer.
     a.call(b.uri)
     b.answer()
+    b.wait_for(r'Receiving new incoming call from "Alice Liddell" <sip:alice@')
     sas_1 = a.wait_for_sas()
     assert b.wait_for_sas() == sas_1 and re.match(B256_SAS, sas_1)
     assert a.wait_for_secure().verified is False and b.wait_for_secure().verified is False
@@ -111,7 +112,9 @@ def test_suites_manual_answer_verified_sas_remembered_and_cache_mismatch(
     assert a.verified() is True and b.verified() is True
     assert a.previously_verified() is True and b.previously_verified() is True
     assert not a.cache_mismatch() and not b.cache_mismatch()
+    since_b = b.mark()
     a.terminate()
+    b.wait_for_end(since=since_b)
 
     # Third call: B's retained secret for A no longer matches A's. Both detect it, agree on a fresh SAS, and
     # drop the verified flag: this is what zcall must show as a cache mismatch against linphonec.

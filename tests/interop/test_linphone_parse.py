@@ -118,6 +118,10 @@ def test_config_sets_addresses_encryption_suites_and_private_databases(tmp_path:
         f"zrtp_secrets_db_uri={tmp_path / 'zrtp-secrets.db'}", f"uri={tmp_path / 'linphone.db'}",
     ):  # fmt: skip
         assert line in text.splitlines(), line
+    named = LinphoneConfig(tmp_path, "10.1.2.3", "alice", display_name="Alice L").render().splitlines()
+    assert 'contact="Alice L" <sip:alice@10.1.2.3>' in named
+    with pytest.raises(ValueError, match="display name"):
+        LinphoneConfig(tmp_path, "10.1.2.3", display_name='x"\n[sip]').render()
     assert "zrtp_cipher_suites" not in text  # unset lists stay out: an empty one would break ZRTP
     tcp = LinphoneConfig(tmp_path, "10.1.2.3", transport="tcp", media_encryption="none").render().splitlines()
     assert "sip_port=0" in tcp and "sip_tcp_port=5060" in tcp and "media_encryption=none" in tcp
@@ -162,3 +166,16 @@ def test_read_zid_cache(tmp_path: Path) -> None:
     assert sqlite3.connect(path).execute("SELECT rs1 FROM zrtp WHERE zuid = 3").fetchone()[0] != rs1_before
     with pytest.raises(LinphoneError, match="no retained secrets"):
         corrupt_retained_secrets(path, "03" * 12)
+
+
+def test_call_failure_ignores_the_previous_calls_end() -> None:
+    from tests.support.linphone import _CallFailure
+
+    failed = _CallFailure()
+    # The previous call's end can trail the mark the wait starts from: it must not fail the new call.
+    assert not failed("Call 2 with sip:alice@10.0.0.1 ended (No error).")
+    assert not failed("Receiving new incoming call from \"Alice L\" <sip:alice@10.0.0.1>, assigned id 3")
+    assert failed("Call 3 with \"Alice L\" <sip:alice@10.0.0.1> ended (Call declined).")
+    after_answer = _CallFailure()
+    assert not after_answer("Call 4 with sip:alice@10.0.0.1 connected.")
+    assert after_answer("Call 4 with sip:alice@10.0.0.1 error.")

@@ -248,12 +248,15 @@ class LinphoneConfig:
     ciphers: Sequence[str] | None = None
     hashes: Sequence[str] | None = None
     auth_tags: Sequence[str] | None = None
+    display_name: str | None = None
 
     def render(self) -> str:
+        if self.display_name is not None and not re.fullmatch(r"[\w .'-]{1,64}", self.display_name):
+            raise ValueError(f"display name {self.display_name[:70]!r}: 1-64 letters, digits, space . ' -")
         udp, tcp = (self.sip_port, 0) if self.transport == "udp" else (0, self.sip_port)
         rtp = self.rtp_port if isinstance(self.rtp_port, int) else f"{self.rtp_port[0]}-{self.rtp_port[1]}"
         sip = [
-            f"contact=sip:{self.user}@{self.ip}",
+            f"contact={self.identity}",
             "guess_hostname=0",
             f"bind_address={self.ip}",
             "auto_net_state_mon=0",
@@ -281,6 +284,12 @@ class LinphoneConfig:
         }
         return "".join(f"[{name}]\n" + "".join(f"{line}\n" for line in lines) + "\n"
                        for name, lines in sections.items())
+
+    @property
+    def identity(self) -> str:
+        """Its SIP identity (From), e.g. '"Alice" <sip:alice@10.0.0.1>' or 'sip:alice@10.0.0.1'."""
+        address = f"sip:{self.user}@{self.ip}"
+        return address if self.display_name is None else f'"{self.display_name}" <{address}>'
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -382,14 +391,33 @@ class Mark:
 
 
 _CALL_START_RE = re.compile(
-    r"(?:Establishing call id to|Receiving new incoming call from) \S+, assigned id \d+"
+    r"(?:Establishing call id to|Receiving new incoming call from) .+, assigned id \d+"
 )
+# Peers are printed as linphone shows them, which may be '"Display Name" <sip:...>': match them with .+
 _CALL_FAILED_RE = re.compile(r"Call \d+ (?:with|to) .+? (?:error\.|ended \()")
+_CALL_CONNECTED_RE = re.compile(r"Call \d+ with .+ connected\.")
 _CALL_ENDED_RE = re.compile(r"Call \d+ with .+ ended \((.*)\)\.")
 _ZRTP_START_RE = re.compile(r"Creating ZRTP engine on rtp session")
 LOG_CACHE_MISMATCH = re.compile(r"Zrtp Event dispatched : cache mismatch")  # bzrtp: rs1/rs2 did not match
 LOG_HELLO_HASH_MISMATCH = re.compile(r"ZRTP hash mismatch")  # Hello vs the SDP's a=zrtp-hash
 _LISTENING_RE = re.compile(r"Creating listening point \S+ on \[sip:\S+;transport=(?:UDP|TCP)\]")
+
+
+class _CallFailure:
+    """Predicate over console lines: has the call that started after the mark failed or ended?
+
+    An end line before any start line belongs to the previous call (its "ended" can trail the mark), so it
+    does not count.
+    """
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def __call__(self, line: str) -> bool:
+        if _CALL_START_RE.search(line) or _CALL_CONNECTED_RE.search(line):
+            self.started = True
+            return False
+        return self.started and _CALL_FAILED_RE.search(line) is not None
 
 
 class Linphonec:
@@ -402,7 +430,7 @@ class Linphonec:
     RFC 6189 short names (`key_agreements` e.g. ["X255", "DH3k"], `sas_types` ["B256"], `ciphers`, `hashes`,
     `auth_tags`; None keeps linphone's default: S256 / AES1 AES3 / HS80 HS32 / DH3k Mult / B32), `play_wav`
     (what it sends), `record_wav` (what it receives), `auto_answer`, `user` (the user part of its identity and
-    of `uri`).
+    of `uri`), `display_name` (shown by the far end; other linphonecs print it as '"Name" <sip:...>').
     """
 
     def __init__(
@@ -412,6 +440,7 @@ class Linphonec:
         sip_port: int = 5060,
         *,
         user: str = "linphone",
+        display_name: str | None = None,
         transport: Literal["udp", "tcp"] = "udp",
         rtp_port: int | tuple[int, int] = 7078,
         media_encryption: MediaEncryption = "zrtp",
@@ -430,7 +459,7 @@ class Linphonec:
         self.home = Path(home_dir).resolve()
         self.config = LinphoneConfig(
             self.home, host.ip, user, sip_port, transport, rtp_port, media_encryption, encryption_mandatory,
-            key_agreements, sas_types, ciphers, hashes, auth_tags,
+            key_agreements, sas_types, ciphers, hashes, auth_tags, display_name,
         )
         self.config.render()  # reject bad suite names now, not in a half-started process
         self.play_wav = play_wav
@@ -559,17 +588,17 @@ class Linphonec:
     def call(self, uri: str, timeout: float = DEFAULT_TIMEOUT) -> int:
         """Place a call; return linphonec's call id once it has accepted the command."""
         self._auto_mark = self.mark()
-        m = self.command(f"call {uri}", expect=r"Establishing call id to \S+, assigned id (\d+)",
+        m = self.command(f"call {uri}", expect=r"Establishing call id to .+, assigned id (\d+)",
                          timeout=timeout)
         assert m is not None
         return int(m.group(1))
 
     def answer(self, timeout: float = DEFAULT_TIMEOUT) -> int:
         """Answer the ringing call (waits for it to arrive first); return its call id."""
-        m = self.wait_for(r"Receiving new incoming call from \S+, assigned id (\d+)", timeout,
+        m = self.wait_for(r"Receiving new incoming call from .+, assigned id (\d+)", timeout,
                           since=self._auto_mark)
         self._auto_mark = self.mark()
-        self.command("answer", expect=rf"Call {m.group(1)} with \S+ connected\.", timeout=timeout)
+        self.command("answer", expect=rf"Call {m.group(1)} with .+ connected\.", timeout=timeout)
         return int(m.group(1))
 
     def terminate(self, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -597,14 +626,15 @@ class Linphonec:
 
     def wait_for(self, pattern: str | re.Pattern[str], timeout: float = DEFAULT_TIMEOUT, *,
                  source: Source = "console", since: Mark | None = None,
-                 fail_on: str | re.Pattern[str] | None = None) -> re.Match[str]:
+                 fail_on: str | re.Pattern[str] | Callable[[str], bool] | None = None) -> re.Match[str]:
         """Wait for a line matching `pattern` in `source` after `since` (default: from the start).
 
         Raises LinphoneError when the time runs out, when linphonec exits first, or when a line matching
-        `fail_on` comes first; the message carries the console tail and the log path.
+        `fail_on` (a regex, or a predicate called on each line in order) comes first; the message carries the
+        console tail and the log path.
         """
         regex = re.compile(pattern)
-        bad = re.compile(fail_on) if fail_on is not None else None
+        bad = re.compile(fail_on).search if isinstance(fail_on, str | re.Pattern) else fail_on
         lines = self.console if source == "console" else self.log
         pos = 0 if since is None else (since.console if source == "console" else since.log)
         deadline = time.monotonic() + timeout
@@ -616,7 +646,7 @@ class Linphonec:
                 m = regex.search(line)
                 if m is not None:
                     return m
-                if bad is not None and bad.search(line):
+                if bad is not None and bad(line):
                     raise self._error(f"{line.strip()!r} came before {regex.pattern!r}")
             if exited:
                 raise self._error(f"linphonec exited (rc={self._rc()}) before {regex.pattern!r}")
@@ -632,7 +662,7 @@ class Linphonec:
         a mark() before the other side calls and pass it, so a previous call's SAS can never be returned.
         """
         m = self.wait_for(_CONSOLE_SAS_RE, timeout, since=since or self._auto_mark,
-                          fail_on=_CALL_FAILED_RE)
+                          fail_on=_CallFailure())
         report = parse_console_sas(m.string)
         assert report is not None
         return report.sas
