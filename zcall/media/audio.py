@@ -89,11 +89,23 @@ class ToneSource:
         self._phase = 0.0
         self._amp = amplitude * 32767
         self._n = np.arange(FRAME_SAMPLES)
+        # A whole number of cycles per second repeats every 50 frames: compute those once.
+        self._cycle: list[bytes] | None = None
+        if float(hz).is_integer():
+            self._cycle = [self._compute() for _ in range(SAMPLE_RATE // FRAME_SAMPLES)]
+        self._index = 0
 
-    def read_frame(self) -> bytes:
+    def _compute(self) -> bytes:
         samples = self._amp * np.sin(self._phase + self._step * self._n)
         self._phase = (self._phase + self._step * FRAME_SAMPLES) % (2 * math.pi)
         return bytes(samples.astype("<i2").tobytes())
+
+    def read_frame(self) -> bytes:
+        if self._cycle is None:
+            return self._compute()
+        frame = self._cycle[self._index]
+        self._index = (self._index + 1) % len(self._cycle)
+        return frame
 
     def close(self) -> None:
         pass

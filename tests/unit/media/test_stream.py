@@ -1,0 +1,233 @@
+"""MediaSession on real loopback UDP sockets: keys gate everything, audio flows both ways, attacks count."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from tests.support.audio_check import dominant_frequency, rms_dbfs
+from tests.support.media_peer import forge_ahead
+from zcall.media.audio import FrameRing, ToneSource
+from zcall.media.rtp import RtpPacket
+from zcall.media.srtp import SrtpKeys, SrtpProfile, SrtpSender
+from zcall.media.stream import MediaSession
+
+KEY_A = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(50, 64)))
+KEY_B = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16, 32)), bytes(range(70, 84)))
+ZRTP_HELLO_LIKE = b"\x10\x00\x00\x01" + b"\x5a\x52\x54\x50" + b"\x00" * 20
+
+
+class ListSink:
+    """Keeps what is played, like a recording device would."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def write_frame(self, pcm: bytes) -> None:
+        self.frames.append(pcm)
+
+    def close(self) -> None:
+        pass
+
+    def pcm(self, skip: int = 0) -> np.ndarray:
+        return np.frombuffer(b"".join(self.frames[skip:]), "<i2")
+
+
+class RingSource:
+    """A paced source fed from outside, as a device callback feeds DeviceSource."""
+
+    paced = True
+
+    def __init__(self) -> None:
+        self.ring = FrameRing(50)
+
+    def read_frame(self) -> bytes | None:
+        return self.ring.get()
+
+    def close(self) -> None:
+        pass
+
+
+def _raw_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
+def _drain(sock: socket.socket) -> list[bytes]:
+    out = []
+    while True:
+        try:
+            out.append(sock.recv(4096))
+        except BlockingIOError:
+            return out
+
+
+@pytest.fixture
+async def pair() -> AsyncIterator[tuple[MediaSession, MediaSession, ListSink, ListSink]]:
+    sink_a, sink_b = ListSink(), ListSink()
+    a = MediaSession(ToneSource(1000), sink_a, rtcp_interval_s=0.3)
+    b = MediaSession(ToneSource(440), sink_b, rtcp_interval_s=0.3)
+    addr_a = await a.open(("127.0.0.1", 0))
+    addr_b = await b.open(("127.0.0.1", 0), addr_a)
+    a.set_remote(addr_b)
+    yield a, b, sink_a, sink_b
+    a.close()
+    b.close()
+
+
+async def test_nothing_is_sent_before_keys_and_capture_is_dropped() -> None:
+    listener = _raw_socket()
+    source = RingSource()
+    session = MediaSession(source, ListSink())
+    await session.open(("127.0.0.1", 0), listener.getsockname())
+    for _ in range(10):
+        source.ring.put(ToneSource(300).read_frame())
+    await asyncio.sleep(0.3)
+    assert _drain(listener) == []
+    assert session.stats()["drops"]["captured-before-keys"] == 10
+    session.start_srtp(KEY_A, KEY_B)
+    source.ring.put(ToneSource(300).read_frame())
+    await asyncio.sleep(0.1)
+    sent = _drain(listener)
+    session.close()
+    listener.close()
+    # One protected RTP packet (12-byte header, Opus payload, 10-byte tag) plus the first RTCP report.
+    rtp = [p for p in sent if not 192 <= p[1] <= 223]
+    assert len(rtp) == 1
+    assert RtpPacket.parse(rtp[0][:-10]).payload != RtpPacket.parse(rtp[0][:-10]).payload[:0]
+
+
+async def test_key_packets_pass_both_ways() -> None:
+    got: list[tuple[bytes, tuple[str, int]]] = []
+    peer = _raw_socket()
+    session = MediaSession(ToneSource(300), ListSink(), on_key_packet=lambda d, a: got.append((d, a)))
+    addr = await session.open(("127.0.0.1", 0), peer.getsockname())
+    peer.sendto(ZRTP_HELLO_LIKE, addr)
+    session.send_key_packet(b"\x16\xfe\xfd" + bytes(20))  # a DTLS record, say
+    await asyncio.sleep(0.1)
+    assert got == [(ZRTP_HELLO_LIKE, peer.getsockname())]
+    assert _drain(peer) == [b"\x16\xfe\xfd" + bytes(20)]
+    session.close()
+    peer.close()
+
+
+Pair = tuple[MediaSession, MediaSession, ListSink, ListSink]
+
+
+async def test_audio_flows_both_ways_with_rtcp(pair: Pair) -> None:
+    a, b, sink_a, sink_b = pair
+    a.start_srtp(KEY_A, KEY_B)
+    b.start_srtp(KEY_B, KEY_A)
+    await asyncio.sleep(1.2)
+    for sink, hz in ((sink_b, 1000), (sink_a, 440)):
+        pcm = sink.pcm(skip=10)
+        assert len(pcm) > 30 * 960
+        assert abs(dominant_frequency(pcm, 48000) - hz) < 5
+        assert rms_dbfs(pcm) > -16  # the tone is 0.3 of full scale: about -13.5 dBFS
+    stats_a, stats_b = a.stats(), b.stats()
+    for stats in (stats_a, stats_b):
+        assert stats["sent"] > 45 and stats["received"] > 45 and stats["lost"] == 0
+        assert stats["counters"]["rtcp_received"] >= 1
+        assert stats["rtt_ms"] is not None and 0 <= stats["rtt_ms"] < 100
+        assert stats["drops"] == {}
+    assert {"jitter_ms", "jitter_buffer_ms", "mos"} <= set(stats_a)
+
+
+async def test_mute_sends_silence(pair: Pair) -> None:
+    a, b, _, sink_b = pair
+    a.start_srtp(KEY_A, KEY_B)
+    b.start_srtp(KEY_B, KEY_A)
+    a.set_muted(True)
+    await asyncio.sleep(0.6)
+    assert b.stats()["received"] > 20  # packets keep flowing: the far end does not see a dropout
+    assert rms_dbfs(sink_b.pcm(skip=5)) < -60
+
+
+async def test_wrong_keys_are_rejected_and_counted(
+    pair: Pair,
+) -> None:
+    a, b, _, sink_b = pair
+    a.start_srtp(KEY_A, KEY_B)
+    b.start_srtp(KEY_B, KEY_B)  # b expects the wrong key from a
+    await asyncio.sleep(0.5)
+    drops = b.stats()["drops"]
+    assert drops.get("srtp-auth", 0) > 15
+    assert b.stats()["received"] == 0
+    assert rms_dbfs(sink_b.pcm()) == float("-inf")
+
+
+async def test_replays_bit_flips_and_garbage_are_dropped_while_playback_goes_on(
+    pair: Pair,
+) -> None:
+    a, b, _, sink_b = pair
+    # An attacker who sees a's traffic: capture it on a socket of ours, then forward copies to b.
+    tap = _raw_socket()
+    a.set_remote(tap.getsockname())
+    a.start_srtp(KEY_A, KEY_B)
+    b.start_srtp(KEY_B, KEY_A)
+    sender = _raw_socket()
+    flips = replays = 0
+    for _ in range(40):
+        await asyncio.sleep(0.02)
+        for packet in _drain(tap):
+            if 192 <= packet[1] <= 223:
+                sender.sendto(packet, b.local_address)
+                continue
+            # libsrtp checks the replay window before the tag: a forged copy of a packet already seen counts
+            # as a replay, so the payload-flipped copy goes first and the header-flipped one gets a new index.
+            bad = bytearray(packet)
+            bad[15] ^= 0x80
+            sender.sendto(bytes(bad), b.local_address)
+            sender.sendto(packet, b.local_address)
+            sender.sendto(packet, b.local_address)
+            replays += 1
+            flips += 1
+            ahead = forge_ahead(packet)
+            if ahead is not None:
+                sender.sendto(ahead, b.local_address)
+                flips += 1
+    sender.sendto(b"\xff" * 30, b.local_address)  # not RTP, RTCP, ZRTP, DTLS or STUN
+    sender.sendto(b"\x80", b.local_address)  # too short for anything
+    await asyncio.sleep(0.1)
+    stats = b.stats()
+    assert replays > 20
+    assert stats["srtp_rejects"] == {"replay": replays, "auth": flips}
+    assert stats["drops"]["srtp-replay"] == replays and stats["drops"]["srtp-auth"] == flips
+    assert sum(stats["drops"].values()) == replays + flips + 2
+    assert abs(dominant_frequency(sink_b.pcm(skip=10), 48000) - 1000) < 5
+    tap.close()
+    sender.close()
+
+
+async def test_unencrypted_rtp_is_never_played(pair: Pair) -> None:
+    _, b, _, _ = pair
+    b.start_srtp(KEY_B, KEY_A)
+    plain = RtpPacket(111, 1, 960, 1234, bytes(40)).serialize()
+    attacker = _raw_socket()
+    for _ in range(5):
+        attacker.sendto(plain, b.local_address)
+    # Protected with a key b does not expect (an attacker's own SRTP).
+    forged = SrtpSender(SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(16), bytes(14)))
+    attacker.sendto(forged.protect(plain), b.local_address)
+    await asyncio.sleep(0.1)
+    assert b.stats()["received"] == 0
+    assert b.stats()["drops"]["srtp-auth"] == 6
+    attacker.close()
+
+
+async def test_bye_on_close(pair: Pair) -> None:
+    a, b, _, _ = pair
+    a.start_srtp(KEY_A, KEY_B)
+    b.start_srtp(KEY_B, KEY_A)
+    await asyncio.sleep(0.1)
+    a.close()
+    await asyncio.sleep(0.05)
+    assert b.stats()["counters"]["bye_received"] == 1
+
+

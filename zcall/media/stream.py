@@ -1,0 +1,379 @@
+"""One call's media on one UDP socket (RTP, RTCP, ZRTP, DTLS, STUN multiplexed, RFC 7983).
+
+capture → Opus → RTP → SRTP → socket, and socket → SRTP → jitter buffer → Opus (decode/FEC/PLC) → playback.
+The event loop owns every protocol object (codec, libsrtp sessions, jitter buffer, stats); audio devices
+meet it only through their bounded rings. A 20 ms tick drives both directions: it takes captured frames (or
+reads an unpaced file/tone source once per tick, which paces it) and pops the jitter buffer once. Nothing is
+sent before start_srtp(): plain RTP never leaves, and audio captured before then is dropped (counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from zcall.media.audio import SILENCE, AudioSink, AudioSource
+from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, CodecError, OpusDecoder, OpusEncoder
+from zcall.media.demux import PacketKind, classify_with_reason
+from zcall.media.jitter import JitterBuffer, PlayoutKind
+from zcall.media.rtp import (
+    Bye,
+    ReceiverReport,
+    RtpPacket,
+    RtpParseError,
+    SdesChunk,
+    SenderReport,
+    SourceDescription,
+    parse_rtcp_compound,
+    serialize_rtcp_compound,
+)
+from zcall.media.srtp import SrtpError, SrtpKeys, SrtpReceiver, SrtpSender
+from zcall.media.stats import MediaStats
+
+Addr = tuple[str, int]
+KeyPacketHandler = Callable[[bytes, Addr], None]
+
+TICK_S = 0.020
+RTCP_INTERVAL_S = 5.0
+_MAX_CATCH_UP_TICKS = 10  # after a stall longer than this, resynchronise instead of bursting
+_MAX_CAPTURE_PER_TICK = 10
+_NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
+_SDES_CNAME = 1
+# Opus spends bits on in-band FEC in proportion to the loss it expects. Start light (a clean path keeps its
+# quality) and follow the loss the far end reports in RTCP; never drop to 0, which turns FEC off entirely.
+MIN_EXPECTED_LOSS_PCT = 3
+MAX_EXPECTED_LOSS_PCT = 30
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, session: MediaSession) -> None:
+        self._session = session
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._session._on_datagram(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and the like: the peer is not there yet; count it, keep going.
+        self._session.drops["socket-error"] += 1
+
+
+class MediaSession:
+    """Media for one call: `await open(bind, remote)`, then keys via start_srtp(); close() ends it."""
+
+    def __init__(
+        self,
+        source: AudioSource,
+        sink: AudioSink,
+        *,
+        on_key_packet: KeyPacketHandler | None = None,
+        payload_type: int = 111,
+        bitrate: int = 32000,
+        complexity: int = 9,
+        fec: bool = True,
+        dtx: bool = False,
+        expected_loss_pct: int = MIN_EXPECTED_LOSS_PCT,
+        jitter_min_ms: int = 20,
+        jitter_max_ms: int = 200,
+        rtcp_interval_s: float = RTCP_INTERVAL_S,
+        cname: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._sink = sink
+        self._on_key_packet = on_key_packet
+        self._pt = payload_type
+        self._encoder = OpusEncoder(bitrate, complexity, fec, dtx, expected_loss_pct)
+        self._decoder = OpusDecoder()
+        self._jitter = JitterBuffer(clock_rate=48000, frame_ms=20, min_ms=jitter_min_ms, max_ms=jitter_max_ms)
+        self._clock = clock
+        self._rtcp_interval = rtcp_interval_s
+        self._ssrc = int.from_bytes(os.urandom(4), "big")
+        # RFC 3550 §5.1: random initial sequence number and timestamp.
+        self._seq = int.from_bytes(os.urandom(2), "big")
+        self._ts = int.from_bytes(os.urandom(4), "big")
+        self._marker = True
+        self._cname = (cname or f"zcall-{self._ssrc:08x}").encode()[:255]
+        self.stats_core = MediaStats(clock_rate=48000)
+        self._tx: SrtpSender | None = None
+        self._rx: SrtpReceiver | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._remote: Addr | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0
+        self._muted = False
+        self._closed = False
+        self._next_rtcp = 0.0
+        self._decoded_any = False
+        self.drops: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()
+
+    # --- lifecycle ---
+
+    async def open(self, bind: Addr, remote: Addr | None = None) -> Addr:
+        """Bind the call's UDP port and start the 20 ms tick; returns the bound address."""
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=bind)
+        self._transport = transport
+        self._remote = remote
+        self._due = self._clock()
+        self._schedule(loop)
+        return self.local_address
+
+    @property
+    def local_address(self) -> Addr:
+        if self._transport is None:
+            raise RuntimeError("media session not open")
+        name = self._transport.get_extra_info("sockname")
+        return str(name[0]), int(name[1])
+
+    def set_remote(self, remote: Addr) -> None:
+        self._remote = remote
+
+    def set_payload_type(self, payload_type: int) -> None:
+        """The RTP payload type the peer's SDP gave Opus (what it expects to receive)."""
+        if not 0 <= payload_type <= 127:
+            raise ValueError("an RTP payload type is 0-127")
+        self._pt = payload_type
+
+    def start_srtp(self, tx: SrtpKeys, rx: SrtpKeys) -> None:
+        """Keys from ZRTP or DTLS-SRTP: from here on audio flows (both directions)."""
+        self._tx = SrtpSender(tx, self._ssrc)
+        self._rx = SrtpReceiver(rx)
+        self._next_rtcp = self._clock() + self._rtcp_delay()
+
+    @property
+    def secure(self) -> bool:
+        return self._tx is not None
+
+    def set_muted(self, muted: bool) -> None:
+        self._muted = muted
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._transport is not None:
+            if self._tx is not None:
+                with contextlib.suppress(SrtpError, OSError):
+                    self._send_rtcp(bye=True)
+            self._transport.close()
+        self._source.close()
+        self._sink.close()
+
+    # --- key agreement packets ---
+
+    def send_key_packet(self, data: bytes, addr: Addr | None = None) -> None:
+        """ZRTP / DTLS / STUN from the key-agreement core, out of the same port as the media."""
+        target = addr or self._remote
+        if self._transport is None or target is None:
+            self.drops["no-remote"] += 1
+            return
+        self._transport.sendto(data, target)
+        self.counters["key_packets_sent"] += 1
+
+    # --- the 20 ms tick ---
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A timer handle per tick, on an absolute 20 ms grid (no drift); cheaper than a sleeping task.
+        self._due += TICK_S
+        wait = self._due - self._clock()
+        if wait < -TICK_S * _MAX_CATCH_UP_TICKS:
+            self.counters["resync"] += 1
+            self._due = self._clock()
+            wait = 0.0
+        self._timer = loop.call_later(max(0.0, wait), self._on_timer, loop)
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._closed:
+            return
+        self._schedule(loop)
+        self.tick(self._clock())
+
+    def tick(self, now: float) -> None:
+        """One 20 ms step: send what was captured, play one frame, and RTCP when due."""
+        self._capture()
+        self._playout(now)
+        if self._tx is not None and now >= self._next_rtcp:
+            self._send_rtcp()
+            self._next_rtcp = now + self._rtcp_delay()
+
+    def _capture(self) -> None:
+        if getattr(self._source, "paced", False):
+            for _ in range(_MAX_CAPTURE_PER_TICK):
+                frame = self._source.read_frame()
+                if frame is None:
+                    break
+                self._send_audio(frame)
+        elif self._tx is not None:
+            # A file or tone starts from its beginning once media is secure.
+            frame = self._source.read_frame()
+            if frame is not None:
+                self._send_audio(frame)
+
+    def _send_audio(self, pcm: bytes) -> None:
+        if self._tx is None or self._transport is None or self._remote is None:
+            self.drops["captured-before-keys" if self._tx is None else "no-remote"] += 1
+            return
+        if len(pcm) != FRAME_BYTES:
+            self.drops["capture-frame-size"] += 1
+            return
+        payload = self._encoder.encode(SILENCE if self._muted else pcm)
+        timestamp = self._ts
+        self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
+        if self._encoder_dtx and len(payload) <= 2:
+            # DTX: nothing worth sending; the next real packet starts a talkspurt (marker).
+            self._marker = True
+            return
+        packet = RtpPacket(self._pt, self._seq, timestamp, self._ssrc, payload, marker=self._marker)
+        self._marker = False
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._transport.sendto(self._tx.protect(packet.serialize()), self._remote)
+        self.stats_core.on_sent(len(payload), timestamp, self._clock())
+
+    @property
+    def _encoder_dtx(self) -> bool:
+        return self._encoder.dtx
+
+    def _playout(self, now: float) -> None:
+        if self._rx is None:
+            return
+        out = self._jitter.pop(now * 1000.0)
+        pcm: bytes
+        try:
+            if out.kind is PlayoutKind.PLAY and out.payload is not None:
+                pcm = self._decoder.decode(out.payload)
+                self._decoded_any = True
+            elif out.kind is PlayoutKind.FEC and out.payload is not None:
+                pcm = self._decoder.decode_fec(out.payload)
+            elif out.kind is PlayoutKind.CONCEAL and self._decoded_any:
+                pcm = self._decoder.conceal()
+            else:
+                pcm = SILENCE
+        except CodecError:
+            self.drops["undecodable"] += 1
+            pcm = self._decoder.conceal() if self._decoded_any else SILENCE
+        # Peers may send 10/40/60 ms packets: play in 20 ms frames.
+        for pos in range(0, max(len(pcm), 1), FRAME_BYTES):
+            chunk = pcm[pos : pos + FRAME_BYTES]
+            self._sink.write_frame(chunk + bytes(FRAME_BYTES - len(chunk)))
+
+    # --- receiving ---
+
+    def _on_datagram(self, data: bytes, addr: Addr) -> None:
+        kind, reason = classify_with_reason(data)
+        if kind is PacketKind.RTP:
+            self._on_rtp(data)
+        elif kind is PacketKind.RTCP:
+            self._on_rtcp(data)
+        elif kind in (PacketKind.ZRTP, PacketKind.DTLS, PacketKind.STUN):
+            self.counters["key_packets_received"] += 1
+            if self._on_key_packet is not None:
+                self._on_key_packet(data, addr)
+            else:
+                self.drops["key-packet-unhandled"] += 1
+        else:
+            self.drops[f"demux-{reason}"] += 1
+
+    def _on_rtp(self, data: bytes) -> None:
+        if self._rx is None:
+            self.drops["rtp-before-keys"] += 1
+            return
+        try:
+            packet = RtpPacket.parse(self._rx.unprotect(data))
+        except SrtpError as exc:
+            self.drops[f"srtp-{exc.reason}"] += 1
+            return
+        except RtpParseError as exc:
+            self.drops[f"rtp-{exc.reason}"] += 1
+            return
+        if packet.payload_type != self._pt:
+            self.drops["payload-type"] += 1
+            return
+        now = self._clock()
+        self.stats_core.on_received(packet, now)
+        self._jitter.push(packet, now * 1000.0)
+
+    def _on_rtcp(self, data: bytes) -> None:
+        if self._rx is None:
+            self.drops["rtcp-before-keys"] += 1
+            return
+        try:
+            reports = parse_rtcp_compound(self._rx.unprotect_rtcp(data))
+        except SrtpError as exc:
+            self.drops[f"srtcp-{exc.reason}"] += 1
+            return
+        except RtpParseError as exc:
+            self.drops[f"rtcp-{exc.reason}"] += 1
+            return
+        self.counters["rtcp_received"] += 1
+        now = self._clock()
+        for report in reports:
+            self.stats_core.on_rtcp(report, now)
+            if isinstance(report, Bye):
+                self.counters["bye_received"] += 1
+            elif isinstance(report, SenderReport | ReceiverReport):
+                for block in report.reports:
+                    if block.ssrc == self._ssrc:
+                        self._follow_reported_loss(block.fraction_lost)
+
+    def _follow_reported_loss(self, fraction_lost: int) -> None:
+        pct = math.ceil(fraction_lost * 100 / 256)
+        self._encoder.set_expected_loss(max(MIN_EXPECTED_LOSS_PCT, min(MAX_EXPECTED_LOSS_PCT, pct)))
+
+    # --- RTCP ---
+
+    def _rtcp_delay(self) -> float:
+        # RFC 3550 §6.3.1: randomise to [0.5, 1.5] × the interval so peers do not synchronise.
+        return self._rtcp_interval * (0.5 + random.random())
+
+    def _send_rtcp(self, bye: bool = False) -> None:
+        if self._tx is None or self._transport is None or self._remote is None:
+            return
+        now = self._clock()
+        ntp = _ntp_now()
+        report = self.stats_core.report_block(now)
+        blocks = () if report is None else (report,)
+        packets: list[Any] = [
+            SenderReport(self._ssrc, ntp, self._ts, self.stats_core.packets_sent & 0xFFFFFFFF,
+                         self.stats_core.octets_sent & 0xFFFFFFFF, blocks),
+            SourceDescription((SdesChunk(self._ssrc, ((_SDES_CNAME, self._cname),)),)),
+        ]
+        if bye:
+            packets.append(Bye((self._ssrc,)))
+        self.stats_core.on_sr_sent(ntp, now)
+        self._transport.sendto(self._tx.protect_rtcp(serialize_rtcp_compound(packets)), self._remote)
+        self.counters["rtcp_sent"] += 1
+
+    # --- stats ---
+
+    def stats(self) -> dict[str, Any]:
+        """The contract's stats fields (sent, received, lost, jitter_ms, rtt_ms, jitter_buffer_ms, mos) plus
+        drop counts by reason and the jitter buffer's and devices' counters."""
+        snap = dict(self.stats_core.snapshot(self._clock(), jitter_buffer_ms=self._jitter.depth_ms))
+        jb = self._jitter
+        names = ("played", "concealed", "fec_recovered", "late", "lost", "duplicates", "reordered", "dropped",
+                 "resyncs", "target_ms")
+        snap["playout"] = {name: getattr(jb, name) for name in names}
+        snap["drops"] = dict(self.drops)
+        if self._rx is not None:
+            snap["srtp_rejects"] = dict(self._rx.rejects)
+        snap["counters"] = dict(self.counters)
+        for side, dev in (("capture", self._source), ("playback", self._sink)):
+            dropped = getattr(dev, "dropped", None)
+            if dropped is not None:
+                snap[f"{side}_ring_dropped"] = dropped
+        return snap
+
+
+def _ntp_now() -> int:
+    now = time.time() + _NTP_EPOCH_OFFSET
+    return (int(now) << 32 | int((now % 1) * (1 << 32))) & 0xFFFFFFFFFFFFFFFF
