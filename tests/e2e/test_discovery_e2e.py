@@ -27,7 +27,7 @@ class Agent:
 
     def __init__(
         self, host: netns.Host, name: str, zid: str, sip_port: int, bind: bool = True,
-        start_at: float | None = None, probe: bool = True,
+        start_at: float | None = None, probe: bool = True, browse_only: bool = False,
     ) -> None:
         argv = [sys.executable, "-m", "zcall.discovery", "--name", name, "--zid", zid,
                 "--sip-port", str(sip_port), "--for", "60"]
@@ -35,6 +35,8 @@ class Agent:
             argv += ["--start-at", repr(start_at)]
         if not probe:
             argv += ["--no-probe"]
+        if browse_only:
+            argv += ["--browse-only"]
         if bind:
             argv += ["--bind", host.ip]
         self.proc = host.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -107,6 +109,17 @@ def test_two_units_find_each_other_and_say_goodbye(lan2: netns.Lan) -> None:
         # The _sip._udp twin is there for ordinary SIP phones.
         sip = _sip_service_lookup(host_a, "Bravo")
         assert sip == {"port": 5070, "addresses": [host_b.ip], "zid": ZID_B}
+
+        # A browse-only lister with A's identity (`zcall peers` next to a running phone) skips A by its ZID.
+        lister = Agent(host_a, "Alpha", ZID_A, 5060, browse_only=True)
+        try:
+            lister.wait_for(10, event="up", name="Bravo", zid=ZID_B)
+            time.sleep(1.0)
+        finally:
+            lister.stop()
+        assert [e["name"] for e in lister.seen if e["event"] == "up"] == ["Bravo"]
+        drops = lister.wait_for(1, event="closed")["drops"]
+        assert set(drops) == {"self"} and drops["self"] >= 1
 
         stopped_at = time.time()
         b.stop()

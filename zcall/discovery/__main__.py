@@ -39,12 +39,13 @@ async def _run(args: argparse.Namespace) -> int:
     discovery = Discovery(
         args.name, bytes.fromhex(args.zid), args.sip_port, args.bind, on_event=_report,
         on_rename=lambda old, new: _print("renamed", old=old, new=new), probe=not args.no_probe,
+        advertise=not args.browse_only,
     )
     if args.start_at is not None:  # lets a test start several units probing at the same instant
         await asyncio.sleep(max(0.0, args.start_at - time.time()))
     _print("registering", name=args.name)
     await discovery.start()
-    _print("registered", name=discovery.name)
+    _print("registered" if discovery.advertise else "browsing", name=discovery.name)
     try:
         await asyncio.wait_for(stop.wait(), timeout=args.run_for)
     except TimeoutError:
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sip-port", type=int, default=5060)
     parser.add_argument("--bind", default=None, help="IPv4 address whose interface mDNS uses")
     parser.add_argument("--start-at", type=float, default=None, help="unix time to start registering")
+    parser.add_argument("--browse-only", action="store_true", help="list peers without advertising")
     parser.add_argument("--no-probe", action="store_true", help="claim the name without probing (tests)")
     parser.add_argument("--for", dest="run_for", type=float, default=None, help="stop after SECONDS")
     return asyncio.run(_run(parser.parse_args(argv)))
