@@ -8,7 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.sip.samples import DTLS_OFFER, LINPHONE_OFFER, RESPONSE_200, TORTURE_VALID, invite
+from tests.unit.sip.uanet import Net
 from zcall.sip import digest, sdp
+from zcall.sip.dialog import IncomingCall, ReInviteReceived, UaConfig, UserAgent
 from zcall.sip.digest import DigestParseError
 from zcall.sip.message import SipParseError, parse
 from zcall.sip.sdp import SdpError
@@ -103,3 +105,59 @@ def test_digest_challenge_parser(text: str) -> None:
         return
     value = digest.DigestClient("u", "p").header_value(challenge, method="INVITE", uri="sip:a@b")
     assert value.startswith("Digest ")
+
+
+def _call_log() -> list[bytes]:
+    """Every message of a real exchange between two agents: INVITE … BYE, OPTIONS, re-INVITE, CANCEL."""
+    a, b = UserAgent(UaConfig("10.0.0.1", 5060, user="a")), UserAgent(UaConfig("10.0.0.2", 5060, user="b"))
+    net = Net(a, b)
+    call_id = a.invite("sip:b@10.0.0.2", LINPHONE_OFFER, 0.0)
+    net.pump()
+    b.ringing(call_id, 0.0)
+    b.answer(call_id, DTLS_OFFER, 0.0)
+    net.pump()
+    a.reinvite(call_id, LINPHONE_OFFER, 0.0)
+    net.pump()
+    b.answer_reinvite(call_id, LINPHONE_OFFER, 0.0)
+    a.options("sip:b@10.0.0.2", 0.0)
+    net.pump()
+    a.bye(call_id, 0.0)
+    other = a.invite("sip:b@10.0.0.2", b"", 0.0)
+    net.pump()
+    b.ringing(other, 0.0)
+    net.pump()
+    a.cancel(other, 0.0)
+    net.pump()
+    return [m.serialize() for _, _, m in net.log]
+
+
+_LOG = _call_log()
+
+
+@FUZZ
+@given(st.lists(st.one_of(st.sampled_from(_LOG), mutated(_LOG)), min_size=1, max_size=12),
+       st.integers(0, 3))
+def test_user_agent_survives_any_message_sequence(messages: list[bytes], stage: int) -> None:
+    """Whatever arrives, the core answers or drops it; it never raises and its timers stay sane."""
+    ua = UserAgent(UaConfig("10.0.0.2", 5060, user="b"))
+    now = 0.0
+    for data in messages:
+        ua.receive(data, ("10.0.0.1", 5060), now)
+        while (ev := ua.next_event()) is not None:
+            if isinstance(ev, IncomingCall):
+                if stage == 0:
+                    ua.ringing(ev.call_id, now)
+                elif stage == 1:
+                    ua.answer(ev.call_id, b"", now)
+                elif stage == 2:
+                    ua.reject(ev.call_id, 486, now)
+            elif isinstance(ev, ReInviteReceived):
+                ua.answer_reinvite(ev.call_id, b"", now)
+        for out, _ in ua.messages_to_send():
+            parse(out)  # whatever we send must itself parse
+        now += 0.3
+        timer = ua.get_timer()
+        if timer is not None:
+            assert timer >= 0
+            ua.handle_timer(max(now, timer))
+            ua.messages_to_send()

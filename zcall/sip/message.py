@@ -9,7 +9,7 @@ and comma-separated list headers split into one entry per element.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from zcall.sip.errors import SipParseError
@@ -378,32 +378,64 @@ def parse(
 
 
 def _salvage(data: bytes) -> Request | None:
-    """Pull out what a 4xx needs (a request line and a parseable top Via); None means drop."""
+    """Pull out what a 4xx needs; None means drop.
+
+    The Vias (up to the first broken one) say where the answer goes; the client matches it by the top Via's
+    branch and the CSeq method. A From, To or Call-ID too broken to copy is replaced by a placeholder so that
+    the answer itself stays well-formed.
+    """
     try:
         head = data[:MAX_HEADER_BYTES].split(b"\r\n\r\n", 1)[0].lstrip(b"\r\n").decode("utf-8", "replace")
         lines = head.split("\r\n")
-        first = lines[0].split(" ")
-        if not first[0] or first[0].upper().startswith("SIP/"):
+        method = lines[0].split(" ")[0]
+        if not method or method.upper().startswith("SIP/"):
             return None
-        headers = Headers()
+        raw: dict[str, str] = {}
+        vias: list[str] = []
         for line in lines[1 : MAX_HEADERS + 1]:
             name, colon, value = line.partition(":")
             canon = canonical_name(name.rstrip())
-            if colon and canon in ("Via", "From", "To", "Call-ID", "CSeq") and not _VALUE_BAD.search(value):
-                if canon == "Via":
-                    for item in split_outside_quotes(value, ","):
-                        headers.add(canon, item.strip())
-                elif headers.get(canon) is None:
-                    headers.add(canon, value.strip())
+            if not colon or _VALUE_BAD.search(value):
+                continue
+            if canon == "Via":
+                vias += [v.strip() for v in split_outside_quotes(value, ",")]
+            elif canon in ("From", "To", "Call-ID", "CSeq"):
+                raw.setdefault(canon, value.strip())
+        headers = Headers()
+        for via in vias:
+            try:
+                parse_via(via)
+            except SipParseError:
+                break  # keep the Vias we can route back through, up to the first broken one
+            headers.add("Via", via)
         if not headers.get_all("Via"):
             return None
-        request = Request(first[0], SipUri("sip", "invalid"), headers)
-        via = request.top_via
-        if via.transport not in ("UDP", "TCP", "TLS", "SCTP", "WS", "WSS"):
+        if parse_via(headers.get_all("Via")[0]).transport not in ("UDP", "TCP", "TLS", "SCTP", "WS", "WSS"):
             return None
-        return request
+        for name in ("From", "To"):
+            ok = _parses(parse_name_addr, raw.get(name))
+            headers.add(name, raw[name] if ok else "<sip:invalid.invalid>")
+        call_id = raw.get("Call-ID", "")
+        headers.add("Call-ID", call_id if _CALL_ID.match(call_id) else "invalid")
+        if _parses(parse_cseq, raw.get("CSeq")):
+            headers.add("CSeq", raw["CSeq"])
+        elif is_token(method):
+            headers.add("CSeq", f"0 {method}")
+        else:
+            return None
+        return Request(method if is_token(method) else "INVALID", SipUri("sip", "invalid"), headers)
     except (SipParseError, ValueError, IndexError):
         return None
+
+
+def _parses(parser: Callable[[str], object], value: str | None) -> bool:
+    if value is None:
+        return False
+    try:
+        parser(value)
+    except SipParseError:
+        return False
+    return True
 
 
 def _parse(data: bytes, stream: bool, supported: frozenset[str]) -> Request | Response:

@@ -233,6 +233,8 @@ def test_malformed(name: str, data: bytes, status: int | None) -> None:
     wire = reply.serialize()
     assert wire.startswith(f"SIP/2.0 {status} ".encode())
     assert reply.top_via.branch == "z9hG4bK776asdhds"
+    answer = parse(wire)  # the answer to a broken request is itself well-formed
+    assert isinstance(answer, Response) and answer.status == status
 
 
 def test_require_is_ignored_on_ack_and_honoured_when_supported() -> None:
