@@ -335,6 +335,12 @@ class Discovery:
         return rivals
 
     async def _defend_name(self, removed: bool) -> None:
+        try:
+            await self._settle_name(removed)
+        except Exception as exc:  # a background task: report, never leave an unretrieved exception behind
+            log.warning("could not settle mDNS name %r: %s", self.name, exc)
+
+    async def _settle_name(self, removed: bool) -> None:
         if self._azc is None or self._zcall_info is None:
             return
         rivals = self._rivals()
