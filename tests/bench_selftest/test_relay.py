@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import socket
@@ -240,6 +241,19 @@ def test_fixture_starts_and_stops_relays(udp_relay: RelayFactory) -> None:
     b.close()
 
 
+def test_ipv6_loopback() -> None:
+    a, b = (socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) for _ in range(2))
+    with a, b:
+        a.bind(("::1", 0))
+        b.bind(("::1", 0))
+        b.settimeout(2)
+        relay = UdpRelay(("::1", 0), ("::1", 0), to_b=b.getsockname()[:2], a_to_b=Impairment(delay_ms=1))
+        with relay:
+            a.sendto(b"over v6", relay.address_a)
+            data, source = b.recvfrom(100)
+    assert data == b"over v6" and source[:2] == relay.address_b
+
+
 def test_outage_from_first_packet_covers_both_directions() -> None:
     a, b = _socket(), _socket()
     b.settimeout(0.3)
@@ -368,12 +382,17 @@ def test_subprocess_relay_between_namespaces(lan3: netns.Lan) -> None:
 # --- the sans-I/O core on a fake clock, and the parsers ---------------------------------------------------
 
 
-def _drain(core: DirectionCore, until: float) -> list[bytes]:
-    out: list[bytes] = []
+def _drain_timed(core: DirectionCore, until: float) -> list[tuple[float, bytes]]:
+    """Run the core's timers up to `until`, as the relay thread would: (send time, datagram)."""
+    out: list[tuple[float, bytes]] = []
     while (timer := core.get_timer()) is not None and timer <= until:
         core.handle_timer(timer)
-        out += core.datagrams_to_send(timer)
+        out += [(timer, data) for data in core.datagrams_to_send(timer)]
     return out
+
+
+def _drain(core: DirectionCore, until: float) -> list[bytes]:
+    return [data for _, data in _drain_timed(core, until)]
 
 
 def test_held_packet_leaves_after_hold_time_when_nothing_follows() -> None:
@@ -461,20 +480,48 @@ _settings = st.builds(
 def test_core_conserves_packets_and_never_sends_early(imp: Impairment, seed: int, gaps: list[float]) -> None:
     core = DirectionCore(imp, seed=seed, direction="b2a", epoch=0.0)
     now = 0.0
-    sent: list[bytes] = []
+    arrived: dict[bytes, float] = {}
+    sent: list[tuple[float, bytes]] = []
     for number, gap in enumerate(gaps):
-        sent += _drain(core, now)
-        core.receive(number.to_bytes(2, "big"), now)
+        sent += _drain_timed(core, now)
+        data = number.to_bytes(2, "big")
+        arrived[data] = now
+        core.receive(data, now)
         now += gap
-    sent += _drain(core, now + 10.0)
+    sent += _drain_timed(core, now + 10.0)
     stats = core.stats
     assert core.queued == 0
     assert stats.received == len(gaps)
     assert stats.forwarded + sum(stats.dropped.values()) == stats.received
     assert stats.forwarded + stats.duplicated == len(sent)
-    assert len(set(sent)) == stats.forwarded
-    if stats.forwarded:
-        assert stats.delay.mean >= imp.delay_ms / 1000.0 - 1e-9
+    assert len({data for _, data in sent}) == stats.forwarded
+    for at, data in sent:
+        assert at >= arrived[data] + imp.delay_ms / 1000.0 - 1e-9
+        # Only a hold can make a packet wait past its delay and jitter, and never past the hold limit.
+        assert at <= arrived[data] + (imp.delay_ms + imp.jitter_ms + imp.reorder_hold_ms) / 1000.0 + 1e-9
+    if imp.jitter_ms == 0 and imp.reorder == 0:
+        assert stats.reordered == 0
+        order = [data for _, data in sent]
+        assert order == sorted(order)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32), times=st.lists(st.floats(0, 0.1), min_size=300, max_size=300))
+def test_drop_pattern_depends_on_seed_and_index_not_timing(seed: int, times: list[float]) -> None:
+    """Same seed, same packets, different arrival times: the same packets are lost."""
+    imp = Impairment(loss=0.2, burst_p=0.05, burst_r=0.3, jitter_ms=20, reorder=0.1, duplicate=0.1)
+
+    def delivered(arrivals: list[float]) -> set[bytes]:
+        core = DirectionCore(imp, seed=seed, direction="a2b", epoch=0.0)
+        out: list[bytes] = []
+        for number, at in enumerate(arrivals):
+            out += _drain(core, at)
+            core.receive(number.to_bytes(2, "big"), at)
+        return set(out + _drain(core, 1e9))
+
+    steady = [0.02 * n for n in range(300)]
+    bursty = list(itertools.accumulate(times))
+    assert delivered(steady) == delivered(bursty)
 
 
 @pytest.mark.parametrize(

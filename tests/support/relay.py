@@ -358,6 +358,7 @@ class UdpRelay:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._socks: list[socket.socket] = []
+        self._addresses: list[Endpoint] = []
         self._cores: list[DirectionCore] = []
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
@@ -374,15 +375,16 @@ class UdpRelay:
         return self._bound(1)
 
     def _bound(self, side: int) -> Endpoint:
-        if not self._socks:
+        if not self._addresses:
             raise RuntimeError("relay not started")
-        name = self._socks[side].getsockname()
-        return str(name[0]), int(name[1])
+        return self._addresses[side]
 
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("relay already started")
         self._socks = [_bind(self._listen[0]), _bind(self._listen[1])]
+        # Kept after stop(), for reports that name the ports.
+        self._addresses = [(str(n[0]), int(n[1])) for n in (sock.getsockname() for sock in self._socks)]
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self.started_at = self._clock()
