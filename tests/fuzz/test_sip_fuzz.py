@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from tests.unit.sip.samples import DTLS_OFFER, LINPHONE_OFFER, RESPONSE_200, TORTURE_VALID, invite
 from tests.unit.sip.uanet import Net
 from zcall.sip import digest, sdp
-from zcall.sip.dialog import IncomingCall, ReInviteReceived, UaConfig, UserAgent
+from zcall.sip.dialog import IncomingCall, ReInviteReceived, UaConfig
 from zcall.sip.digest import DigestParseError
 from zcall.sip.message import SipParseError, parse
 from zcall.sip.sdp import SdpError
+from zcall.sip.ua import UserAgent
 
 # ZCALL_FUZZ_EXAMPLES raises the budget for a long local run; the suite default stays quick.
 FUZZ = settings(

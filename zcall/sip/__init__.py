@@ -1,1 +1,49 @@
-"""SIP (RFC 3261) for zcall: sans-I/O messages, SDP, transactions, dialogs, digest; asyncio transports."""
+"""SIP (RFC 3261) for zcall: sans-I/O messages, SDP, transactions, dialogs, digest; asyncio transports.
+
+The call engine needs little more than what is re-exported here: a UserAgent fed by a transport, its events,
+and the SDP offer/answer helpers in zcall.sip.sdp.
+"""
+
+from zcall.sip.dialog import (
+    CallAnswered,
+    CallConfirmed,
+    CallEnded,
+    CallFailed,
+    CallProgress,
+    IncomingCall,
+    OptionsResult,
+    ReInviteReceived,
+    ReInviteResult,
+    UaConfig,
+    UaEvent,
+)
+from zcall.sip.digest import DigestClient
+from zcall.sip.errors import SipParseError
+from zcall.sip.message import Request, Response, parse
+from zcall.sip.register import Registered, RegistrationFailed
+from zcall.sip.transaction import Addr, Timers
+from zcall.sip.ua import UserAgent
+
+__all__ = [
+    "Addr",
+    "CallAnswered",
+    "CallConfirmed",
+    "CallEnded",
+    "CallFailed",
+    "CallProgress",
+    "DigestClient",
+    "IncomingCall",
+    "OptionsResult",
+    "ReInviteReceived",
+    "ReInviteResult",
+    "Registered",
+    "RegistrationFailed",
+    "Request",
+    "Response",
+    "SipParseError",
+    "Timers",
+    "UaConfig",
+    "UaEvent",
+    "UserAgent",
+    "parse",
+]

@@ -16,9 +16,9 @@ from zcall.sip.dialog import (
     ReInviteReceived,
     ReInviteResult,
     UaConfig,
-    UserAgent,
 )
 from zcall.sip.message import Request, Response, parse
+from zcall.sip.ua import UserAgent
 
 A = ("10.0.0.1", 5060)
 B = ("10.0.0.2", 5062)

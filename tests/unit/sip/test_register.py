@@ -10,11 +10,12 @@ import hashlib
 import re
 
 from tests.unit.sip.uanet import Net
-from zcall.sip.dialog import CallAnswered, CallFailed, IncomingCall, UaConfig, UserAgent
+from zcall.sip.dialog import CallAnswered, CallFailed, IncomingCall, UaConfig
 from zcall.sip.digest import DigestClient
 from zcall.sip.message import Headers, Request, Response, build_response, parse
 from zcall.sip.register import Registered, RegistrationFailed
 from zcall.sip.transaction import Addr
+from zcall.sip.ua import UserAgent
 from zcall.sip.uri import parse_uri
 
 A = ("10.0.0.1", 5060)

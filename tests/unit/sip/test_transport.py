@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.pki import CertificateAuthority, wrong_ca_server_cert
 from tests.unit.sip.samples import SDP, invite
-from zcall.sip.dialog import CallAnswered, CallEnded, IncomingCall, UaConfig, UaEvent, UserAgent
+from zcall.sip.dialog import CallAnswered, CallEnded, IncomingCall, UaConfig, UaEvent
 from zcall.sip.message import parse
 from zcall.sip.transport import (
     Addr,
@@ -23,6 +23,7 @@ from zcall.sip.transport import (
     client_tls_context,
     server_tls_context,
 )
+from zcall.sip.ua import UserAgent
 
 LOOP = "127.0.0.1"
 

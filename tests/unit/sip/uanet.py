@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from zcall.sip.dialog import UaEvent, UserAgent
+from zcall.sip.dialog import UaEvent
 from zcall.sip.message import Request, Response, parse
 from zcall.sip.transaction import Addr
+from zcall.sip.ua import UserAgent
 
 
 class Net:

@@ -1,0 +1,685 @@
+"""The SIP user agent core (RFC 3261 §8, §13–§15), sans-I/O: transactions, dialogs and registrations together.
+
+UserAgent is driven like every zcall core: receive(data, addr, now) / messages_to_send() / get_timer() /
+handle_timer(now) / next_event(). Calls are named by their Call-ID. The core speaks INVITE/180/200/ACK,
+re-INVITE, BYE, CANCEL→487, OPTIONS and REGISTER, retries with digest credentials on 401/407, and answers
+what it cannot do (481, 405, 415, 491, 500, 4xx for malformed requests) by itself. SDP is carried as bytes:
+the call layer parses it and rejects with 488 when it cannot accept it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from zcall.sip.dialog import (
+    ALLOW,
+    CallAnswered,
+    CallConfirmed,
+    CallEnded,
+    CallFailed,
+    CallProgress,
+    Dialog,
+    IncomingCall,
+    OptionsResult,
+    ReInviteReceived,
+    ReInviteResult,
+    UaConfig,
+    UaEvent,
+    new_tag,
+    via_value,
+)
+from zcall.sip.digest import DigestClient
+from zcall.sip.message import CSeq, Headers, Request, Response, SipParseError, Via, build_response, parse
+from zcall.sip.register import Registered, Registration, RegistrationFailed
+from zcall.sip.transaction import (
+    Addr,
+    ClientTransaction,
+    ServerTransaction,
+    TxResponse,
+    TxTimeout,
+    client_key,
+    server_key,
+)
+from zcall.sip.uri import NameAddr, SipUri, parse_uri
+
+
+@dataclass
+class _Call:
+    call_id: str
+    role: str  # "uac" | "uas"
+    dialog: Dialog
+    dest: Addr
+    state: str = "init"  # init, early, answered, confirmed, ended
+    invite_tx: ClientTransaction | ServerTransaction | None = None
+    invite: Request | None = None
+    cancel_pending: bool = False
+    cancelled: bool = False
+    ack_wire: bytes | None = None  # our ACK for their 2xx, re-sent on 2xx retransmission
+    ok_wire: bytes | None = None  # our 2xx, re-sent until the ACK arrives
+    ok_seq: int | None = None
+    ok_interval: float = 0.0
+    ok_next: float | None = None
+    ok_deadline: float | None = None
+    reinvite_tx: ServerTransaction | None = None
+    reinvite_out: ClientTransaction | None = None
+    ended_at: float | None = None
+
+
+def _sdp_of(message: Request | Response) -> bytes:
+    return message.body if message.content_type == "application/sdp" else b""
+
+
+# ---------------------------------------------------------------- the user agent
+
+
+class UserAgent:
+    def __init__(self, config: UaConfig, credentials: DigestClient | None = None) -> None:
+        self.config = config
+        self.credentials = credentials
+        self.registrations: dict[str, Registration] = {}
+        self._reg_tx: dict[tuple[str, str], str] = {}  # client tx key -> registration token
+        self.calls: dict[str, _Call] = {}
+        self._client: dict[tuple[str, str], ClientTransaction] = {}
+        self._server: dict[tuple[str, str, str], ServerTransaction] = {}
+        self._options: dict[tuple[str, str], str] = {}  # client tx key -> token
+        self._out: list[tuple[bytes, Addr]] = []
+        self._events: list[UaEvent] = []
+        self.dropped: dict[str, int] = {}  # reason -> count, for diagnostics
+        self._now = 0.0  # the latest time we were given; new transactions start from it
+
+    # ------------------------------------------------ sans-I/O surface
+
+    def messages_to_send(self) -> list[tuple[bytes, Addr]]:
+        self._collect(self._now)
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> UaEvent | None:
+        return self._events.pop(0) if self._events else None
+
+    def get_timer(self) -> float | None:
+        txs = (*self._client.values(), *self._server.values())
+        times = [t for tx in txs if (t := tx.get_timer()) is not None]
+        for call in self.calls.values():
+            times += [t for t in (call.ok_next, call.ok_deadline) if t is not None]
+        times += [r.refresh_at for r in self.registrations.values() if r.refresh_at is not None]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        self._now = max(self._now, now)
+        for ctx in list(self._client.values()):
+            ctx.handle_timer(now)
+        for stx in list(self._server.values()):
+            stx.handle_timer(now)
+        for reg in self.registrations.values():
+            if reg.refresh_at is not None and now >= reg.refresh_at:
+                reg.refresh_at = None
+                self._send_register(reg, reg.request(), now)
+        for call in list(self.calls.values()):
+            self._ok_timers(call, now)
+            if call.state == "ended" and call.ended_at is not None and now >= call.ended_at + self._linger:
+                del self.calls[call.call_id]
+        self._collect(now)
+
+    def receive(self, data: bytes, addr: Addr, now: float, *, stream: bool = False) -> None:
+        self._now = max(self._now, now)
+        try:
+            message = parse(data, stream=stream, supported=self.config.supported)
+        except SipParseError as exc:
+            self._count(exc.reason if exc.status is None else f"answered {exc.status}")
+            if exc.status is not None and exc.reply_to is not None and exc.reply_to.method != "ACK":
+                reply = build_response(exc.reply_to, exc.status, _reason_text(exc.reason), to_tag=new_tag())
+                if exc.unsupported:
+                    reply.headers.add("Unsupported", ", ".join(exc.unsupported))
+                self._out.append((reply.serialize(), addr))
+            return
+        if isinstance(message, Response):
+            self._on_response(message, now)
+        else:
+            _stamp_via(message, addr)
+            self._on_request(message, addr, now)
+        self._collect(now)
+
+    # ------------------------------------------------ commands (UAC side)
+
+    def invite(self, target: SipUri | str, sdp: bytes, now: float, *, dest: Addr | None = None) -> str:
+        self._now = max(self._now, now)
+        uri = parse_uri(target) if isinstance(target, str) else target
+        call_id = f"{secrets.token_hex(10)}@{self.config.host}"
+        local = NameAddr(self.config.uri.without_headers(), self.config.display)
+        seq = secrets.randbelow(2**20) + 1
+        dialog = Dialog(call_id, new_tag(), None, local, NameAddr(uri), seq, None, uri)
+        call = _Call(call_id, "uac", dialog, dest or dialog.destination(("0.0.0.0", 5060)))
+        request = dialog.request("INVITE", self.config, sdp, seq=dialog.local_seq)
+        call.invite = request
+        call.invite_tx = self._start_client(request, call.dest, now)
+        self.calls[call_id] = call
+        return call_id
+
+    def cancel(self, call_id: str, now: float) -> None:
+        """Cancel our pending INVITE; sent once a provisional response has arrived (RFC 3261 §9.1)."""
+        self._now = max(self._now, now)
+        call = self.calls.get(call_id)
+        if call is None or call.role != "uac" or call.state not in ("init", "early") or call.cancelled:
+            return
+        if call.state == "init":
+            call.cancel_pending = True
+            return
+        self._send_cancel(call, now)
+
+    def bye(self, call_id: str, now: float) -> None:
+        self._now = max(self._now, now)
+        call = self.calls.get(call_id)
+        if call is None or call.state not in ("answered", "confirmed"):
+            return
+        self._send_bye(call, now)
+        self._end(call, None)
+
+    def hangup(self, call_id: str, now: float) -> None:
+        """Whatever ends the call from where it stands: CANCEL, 486/603 or BYE."""
+        self._now = max(self._now, now)
+        call = self.calls.get(call_id)
+        if call is None:
+            return
+        if call.role == "uac" and call.state in ("init", "early"):
+            self.cancel(call_id, now)
+        elif call.role == "uas" and call.state in ("init", "early"):
+            self.reject(call_id, 603, now)
+        else:
+            self.bye(call_id, now)
+
+    def reinvite(self, call_id: str, sdp: bytes, now: float) -> bool:
+        """Send a re-INVITE with a new offer (hold/resume). False if the dialog is not ready for one."""
+        self._now = max(self._now, now)
+        call = self.calls.get(call_id)
+        if call is None or call.state != "confirmed" or call.reinvite_out or call.reinvite_tx:
+            return False
+        request = call.dialog.request("INVITE", self.config, sdp)
+        call.reinvite_out = self._start_client(request, call.dialog.destination(call.dest), now)
+        return True
+
+    def options(self, target: SipUri | str, now: float, *, dest: Addr | None = None) -> str:
+        self._now = max(self._now, now)
+        uri = parse_uri(target) if isinstance(target, str) else target
+        local = NameAddr(self.config.uri.without_headers(), self.config.display)
+        call_id = f"{secrets.token_hex(10)}@{self.config.host}"
+        dialog = Dialog(call_id, new_tag(), None, local, NameAddr(uri), 1, None, uri)
+        request = dialog.request("OPTIONS", self.config, seq=1)
+        request.headers.add("Accept", "application/sdp")
+        tx = self._start_client(request, dest or dialog.destination(("0.0.0.0", 5060)), now)
+        self._options[tx.key] = dialog.call_id
+        return dialog.call_id
+
+    def register(
+        self, registrar: SipUri | str, now: float, *, expires: int = 600, dest: Addr | None = None
+    ) -> str:
+        """Register our Contact for user@registrar-host; refreshed before it expires. Returns a token."""
+        self._now = max(self._now, now)
+        uri = parse_uri(registrar) if isinstance(registrar, str) else registrar
+        cfg = self.config
+        reg = Registration(
+            registrar=uri,
+            aor=SipUri(uri.scheme, uri.host, cfg.user),
+            contact=f"<{cfg.uri}>",
+            via_sent_by=f"{cfg.host}:{cfg.port}",
+            transport=cfg.transport,
+            dest=dest or Dialog.target_addr(uri),
+            expires=expires,
+            credentials=self.credentials,
+        )
+        self.registrations[reg.token] = reg
+        self._send_register(reg, reg.request(), now)
+        return reg.token
+
+    def unregister(self, token: str, now: float) -> None:
+        self._now = max(self._now, now)
+        reg = self.registrations.get(token)
+        if reg is not None:
+            reg.refresh_at = None
+            self._send_register(reg, reg.request(expires=0), now)
+
+    def _send_register(self, reg: Registration, request: Request, now: float) -> None:
+        tx = self._start_client(request, reg.dest, now)
+        self._reg_tx[tx.key] = reg.token
+
+    # ------------------------------------------------ commands (UAS side)
+
+    def ringing(self, call_id: str, now: float) -> None:
+        self._now = max(self._now, now)
+        call = self.calls.get(call_id)
+        if call is None or call.role != "uas" or call.state not in ("init", "early"):
+            return
+        call.state = "early"
+        self._respond_invite(call, 180, b"", now)
+
+    def answer(self, call_id: str, sdp: bytes, now: float) -> None:
+        self._now = max(self._now, now)
+        call = self.calls.get(call_id)
+        if call is None or call.role != "uas" or call.state not in ("init", "early"):
+            return
+        call.state = "answered"
+        self._respond_invite(call, 200, sdp, now)
+
+    def reject(self, call_id: str, status: int, now: float, reason: str = "") -> None:
+        """486 Busy Here, 488 Not Acceptable Here, 603 Decline… to an incoming INVITE."""
+        self._now = max(self._now, now)
+        call = self.calls.get(call_id)
+        if call is None or call.role != "uas" or call.state not in ("init", "early"):
+            return
+        self._respond_invite(call, status, b"", now, reason)
+        self._end(call, None)
+
+    def answer_reinvite(self, call_id: str, sdp: bytes, now: float, *, status: int = 200) -> None:
+        """Accept (200 with our answer) or refuse (e.g. 488) the pending incoming re-INVITE."""
+        self._now = max(self._now, now)
+        call = self.calls.get(call_id)
+        if call is None or call.reinvite_tx is None:
+            return
+        tx, call.reinvite_tx = call.reinvite_tx, None
+        response = self._response(tx.request, status, call, sdp)
+        tx.respond(response, now)
+        if status < 300:
+            self._start_ok_retransmit(call, response, tx.request.cseq.seq, now)
+
+    # ------------------------------------------------ internals: sending
+
+    def _start_client(self, request: Request, dest: Addr, now: float) -> ClientTransaction:
+        request.headers.add("User-Agent", self.config.user_agent)
+        tx = ClientTransaction(request, dest, now, reliable=self.config.reliable, timers=self.config.timers)
+        self._client[tx.key] = tx
+        return tx
+
+    def _response(self, request: Request, status: int, call: _Call | None, body: bytes = b"",
+                  reason: str = "") -> Response:
+        tag = call.dialog.local_tag if call else new_tag()
+        response = build_response(request, status, reason, to_tag=tag)
+        if call is not None and 100 < status < 300 and request.method == "INVITE":
+            for rr in request.headers.get_all("Record-Route"):
+                response.headers.add("Record-Route", rr)
+            response.headers.add("Contact", f"<{self.config.uri}>")
+        if status == 405 or (status == 200 and request.method in ("OPTIONS", "INVITE")):
+            response.headers.add("Allow", ", ".join(ALLOW))
+        if request.method == "OPTIONS" and status == 200:
+            response.headers.add("Accept", "application/sdp")
+        response.headers.add("Server", self.config.user_agent)
+        if body:
+            response.headers.add("Content-Type", "application/sdp")
+            response.body = body
+        return response
+
+    def _respond_invite(self, call: _Call, status: int, sdp: bytes, now: float, reason: str = "") -> None:
+        tx = call.invite_tx
+        if not isinstance(tx, ServerTransaction):
+            return
+        response = self._response(tx.request, status, call, sdp, reason)
+        tx.respond(response, now)
+        if 200 <= status < 300:
+            self._start_ok_retransmit(call, response, tx.request.cseq.seq, now)
+
+    def _start_ok_retransmit(self, call: _Call, response: Response, seq: int, now: float) -> None:
+        """RFC 3261 §13.3.1.4: the UAS core repeats its 2xx (T1 doubling to T2) until the ACK, for 64*T1."""
+        t = self.config.timers
+        call.ok_wire = response.serialize()
+        call.ok_seq = seq
+        call.ok_interval = t.t1
+        call.ok_next = None if self.config.reliable else now + t.t1
+        call.ok_deadline = now + 64 * t.t1
+
+    def _ok_timers(self, call: _Call, now: float) -> None:
+        if call.ok_deadline is not None and now >= call.ok_deadline:
+            call.ok_next = call.ok_deadline = None
+            call.ok_wire = None
+            self._send_bye(call, now)
+            self._end(call, "no-ack")
+            return
+        if call.ok_next is not None and now >= call.ok_next and call.ok_wire is not None:
+            self._out.append((call.ok_wire, call.dest))
+            call.ok_interval = min(call.ok_interval * 2, self.config.timers.t2)
+            call.ok_next = now + call.ok_interval
+
+    def _send_cancel(self, call: _Call, now: float) -> None:
+        invite = call.invite
+        if invite is None:
+            return
+        headers = Headers()
+        headers.add("Via", invite.headers.get_all("Via")[0])
+        headers.add("Max-Forwards", "70")
+        for name in ("From", "To", "Call-ID"):
+            headers.add(name, invite.headers.get(name) or "")
+        headers.add("CSeq", str(CSeq(invite.cseq.seq, "CANCEL")))
+        for route in invite.headers.get_all("Route"):
+            headers.add("Route", route)
+        call.cancelled = True
+        call.cancel_pending = False
+        self._start_client(Request("CANCEL", invite.uri, headers), call.dest, now)
+
+    def _send_bye(self, call: _Call, now: float) -> None:
+        request = call.dialog.request("BYE", self.config)
+        self._start_client(request, call.dialog.destination(call.dest), now)
+
+    def _send_ack(self, call: _Call, response: Response) -> None:
+        """ACK for a 2xx: a transaction-less request in the dialog, the INVITE's CSeq (RFC 3261 §13.2.2.4)."""
+        if call.ack_wire is None:
+            seq = response.cseq.seq
+            ack = call.dialog.request("ACK", self.config, seq=seq)
+            call.ack_wire = ack.serialize()
+        self._out.append((call.ack_wire, call.dialog.destination(call.dest)))
+
+    def _end(self, call: _Call, reason: str | None) -> None:
+        call.state = "ended"
+        call.ended_at = self._now
+        call.ok_next = call.ok_deadline = None
+        if reason is not None:
+            self._events.append(CallEnded(call.call_id, reason))
+
+    # ------------------------------------------------ internals: receiving
+
+    def _on_response(self, response: Response, now: float) -> None:
+        key = client_key(response)
+        tx = self._client.get(key)
+        if tx is not None:
+            tx.receive(response, now)
+            return
+        # A 2xx retransmission after our INVITE transaction ended: re-send the ACK (RFC 6026 / §13.2.2.4).
+        call = self.calls.get(response.call_id)
+        if call and response.cseq.method == "INVITE" and 200 <= response.status < 300 and call.ack_wire:
+            self._out.append((call.ack_wire, call.dialog.destination(call.dest)))
+            return
+        self._count("response matches no transaction")
+
+    @property
+    def _linger(self) -> float:
+        """How long an ended call is kept to absorb stray retransmissions."""
+        return 64 * self.config.timers.t1
+
+    def _collect(self, now: float) -> None:
+        """Move transaction output to ours and turn transaction events into UA events."""
+        for key, ctx in list(self._client.items()):
+            self._out += ctx.messages_to_send()
+            while (ev := ctx.next_event()) is not None:
+                self._client_event(ctx, ev, now)
+                self._out += ctx.messages_to_send()
+            if ctx.terminated:
+                del self._client[key]
+                self._options.pop(key, None)
+                self._reg_tx.pop(key, None)
+        for skey, stx in list(self._server.items()):
+            self._out += stx.messages_to_send()
+            while stx.next_event() is not None:
+                self._count("no ACK for our final response")
+            if stx.terminated:
+                del self._server[skey]
+
+    def _client_event(self, tx: ClientTransaction, ev: TxResponse | TxTimeout, now: float) -> None:
+        method = tx.request.method
+        if tx.key in self._options:
+            token = self._options[tx.key]
+            if isinstance(ev, TxTimeout):
+                self._events.append(OptionsResult(token, 408, None))
+            elif ev.response.status >= 200:
+                self._events.append(OptionsResult(token, ev.response.status, ev.response))
+            return
+        if tx.key in self._reg_tx:
+            self._registration_event(self._reg_tx[tx.key], ev, now)
+            return
+        call = self.calls.get(tx.request.call_id)
+        if call is None or method in ("BYE", "CANCEL", "ACK"):
+            return
+        if tx is call.reinvite_out:
+            self._reinvite_response(call, tx, ev)
+        elif method == "INVITE":
+            self._invite_response(call, ev, now)
+
+    def _registration_event(self, token: str, ev: TxResponse | TxTimeout, now: float) -> None:
+        reg = self.registrations.get(token)
+        if reg is None:
+            return
+        if isinstance(ev, TxTimeout):
+            reg.refresh_at = now + 60.0  # try again later; the binding may still be alive
+            self._events.append(RegistrationFailed(token, 408, "Request Timeout"))
+            return
+        outcome = reg.on_response(ev.response, now)
+        if isinstance(outcome, Request):
+            self._send_register(reg, outcome, now)
+        elif outcome is not None:
+            self._events.append(outcome)
+            if isinstance(outcome, Registered) and outcome.expires == 0:
+                del self.registrations[token]
+
+    def _reinvite_response(self, call: _Call, tx: ClientTransaction, ev: TxResponse | TxTimeout) -> None:
+        if isinstance(ev, TxTimeout):
+            call.reinvite_out = None
+            self._events.append(ReInviteResult(call.call_id, 408, b""))
+            return
+        response = ev.response
+        if response.status < 200:
+            return
+        if response.status < 300:
+            ack = call.dialog.request("ACK", self.config, seq=response.cseq.seq)
+            self._out.append((ack.serialize(), call.dialog.destination(call.dest)))
+            if response.contacts:
+                call.dialog.remote_target = response.contacts[0].uri
+        if call.reinvite_out is tx:
+            call.reinvite_out = None
+            self._events.append(ReInviteResult(call.call_id, response.status, _sdp_of(response)))
+
+    def _invite_response(self, call: _Call, ev: TxResponse | TxTimeout, now: float) -> None:
+        if isinstance(ev, TxTimeout):
+            if call.state in ("init", "early"):
+                self._end(call, None)
+                self._events.append(CallFailed(call.call_id, 408, "Request Timeout"))
+            return
+        response = ev.response
+        status = response.status
+        dialog = call.dialog
+        if status < 200:
+            if status == 100:
+                return
+            if response.to.tag and dialog.remote_tag is None:
+                self._learn_dialog(call, response)
+            if call.state == "init":
+                call.state = "early"
+            if call.cancel_pending:
+                self._send_cancel(call, now)
+            self._events.append(CallProgress(call.call_id, status, response.reason, _sdp_of(response)))
+        elif status < 300:
+            if call.state in ("init", "early"):
+                self._learn_dialog(call, response)
+                dialog.confirmed = True
+                call.state = "confirmed"
+                self._send_ack(call, response)
+                self._events.append(CallAnswered(call.call_id, _sdp_of(response)))
+                if call.cancelled:  # 2xx raced our CANCEL: the call exists, so end it properly
+                    self._send_bye(call, now)
+                    self._end(call, None)
+            elif response.to.tag == dialog.remote_tag:
+                self._send_ack(call, response)
+        elif call.state in ("init", "early"):
+            if status in (401, 407) and not call.cancelled and self._retry_with_auth(call, response, now):
+                return
+            self._end(call, None)
+            self._events.append(CallFailed(call.call_id, status, response.reason))
+
+    def _retry_with_auth(self, call: _Call, response: Response, now: float) -> bool:
+        """Re-send the INVITE with credentials: new branch, next CSeq, same Call-ID and tags (§22.2)."""
+        invite = call.invite
+        if self.credentials is None or invite is None:
+            return False
+        answer = self.credentials.authorize(response, method="INVITE", uri=str(invite.uri), body=invite.body)
+        if answer is None:
+            return False
+        call.dialog.local_seq += 1
+        headers = invite.headers.copy()
+        headers.set("Via", via_value(self.config))
+        headers.set("CSeq", str(CSeq(call.dialog.local_seq, "INVITE")))
+        headers.remove("User-Agent")
+        headers.set(answer[0], answer[1])
+        request = Request("INVITE", invite.uri, headers, invite.body)
+        call.invite = request
+        call.invite_tx = self._start_client(request, call.dest, now)
+        return True
+
+    def _learn_dialog(self, call: _Call, response: Response) -> None:
+        dialog = call.dialog
+        dialog.remote_tag = response.to.tag
+        if response.contacts:
+            dialog.remote_target = response.contacts[0].uri
+        dialog.route_set = list(reversed(response.record_route))
+
+    def _on_request(self, request: Request, addr: Addr, now: float) -> None:
+        try:
+            key = server_key(request)
+        except SipParseError:
+            self._count("RFC 2543 branch")
+            return
+        existing = self._server.get(key)
+        if existing is not None and (request.method != "ACK" or existing.state == "completed"):
+            existing.receive(request, now)  # retransmission, or the ACK of a non-2xx final response
+            return
+        method = request.method
+        if method == "ACK":
+            self._on_ack(request)
+            return
+        if method == "CANCEL":
+            self._on_cancel(request, addr, now)
+            return
+        to_tag = request.to.tag
+        if to_tag is not None:
+            self._in_dialog(request, addr, now)
+            return
+        if method == "INVITE":
+            self._new_call(request, addr, now)
+        elif method == "OPTIONS":
+            self._reply(request, addr, now, 200)
+        elif method in ALLOW:
+            self._reply(request, addr, now, 481)
+        else:
+            self._reply(request, addr, now, 405)
+
+    def _reply(self, request: Request, addr: Addr, now: float, status: int, call: _Call | None = None,
+               body: bytes = b"", reason: str = "") -> ServerTransaction:
+        tx = self._server_tx(request, addr, now, send_trying=False)
+        tx.respond(self._response(request, status, call, body, reason), now)
+        return tx
+
+    def _server_tx(
+        self, request: Request, addr: Addr, now: float, *, send_trying: bool = True
+    ) -> ServerTransaction:
+        cfg = self.config
+        tx = ServerTransaction(
+            request, addr, now, reliable=cfg.reliable, timers=cfg.timers, send_trying=send_trying
+        )
+        self._server[tx.key] = tx
+        return tx
+
+    def _new_call(self, request: Request, addr: Addr, now: float) -> None:
+        if request.call_id in self.calls:
+            self._reply(request, addr, now, 482, reason="Loop Detected")
+            return
+        if request.body and request.content_type != "application/sdp":
+            self._reply(request, addr, now, 415)
+            return
+        contacts = request.contacts
+        if len(contacts) != 1:
+            self._reply(request, addr, now, 400, reason="INVITE needs exactly one Contact")
+            return
+        local = NameAddr(request.to.uri, request.to.display, {})
+        remote = request.from_
+        dialog = Dialog(
+            request.call_id,
+            new_tag(),
+            remote.tag,
+            local,
+            NameAddr(remote.uri, remote.display, {}),
+            secrets.randbelow(2**20) + 1,
+            request.cseq.seq,
+            contacts[0].uri,
+            list(request.record_route),
+        )
+        call = _Call(request.call_id, "uas", dialog, addr, invite=request)
+        call.invite_tx = self._server_tx(request, addr, now)
+        self.calls[call.call_id] = call
+        self._events.append(IncomingCall(call.call_id, remote, _sdp_of(request), addr))
+
+    def _on_ack(self, request: Request) -> None:
+        call = self.calls.get(request.call_id)
+        if call is None or call.dialog.local_tag != request.to.tag or call.ok_seq != request.cseq.seq:
+            self._count("ACK matches nothing")
+            return
+        first = call.state == "answered"
+        call.ok_wire = None
+        call.ok_seq = None
+        call.ok_next = call.ok_deadline = None
+        if first:
+            call.state = "confirmed"
+            call.dialog.confirmed = True
+            self._events.append(CallConfirmed(call.call_id, _sdp_of(request)))
+
+    def _on_cancel(self, request: Request, addr: Addr, now: float) -> None:
+        branch, sent_by, _ = server_key(request)
+        invite_tx = self._server.get((branch, sent_by, "INVITE"))
+        if invite_tx is None:
+            self._reply(request, addr, now, 481)
+            return
+        call = self.calls.get(request.call_id)
+        self._reply(request, addr, now, 200, call)
+        if call is not None and call.role == "uas" and call.state in ("init", "early"):
+            invite_tx.respond(self._response(invite_tx.request, 487, call), now)
+            self._end(call, "cancelled")
+
+    def _in_dialog(self, request: Request, addr: Addr, now: float) -> None:
+        call = self.calls.get(request.call_id)
+        dialog = call.dialog if call else None
+        if (
+            call is None
+            or dialog is None
+            or call.state == "ended"
+            or dialog.local_tag != request.to.tag
+            or dialog.remote_tag != request.from_.tag
+        ):
+            self._reply(request, addr, now, 481)
+            return
+        seq = request.cseq.seq
+        if dialog.remote_seq is not None and seq <= dialog.remote_seq:
+            self._reply(request, addr, now, 500, call, reason="CSeq out of order")
+            return
+        dialog.remote_seq = seq
+        method = request.method
+        if method == "BYE":
+            self._reply(request, addr, now, 200, call)
+            self._end(call, "bye")
+        elif method == "INVITE":
+            if call.reinvite_out is not None or call.reinvite_tx is not None or call.ok_wire is not None:
+                self._reply(request, addr, now, 491, call)
+                return
+            if request.contacts:
+                dialog.remote_target = request.contacts[0].uri
+            tx = self._server_tx(request, addr, now)
+            call.reinvite_tx = tx
+            self._events.append(ReInviteReceived(call.call_id, _sdp_of(request)))
+        elif method == "OPTIONS":
+            self._reply(request, addr, now, 200, call)
+        else:
+            self._reply(request, addr, now, 405, call)
+
+    def _count(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+def _reason_text(reason: str) -> str:
+    """A parse error's reason as a safe reason phrase (no control characters, bounded)."""
+    return "".join(c for c in reason if c.isprintable())[:80] or "Bad Request"
+
+
+def _stamp_via(request: Request, source: Addr) -> None:
+    """Record where the request really came from in its top Via (RFC 3261 §18.2.1, RFC 3581 rport)."""
+    via = request.top_via
+    params = dict(via.params)
+    if via.host != source[0]:
+        params["received"] = source[0]
+    if "rport" in params:
+        params["received"] = source[0]
+        params["rport"] = str(source[1])
+    if params != via.params:
+        request.headers.replace_first("Via", str(Via(via.transport, via.host, via.port, params)))
