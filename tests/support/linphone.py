@@ -660,11 +660,15 @@ class Linphonec:
 
         `since` defaults to the last call()/answer()/terminate()/start(). On the side that auto-answers, take
         a mark() before the other side calls and pass it, so a previous call's SAS can never be returned.
+        Also waits for the debug log's matching report, so negotiated(), verified() and cache_mismatch() are
+        ready when this returns (the log is tailed separately and can trail the console).
         """
-        m = self.wait_for(_CONSOLE_SAS_RE, timeout, since=since or self._auto_mark,
-                          fail_on=_CallFailure())
+        since = since or self._auto_mark
+        deadline = time.monotonic() + timeout
+        m = self.wait_for(_CONSOLE_SAS_RE, timeout, since=since, fail_on=_CallFailure())
         report = parse_console_sas(m.string)
         assert report is not None
+        self.wait_for(_LOG_TOKEN_RE, max(deadline - time.monotonic(), 5.0), source="log", since=since)
         return report.sas
 
     def wait_for_secure(self, timeout: float = DEFAULT_TIMEOUT, since: Mark | None = None) -> LogToken:
@@ -695,7 +699,7 @@ class Linphonec:
         return None if token is None else token.verified
 
     def negotiated(self) -> Negotiated | None:
-        """The ZRTP algorithms of the newest call, e.g. key_agreement='X255', sas_type='B256'."""
+        """The ZRTP algorithms of the newest call, e.g. key_agreement='X255' (ready after wait_for_sas())."""
         return self._newest_call_log(parse_log_algorithms)
 
     def previously_verified(self) -> bool | None:
