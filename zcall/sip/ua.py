@@ -10,7 +10,7 @@ the call layer parses it and rejects with 488 when it cannot accept it.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from zcall.sip.dialog import (
     ALLOW,
@@ -64,6 +64,7 @@ class _Call:
     reinvite_tx: ServerTransaction | None = None
     reinvite_out: ClientTransaction | None = None
     ended_at: float | None = None
+    stray_tags: set[str] = field(default_factory=set)  # forks whose 2xx we acknowledged and ended
 
 
 def _sdp_of(message: Request | Response) -> bytes:
@@ -495,6 +496,8 @@ class UserAgent:
                     self._end(call, None)
             elif response.to.tag == dialog.remote_tag:
                 self._send_ack(call, response)
+            else:
+                self._end_stray_fork(call, response, now)
         elif call.state in ("init", "early"):
             if status in (401, 407) and not call.cancelled and self._retry_with_auth(call, response, now):
                 return
@@ -519,6 +522,20 @@ class UserAgent:
         call.invite = request
         call.invite_tx = self._start_client(request, call.dest, now)
         return True
+
+    def _end_stray_fork(self, call: _Call, response: Response, now: float) -> None:
+        """A 2xx from a second fork of our INVITE: ACK it, then BYE that dialog (RFC 3261 §13.2.2.4)."""
+        tag = response.to.tag
+        if tag is None or tag in call.stray_tags:
+            return
+        call.stray_tags.add(tag)
+        d = call.dialog
+        target = response.contacts[0].uri if response.contacts else d.remote_target
+        stray = Dialog(d.call_id, d.local_tag, tag, d.local, d.remote, d.local_seq, None, target,
+                       list(reversed(response.record_route)))
+        dest = stray.destination(call.dest)
+        self._out.append((stray.request("ACK", self.config, seq=response.cseq.seq).serialize(), dest))
+        self._start_client(stray.request("BYE", self.config), dest, now)
 
     def _learn_dialog(self, call: _Call, response: Response) -> None:
         dialog = call.dialog

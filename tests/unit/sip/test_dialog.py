@@ -17,7 +17,7 @@ from zcall.sip.dialog import (
     ReInviteResult,
     UaConfig,
 )
-from zcall.sip.message import Request, Response, parse
+from zcall.sip.message import Request, Response, build_response, parse
 from zcall.sip.ua import UserAgent
 
 A = ("10.0.0.1", 5060)
@@ -328,3 +328,20 @@ def test_retransmitted_invite_gets_the_same_provisional(udp: Net) -> None:
     assert udp.take(B) == []
     _, _, again = udp.log[-1]
     assert isinstance(again, Response) and again.status == 180
+
+
+def test_second_fork_2xx_is_acked_and_ended(udp: Net) -> None:
+    call_id = _call(udp)
+    _, _, invite = udp.log[0]
+    assert isinstance(invite, Request)
+    fork = build_response(invite, 200, to_tag="fork2")
+    fork.headers.add("Contact", "<sip:bob@10.0.0.7:5060>")
+    udp.inject(fork.serialize(), ("10.0.0.7", 5060), A)
+    udp.inject(fork.serialize(), ("10.0.0.7", 5060), A)  # a retransmission changes nothing
+    sent = [parse(d) for d, _ in udp.outside]
+    assert [m.method for m in sent if isinstance(m, Request)] == ["ACK", "BYE"]
+    assert all(m.to.tag == "fork2" for m in sent) and udp.outside[0][1] == ("10.0.0.7", 5060)
+    assert not any(isinstance(e, CallEnded) for e in udp.take(A))
+    udp.uas[A].bye(call_id, udp.now)  # the first dialog is untouched
+    udp.pump()
+    assert udp.take(B)[-1] == CallEnded(call_id, "bye")
