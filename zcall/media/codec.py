@@ -25,6 +25,13 @@ MAX_PACKET_BYTES = 1275 * 6
 MAX_DECODE_SAMPLES = SAMPLE_RATE * 120 // 1000
 _ENCODE_BUFFER = 1500
 
+# opus_encode through opuslib.api's handle on libopus, with our own prototype that takes the PCM as bytes:
+# opuslib's shared prototype wants an int16 pointer, which costs a cast per frame. Indexing the CDLL gives a
+# fresh function object, so opuslib's own prototype is left alone.
+_opus_encode = opuslib.api.libopus["opus_encode"]
+_opus_encode.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int32)
+_opus_encode.restype = ctypes.c_int32
+
 
 class CodecError(ValueError):
     """A frame could not be encoded or a packet could not be decoded; `.reason` is a short slug."""
@@ -92,8 +99,7 @@ class OpusEncoder:
     def encode(self, pcm: bytes) -> bytes:
         if len(pcm) != FRAME_BYTES:
             raise CodecError("frame-size", f"need {FRAME_BYTES} bytes, got {len(pcm)}")
-        pointer = ctypes.cast(ctypes.c_char_p(pcm), opuslib.api.c_int16_pointer)
-        n = opus_enc.libopus_encode(self._state, pointer, FRAME_SAMPLES, self._out, _ENCODE_BUFFER)
+        n = _opus_encode(self._state, pcm, FRAME_SAMPLES, self._out, _ENCODE_BUFFER)
         if n < 0:
             raise CodecError("encode", str(n))
         # With DTX a 1..2 byte packet means "no speech": the caller may skip sending it.

@@ -14,6 +14,7 @@ import contextlib
 import math
 import os
 import random
+import struct
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -46,6 +47,7 @@ _MAX_CATCH_UP_TICKS = 10  # after a stall longer than this, resynchronise instea
 _MAX_CAPTURE_PER_TICK = 10
 _NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 _SDES_CNAME = 1
+_RTP_HEADER = struct.Struct("!BBHII")  # V=2 P=0 X=0 CC=0 | M PT | sequence | timestamp | SSRC
 # Opus spends bits on in-band FEC in proportion to the loss it expects. Start light (a clean path keeps its
 # quality) and follow the loss the far end reports in RTCP; never drop to 0, which turns FEC off entirely.
 MIN_EXPECTED_LOSS_PCT = 3
@@ -90,6 +92,7 @@ class MediaSession:
         self._on_key_packet = on_key_packet
         self._pt = payload_type
         self._encoder = OpusEncoder(bitrate, complexity, fec, dtx, expected_loss_pct)
+        self._dtx = dtx  # kept here: asking libopus every frame costs a ctl call
         self._decoder = OpusDecoder()
         self._jitter = JitterBuffer(clock_rate=48000, frame_ms=20, min_ms=jitter_min_ms, max_ms=jitter_max_ms)
         self._clock = clock
@@ -229,19 +232,17 @@ class MediaSession:
         payload = self._encoder.encode(SILENCE if self._muted else pcm)
         timestamp = self._ts
         self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
-        if self._encoder_dtx and len(payload) <= 2:
+        if self._dtx and len(payload) <= 2:
             # DTX: nothing worth sending; the next real packet starts a talkspurt (marker).
             self._marker = True
             return
-        packet = RtpPacket(self._pt, self._seq, timestamp, self._ssrc, payload, marker=self._marker)
+        # The fixed 12-byte header packed directly (hot path: RtpPacket's checks cost more than the packing).
+        marker_pt = self._pt | (0x80 if self._marker else 0)
+        header = _RTP_HEADER.pack(0x80, marker_pt, self._seq, timestamp, self._ssrc)
         self._marker = False
         self._seq = (self._seq + 1) & 0xFFFF
-        self._transport.sendto(self._tx.protect(packet.serialize()), self._remote)
+        self._transport.sendto(self._tx.protect(header + payload), self._remote)
         self.stats_core.on_sent(len(payload), timestamp, self._clock())
-
-    @property
-    def _encoder_dtx(self) -> bool:
-        return self._encoder.dtx
 
     def _playout(self, now: float) -> None:
         if self._rx is None:

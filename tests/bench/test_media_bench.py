@@ -1,0 +1,247 @@
+"""Media path benchmark: CPU of a two-way call split into libopus / libsrtp / our Python, and the latency the
+session adds between capture and playback (device buffers excluded). Prints figures; asserts only sanity.
+
+Anchors: goal ≤ 5 % of one core for the whole path at complexity 9 with Python ≤ 30 % of it; added latency
+≤ 40 ms (Linphone's playback buffer alone is 60 ms, baresip's 100–200 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import resource
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import opuslib.api.decoder as opus_dec
+import pylibsrtp
+
+from zcall.media import codec
+from zcall.media.audio import ToneSource
+from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, OpusDecoder, OpusEncoder
+from zcall.media.rtp import RtpPacket
+from zcall.media.srtp import SrtpKeys, SrtpProfile, SrtpReceiver, SrtpSender
+from zcall.media.stream import MediaSession
+
+KEY_A = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(50, 64)))
+KEY_B = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16, 32)), bytes(range(70, 84)))
+CALL_SECONDS = 12.0
+CLICK_EVERY = 25  # frames (0.5 s)
+CLICK_AT = 300  # sample offset of the click inside its frame
+
+
+class ClickSource:
+    """Silence with a short 2 kHz burst every CLICK_EVERY frames; notes when each burst was handed over."""
+
+    paced = False
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.sent_at: list[float] = []
+        burst = np.sin(2 * np.pi * 2000 * np.arange(48) / 48000) * np.hanning(48) * 20000
+        click = np.zeros(FRAME_SAMPLES)
+        click[CLICK_AT : CLICK_AT + 48] = burst
+        self._click = click.astype("<i2").tobytes()
+
+    def read_frame(self) -> bytes:
+        self.frames += 1
+        if self.frames % CLICK_EVERY:
+            return bytes(FRAME_BYTES)
+        self.sent_at.append(time.monotonic() + CLICK_AT / 48000)
+        return self._click
+
+    def close(self) -> None:
+        pass
+
+
+class ClickSink:
+    """Notes when each burst reaches playback (frame hand-over time plus its offset inside the frame)."""
+
+    def __init__(self) -> None:
+        self.heard_at: list[float] = []
+
+    def write_frame(self, pcm: bytes) -> None:
+        x = np.abs(np.frombuffer(pcm, "<i2"))
+        if x.max() > 8000:
+            self.heard_at.append(time.monotonic() + int(np.argmax(x)) / 48000)
+
+    def close(self) -> None:
+        pass
+
+
+class NullSink:
+    def write_frame(self, pcm: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _per_call_us(fn: Callable[[], object], count: int) -> float:
+    start = time.process_time()
+    for _ in range(count):
+        fn()
+    return (time.process_time() - start) / count * 1e6
+
+
+def _cycle(frames: list[bytes]) -> Callable[[], bytes]:
+    it = itertools.cycle(frames)
+    return lambda: next(it)
+
+
+@contextlib.contextmanager
+def _library_timers() -> Iterator[dict[str, float]]:
+    """Thread CPU time spent inside libopus and libsrtp calls (their ctypes/cffi bindings included) while the
+    call runs: measured in place, so cold caches between frames count where they belong."""
+    spent = {"libopus": 0.0, "libsrtp": 0.0, "calls": 0.0}
+    patched: list[tuple[Any, str, Any]] = []
+
+    def wrap(owner: Any, name: str, key: str) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args: Any) -> Any:
+            start = time.thread_time()
+            try:
+                return original(*args)
+            finally:
+                spent[key] += time.thread_time() - start
+                spent["calls"] += 1
+
+        patched.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    wrap(codec, "_opus_encode", "libopus")
+    wrap(opus_dec, "libopus_decode", "libopus")
+    for name in ("protect", "unprotect", "protect_rtcp", "unprotect_rtcp"):
+        wrap(pylibsrtp.Session, name, "libsrtp")
+    try:
+        yield spent
+    finally:
+        for owner, name, original in patched:
+            setattr(owner, name, original)
+
+
+def _timer_overhead_s() -> float:
+    """CPU a timing wrapper costs outside its own measured interval, per call (taken out of 'our Python')."""
+
+    def noop() -> None:
+        pass
+
+    holder = type("Holder", (), {"noop": staticmethod(noop)})
+    with _library_timers_on(holder, "noop") as spent:
+        start = time.process_time()
+        for _ in range(20000):
+            holder.noop()
+        total = time.process_time() - start
+    return max(0.0, (total - spent["x"]) / 20000)
+
+
+@contextlib.contextmanager
+def _library_timers_on(owner: Any, name: str) -> Iterator[dict[str, float]]:
+    spent = {"x": 0.0}
+    original = getattr(owner, name)
+
+    def timed(*args: Any) -> Any:
+        start = time.thread_time()
+        try:
+            return original(*args)
+        finally:
+            spent["x"] += time.thread_time() - start
+
+    setattr(owner, name, timed)
+    try:
+        yield spent
+    finally:
+        setattr(owner, name, original)
+
+
+def _tight_loop_costs_us() -> dict[str, float]:
+    """Per-frame costs with warm caches, for reference (b's tone)."""
+    tone = ToneSource(440)
+    frames = [tone.read_frame() for _ in range(50)]
+    enc, dec = OpusEncoder(complexity=9), OpusDecoder()
+    packets = [enc.encode(f) for f in frames]
+    next_frame, next_packet = _cycle(frames), _cycle(packets)
+    sender, receiver = SrtpSender(KEY_A), SrtpReceiver(KEY_A)
+    rtps = [RtpPacket(111, i, i * 960, 1, packets[i % 50]).serialize() for i in range(2000)]
+    protected, plain = iter([sender.protect(p) for p in rtps[:1000]]), iter(rtps[1000:])
+    return {
+        "opus_encode": _per_call_us(lambda: enc.encode(next_frame()), 500),
+        "opus_decode": _per_call_us(lambda: dec.decode(next_packet()), 1000),
+        "srtp_protect": _per_call_us(lambda: sender.protect(next(plain)), 1000),
+        "srtp_unprotect": _per_call_us(lambda: receiver.unprotect(next(protected)), 1000),
+    }
+
+
+def _harness_cost_per_second() -> float:
+    """Our test sources and sinks are not part of the media path: their cost is taken out."""
+    click, tone, sink, null = ClickSource(), ToneSource(440), ClickSink(), NullSink()
+    frame = tone.read_frame()
+    us = _per_call_us(click.read_frame, 2000) + _per_call_us(tone.read_frame, 2000)
+    us += _per_call_us(lambda: sink.write_frame(frame), 2000)
+    us += _per_call_us(lambda: null.write_frame(frame), 2000)
+    return us * 50 / 1e6
+
+
+async def _call(spent: dict[str, float]) -> tuple[float, float, dict[str, float], ClickSource, ClickSink,
+                                                 dict[str, Any]]:
+    source, sink = ClickSource(), ClickSink()
+    a = MediaSession(source, NullSink(), complexity=9)
+    b = MediaSession(ToneSource(440), sink, complexity=9)
+    addr_a = await a.open(("127.0.0.1", 0))
+    addr_b = await b.open(("127.0.0.1", 0), addr_a)
+    a.set_remote(addr_b)
+    a.start_srtp(KEY_A, KEY_B)
+    b.start_srtp(KEY_B, KEY_A)
+    await asyncio.sleep(1.0)  # settle: first reports, jitter buffer start-up
+    libs0 = dict(spent)
+    before, wall0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    await asyncio.sleep(CALL_SECONDS)
+    after, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic() - wall0
+    libs = {k: (v - libs0[k]) / wall for k, v in spent.items()}  # per second; "calls" too
+    stats = b.stats()
+    a.close()
+    b.close()
+    user = (after.ru_utime - before.ru_utime) / wall
+    kernel = (after.ru_stime - before.ru_stime) / wall
+    return user, kernel, libs, source, sink, stats
+
+
+def test_media_path_cpu_and_latency() -> None:
+    loop_costs = _tight_loop_costs_us()
+    harness = _harness_cost_per_second()
+    overhead = _timer_overhead_s()
+    with _library_timers() as spent:
+        user, kernel, libs, source, sink, stats = asyncio.run(_call(spent))
+    user -= libs["calls"] * overhead  # the timing wrappers' own cost is not the media path's
+    # Two endpoints ran in this process: halve everything for one endpoint of the two-way call.
+    total = (user + kernel - harness) / 2
+    opus, srtp = libs["libopus"] / 2, libs["libsrtp"] / 2
+    python = max(0.0, user / 2 - harness / 2 - opus - srtp)
+    print()
+    print("tight-loop µs per 20 ms frame (warm caches):", {k: round(v, 1) for k, v in loop_costs.items()})
+    print(f"one endpoint of a two-way call, complexity 9: {total * 100:.2f} % of one core "
+          f"(goal ≤ 5 %: ratio {total * 100 / 5:.2f})")
+    print(f"  libopus {opus * 100:.2f} %  libsrtp {srtp * 100:.3f} %  our Python {python * 100:.2f} %  "
+          f"kernel (UDP, epoll) {kernel / 2 * 100:.2f} %")
+    print(f"  (excluded: test sources and sinks {harness / 2 * 100:.2f} %, timing wrappers "
+          f"{libs['calls'] * overhead / 2 * 100:.2f} %)")
+    share = python / total if total else 0.0
+    print(f"  Python share {share * 100:.1f} % of the path (goal ≤ 30 %: ratio {share / 0.30:.2f})")
+
+    pairs = list(zip(source.sent_at, sink.heard_at, strict=False))
+    latencies = [(heard - sent) * 1000 for sent, heard in pairs]
+    settled = latencies[len(latencies) // 2 :]  # the jitter buffer starts deeper and shrinks to its floor
+    median = statistics.median(settled)
+    first = [round(x, 1) for x in latencies[:3]]
+    print(f"added latency capture→playback (device buffers excluded), ms: first {first}")
+    print(f"  settled: median {median:.1f}  min {min(settled):.1f}  max {max(settled):.1f} "
+          f"(goal ≤ 40 ms: ratio {median / 40:.2f}; Linphone's buffer alone 60 ms: ratio {median / 60:.2f}; "
+          f"baresip 100–200 ms: ratio {median / 150:.2f})")
+    print("  receiver:", {k: stats[k] for k in ("received", "lost", "jitter_ms", "jitter_buffer_ms", "mos")})
+    assert len(pairs) >= CALL_SECONDS * 50 / CLICK_EVERY - 4
+    assert all(0 < lat < 500 for lat in latencies)
