@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zcall import __version__, events
+from zcall import sip as ua
 from zcall.call import Call, CallContext
 from zcall.control import ControlError, ControlServer
 from zcall.discovery.lan import Discovery, DiscoveryError, local_ipv4_addresses
@@ -23,10 +24,8 @@ from zcall.discovery.service import PeerDown, PeerUp
 from zcall.identity import Identity, load_or_create
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
-from zcall.sip import dialog as ua
 from zcall.sip import sdp
 from zcall.sip.errors import SipParseError
-from zcall.sip.register import Registered, RegistrationFailed
 from zcall.sip.uri import SipUri, parse_uri
 from zcall.zrtp.cache import ZrtpCache
 
@@ -241,6 +240,22 @@ class Phone:
     def set_muted(self, muted: bool, call_id: str | None = None) -> None:
         self._find(call_id).set_user_muted(muted)
 
+    @property
+    def volume(self) -> int:
+        return self._ctx.volume
+
+    def set_volume(self, percent: int) -> int:
+        """Playback volume 0-100 for the calls now and later; returns the value applied."""
+        self._ctx.volume = max(0, min(100, int(percent)))
+        for call in self.calls.values():
+            call.set_volume(self._ctx.volume)
+        return self._ctx.volume
+
+    def is_muted(self, call_id: str | None = None) -> bool:
+        """Whether our microphone is held back in this call (by the user or after a cache mismatch)."""
+        call = self._find(call_id)
+        return call.user_muted or call.muted_for_mismatch or call.secure_event is None
+
     def status(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -346,7 +361,7 @@ class Phone:
         if isinstance(event, ua.IncomingCall):
             self._on_incoming(event)
             return
-        if isinstance(event, ua.OptionsResult | Registered | RegistrationFailed):
+        if isinstance(event, ua.OptionsResult | ua.Registered | ua.RegistrationFailed):
             return  # registration through a server is not wired to the phone yet
         call = self._call_for(event.call_id)
         if call is None:

@@ -199,6 +199,7 @@ class Baresip:
         verbose: bool = False,
         sip_trace: bool = False,
         rtcp_mux: bool = False,
+        register: bool = True,
         extra_config: dict[str, str] | None = None,
     ) -> None:
         require_binary("baresip")
@@ -216,7 +217,8 @@ class Baresip:
         domain = registrar.split(":", 1)[1].split(";", 1)[0]
         self.aor = f"sip:{user}@{domain};transport={transport}"
         # Opus is the only codec module loaded, so every call is Opus.
-        params = [f"auth_pass={password}", "regint=600", "answermode=manual"]
+        # register=False: a peer reached by direct SIP URI only (regint=0 sends no REGISTER).
+        params = [f"auth_pass={password}", f"regint={600 if register else 0}", "answermode=manual"]
         if media_enc:
             params.append(f"mediaenc={media_enc}")
         if outbound:
