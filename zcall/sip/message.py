@@ -102,67 +102,72 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(lower, name)
 
 
+def _key(name: str) -> str:
+    return canonical_name(name).lower()
+
+
 class Headers:
     """Ordered header list; names compared case-insensitively via their canonical form."""
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
+        # (lower-cased canonical name, canonical name, value): the key spares a lower() per lookup.
+        self._items: list[tuple[str, str, str]] = []
+        for name, value in items:
+            self.add(name, value)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._items)
+        return ((n, v) for _, n, v in self._items)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def get(self, name: str) -> str | None:
-        key = canonical_name(name).lower()
-        for n, v in self._items:
-            if n.lower() == key:
+        key = _key(name)
+        for k, _, v in self._items:
+            if k == key:
                 return v
         return None
 
     def get_all(self, name: str) -> list[str]:
-        key = canonical_name(name).lower()
-        return [v for n, v in self._items if n.lower() == key]
+        key = _key(name)
+        return [v for k, _, v in self._items if k == key]
 
     def add(self, name: str, value: str) -> None:
-        self._items.append((canonical_name(name), value))
-
-    def prepend(self, name: str, value: str) -> None:
-        self._items.insert(0, (canonical_name(name), value))
+        canon = canonical_name(name)
+        self._items.append((canon.lower(), canon, value))
 
     def set(self, name: str, value: str) -> None:
         """Replace all values of `name` with one, keeping the first one's position."""
         canon = canonical_name(name)
         key = canon.lower()
-        out: list[tuple[str, str]] = []
+        out: list[tuple[str, str, str]] = []
         placed = False
-        for n, v in self._items:
-            if n.lower() == key:
+        for item in self._items:
+            if item[0] == key:
                 if not placed:
-                    out.append((canon, value))
+                    out.append((key, canon, value))
                     placed = True
             else:
-                out.append((n, v))
+                out.append(item)
         if not placed:
-            out.append((canon, value))
+            out.append((key, canon, value))
         self._items = out
 
     def replace_first(self, name: str, value: str) -> None:
         """Replace the first value of `name` (e.g. the top Via), keeping the others."""
-        key = canonical_name(name).lower()
-        for i, (n, _) in enumerate(self._items):
-            if n.lower() == key:
-                self._items[i] = (n, value)
+        key = _key(name)
+        for i, (k, n, _) in enumerate(self._items):
+            if k == key:
+                self._items[i] = (k, n, value)
                 return
-        self._items.append((canonical_name(name), value))
+        self.add(name, value)
 
     def remove(self, name: str) -> None:
-        key = canonical_name(name).lower()
-        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+        key = _key(name)
+        self._items = [item for item in self._items if item[0] != key]
 
     def copy(self) -> Headers:
-        return Headers(self._items)
+        return Headers(self)
 
 
 @dataclass(frozen=True)

@@ -205,19 +205,24 @@ def parse_header_params(text: str) -> dict[str, str | None]:
     return params
 
 
+_SPECIALS = {sep: re.compile(r'[\\"<>' + re.escape(sep) + "]") for sep in ",;"}
+
+
 def split_outside_quotes(text: str, sep: str) -> list[str]:
     """Split on `sep` where it is outside "quoted strings" and <angle brackets>."""
     out: list[str] = []
     depth = 0
     in_quote = False
-    escaped = False
+    skip = -1  # inside quotes a backslash escapes the next character, whatever it is
     start = 0
-    for i, ch in enumerate(text):
+    # Only the special characters matter, so jump from one to the next.
+    for m in _SPECIALS[sep].finditer(text):
+        i, ch = m.start(), m.group()
+        if i < skip:
+            continue
         if in_quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
+            if ch == "\\":
+                skip = i + 2
             elif ch == '"':
                 in_quote = False
         elif ch == '"':
