@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from zcall import events
-from zcall.media.audio import open_sink, open_source
+from zcall.media.audio import AudioSink, open_sink, open_source
 from zcall.media.srtp import SrtpKeys, SrtpProfile
 from zcall.media.stream import MediaSession
 from zcall.settings import PhoneSettings
@@ -43,6 +45,25 @@ class CallContext:
     cache: ZrtpCache
     emit: Callable[[events.Event], None]
     end_call: Callable[[Call, str], None]  # asks the phone to end the SIP dialog and this call
+    volume: int = 100  # playback volume in percent for new calls (Phone.set_volume changes it)
+
+
+class GainSink:
+    """Scales what the far end says by the user's volume before it reaches the real sink."""
+
+    def __init__(self, sink: AudioSink, percent: int) -> None:
+        self._sink = sink
+        self.percent = percent  # one int, swapped atomically: the playout path only reads it
+
+    def write_frame(self, pcm: bytes) -> None:
+        percent = self.percent
+        if percent != 100:
+            samples = np.frombuffer(pcm, np.int16).astype(np.int32) * percent // 100
+            pcm = np.clip(samples, -32768, 32767).astype(np.int16).tobytes()
+        self._sink.write_frame(pcm)
+
+    def close(self) -> None:
+        self._sink.close()
 
 
 def new_call_id() -> str:
@@ -72,6 +93,7 @@ class Call:
         self.user_muted = False
         self.secure_event: events.Secure | None = None
         self.ended = False
+        self.gain: GainSink | None = None
         self._pending_rs1: tuple[bytes, int] | None = None  # held back after a cache mismatch
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: asyncio.TimerHandle | None = None
@@ -82,8 +104,9 @@ class Call:
     async def open_media(self, bind_ip: str) -> LocalAudio:
         """Open the call's UDP port and prepare ZRTP; returns what our SDP says about our audio."""
         settings = self.ctx.settings
-        source, sink = open_source(settings.audio_in), open_sink(settings.audio_out)
-        self.media = MediaSession(source, sink, on_key_packet=self._on_key_packet)
+        source = open_source(settings.audio_in)
+        self.gain = GainSink(open_sink(settings.audio_out), self.ctx.volume)
+        self.media = MediaSession(source, self.gain, on_key_packet=self._on_key_packet)
         local = await self.media.open((bind_ip, settings.rtp_port))
         self.media.set_muted(True)  # nothing is captured for the peer before the call is secure
         self.zrtp = zrtp.ZrtpSession(
@@ -140,6 +163,10 @@ class Call:
             self.zrtp.set_sas_verified(True)
         self.muted_for_mismatch = False
         self._apply_mute()
+
+    def set_volume(self, percent: int) -> None:
+        if self.gain is not None:
+            self.gain.percent = percent
 
     def set_user_muted(self, muted: bool) -> None:
         self.user_muted = muted

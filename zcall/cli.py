@@ -19,7 +19,6 @@ EXIT_UNAVAILABLE = 3
 
 # Capabilities that are parsed but arrive with a later issue. Each one is refused clearly, never ignored.
 UNAVAILABLE: dict[str, str] = {
-    "tui": "the Textual desk-phone interface",
     "server": "SIP server registration (--server, [server] in the config)",
 }
 
@@ -174,10 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is not None:
             return COMMANDS[args.command](args, paths)
         config = configmod.load(paths.config_file)  # a bad config is reported before anything starts
-        if not args.headless:
-            raise Unavailable("tui")
         if args.server or args.user or args.password or args.server_ca or config.server.uri:
             raise Unavailable("server")
+        if not args.headless:
+            from zcall.tui import app  # imported late: Textual is not needed by the other commands
+
+            return app.run(settings.merge(config, args), paths)
         return asyncio.run(headless.run(settings.merge(config, args), paths, args))
     except configmod.ConfigError as exc:
         print(f"zcall: config error: {exc}", file=sys.stderr)

@@ -94,7 +94,7 @@ def test_doctor_reports_every_check(tmp_path: Path) -> None:
     "args",
     [
         ["--headless", "--server", "sips:pbx.example.org", "--user", "u", "--password", "p"],
-        [],  # the TUI
+        ["--server", "sips:pbx.example.org"],  # the TUI refuses it too
     ],
 )
 def test_unbuilt_capabilities_are_refused_not_ignored(tmp_path: Path, args: list[str]) -> None:

@@ -1,0 +1,151 @@
+"""The TUI under Pilot with a real Phone, against a real headless zcall on loopback (no fakes).
+
+Alice is the TUI app in this process; bob is `zcall --headless` in a subprocess. Alice dials bob by URI, bob
+answers; both show the same SAS words; alice verifies with Y and hangs up; bob calls back, alice's screen
+rings and Enter answers, and the call comes up verified; the trust screen lists bob as verified. Then alice's
+retained secrets are overwritten, so the next call mismatches: a red alarm, the microphone stays muted, and N
+hangs up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Static
+
+from tests.support.zcall_peer import ZcallPeer
+from tests.tui.helpers import free_port, phone_settings, until
+from zcall.engine import Phone
+from zcall.paths import Paths
+from zcall.tui.app import ZcallApp
+from zcall.tui.screens.home import HomeScreen
+from zcall.tui.screens.incall import InCallScreen
+from zcall.tui.screens.incoming import IncomingScreen
+from zcall.tui.screens.trust import TrustScreen
+from zcall.tui.widgets.sas import SasWords
+
+pytestmark = [pytest.mark.timeout(150)]
+
+
+async def peer_event(peer: ZcallPeer, kind: str, **fields: Any) -> dict[str, Any]:
+    return await asyncio.to_thread(peer.wait_event, kind, **fields)
+
+
+async def peer_ctl(peer: ZcallPeer, *args: str) -> dict[str, Any]:
+    return await asyncio.to_thread(peer.ctl, *args)
+
+
+def in_call(app: ZcallApp) -> InCallScreen | None:
+    screen = app.screen
+    return screen if isinstance(screen, InCallScreen) else None
+
+
+def secure_call(app: ZcallApp) -> bool:
+    screen = in_call(app)
+    return screen is not None and screen.call is not None and screen.call.secure is not None
+
+
+async def dial(pilot: Pilot[None], app: ZcallApp, target: str) -> None:
+    await pilot.press("d")
+    await until(lambda: isinstance(app.focused, Input), what="the dial screen")
+    assert isinstance(app.focused, Input)
+    app.focused.value = target
+    await pilot.press("enter")
+
+
+async def test_call_sas_verify_trust_and_mismatch_alarm(tmp_path: Path) -> None:
+    alice_port, bob_port = free_port(), free_port()
+    bob = ZcallPeer(
+        None,
+        tmp_path / "bob",
+        name="bob",
+        audio_in="tone:660",
+        sip_port=bob_port,
+        extra=["--bind", "127.0.0.1", "--no-mdns", "--on-mismatch", "continue"],
+    )
+    paths = Paths.for_home(tmp_path / "alice")
+    phone = Phone(phone_settings("alice", "127.0.0.1", alice_port, on_mismatch="continue"), paths)
+    app = ZcallApp(phone, paths)
+    bob_uri = f"sip:zcall@127.0.0.1:{bob_port}"
+    with bob:
+        await peer_event(bob, "ready")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(lambda: app.started, what="the phone to start")
+
+            # 1. Alice dials, bob's side rings and answers; both show the same words.
+            await dial(pilot, app, bob_uri)
+            await peer_event(bob, "call", state="incoming")
+            await peer_ctl(bob, "answer")
+            bob_secure = await peer_event(bob, "secure")
+            await until(lambda: secure_call(app), what="alice's call to go secure")
+            screen = in_call(app)
+            assert screen is not None and screen.call is not None and screen.call.secure is not None
+            assert screen.query_one(SasWords).words == tuple(bob_secure["sas_words"])
+            assert screen.call.secure.cache == "new" and not screen.call.verified
+            bob_zid = bytes.fromhex(screen.call.secure.peer_zid or "")
+            await pilot.press("y")
+            assert screen.call.verified
+            assert [r.verified for r in phone.cache.peers() if r.zid == bob_zid] == [True]
+            await peer_ctl(bob, "verify")
+            await pilot.press("h")
+            await peer_event(bob, "ended")
+            await until(lambda: isinstance(app.screen, HomeScreen), what="home after hang-up")
+            assert app.view.recent and app.view.recent[0].reason == "local hangup"
+
+            # 2. Bob calls back: alice's screen rings; Enter answers; the call is verified on both sides.
+            await peer_ctl(bob, "call", f"sip:zcall@127.0.0.1:{alice_port}")
+            await until(lambda: isinstance(app.screen, IncomingScreen), what="alice's phone to ring")
+            assert app.ringer.ringing
+            assert "bob" in str(app.screen.query_one("#incoming", Static).content)
+            await pilot.press("enter")
+            bob_secure = await peer_event(bob, "secure")
+            await until(lambda: secure_call(app), what="the second call to go secure")
+            assert not app.ringer.ringing
+            screen = in_call(app)
+            assert screen is not None and screen.call is not None and screen.call.secure is not None
+            assert screen.query_one(SasWords).words == tuple(bob_secure["sas_words"])
+            assert screen.call.secure.cache == "match" and screen.call.verified
+            assert bob_secure["verified"] is True
+            assert "VERIFIED" in str(screen.query_one("#status", Static).content)
+            await pilot.press("h")
+            await peer_event(bob, "ended")
+            await until(lambda: isinstance(app.screen, HomeScreen), what="home again")
+
+            # 3. The trust screen shows bob verified.
+            await pilot.press("t")
+            await until(lambda: isinstance(app.screen, TrustScreen), what="the trust screen")
+            table: DataTable[Any] = app.screen.query_one(DataTable)
+            assert table.row_count == 1
+            assert str(table.get_row_at(0)[1]) == "verified"
+            await pilot.press("escape")
+
+            # 4. Alice's retained secrets no longer match bob's: the next call raises the alarm.
+            for _ in range(2):  # rs1 and rs2 both replaced
+                phone.cache.store_new_rs1(bob_zid, os.urandom(32), 3600, time.time())
+            await dial(pilot, app, bob_uri)
+            await peer_event(bob, "call", state="incoming")
+            await peer_ctl(bob, "answer")
+            await until(lambda: secure_call(app), what="the mismatched call to go secure")
+            screen = in_call(app)
+            assert screen is not None and screen.call is not None
+            call_id = screen.call.id
+            alarm = screen.query_one("#alarm", Static)
+            await until(lambda: alarm.has_class("shown"), what="the alarm")
+            assert "SECURITY ALARM" in str(alarm.content)
+            assert alarm.styles.background.rgb == (255, 0, 0)
+            assert phone.is_muted(call_id), "audio stays muted until the user chooses"
+            await pilot.press("m", "m")  # un-muting by hand does not lift the alarm's mute
+            assert phone.is_muted(call_id)
+            await pilot.press("n")  # the words differ: hang up
+            await peer_event(bob, "ended")
+            await until(lambda: screen.call is not None and screen.call.ended is not None, what="the end")
+            assert app.screen is screen, "the warning stays until the user has read it"
+            await pilot.press("escape")
+            await until(lambda: isinstance(app.screen, HomeScreen), what="home after the alarm")
+            assert [r.verified for r in phone.cache.peers() if r.zid == bob_zid] == [False]

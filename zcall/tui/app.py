@@ -1,0 +1,247 @@
+"""The Textual app: renders the Phone's events and sends it the user's commands.
+
+It never reaches into protocol objects: everything shown comes from zcall.events (folded by model.PhoneView)
+or from the trust cache's public records; everything done goes through Phone's public commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+
+from zcall import config as configmod
+from zcall import events
+from zcall.engine import Phone, PhoneError
+from zcall.paths import Paths
+from zcall.settings import PhoneSettings
+from zcall.tui.keys import VOLUME_STEP
+from zcall.tui.model import KnownDevice, PhoneView
+from zcall.tui.ring import Ringer
+from zcall.tui.screens.base import ZScreen
+from zcall.zrtp.cache import PeerRecord, ZrtpCache
+
+
+class PhoneEvent(Message):
+    """An engine event, carried into Textual's message queue so screens update outside engine callbacks."""
+
+    def __init__(self, event: events.Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class ZcallApp(App[None]):
+    CSS_PATH = "zcall.tcss"
+    TITLE = "zcall"
+    ENABLE_COMMAND_PALETTE = False  # every action has its own key; the footer needs the room
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False)]
+
+    def __init__(
+        self,
+        phone: Phone | None,
+        paths: Paths,
+        *,
+        cache: ZrtpCache | None = None,
+        clock: Callable[[], float] = time.time,
+        live: bool = True,
+        ring_path: Path | None = None,
+    ) -> None:
+        """phone=None shows the screens without an engine (snapshots); live=False stops every ticking
+        timer (call timer, level meter) so a snapshot is the same on every run."""
+        super().__init__()
+        self.phone = phone
+        self.paths = paths
+        self.cache = phone.cache if phone is not None else cache
+        self.view = PhoneView(clock)
+        self.live = live
+        self.config = configmod.load(paths.config_file)
+        self.records: list[PeerRecord] = []
+        out = phone.settings.audio_out if phone is not None else "null"
+        self.ringer = Ringer(out, self.note, **({"path": ring_path} if ring_path else {}))
+        self.volume = self.config.audio.volume
+        self.started = False
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from zcall.tui.screens.home import HomeScreen
+
+        self.push_screen(HomeScreen())
+        self.reload_known()
+        if self.phone is not None:
+            self.phone.subscribe(self._hear)
+            self.volume = self.phone.set_volume(self.volume)
+            self.run_worker(self._start_phone(), name="phone-start")
+
+    async def _start_phone(self) -> None:
+        assert self.phone is not None
+        try:
+            await self.phone.start()
+            self.started = True
+        except PhoneError as exc:
+            self._hear(events.Error(message=str(exc)))
+            self.notify(str(exc), title="The phone cannot start", severity="error", timeout=30)
+
+    async def action_quit(self) -> None:
+        self.ringer.stop()
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        self.ringer.stop()
+        if self.phone is not None:
+            had_calls = bool(self.phone.calls)
+            await self.phone.close()
+            if had_calls:
+                await asyncio.sleep(0.2)  # let the last BYE leave before the socket goes
+
+    # --- events ---------------------------------------------------------------------------------------
+
+    def _hear(self, event: events.Event) -> None:
+        self.view.apply(event)
+        self.post_message(PhoneEvent(event))
+
+    def feed(self, event: events.Event) -> None:
+        """Show an event as if the engine had sent it (snapshots, and notes of the TUI's own)."""
+        self._hear(event)
+
+    def note(self, text: str) -> None:
+        """A line for the log screen that is not an engine event (e.g. the ring could not play)."""
+        self.view.log.append(f"{time.strftime('%H:%M:%S', time.localtime(self.view.clock()))} {text}")
+
+    def on_phone_event(self, message: PhoneEvent) -> None:
+        from zcall.tui.screens.incall import InCallScreen
+        from zcall.tui.screens.incoming import IncomingScreen
+
+        event = message.event
+        if isinstance(event, events.Call):
+            if event.state == "incoming":
+                self.push_screen(IncomingScreen(event.id))
+                self.ringer.start()
+            elif event.state == "dialing":
+                self.push_screen(InCallScreen(event.id))
+            elif event.state == "answered" and event.direction == "in":
+                self.ringer.stop()
+                if isinstance(self.screen, IncomingScreen) and self.screen.call_id == event.id:
+                    self.switch_screen(InCallScreen(event.id))
+                else:
+                    self.push_screen(InCallScreen(event.id))
+        elif isinstance(event, events.Secure):
+            self.reload_known()
+        elif isinstance(event, events.Ended):
+            self.ringer.stop()
+            self.reload_known()
+            screen = self.screen
+            if getattr(screen, "call_id", None) == event.id:
+                # An alarm or a words-differ warning stays until the user has read it.
+                keep = isinstance(screen, InCallScreen) and screen.keeps_open()
+                if not keep:
+                    self.pop_screen()
+        screen = self.screen
+        if isinstance(screen, ZScreen) and screen.ready:
+            screen.refresh_view(event)
+
+    # --- trust ----------------------------------------------------------------------------------------
+
+    def reload_known(self) -> None:
+        if self.cache is None:
+            return
+        self.records = self.cache.peers()
+        self.view.set_known(
+            KnownDevice(r.zid.hex(), r.name, r.verified, r.has_secret) for r in self.records
+        )
+
+    # --- commands (every one goes through Phone's public API) ------------------------------------------
+
+    def _phone(self) -> Phone | None:
+        if self.phone is None or not self.started:
+            self.notify("The phone is not running.", severity="warning")
+            return None
+        return self.phone
+
+    async def dial(self, target: str) -> None:
+        phone = self._phone()
+        if phone is None or not target.strip():
+            return
+        try:
+            await phone.call(target)
+        except PhoneError as exc:
+            self.note(f"cannot call {target}: {exc}")
+            self.notify(str(exc), title="Cannot call", severity="error")
+
+    async def answer(self, call_id: str) -> None:
+        phone = self._phone()
+        if phone is None:
+            return
+        try:
+            await phone.answer(call_id)
+        except PhoneError as exc:
+            self.notify(str(exc), title="Cannot answer", severity="error")
+
+    def hangup(self, call_id: str) -> None:
+        phone = self._phone()
+        if phone is None:
+            return
+        try:
+            phone.hangup(call_id)
+        except PhoneError:
+            pass  # it ended on its own meanwhile
+
+    def words_match(self, call_id: str) -> None:
+        phone = self._phone()
+        call = self.view.calls.get(call_id)
+        if phone is None or call is None or call.secure is None:
+            return
+        try:
+            phone.verify(call_id, True)
+        except PhoneError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        call.verified = True
+        call.muted = phone.is_muted(call_id)
+        self.note(f"call {call_id}: you confirmed the words match; {call.peer} is now verified")
+        self.reload_known()
+
+    def words_differ(self, call_id: str) -> None:
+        phone = self._phone()
+        if phone is None or call_id not in self.view.calls:
+            return
+        try:
+            phone.verify(call_id, False)
+        except PhoneError:
+            self.hangup(call_id)
+
+    def toggle_mute(self, call_id: str) -> None:
+        phone = self._phone()
+        call = self.view.calls.get(call_id)
+        if phone is None or call is None:
+            return
+        try:
+            phone.set_muted(not call.user_muted, call_id)
+        except PhoneError:
+            return
+        call.user_muted = not call.user_muted
+        call.muted = phone.is_muted(call_id)
+
+    def change_volume(self, steps: int) -> int:
+        self.volume = max(0, min(100, self.volume + steps * VOLUME_STEP))
+        if self.phone is not None:
+            self.volume = self.phone.set_volume(self.volume)
+        return self.volume
+
+
+def run(settings: PhoneSettings, paths: Paths) -> int:
+    """`zcall` with no --headless: the TUI on the same engine the headless face drives."""
+    try:
+        phone = Phone(settings, paths)
+    except PhoneError as exc:
+        print(f"zcall: {exc}", file=sys.stderr)
+        return 1
+    ZcallApp(phone, paths).run()
+    return 0

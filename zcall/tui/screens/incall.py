@@ -1,0 +1,189 @@
+"""In call: securing → secure, the SAS words large, suite and cache state, verify / differ / mute / volume /
+hang up, a quality meter and a call timer. A cache or Hello-hash mismatch turns it into a red alarm."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Static
+
+from zcall import events
+from zcall.tui.model import CallView
+from zcall.tui.screens.base import ZScreen
+from zcall.tui.widgets.meter import quality_text
+from zcall.tui.widgets.sas import SasWords
+
+ALARM_TEXT = {
+    "cache_mismatch": (
+        "SECURITY ALARM: this device's secret does not match the one kept from your earlier calls.\n"
+        "Someone may be listening in the middle, or the other unit was reset. Your microphone is MUTED.\n"
+        "Read the words below to each other by voice. Same words: press Y (or OK) to unmute and trust "
+        "them again. Different words: press N (or BACK) to hang up, and do not say anything private."
+    ),
+    "zrtp_hash_mismatch": (
+        "SECURITY ALARM: the call's key exchange does not match what its invitation promised: "
+        "the connection was tampered with. The call was ended before any audio was sent.\n"
+        "Do not trust this connection. Tell the other person by another way, then call again."
+    ),
+}
+DIFFER_TEXT = (
+    "The words differed, so the call was hung up: someone may have been in the middle. Call again and "
+    "compare the words; if they differ again, the network is not safe for this call."
+)
+STATE_TEXT = {
+    "dialing": "calling…",
+    "ringing": "ringing…",
+    "incoming": "incoming",
+    "answered": "securing…",
+    "secure": "secure",
+    "ended": "ended",
+}
+
+
+def clock_text(seconds: float) -> str:
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return (f"{hours}:" if hours else "") + f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+class InCallScreen(ZScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "match", "Match"),
+        Binding("enter", "match", "Words match", show=False),
+        Binding("n", "differ", "Differ"),
+        Binding("m", "mute", "Mute"),
+        Binding("up,plus", "volume(1)", "Vol+"),
+        Binding("down,minus", "volume(-1)", "Vol-"),
+        Binding("h", "hangup", "Hang up"),
+        Binding("escape", "hangup", "Hang up", show=False),
+    ]
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__()
+        self.call_id = call_id
+        self.call: CallView | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status", classes="title")
+        with VerticalScroll(id="body"):
+            yield Static("", id="alarm")
+            yield Static("", id="warning")
+            yield SasWords(id="sas")
+            yield Static("", id="hint", classes="line")
+            yield Static("", id="suite", classes="line")
+            yield Static("", id="quality", classes="line")
+            yield Static("", id="audio", classes="line")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.call = self.zapp.view.calls.get(self.call_id)
+        self.query_one("#sas", SasWords).border_title = "SAS"
+        if self.zapp.live:
+            self.set_interval(1.0, self.refresh_view)
+        self.refresh_view()
+
+    def keeps_open(self) -> bool:
+        """After the call ends, stay if there is a warning the user must read (they leave with Escape)."""
+        return self.call is not None and any(
+            a.alert in (*ALARM_TEXT, "sas_mismatch") for a in self.call.alerts
+        )
+
+    def refresh_view(self, event: events.Event | None = None) -> None:
+        if self.call is None:
+            self.call = self.zapp.view.calls.get(self.call_id)
+        call = self.call
+        if call is None:
+            return
+        self._status(call)
+        alarm = call.alarm
+        alarm_box = self.query_one("#alarm", Static)
+        alarm_box.set_class(alarm is not None, "shown")
+        if alarm is not None:
+            alarm_box.update(ALARM_TEXT.get(alarm.alert, alarm.message))
+        differ = any(a.alert == "sas_mismatch" for a in call.alerts)
+        warning = self.query_one("#warning", Static)
+        warning.set_class(differ, "shown")
+        warning.update(DIFFER_TEXT if differ else "")
+        self._sas(call, compact=alarm is not None)
+        self.query_one("#quality", Static).update(quality_text(call.stats))
+        self._audio(call)
+
+    def _status(self, call: CallView) -> None:
+        """Badge first: on a narrow panel the end of the line is what gets cut."""
+        text = Text()
+        if call.secure is not None:
+            text.append(
+                " VERIFIED " if call.verified else " NOT VERIFIED ",
+                style="bold black on green" if call.verified else "bold black on yellow",
+            )
+            text.append(" ")
+        text.append("ended" if call.ended is not None else STATE_TEXT[call.state])
+        if call.state in ("answered", "secure") or call.ended is not None:
+            text.append(f" {clock_text(self.zapp.view.elapsed(call))}")
+        text.append(f" {'→' if call.direction == 'out' else '←'} {call.peer}")
+        if call.ended is not None:
+            text.append(f" · {call.ended.reason}")
+        self.query_one("#status", Static).update(text)
+
+    def _sas(self, call: CallView, compact: bool) -> None:
+        sas = self.query_one("#sas", SasWords)
+        secure = call.secure
+        hint = self.query_one("#hint", Static)
+        suite = self.query_one("#suite", Static)
+        sas.set_class(call.verified, "verified")
+        if secure is None or secure.sas_words is None:
+            sas.show((), "B256", compact)
+            hint.update("Agreeing keys with the peer; no audio is sent until the call is secure.")
+            suite.update("")
+            return
+        sas.show(secure.sas_words, secure.sas_type or "B256", compact)
+        if call.verified:
+            hint.update(Text("Words confirmed: this peer is verified.", style="green"))
+        else:
+            hint.update(Text("Read your words to each other. Y: same · N: differ", style="bold"))
+        suite.update(
+            f"ZRTP {secure.key_agreement} · {secure.cipher} · {secure.auth} · {secure.hash} · "
+            f"cache {secure.cache}"
+        )
+
+    def _audio(self, call: CallView) -> None:
+        text = Text("mic ")
+        if call.ended is not None:
+            text.append("off")
+        elif call.muted or call.user_muted or call.secure is None:
+            text.append("MUTED", style="bold red")
+        else:
+            text.append("live", style="green")
+        text.append(f"   volume {self.zapp.volume}%")
+        self.query_one("#audio", Static).update(text)
+
+    # --- keys ---
+
+    def action_match(self) -> None:
+        if self.call is not None and self.call.ended is None:
+            self.zapp.words_match(self.call_id)
+            self.refresh_view()
+
+    def action_differ(self) -> None:
+        if self.call is not None and self.call.ended is None:
+            self.zapp.words_differ(self.call_id)
+            self.refresh_view()
+
+    def action_mute(self) -> None:
+        if self.call is not None and self.call.ended is None:
+            self.zapp.toggle_mute(self.call_id)
+            self.refresh_view()
+
+    def action_volume(self, steps: int) -> None:
+        self.zapp.change_volume(steps)
+        self.refresh_view()
+
+    def action_hangup(self) -> None:
+        if self.call is None or self.call.ended is not None:
+            self.app.pop_screen()  # the call is over: Escape leaves the alarm behind
+            return
+        self.zapp.hangup(self.call_id)

@@ -1,0 +1,70 @@
+"""Incoming call: the whole screen, the caller and what we know of them, answer or reject."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Footer, Static
+
+from zcall import events
+from zcall.tui.screens.base import ZScreen
+
+TRUST_WORDS = {
+    "verified": ("a verified device", "bold green"),
+    "known": ("a known device, not verified", "yellow"),
+    "new": ("a new device", "bold"),
+}
+
+
+class IncomingScreen(ZScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "answer", "Answer"),
+        Binding("a", "answer", "Answer", show=False),
+        Binding("escape", "reject", "Reject"),
+        Binding("r", "reject", "Reject", show=False),
+    ]
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__()
+        self.call_id = call_id
+
+    def compose(self) -> ComposeResult:
+        yield Static("Incoming call", classes="title")
+        yield Static("", id="incoming")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+
+    def caller_trust(self, caller: str) -> str | None:
+        """What the cache says about a caller whose display name matches a LAN peer or a known device."""
+        view = self.zapp.view
+        peer = view.peers.get(caller)
+        if peer is not None:
+            return view.trust_of(peer.zid)
+        named = [d for d in view.known.values() if d.name == caller]
+        return view.trust_of(named[0].zid) if len(named) == 1 else None
+
+    def refresh_view(self, event: events.Event | None = None) -> None:
+        call = self.zapp.view.calls.get(self.call_id)
+        if call is None:
+            return
+        text = Text("\n☎  ringing\n\n", style="bold blink")
+        text.append(f"{call.peer}\n\n", style="bold reverse")
+        trust = self.caller_trust(call.peer)
+        if trust is None:
+            text.append("not a device this unit has talked to by this name\n", style="dim")
+        else:
+            words, style = TRUST_WORDS[trust]
+            text.append(f"{words}\n", style=style)
+        text.append("\nEnter: answer    Escape: reject")
+        self.query_one("#incoming", Static).update(text)
+
+    async def action_answer(self) -> None:
+        await self.zapp.answer(self.call_id)
+
+    def action_reject(self) -> None:
+        self.zapp.hangup(self.call_id)

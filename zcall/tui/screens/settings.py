@@ -1,0 +1,192 @@
+"""Settings: audio input/output (live level meter, test tone), unit name, server account, preferred SAS type.
+Saved to config.toml through zcall.config, which checks every value; most take effect at the next start."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Footer, Input, Label, Select, Static
+
+from zcall import config as configmod
+from zcall import events
+from zcall.media.audio import AudioSource, AudioSpecError, ToneSource, open_sink, open_source
+from zcall.tui.screens.base import ZScreen
+from zcall.tui.widgets.meter import level_text, rms_dbfs
+
+SAS_CHOICES = [("words first (B256)", "B256"), ("characters first (B32)", "B32")]
+FIELDS = [  # (input id, label, section, key)
+    ("name", "Unit name", "unit", "name"),
+    ("audio_in", "Audio input", "audio", "input"),
+    ("audio_out", "Audio output", "audio", "output"),
+    ("server_uri", "Server URI", "server", "uri"),
+    ("server_user", "Server user", "server", "user"),
+    ("server_password", "Password", "server", "password"),
+]
+PLACEHOLDERS = {
+    "name": "the host name",
+    "audio_in": "default | DEVICE | tone:HZ | silence",
+    "audio_out": "default | DEVICE | null",
+    "server_uri": "none: LAN only",
+}
+TONE_HZ = 440.0
+TONE_S = 1.0
+METER_S = 0.1
+FRAME_S = 0.02
+
+
+def with_values(config: configmod.Config, values: dict[str, str], sas_first: str) -> configmod.Config:
+    """The config with the form's values, checked by the same rules as a config file (ConfigError)."""
+    data: dict[str, Any] = configmod.as_dict(config)
+    for field_id, _label, section, key in FIELDS:
+        data[section][key] = values[field_id]
+    order = [sas_first] + [t for t in config.security.sas_types if t != sas_first]
+    if sas_first not in config.security.sas_types:
+        order = [sas_first, *config.security.sas_types]
+    data["security"]["sas_types"] = order
+    for section in data.values():
+        for key, value in section.items():
+            if isinstance(value, tuple):
+                section[key] = list(value)
+    return configmod.from_mapping(data)
+
+
+class SettingsScreen(ZScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+t", "tone", "Test tone"),
+        Binding("escape", "app.pop_screen", "Back", priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._source: AudioSource | None = None
+        self._tone: asyncio.Task[None] | None = None
+
+    def compose(self) -> ComposeResult:
+        config = self.zapp.config
+        yield Static(f"Settings · {self.zapp.paths.config_file.name}", classes="title")
+        with VerticalScroll(id="body"):
+            for field_id, label, section, key in FIELDS:
+                with Horizontal(classes="row"):
+                    yield Label(label)
+                    yield Input(
+                        str(getattr(getattr(config, section), key)),
+                        placeholder=PLACEHOLDERS.get(field_id, ""),
+                        id=field_id,
+                        password=field_id == "server_password",
+                        compact=True,
+                        max_length=256,
+                    )
+            with Horizontal(classes="row"):
+                yield Label("SAS type")
+                yield Select(
+                    SAS_CHOICES,
+                    value=config.security.sas_types[0],
+                    allow_blank=False,
+                    id="sas_type",
+                    compact=True,
+                )
+            yield Static("", id="level", classes="line")
+            yield Static(
+                "Ctrl+S saves; changes apply at the next start. Ctrl+T plays a test tone.", classes="hint"
+            )
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+        self._open_meter()
+        if self.zapp.live:
+            self.set_interval(METER_S, self._measure)
+        self._measure()
+
+    def on_unmount(self) -> None:
+        self._close_meter()
+        if self._tone is not None:
+            self._tone.cancel()
+
+    # --- level meter ---
+
+    def _open_meter(self) -> None:
+        """Listen on the input only while no call needs it and only in live mode."""
+        if not self.zapp.live or self.zapp.view.active is not None:
+            return
+        spec = self.query_one("#audio_in", Input).value.strip() or "default"
+        try:
+            self._source = open_source(spec)
+        except (AudioSpecError, OSError, ValueError) as exc:
+            self.zapp.note(f"settings: cannot open audio input {spec!r}: {exc}")
+            self._source = None
+
+    def _close_meter(self) -> None:
+        if self._source is not None:
+            with contextlib.suppress(Exception):
+                self._source.close()
+            self._source = None
+
+    def _measure(self) -> None:
+        level = None
+        if self._source is not None:
+            frame = self._source.read_frame()
+            level = rms_dbfs(frame) if frame is not None else None
+        self.query_one("#level", Static).update(level_text(level))
+
+    def on_input_changed(self, message: Input.Changed) -> None:
+        if message.input.id == "audio_in" and self._source is not None:
+            self._close_meter()
+            self._open_meter()
+
+    # --- test tone ---
+
+    def action_tone(self) -> None:
+        if self._tone is not None and not self._tone.done():
+            return
+        spec = self.query_one("#audio_out", Input).value.strip() or "default"
+        self._tone = asyncio.get_running_loop().create_task(self._play_tone(spec))
+
+    async def _play_tone(self, spec: str) -> None:
+        try:
+            sink = open_sink(spec)
+        except (AudioSpecError, OSError, ValueError) as exc:
+            self.notify(f"cannot play on {spec!r}: {exc}", severity="error")
+            return
+        tone = ToneSource(TONE_HZ)
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        try:
+            for _ in range(int(TONE_S / FRAME_S)):
+                sink.write_frame(tone.read_frame())
+                due += FRAME_S
+                await asyncio.sleep(max(0.0, due - loop.time()))
+        finally:
+            sink.close()
+        self.zapp.note(f"settings: played a {TONE_HZ:.0f} Hz test tone on {spec!r}")
+
+    # --- saving ---
+
+    def action_save(self) -> None:
+        values = {field_id: self.query_one(f"#{field_id}", Input).value.strip() for field_id, *_ in FIELDS}
+        sas = self.query_one("#sas_type", Select).value
+        try:
+            config = with_values(self.zapp.config, values, str(sas))
+            configmod.save(config, self.zapp.paths.config_file)
+        except (configmod.ConfigError, OSError) as exc:
+            self.notify(str(exc), title="Not saved", severity="error", timeout=10)
+            return
+        self.zapp.config = config
+        self.zapp.note(f"settings: saved {self.zapp.paths.config_file}")
+        self.notify("Saved. Restart zcall to apply.", title="Settings")
+
+    def refresh_view(self, event: events.Event | None = None) -> None:
+        # A call took the audio devices: stop listening; it ended: listen again.
+        if isinstance(event, events.Call) and event.state in ("incoming", "dialing"):
+            self._close_meter()
+        elif isinstance(event, events.Ended) and self._source is None:
+            self._open_meter()
+
+
+
