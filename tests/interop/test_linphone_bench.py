@@ -134,6 +134,8 @@ def test_suites_manual_answer_verified_sas_remembered_and_cache_mismatch(
 def test_fixture_fails_fast_and_points_at_the_log(lan2: Lan, linphonec: LinphonecFactory) -> None:
     with pytest.raises(ValueError, match="not offered"):
         linphonec(lan2[0], "bad", key_agreements=["EC38"])  # rejected before any process starts
+    with pytest.raises(LinphoneError, match="does not exist"):
+        linphonec(lan2[0], "nowav", play_wav=Path("/nonexistent/tone.wav"))
     a = linphonec(lan2[0], "a")
     start = time.monotonic()
     with pytest.raises(LinphoneError, match=r"within 0\.3 s") as timed_out:

@@ -507,6 +507,11 @@ class Linphonec:
         require_binary("linphonec", "ip")
         if self._proc is not None:
             raise LinphoneError("already started")
+        # linphonec takes any path silently and only fails inside the call: check here, loudly.
+        if self.play_wav is not None and not Path(self.play_wav).is_file():
+            raise LinphoneError(f"play_wav {self.play_wav} does not exist")
+        if self.record_wav is not None and not Path(self.record_wav).parent.is_dir():
+            raise LinphoneError(f"record_wav {self.record_wav}: its folder does not exist")
         (self.home / ".local" / "share" / "linphone").mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.config.render())
         self.log_path.write_text("")  # a reused home must not replay an old log
