@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.audio_check import dominant_frequency, read_wav
+from tests.support.capture import capture, media_report
 from tests.support.netns import Lan
 from tests.support.zcall_peer import ZcallPeer
 
@@ -57,7 +58,7 @@ def test_lan_call_sas_audio_cache_and_trust(lan2: Lan, tmp_path: Path) -> None:
         audio_out=f"file:{rec_b}",
         auto_answer=True,
     )
-    with alice, bob:
+    with capture(lan2[0], tmp_path / "lan.pcap") as pcap, alice, bob:
         alice.wait_event("ready")
         ready_b = bob.wait_event("ready")
         seen = alice.wait_event("peer", action="up", name="bob", timeout=10)
@@ -79,3 +80,7 @@ def test_lan_call_sas_audio_cache_and_trust(lan2: Lan, tmp_path: Path) -> None:
         third_a, third_b = call_once(alice, bob, hangup_by=alice)
         assert third_a["cache"] == third_b["cache"] == "match"
         assert third_a["verified"] is True and third_b["verified"] is True
+    report = media_report(pcap)
+    assert report.zrtp > 0 and report.rtp_like > 500, "three calls of ZRTP then SRTP"
+    assert report.plain_streams() == [], "plain RTP on the wire"
+    assert report.other == 0 and report.dtls == 0

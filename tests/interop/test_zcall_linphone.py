@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.support.audio_check import dominant_frequency, read_wav, write_tone_wav
+from tests.support.capture import capture, media_report
 from tests.support.linphone import Linphonec
 from tests.support.netns import Lan
 from tests.support.zcall_peer import ZcallPeer
@@ -55,7 +56,7 @@ def test_secure_call_with_linphonec(
         lan2[1], tmp_path / "linphone", user="bob", play_wav=lp_tone, record_wav=lp_heard,
         auto_answer=True, rtp_port=7078, **suites,  # type: ignore[arg-type]
     )
-    with zcall, linphone:
+    with capture(lan2[0], tmp_path / "call.pcap") as pcap, zcall, linphone:
         ready = zcall.wait_event("ready")
         since = linphone.mark()
         if direction == "zcall-calls":
@@ -75,6 +76,9 @@ def test_secure_call_with_linphonec(
         zcall.ctl("hangup")
         zcall.wait_event("ended", timeout=5)
         linphone.wait_for_end(timeout=10, since=since)
+    report = media_report(pcap)
+    assert report.zrtp > 0 and report.rtp_like > 200
+    assert report.plain_streams() == [], "plain RTP on the wire"
     assert abs(tone_of(lp_heard) - 440) < 5, "linphonec hears zcall's 440 Hz"
     assert abs(tone_of(zc_heard) - 660) < 5, "zcall hears linphonec's 660 Hz"
 
