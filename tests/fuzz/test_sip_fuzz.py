@@ -136,7 +136,7 @@ def _call_log() -> list[bytes]:
 _LOG = _call_log()
 
 
-@FUZZ
+@settings(FUZZ, max_examples=max(40, FUZZ.max_examples // 4))  # each example is a whole exchange
 @given(st.lists(st.one_of(st.sampled_from(_LOG), mutated(_LOG)), min_size=1, max_size=12),
        st.integers(0, 3))
 def test_user_agent_survives_any_message_sequence(messages: list[bytes], stage: int) -> None:
