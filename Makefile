@@ -9,9 +9,10 @@ STAMP := $(VENV)/.zcall-installed
 RUNTIME_DEBS := libopus0 portaudio19-dev libasound2-dev libasound2-plugins python3-venv python3-dev gcc
 # The test bench: independent peers, captures, audio tools, namespaces, a terminal.
 TEST_DEBS := linphone-cli baresip-core kamailio kamailio-tls-modules tshark sox libsox-fmt-all espeak-ng \
-             iproute2 iputils-ping nftables openssl tmux procps psmisc
+             iproute2 iputils-ping nftables openssl tmux procps psmisc \
+             debootstrap shellcheck debhelper dh-virtualenv dpkg-dev fakeroot qemu-user-static binfmt-support alsa-utils
 
-.PHONY: setup setup-test run test bench lint clean
+.PHONY: setup setup-test run test bench lint clean deb
 
 setup: $(STAMP)
 
@@ -40,3 +41,9 @@ bench: setup-test
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The Debian package (private venv under /opt/zcall) for this machine's architecture, into dist/.
+deb:
+	@bash packaging/apt-ensure.sh dpkg-dev debhelper dh-virtualenv fakeroot python3-venv python3-dev \
+		portaudio19-dev libasound2-dev
+	bash packaging/build-deb.sh

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Clean Debian 12 chroots for the packaging tests.
+#   debian-chroot.sh base ARCH                 make (once) and print the cached minbase tarball for ARCH
+#   debian-chroot.sh install ARCH DEB [CMD..]  unpack a fresh chroot, apt-get install DEB, then run each CMD
+#                                              (a shell line) inside it; mounts live in a private namespace
+#   debian-chroot.sh build ARCH OUTDIR         build the package inside a fresh ARCH chroot (make deb there)
+# CHROOT_COPY="DIR..." copies those directories into the chroot's /tmp first.
+# The cache (tarballs, downloaded .debs) is under packaging/.cache/ (gitignored). Needs root and debootstrap;
+# a foreign ARCH also needs qemu-user-static with binfmt_misc.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cache=${ZCALL_CHROOT_CACHE:-$top/packaging/.cache}
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+suite=bookworm
+
+base() {
+    local arch=$1
+    local tarball=$cache/$suite-$arch-minbase.tar
+    if [ ! -s "$tarball" ]; then
+        mkdir -p "$cache"
+        local dir
+        dir=$(mktemp -d "$cache/debootstrap.XXXXXX")
+        debootstrap --variant=minbase --arch="$arch" "$suite" "$dir" "$mirror" >&2
+        # Package lists in the tarball: each test run then installs without fetching indexes again.
+        cp /etc/resolv.conf "$dir/etc/resolv.conf"
+        chroot "$dir" apt-get update -qq >&2
+        chroot "$dir" apt-get clean
+        tar -C "$dir" -cf "$tarball.tmp" .
+        mv "$tarball.tmp" "$tarball"
+        rm -rf "$dir"
+    fi
+    echo "$tarball"
+}
+
+# A fresh chroot from the cached tarball, with /proc, /dev and the shared apt archive mounted; prints its path.
+# Callers run in their own mount namespace (see the bottom), so the mounts vanish with the process.
+fresh_chroot() {
+    local arch=$1 tarball dir archives extra
+    tarball=$(base "$arch")
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/zcall-chroot.XXXXXX")
+    tar -C "$dir" -xf "$tarball"
+    archives=$cache/apt-archives-$arch
+    mkdir -p "$archives/partial"
+    mount --bind "$archives" "$dir/var/cache/apt/archives"
+    mount -t proc proc "$dir/proc"
+    mount --rbind /dev "$dir/dev"
+    cp /etc/resolv.conf "$dir/etc/resolv.conf"
+    for extra in ${CHROOT_COPY:-}; do
+        cp -a "$extra" "$dir/tmp/"
+    done
+    echo "$dir"
+}
+
+in_chroot() {
+    local dir=$1
+    shift
+    chroot "$dir" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"
+}
+
+install_in_chroot() {
+    local arch=$1 deb=$2
+    shift 2
+    local dir line
+    dir=$(fresh_chroot "$arch")
+    trap 'umount -R "$dir/proc" "$dir/dev" "$dir/var/cache/apt/archives" 2>/dev/null || true; rm -rf "$dir"' EXIT
+    cp "$deb" "$dir/tmp/"
+    in_chroot "$dir" apt-get install -y -q --no-install-recommends "/tmp/$(basename "$deb")"
+    for line in "$@"; do
+        echo "+ $line"
+        in_chroot "$dir" /bin/sh -c "$line"
+    done
+}
+
+build_in_chroot() {
+    local arch=$1 out=$2 dir
+    dir=$(fresh_chroot "$arch")
+    trap 'umount -R "$dir/proc" "$dir/dev" "$dir/var/cache/apt/archives" 2>/dev/null || true; rm -rf "$dir"' EXIT
+    in_chroot "$dir" apt-get install -y -q --no-install-recommends build-essential make python3 \
+        dpkg-dev debhelper dh-virtualenv fakeroot python3-venv python3-dev portaudio19-dev libasound2-dev
+    mkdir -p "$dir/src"
+    cp -a "$top/pyproject.toml" "$top/README.md" "$top/Makefile" "$top/zcall" "$top/packaging" "$dir/src/"
+    if [ -d "$top/assets" ]; then cp -a "$top/assets" "$dir/src/"; fi
+    rm -rf "$dir/src/packaging/.cache"
+    in_chroot "$dir" bash /src/packaging/build-deb.sh /out
+    mkdir -p "$out"
+    cp "$dir"/out/*.deb "$out/"
+}
+
+case ${1:-} in
+    base)
+        base "$2"
+        ;;
+    install)
+        [ $# -ge 3 ] || { echo "usage: $0 install ARCH DEB [CMD...]" >&2; exit 2; }
+        exec unshare --mount --propagation private "$0" _install "${@:2}"
+        ;;
+    _install)
+        install_in_chroot "${@:2}"
+        ;;
+    build)
+        [ $# -eq 3 ] || { echo "usage: $0 build ARCH OUTDIR" >&2; exit 2; }
+        exec unshare --mount --propagation private "$0" _build "$2" "$(mkdir -p "$3" && cd "$3" && pwd)"
+        ;;
+    _build)
+        build_in_chroot "${@:2}"
+        ;;
+    *)
+        echo "usage: $0 base ARCH | install ARCH DEB [CMD...] | build ARCH OUTDIR" >&2
+        exit 2
+        ;;
+esac
