@@ -1,0 +1,71 @@
+"""Certificate fingerprints as SDP carries them (RFC 8122 a=fingerprint: "sha-256 AB:CD:...")."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+# Hash names RFC 8122 allows that are still worth trusting; md5/md2 are refused on purpose.
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "sha-1": hashes.SHA1,
+    "sha-224": hashes.SHA224,
+    "sha-256": hashes.SHA256,
+    "sha-384": hashes.SHA384,
+    "sha-512": hashes.SHA512,
+}
+_DIGEST_SIZES = {"sha-1": 20, "sha-224": 28, "sha-256": 32, "sha-384": 48, "sha-512": 64}
+# "sha-512 " plus 64 hex pairs and colons, with room for surrounding blanks.
+MAX_FINGERPRINT_TEXT = 256
+
+
+class FingerprintParseError(ValueError):
+    """An a=fingerprint value we cannot use."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    algorithm: str  # lower-case RFC 8122 name, e.g. "sha-256"
+    digest: bytes
+
+    @classmethod
+    def parse(cls, text: str) -> Fingerprint:
+        if len(text) > MAX_FINGERPRINT_TEXT:
+            raise FingerprintParseError("fingerprint text too long")
+        parts = text.split()
+        if len(parts) != 2:
+            raise FingerprintParseError("expected '<hash> <hex:hex:...>'")
+        algorithm = parts[0].lower()
+        if algorithm not in _HASHES:
+            raise FingerprintParseError(f"unsupported fingerprint hash {parts[0][:16]!r}")
+        pairs = parts[1].split(":")
+        if len(pairs) != _DIGEST_SIZES[algorithm]:
+            raise FingerprintParseError(f"{algorithm} needs {_DIGEST_SIZES[algorithm]} octets")
+        try:
+            digest = bytes(int(pair, 16) for pair in pairs if len(pair) == 2 and pair.isascii())
+        except ValueError as exc:
+            raise FingerprintParseError("fingerprint octets must be hex pairs") from exc
+        if len(digest) != len(pairs):
+            raise FingerprintParseError("fingerprint octets must be hex pairs")
+        return cls(algorithm, digest)
+
+    @classmethod
+    def of(cls, certificate: x509.Certificate, algorithm: str = "sha-256") -> Fingerprint:
+        algorithm = algorithm.lower()
+        if algorithm not in _HASHES:
+            raise FingerprintParseError(f"unsupported fingerprint hash {algorithm[:16]!r}")
+        return cls(algorithm, certificate.fingerprint(_HASHES[algorithm]()))
+
+    def matches(self, certificate: x509.Certificate) -> bool:
+        """Constant-time comparison with the certificate's digest under the same hash."""
+        return hmac.compare_digest(self.digest, certificate.fingerprint(_HASHES[self.algorithm]()))
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} " + ":".join(f"{octet:02X}" for octet in self.digest)
+
+
+def fingerprint_of(certificate: x509.Certificate, algorithm: str = "sha-256") -> str:
+    """The a=fingerprint value for our own certificate."""
+    return str(Fingerprint.of(certificate, algorithm))
