@@ -56,6 +56,8 @@ DROP_REASONS = ("random", "burst", "outage", "overflow", "no_route")
 MAX_DATAGRAM = 65535
 _DRAWS_PER_PACKET = 6
 _RCVBUF = 4 * 1024 * 1024
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; the stdlib does not name it
+_STAMP_SPACE = socket.CMSG_SPACE(16)
 
 Endpoint = tuple[str, int]
 
@@ -323,9 +325,25 @@ def _bind(endpoint: Endpoint) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), _RCVBUF)
     except OSError:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+    with contextlib.suppress(OSError):  # Linux: receive timestamps as ancillary data
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.bind(endpoint)
     sock.setblocking(False)
     return sock
+
+
+def kernel_stamp(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive time (wall clock, seconds) from SCM_TIMESTAMPNS, if present."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            if len(data) == 16:
+                seconds, nanoseconds = struct.unpack("=qq", data)
+            elif len(data) == 8:  # 32-bit time_t (older 32-bit Raspberry Pi OS)
+                seconds, nanoseconds = struct.unpack("=ii", data)
+            else:
+                return None
+            return float(seconds + nanoseconds * 1e-9)
+    return None
 
 
 class UdpRelay:
@@ -354,6 +372,7 @@ class UdpRelay:
         forward = a_to_b or Impairment()
         self._impairments = (forward, b_to_a if b_to_a is not None else forward)
         self._clock = clock
+        self._kernel_stamps = clock is time.monotonic  # kernel times only make sense on the real clock
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -473,14 +492,21 @@ class UdpRelay:
     def _drain(self, side: int) -> None:
         sock = self._socks[side]
         core = self._cores[side]  # side A's socket feeds a2b, side B's feeds b2a
+        wall_offset = time.time() - time.monotonic()
         for _ in range(512):  # bounded, so a flood cannot starve the sending half
             try:
-                data, source = sock.recvfrom(MAX_DATAGRAM)
+                data, ancillary, _flags, source = sock.recvmsg(MAX_DATAGRAM, _STAMP_SPACE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 continue  # ICMP errors from an earlier send surface here; they are not packets
             now = self._clock()
+            if self._kernel_stamps:
+                # Count delay from when the kernel took the packet in, not from when this thread got to it:
+                # a busy machine then delays the relay's reads without stretching the delay it adds.
+                stamped = kernel_stamp(ancillary)
+                if stamped is not None and now - 1.0 < stamped - wall_offset <= now:
+                    now = stamped - wall_offset
             if self._learn[side]:
                 self._to[side] = (str(source[0]), int(source[1]))
             with self._lock:
@@ -554,15 +580,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--to-a", type=_endpoint_arg, help="A's peer (default: learned from its packets)")
     p.add_argument("--to-b", type=_endpoint_arg, help="B's peer (default: learned from its packets)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--loss", type=float, default=0.0)
+    p.add_argument("--loss", type=float, default=0.0, help="independent loss (in the good state if bursty)")
     p.add_argument("--burst-p", type=float, default=0.0, help="Gilbert–Elliott P(good->bad)")
     p.add_argument("--burst-r", type=float, default=1.0, help="Gilbert–Elliott P(bad->good)")
     p.add_argument("--burst-loss", type=float, default=1.0, help="loss probability in the bad state")
     p.add_argument("--delay-ms", type=float, default=0.0)
     p.add_argument("--jitter-ms", type=float, default=0.0, help="extra delay uniform in [0, J]")
-    p.add_argument("--reorder", type=float, default=0.0)
+    p.add_argument("--reorder", type=float, default=0.0, help="P(hold a packet until after the next)")
     p.add_argument("--reorder-hold-ms", type=float, default=100.0)
-    p.add_argument("--duplicate", type=float, default=0.0)
+    p.add_argument("--duplicate", type=float, default=0.0, help="P(send a second copy)")
     p.add_argument("--outage", type=_outage, action="append", default=[], help="T0:T1 seconds from epoch")
     p.add_argument("--outage-epoch", choices=("start", "first-packet"), default="start",
                    help="time zero for outages: relay start, or the first packet either way")  # fmt: skip
