@@ -17,6 +17,7 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha-512": hashes.SHA512,
 }
 _DIGEST_SIZES = {"sha-1": 20, "sha-224": 28, "sha-256": 32, "sha-384": 48, "sha-512": 64}
+_HEX = frozenset("0123456789abcdefABCDEF")
 # "sha-512 " plus 64 hex pairs and colons, with room for surrounding blanks.
 MAX_FINGERPRINT_TEXT = 256
 
@@ -43,12 +44,9 @@ class Fingerprint:
         pairs = parts[1].split(":")
         if len(pairs) != _DIGEST_SIZES[algorithm]:
             raise FingerprintParseError(f"{algorithm} needs {_DIGEST_SIZES[algorithm]} octets")
-        try:
-            digest = bytes(int(pair, 16) for pair in pairs if len(pair) == 2 and pair.isascii())
-        except ValueError as exc:
-            raise FingerprintParseError("fingerprint octets must be hex pairs") from exc
-        if len(digest) != len(pairs):
+        if not all(len(pair) == 2 and all(c in _HEX for c in pair) for pair in pairs):
             raise FingerprintParseError("fingerprint octets must be hex pairs")
+        digest = bytes.fromhex("".join(pairs))
         return cls(algorithm, digest)
 
     @classmethod
