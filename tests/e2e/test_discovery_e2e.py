@@ -110,21 +110,22 @@ def test_two_units_find_each_other_and_say_goodbye(lan2: netns.Lan) -> None:
         sip = _sip_service_lookup(host_a, "Bravo")
         assert sip == {"port": 5070, "addresses": [host_b.ip], "zid": ZID_B}
 
-        # A browse-only lister with A's identity (`zcall peers` next to a running phone) skips A by its ZID.
-        lister = Agent(host_a, "Alpha", ZID_A, 5060, browse_only=True)
-        try:
-            lister.wait_for(10, event="up", name="Bravo", zid=ZID_B)
-            time.sleep(1.0)
-        finally:
-            lister.stop()
-        assert [e["name"] for e in lister.seen if e["event"] == "up"] == ["Bravo"]
-        drops = lister.wait_for(1, event="closed")["drops"]
-        assert set(drops) == {"self"} and drops["self"] >= 1
-
         stopped_at = time.time()
         b.stop()
         down = a.wait_for(5, event="down", name="Bravo")
         assert down["zid"] == ZID_B and down["t"] - stopped_at < 3.0
+
+        # A browse-only lister carrying A's identity (a clone, or `zcall peers` beside the phone) drops A by
+        # its ZID. It runs on B's host, now quiet, so it surely hears A.
+        lister = Agent(host_b, "Lister", ZID_A, 5060, browse_only=True)
+        try:
+            lister.wait_for(10, event="browsing")
+            time.sleep(2.5)
+        finally:
+            lister.stop()
+        assert not [e for e in lister.seen if e["event"] == "up"]
+        drops = lister.wait_for(1, event="closed")["drops"]
+        assert set(drops) == {"self"} and drops["self"] >= 1
     finally:
         if b is not None:
             b.kill()
