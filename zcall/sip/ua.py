@@ -65,6 +65,7 @@ class _Call:
     reinvite_out: ClientTransaction | None = None
     ended_at: float | None = None
     stray_tags: set[str] = field(default_factory=set)  # forks whose 2xx we acknowledged and ended
+    bye_pending: bool = False  # we hung up before the ACK of our 2xx arrived
 
 
 def _sdp_of(message: Request | Response) -> bytes:
@@ -173,6 +174,10 @@ class UserAgent:
         self._now = max(self._now, now)
         call = self.calls.get(call_id)
         if call is None or call.state not in ("answered", "confirmed"):
+            return
+        if call.role == "uas" and call.state == "answered":
+            # RFC 3261 §15: the callee waits for the ACK of its 2xx (or gives up on it) before its BYE.
+            call.bye_pending = True
             return
         self._send_bye(call, now)
         self._end(call, None)
@@ -332,7 +337,7 @@ class UserAgent:
             call.ok_next = call.ok_deadline = None
             call.ok_wire = None
             self._send_bye(call, now)
-            self._end(call, "no-ack")
+            self._end(call, None if call.bye_pending else "no-ack")
             return
         if call.ok_next is not None and now >= call.ok_next and call.ok_wire is not None:
             self._out.append((call.ok_wire, call.dest))
@@ -628,7 +633,10 @@ class UserAgent:
         call.ok_wire = None
         call.ok_seq = None
         call.ok_next = call.ok_deadline = None
-        if first:
+        if call.bye_pending:
+            self._send_bye(call, self._now)
+            self._end(call, None)
+        elif first:
             call.state = "confirmed"
             call.dialog.confirmed = True
             self._events.append(CallConfirmed(call.call_id, _sdp_of(request)))

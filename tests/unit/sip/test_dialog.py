@@ -285,6 +285,9 @@ def test_record_route_becomes_the_route_set(udp: Net) -> None:
     udp.pump()
     _, _, ok = udp.log[-1]
     assert isinstance(ok, Response) and len(ok.record_route) == 2
+    to = b"To: <sip:bob@10.0.0.2>"
+    ack = _raw_invite(method="ACK").replace(to, to + f";tag={ok.to.tag}".encode())
+    udp.inject(ack, A, B)
     udp.uas[B].bye(incoming.call_id, udp.now)
     udp.pump()
     data, dest = udp.outside[-1]
@@ -345,3 +348,23 @@ def test_second_fork_2xx_is_acked_and_ended(udp: Net) -> None:
     udp.uas[A].bye(call_id, udp.now)  # the first dialog is untouched
     udp.pump()
     assert udp.take(B)[-1] == CallEnded(call_id, "bye")
+
+
+def test_callee_hanging_up_before_ack_waits_for_it(udp: Net) -> None:
+    held: list[bytes] = []
+
+    def hold_ack(msg: Request | Response) -> bool:
+        if isinstance(msg, Request) and msg.method == "ACK" and not held:
+            held.append(msg.serialize())
+            return True
+        return False
+
+    udp.drop = hold_ack
+    call_id = _call(udp)
+    udp.uas[B].bye(call_id, udp.now)
+    udp.pump()
+    assert "BYE" not in udp.methods()
+    udp.inject(held[0], A, B)
+    assert udp.methods()[-2:] == ["BYE", "200"]
+    assert udp.take(A)[-1] == CallEnded(call_id, "bye")
+    assert not any(isinstance(e, CallConfirmed) for e in udp.take(B))
