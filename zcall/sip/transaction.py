@@ -142,6 +142,8 @@ class ClientTransaction(_Transaction):
         if self.state in ("calling", "proceeding"):
             self._deadlines.pop("A", None)
             if status < 200:
+                # Timer B only guards the Calling state: a phone may ring for as long as the TU lets it.
+                self._deadlines.pop("B", None)
                 self.state = "proceeding"
                 self._events.append(TxResponse(response))
             elif status < 300:

@@ -368,3 +368,14 @@ def test_callee_hanging_up_before_ack_waits_for_it(udp: Net) -> None:
     assert udp.methods()[-2:] == ["BYE", "200"]
     assert udp.take(A)[-1] == CallEnded(call_id, "bye")
     assert not any(isinstance(e, CallConfirmed) for e in udp.take(B))
+
+
+def test_ringing_longer_than_timer_b_is_not_a_timeout(udp: Net) -> None:
+    call_id = udp.uas[A].invite(f"sip:bob@{B[0]}:{B[1]}", OFFER, udp.now)
+    udp.pump()
+    udp.uas[B].ringing(call_id, udp.now)
+    udp.run_until(120.0)
+    assert not any(isinstance(e, CallFailed) for e in udp.take(A))
+    udp.uas[B].answer(call_id, ANSWER, udp.now)
+    udp.pump()
+    assert CallAnswered(call_id, ANSWER) in udp.take(A)
