@@ -26,7 +26,7 @@ from zcall.media.stream import MediaSession
 from zcall.settings import PhoneSettings
 from zcall.sip.sdp import AudioParams, LocalAudio, SessionDescription
 from zcall.zrtp import session as zrtp
-from zcall.zrtp.cache import RetainedSecrets, ZrtpCache
+from zcall.zrtp.cache import CacheError, RetainedSecrets, ZrtpCache
 
 Addr = tuple[str, int]
 Direction = Literal["out", "in"]
@@ -227,7 +227,12 @@ class Call:
 
     def _lookup_secrets(self, peer_zid: bytes) -> RetainedSecrets | None:
         self.peer_zid = peer_zid
-        return self.ctx.cache.lookup(peer_zid, time.time())
+        try:
+            return self.ctx.cache.lookup(peer_zid, time.time())
+        except CacheError as exc:
+            # Without the cache this call is a first contact: still secure, the SAS must be read.
+            self.ctx.emit(events.Error(message=f"trust cache unreadable, treating the peer as new: {exc}"))
+            return None
 
     def _on_key_packet(self, data: bytes, addr: Addr) -> None:
         if self.zrtp is None or self.ended:
@@ -308,19 +313,10 @@ class Call:
         self.media.start_srtp(tx, rx)
         self.peer_zid = ready.peer_zid
         self.cache_state = ready.cache
-        cache, now = self.ctx.cache, time.time()
-        cache.touch(ready.peer_zid, now, name=self.peer[:128] if self.direction == "out" else None)
-        if ready.cache == "mismatch":
-            cache.set_verified(ready.peer_zid, False)
-            if ready.new_rs1 is not None:
-                self._pending_rs1 = (ready.new_rs1, ready.rs1_expires_in)
-            self.verified = False
-            self.muted_for_mismatch = True
-        else:
-            known = cache.lookup(ready.peer_zid, now)
-            self.verified = ready.cache == "match" and known is not None and known.verified
-            if ready.new_rs1 is not None:
-                cache.store_new_rs1(ready.peer_zid, ready.new_rs1, ready.rs1_expires_in, now)
+        try:
+            self._remember_peer(ready)
+        except CacheError as exc:
+            self.ctx.emit(events.Error(message=f"could not update the trust cache: {exc}"))
         self.secure_at = time.monotonic()
         self.secure_event = events.Secure(
             id=self.id,
@@ -344,6 +340,24 @@ class Call:
             self.ctx.end_call(self, "cache mismatch")
             return
         self._stats_task = asyncio.get_running_loop().create_task(self._report_stats())
+
+    def _remember_peer(self, ready: zrtp.SecureReady) -> None:
+        """Cache bookkeeping for a secure call; after a mismatch the new secret waits for the user's word."""
+        cache, now = self.ctx.cache, time.time()
+        named = any(p.zid == ready.peer_zid and p.name for p in cache.peers())
+        label = "".join(c for c in self.peer if c.isprintable())[:128]
+        cache.touch(ready.peer_zid, now, name=None if named else label)  # a nickname the user gave stays
+        if ready.cache == "mismatch":
+            cache.set_verified(ready.peer_zid, False)
+            if ready.new_rs1 is not None:
+                self._pending_rs1 = (ready.new_rs1, ready.rs1_expires_in)
+            self.verified = False
+            self.muted_for_mismatch = True
+        else:
+            known = cache.lookup(ready.peer_zid, now)
+            self.verified = ready.cache == "match" and known is not None and known.verified
+            if ready.new_rs1 is not None:
+                cache.store_new_rs1(ready.peer_zid, ready.new_rs1, ready.rs1_expires_in, now)
 
     def _apply_mute(self) -> None:
         if self.media is not None:

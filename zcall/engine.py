@@ -22,6 +22,7 @@ from zcall.control import ControlError, ControlServer
 from zcall.discovery.lan import Discovery, DiscoveryError, local_ipv4_addresses
 from zcall.discovery.service import PeerDown, PeerUp
 from zcall.identity import Identity, load_or_create
+from zcall.media.audio import AudioSpecError
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
 from zcall.sip import sdp
@@ -197,7 +198,11 @@ class Phone:
             raise PhoneError("the phone is not started")
         uri, dest, label = self.resolve_target(target)
         call = Call(self._ctx, "out", label)
-        local = await call.open_media(self.local_ip)
+        try:
+            local = await call.open_media(self.local_ip)
+        except (AudioSpecError, OSError) as exc:
+            call.close(f"media: {exc}")
+            raise PhoneError(f"cannot open the call's audio or media port: {exc}") from exc
         offer = sdp.make_offer(local, session_id=str(int(time.time())), version=1)
         call.offer = offer
         call.sip_call_id = self._ua.invite(uri, offer.serialize(), self._now(), dest=dest)
@@ -217,15 +222,22 @@ class Phone:
             local = await call.open_media(self.local_ip)
             answer = sdp.answer(offer, local, session_id=str(int(time.time())), version=1)
         except sdp.SdpError as exc:
-            self._ua.reject(call.sip_call_id, 488, self._now(), exc.reason)
-            self._flush_sip()
-            self._forget(call, f"incompatible offer: {exc.reason}")
+            self._refuse_incoming(call, 488, f"incompatible offer: {exc.reason}")
             raise PhoneError(f"cannot accept the call's media: {exc.reason}") from exc
+        except (AudioSpecError, OSError) as exc:
+            self._refuse_incoming(call, 500, f"media: {exc}")
+            raise PhoneError(f"cannot open the call's audio or media port: {exc}") from exc
         self._ua.answer(call.sip_call_id, answer.serialize(), self._now())
         self._flush_sip()
         call.set_state("answered")
         call.start_media(sdp.audio_params(offer))
         return call.id
+
+    def _refuse_incoming(self, call: Call, status: int, reason: str) -> None:
+        if self._ua is not None and call.sip_call_id is not None:
+            self._ua.reject(call.sip_call_id, status, self._now(), reason)
+            self._flush_sip()
+        self._forget(call, reason)
 
     def hangup(self, call_id: str | None = None) -> str:
         call = self._find(call_id)
