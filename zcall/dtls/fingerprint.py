@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
 
-# Hash names RFC 8122 allows that are still worth trusting; md5/md2 are refused on purpose.
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "sha-1": hashes.SHA1,
-    "sha-224": hashes.SHA224,
-    "sha-256": hashes.SHA256,
-    "sha-384": hashes.SHA384,
-    "sha-512": hashes.SHA512,
-}
+# RFC 8122 hash names still worth trusting -> hashlib names; md5/md2 are refused on purpose.
 _DIGEST_SIZES = {"sha-1": 20, "sha-224": 28, "sha-256": 32, "sha-384": 48, "sha-512": 64}
+_HASHES = {name: name.replace("-", "") for name in _DIGEST_SIZES}
 _HEX = frozenset("0123456789abcdefABCDEF")
 # "sha-512 " plus 64 hex pairs and colons, with room for surrounding blanks.
 MAX_FINGERPRINT_TEXT = 256
@@ -50,15 +45,23 @@ class Fingerprint:
         return cls(algorithm, digest)
 
     @classmethod
-    def of(cls, certificate: x509.Certificate, algorithm: str = "sha-256") -> Fingerprint:
+    def of_der(cls, der: bytes, algorithm: str = "sha-256") -> Fingerprint:
+        """RFC 8122 §5: the hash of the certificate's DER encoding, exactly as it came off the wire."""
         algorithm = algorithm.lower()
         if algorithm not in _HASHES:
             raise FingerprintParseError(f"unsupported fingerprint hash {algorithm[:16]!r}")
-        return cls(algorithm, certificate.fingerprint(_HASHES[algorithm]()))
+        return cls(algorithm, hashlib.new(_HASHES[algorithm], der).digest())
+
+    @classmethod
+    def of(cls, certificate: x509.Certificate, algorithm: str = "sha-256") -> Fingerprint:
+        return cls.of_der(certificate.public_bytes(serialization.Encoding.DER), algorithm)
+
+    def matches_der(self, der: bytes) -> bool:
+        """Constant-time comparison with the digest of a DER certificate under the same hash."""
+        return hmac.compare_digest(self.digest, hashlib.new(_HASHES[self.algorithm], der).digest())
 
     def matches(self, certificate: x509.Certificate) -> bool:
-        """Constant-time comparison with the certificate's digest under the same hash."""
-        return hmac.compare_digest(self.digest, certificate.fingerprint(_HASHES[self.algorithm]()))
+        return self.matches_der(certificate.public_bytes(serialization.Encoding.DER))
 
     def __str__(self) -> str:
         return f"{self.algorithm} " + ":".join(f"{octet:02X}" for octet in self.digest)

@@ -89,7 +89,7 @@ class DtlsSrtpSession:
         self._deadline: float | None = None
         self._retransmit_at: float | None = None
         # Held between the end of the handshake and the fingerprint check; never leaves before it passes.
-        self._peer_cert: x509.Certificate | None = None
+        self._peer_der: bytes | None = None
         self._pending: DtlsSecure | None = None
         self.drops: collections.Counter[str] = collections.Counter()
         self.retransmissions = 0
@@ -194,10 +194,10 @@ class DtlsSrtpSession:
         # Any chain is acceptable; only the leaf matters, and only against the SDP fingerprint, if we have it.
         if depth != 0 or self._expected is None:
             return True
-        leaf = cert.to_cryptography()
-        if self._expected.matches(leaf):
+        der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
+        if self._expected.matches_der(der):
             return True
-        self._mismatch = str(Fingerprint.of(leaf, self._expected.algorithm))
+        self._mismatch = str(Fingerprint.of_der(der, self._expected.algorithm))
         return False
 
     def _handshake(self, now: float) -> None:
@@ -225,8 +225,8 @@ class DtlsSrtpSession:
             self._shutdown()
             self._fail("no common SRTP profile")
             return
-        peer = self._conn.get_peer_certificate(as_cryptography=True)
-        if peer is None:
+        cert = self._conn.get_peer_certificate()
+        if cert is None:
             self._shutdown()
             self._fail("peer sent no certificate")
             return
@@ -237,22 +237,23 @@ class DtlsSrtpSession:
             secure = DtlsSecure(profile, client_key, client_salt, server_key, server_salt)
         else:
             secure = DtlsSecure(profile, server_key, server_salt, client_key, client_salt)
-        self._peer_cert, self._pending = peer, secure
+        self._peer_der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
+        self._pending = secure
         self.state = "awaiting_fingerprint"
         if self._expected is not None:
             self._release()
 
     def _release(self) -> None:
         """The fingerprint check after the handshake: the only way keys leave this object."""
-        assert self._expected is not None and self._peer_cert is not None and self._pending is not None
+        assert self._expected is not None and self._peer_der is not None and self._pending is not None
         secure, self._pending = self._pending, None
-        if self._expected.matches(self._peer_cert):
+        if self._expected.matches_der(self._peer_der):
             self.state = "secure"
             self._events.append(secure)
             return
         self._shutdown()
-        self._end(FingerprintMismatch(str(self._expected), str(Fingerprint.of(self._peer_cert,
-                                                                               self._expected.algorithm))))
+        got = Fingerprint.of_der(self._peer_der, self._expected.algorithm)
+        self._end(FingerprintMismatch(str(self._expected), str(got)))
 
     def _read_after_handshake(self) -> None:
         # Lets OpenSSL answer a retransmitted final flight and notice alerts; we carry no application data.
