@@ -1,7 +1,7 @@
 """SIP (RFC 3261) for zcall: sans-I/O messages, SDP, transactions, dialogs, digest; asyncio transports.
 
-The call engine needs little more than what is re-exported here: a UserAgent fed by a transport, its events,
-and the SDP offer/answer helpers in zcall.sip.sdp.
+The call engine needs little more than what is re-exported here: a SipEndpoint (a UserAgent on its transport
+and the loop's clock), the agent's events, and the SDP offer/answer helpers in zcall.sip.sdp.
 """
 
 from zcall.sip.dialog import (
@@ -18,6 +18,7 @@ from zcall.sip.dialog import (
     UaEvent,
 )
 from zcall.sip.digest import DigestClient
+from zcall.sip.endpoint import SipEndpoint
 from zcall.sip.errors import SipParseError
 from zcall.sip.message import Request, Response, parse
 from zcall.sip.register import Registered, RegistrationFailed
@@ -40,6 +41,7 @@ __all__ = [
     "RegistrationFailed",
     "Request",
     "Response",
+    "SipEndpoint",
     "SipParseError",
     "Timers",
     "UaConfig",

@@ -177,6 +177,7 @@ class StreamTransport:
         self.client_ssl = client_ssl
         self.framing_errors = 0
         self._connections: dict[Addr, _StreamProtocol] = {}
+        self._connecting: dict[Addr, asyncio.Future[None]] = {}
         self._server: asyncio.Server | None = None
 
     @property
@@ -194,12 +195,28 @@ class StreamTransport:
         """Open (or reuse) a connection to addr. TLS verifies the certificate for server_hostname (SNI)."""
         if addr in self._connections:
             return
+        pending = self._connecting.get(addr)
+        if pending is None:
+            # One attempt per peer: messages queued meanwhile go out on it, in order.
+            pending = asyncio.ensure_future(self._open(addr, server_hostname, timeout))
+            self._connecting[addr] = pending
+            pending.add_done_callback(lambda _: self._connecting.pop(addr, None))
+        await asyncio.shield(pending)
+
+    async def _open(self, addr: Addr, server_hostname: str | None, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         hostname = (server_hostname or addr[0]) if self.client_ssl is not None else None
         connecting = loop.create_connection(
             lambda: _StreamProtocol(self), addr[0], addr[1], ssl=self.client_ssl, server_hostname=hostname
         )
-        await asyncio.wait_for(connecting, timeout)
+        transport, _ = await asyncio.wait_for(connecting, timeout)
+        host, port = transport.get_extra_info("peername")[:2]
+        if (str(host), int(port)) != addr:
+            # Dialled by name or an IPv4-mapped form: file the connection under the address we were given.
+            conn = self._connections.pop((str(host), int(port)), None)
+            if conn is not None:
+                conn.peer = addr
+                self._connections[addr] = conn
 
     async def send(self, data: bytes, addr: Addr, *, server_hostname: str | None = None) -> None:
         if addr not in self._connections:
