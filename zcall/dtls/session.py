@@ -107,7 +107,7 @@ class DtlsSrtpSession:
         self._flush()
 
     def set_remote_fingerprint(self, fingerprint: str, now: float | None = None) -> None:
-        """The peer's a=fingerprint, when the SDP arrives after the first DTLS flight (RFC 5763 §6.7.1).
+        """The peer's a=fingerprint, when the SDP answer arrives after the answerer's first DTLS flight.
 
         Raises FingerprintParseError for an unusable value. A handshake already finished is checked at once.
         """

@@ -97,12 +97,14 @@ class Pair:
                 return
         raise AssertionError("link never went quiet")
 
-    def run_realtime(self, limit: float = 10.0) -> float:
+    def run_realtime(self, limit: float = 10.0, on_tick: Callable[[float], None] | None = None) -> float:
         """Pump and fire timers on the real clock (OpenSSL times retransmission itself) until both finish."""
         start = time.monotonic()
         self.client.start(start)
         while time.monotonic() - start < limit:
             now = time.monotonic()
+            if on_tick is not None:
+                on_tick(now)
             self.settle(now)
             for s in (self.client, self.server):
                 timer = s.get_timer()
@@ -117,7 +119,8 @@ class Pair:
         raise AssertionError(f"handshake not done in {limit} s: {self.client.state}/{self.server.state}")
 
     def done(self) -> bool:
-        return all(s.state not in ("idle", "handshaking") for s in (self.client, self.server))
+        busy = ("idle", "handshaking", "awaiting_fingerprint")
+        return all(s.state not in busy for s in (self.client, self.server))
 
     def secure(self) -> tuple[DtlsSecure, DtlsSecure]:
         """Each side's first event, which must be DtlsSecure."""

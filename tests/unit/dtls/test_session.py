@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.unit.dtls.harness import Cred, Pair, make_cred, session
@@ -129,6 +131,24 @@ def test_early_first_flight_answered_at_once_keys_wait_for_fingerprint(alice: Cr
     assert pair.client.retransmissions == pair.server.retransmissions == 0
     hellos = [d for d in pair.sent["c2s"] if d[0] == 22 and d[3:5] == b"\x00\x00" and d[13] == 1]
     assert len(hellos) == 1
+
+
+def test_early_first_flight_costs_no_retransmission_on_the_real_clock(alice: Cred, bob: Cred) -> None:
+    # The SDP answer (with the client's fingerprint) reaches the server 0.3 s after the ClientHello; timers
+    # are serviced all along. Both are secure as soon as it arrives, before OpenSSL's 1 s retransmission.
+    server = session("server", bob, None)
+    pair = Pair(session("client", alice, bob), server)
+    answer_at = time.monotonic() + 0.3
+
+    def answer_arrives(now: float) -> None:
+        if server.state == "awaiting_fingerprint" and now >= answer_at:
+            server.set_remote_fingerprint(alice.fingerprint, now)
+
+    elapsed = pair.run_realtime(on_tick=answer_arrives)
+    assert 0.25 <= elapsed < 1.0
+    assert pair.client.retransmissions == pair.server.retransmissions == 0
+    c, s = pair.secure()
+    assert c.local_key == s.remote_key
 
 
 def test_early_first_flight_with_wrong_fingerprint_no_keys(alice: Cred, bob: Cred, mallory: Cred) -> None:
