@@ -18,11 +18,13 @@ Typical use by a call (SDP side in zcall.sip.sdp, sockets in media/stream.py)::
 Contract:
 - `DtlsSrtpSession(role, certificate, private_key, remote_fingerprint=None, profiles=DEFAULT_PROFILES,
   *, mtu=1200, handshake_timeout=30.0)`: cryptography certificate and key (Identity.certificate/.private_key);
+  `remote_fingerprint` is one a=fingerprint value or all of them (AudioParams.fingerprints): the strongest
+  hash offered is checked (RFC 8122 §5), unusable values (md5, malformed) are skipped if others remain;
   `profiles` are zcall.media.srtp.SrtpProfile values in preference order (a server picks by its own order).
 - `start(now)`: a client sends its ClientHello. A server needs no start(): its first receive() starts it.
-- `set_remote_fingerprint(fp, now=None)`: the a=fingerprint when it arrives after the media (an offerer's
-  answer racing the answerer's ClientHello). The early flight is answered as it arrives, not held for a
-  retransmission; the keys are held until the fingerprint is known and matches.
+- `set_remote_fingerprint(fp_or_fps, now=None)`: the a=fingerprint when it arrives after the media (an
+  offerer's answer racing the answerer's ClientHello). The early flight is answered as it arrives, not
+  held for a retransmission; the keys are held until the fingerprint is known and matches.
 - `receive(data, now)` never raises: oversize or malformed datagrams are counted in `.drops[reason]`.
 - `get_timer()` / `handle_timer(now)`: retransmission (OpenSSL's own timer, reported on the caller's clock)
   and the handshake deadline (started by start() or the first datagram; covers waiting for the fingerprint).
@@ -35,7 +37,7 @@ Contract:
 """
 
 from zcall.dtls.events import DtlsClosed, DtlsEvent, DtlsFailed, DtlsSecure, FingerprintMismatch
-from zcall.dtls.fingerprint import Fingerprint, FingerprintParseError, fingerprint_of
+from zcall.dtls.fingerprint import Fingerprint, FingerprintParseError, PeerPin, fingerprint_of
 from zcall.dtls.profiles import DEFAULT_PROFILES
 from zcall.dtls.records import RecordError
 from zcall.dtls.session import DtlsSrtpSession
@@ -51,6 +53,7 @@ __all__ = [
     "Fingerprint",
     "FingerprintMismatch",
     "FingerprintParseError",
+    "PeerPin",
     "RecordError",
     "Role",
     "SetupError",

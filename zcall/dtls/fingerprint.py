@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -13,6 +14,9 @@ from cryptography.hazmat.primitives import serialization
 _DIGEST_SIZES = {"sha-1": 20, "sha-224": 28, "sha-256": 32, "sha-384": 48, "sha-512": 64}
 _HASHES = {name: name.replace("-", "") for name in _DIGEST_SIZES}
 _HEX = frozenset("0123456789abcdefABCDEF")
+# Strongest first: of several a=fingerprint lines we check those of the best hash the peer offered.
+_PREFERENCE = ("sha-512", "sha-384", "sha-256", "sha-224", "sha-1")
+MAX_FINGERPRINTS = 8
 # "sha-512 " plus 64 hex pairs and colons, with room for surrounding blanks.
 MAX_FINGERPRINT_TEXT = 256
 
@@ -65,6 +69,49 @@ class Fingerprint:
 
     def __str__(self) -> str:
         return f"{self.algorithm} " + ":".join(f"{octet:02X}" for octet in self.digest)
+
+
+@dataclass(frozen=True)
+class PeerPin:
+    """What the peer's certificate must match: its a=fingerprint values that use the strongest hash offered
+    (RFC 8122 §5: one of that set must match). Unusable values (md5, malformed) are skipped if others remain.
+    """
+
+    fingerprints: tuple[Fingerprint, ...]
+
+    @classmethod
+    def from_sdp(cls, values: str | Sequence[str]) -> PeerPin:
+        values = [values] if isinstance(values, str) else list(values)
+        if len(values) > MAX_FINGERPRINTS:
+            raise FingerprintParseError("too many fingerprints")
+        parsed: list[Fingerprint] = []
+        errors: list[FingerprintParseError] = []
+        for value in values:
+            try:
+                parsed.append(Fingerprint.parse(value))
+            except FingerprintParseError as exc:
+                errors.append(exc)
+        if not parsed:
+            raise errors[0] if errors else FingerprintParseError("no fingerprint given")
+        best = min(_PREFERENCE.index(f.algorithm) for f in parsed)
+        return cls(tuple(f for f in parsed if f.algorithm == _PREFERENCE[best]))
+
+    @property
+    def algorithm(self) -> str:
+        return self.fingerprints[0].algorithm
+
+    def matches_der(self, der: bytes) -> bool:
+        digest = hashlib.new(_HASHES[self.algorithm], der).digest()
+        found = False
+        for fp in self.fingerprints:  # no early exit: the time taken does not say which one matched
+            found |= hmac.compare_digest(fp.digest, digest)
+        return found
+
+    def matches(self, certificate: x509.Certificate) -> bool:
+        return self.matches_der(certificate.public_bytes(serialization.Encoding.DER))
+
+    def __str__(self) -> str:
+        return ", ".join(str(f) for f in self.fingerprints)
 
 
 def fingerprint_of(certificate: x509.Certificate, algorithm: str = "sha-256") -> str:

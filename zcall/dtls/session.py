@@ -9,6 +9,7 @@ whether it has really expired (pyOpenSSL has no DTLS_set_timer_cb to make it use
 from __future__ import annotations
 
 import collections
+from collections.abc import Sequence
 from typing import Literal
 
 from cryptography import x509
@@ -17,7 +18,7 @@ from OpenSSL import SSL, crypto
 
 from zcall.dtls import profiles as _profiles
 from zcall.dtls.events import DtlsClosed, DtlsEvent, DtlsFailed, DtlsSecure, FingerprintMismatch
-from zcall.dtls.fingerprint import Fingerprint, FingerprintParseError
+from zcall.dtls.fingerprint import Fingerprint, FingerprintParseError, PeerPin
 from zcall.dtls.records import MAX_DATAGRAM, RecordError, pack_datagrams, split_records
 from zcall.dtls.setup import Role
 
@@ -58,7 +59,7 @@ class DtlsSrtpSession:
         role: Role,
         certificate: x509.Certificate,
         private_key: PrivateKey,
-        remote_fingerprint: str | None = None,
+        remote_fingerprint: str | Sequence[str] | None = None,
         profiles: tuple[str, ...] = _profiles.DEFAULT_PROFILES,
         *,
         mtu: int = DEFAULT_MTU,
@@ -72,9 +73,9 @@ class DtlsSrtpSession:
         self.profiles = tuple(profiles)
         self.mtu = mtu
         self.handshake_timeout = handshake_timeout
-        self._expected: Fingerprint | None = None
+        self._expected: PeerPin | None = None
         if remote_fingerprint is not None:
-            self._expected = Fingerprint.parse(remote_fingerprint)
+            self._expected = PeerPin.from_sdp(remote_fingerprint)
         self._mismatch: str | None = None  # what the verify callback saw when the leaf did not match
         ctx = _context(role, certificate, private_key, self.profiles, self._verify)
         self._conn = SSL.Connection(ctx, None)
@@ -106,12 +107,13 @@ class DtlsSrtpSession:
             self._handshake(now)
         self._flush()
 
-    def set_remote_fingerprint(self, fingerprint: str, now: float | None = None) -> None:
+    def set_remote_fingerprint(self, fingerprint: str | Sequence[str], now: float | None = None) -> None:
         """The peer's a=fingerprint, when the SDP answer arrives after the answerer's first DTLS flight.
 
-        Raises FingerprintParseError for an unusable value. A handshake already finished is checked at once.
+        One value or all of the SDP's a=fingerprint values. Raises FingerprintParseError if none is usable.
+        A handshake already finished is checked at once.
         """
-        expected = Fingerprint.parse(fingerprint)
+        expected = PeerPin.from_sdp(fingerprint)
         if self._expected is not None and self._expected != expected:
             raise ValueError("the remote fingerprint is already set to another value")
         self._expected = expected

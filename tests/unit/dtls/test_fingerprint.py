@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from tests.unit.dtls.harness import make_cred
-from zcall.dtls import Fingerprint, FingerprintParseError, fingerprint_of
+from zcall.dtls import Fingerprint, FingerprintParseError, PeerPin, fingerprint_of
 from zcall.identity import load_or_create
 
 
@@ -56,3 +56,22 @@ def test_agrees_with_the_device_identity(tmp_path: object) -> None:
 def test_malformed_values_are_refused(text: str) -> None:
     with pytest.raises(FingerprintParseError):
         Fingerprint.parse(text)
+
+
+def test_pin_checks_the_strongest_hash_offered() -> None:
+    cred, other = make_cred("a"), make_cred("b")
+    good256 = fingerprint_of(cred.certificate, "sha-256")
+    wrong384 = fingerprint_of(other.certificate, "sha-384")
+    pin = PeerPin.from_sdp([good256, wrong384, "md5 " + ":".join(["00"] * 16)])
+    # sha-384 is the best hash offered, and its only value is not this certificate's: no match.
+    assert pin.algorithm == "sha-384" and not pin.matches(cred.certificate)
+    both = PeerPin.from_sdp([good256, wrong384, fingerprint_of(cred.certificate, "sha-384")])
+    assert both.matches(cred.certificate) and len(both.fingerprints) == 2
+    assert PeerPin.from_sdp(good256).matches(cred.certificate)
+    assert str(PeerPin.from_sdp(good256)) == good256
+
+
+@pytest.mark.parametrize("values", [[], ["md5 00:11"], ["sha-256 nope"], ["sha-1 " + "00:" * 19 + "00"] * 9])
+def test_pin_needs_a_usable_value(values: list[str]) -> None:
+    with pytest.raises(FingerprintParseError):
+        PeerPin.from_sdp(values)

@@ -300,3 +300,24 @@ def test_fingerprint_arguments_are_checked(alice: Cred, bob: Cred, mallory: Cred
     s.set_remote_fingerprint(alice.fingerprint.lower())  # the same value, spelled differently: fine
     with pytest.raises(ValueError, match="already"):
         s.set_remote_fingerprint(mallory.fingerprint)
+
+
+def test_all_sdp_fingerprints_can_be_given(alice: Cred, bob: Cred) -> None:
+    # As zcall.sip.sdp's AudioParams.fingerprints hands them over: several lines, one unusable.
+    fps = ["md5 " + ":".join(["00"] * 16), bob.fingerprint, str(Fingerprint.of(bob.certificate, "sha-512"))]
+    client = DtlsSrtpSession("client", alice.certificate, alice.private_key, fps)
+    pair = Pair(client, session("server", bob, alice))
+    handshake(pair)
+    pair.secure()
+
+
+def test_early_handle_timer_on_a_fast_fake_clock_does_not_retransmit(alice: Cred, bob: Cred) -> None:
+    # OpenSSL keeps its own clock: a caller's clock running ahead cannot force a retransmission early, and
+    # the timer is pushed out by what OpenSSL says remains.
+    client = session("client", alice, bob)
+    client.start(0.0)
+    client.datagrams_to_send(0.0)
+    client.handle_timer(5.0)
+    assert client.retransmissions == 0 and client.datagrams_to_send(5.0) == []
+    timer = client.get_timer()
+    assert timer is not None and 5.5 < timer <= 6.0
