@@ -16,6 +16,7 @@ from zcall.dtls import (
     Fingerprint,
     FingerprintMismatch,
     FingerprintParseError,
+    PeerPin,
     SetupError,
     role_for,
 )
@@ -25,6 +26,7 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 LIVE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ALICE, BOB = make_cred("alice"), make_cred("bob")
+ALICE_FP = Fingerprint.of(ALICE.certificate)
 EVENT_TYPES = (DtlsSecure, DtlsFailed, DtlsClosed, FingerprintMismatch)
 
 
@@ -159,6 +161,18 @@ def test_fingerprint_parser_raises_only_its_error(text: str) -> None:
     except FingerprintParseError:
         return
     assert Fingerprint.parse(str(fp)) == fp
+
+
+@FUZZ
+@given(st.lists(st.text(max_size=120) | st.sampled_from([str(ALICE_FP), "sha-1 " + "AB:" * 19 + "AB"]),
+                max_size=10))
+def test_pin_from_sdp_raises_only_its_error(values: list[str]) -> None:
+    try:
+        pin = PeerPin.from_sdp(values)
+    except FingerprintParseError:
+        return
+    assert pin.fingerprints and len({f.algorithm for f in pin.fingerprints}) == 1
+    assert pin.matches(ALICE.certificate) == (ALICE_FP in pin.fingerprints)
 
 
 @FUZZ

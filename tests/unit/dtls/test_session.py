@@ -67,6 +67,8 @@ def test_handshake_per_profile_keys_cross_match_and_feed_srtp(profile: str, alic
         protected = sender.protect(packet)
         assert protected != packet
         assert receiver.unprotect(protected) == packet
+        rtcp = bytes([0x80, 200, 0, 6]) + bytes.fromhex("000004d2") + bytes(20)
+        assert receiver.unprotect_rtcp(sender.protect_rtcp(rtcp)) == rtcp
 
 
 def test_server_preference_picks_the_profile(alice: Cred, bob: Cred) -> None:
