@@ -83,7 +83,7 @@ class TrustScreen(ZScreen):
 
     def on_mount(self) -> None:
         table: DataTable[Text] = self.query_one(DataTable)
-        for label in ("Name", "Trust", "ZID", "First seen", "Last seen"):
+        for label in ("Name", "Trust", "Last seen", "ZID", "First seen"):
             table.add_column(label, key=label)
         table.focus()
         self.refresh_view()
@@ -98,9 +98,9 @@ class TrustScreen(ZScreen):
             table.add_row(
                 Text(record.name or "-"),
                 trust_word(record),
-                Text(record.zid.hex()[:12] + "…"),
-                Text(when(record.first_seen)),
                 Text(when(record.last_seen)),
+                Text(record.zid.hex()[:8] + "…"),
+                Text(when(record.first_seen)),
                 key=record.zid.hex(),
             )
         if records:
@@ -117,7 +117,11 @@ class TrustScreen(ZScreen):
     def _detail(self) -> None:
         record = self.selected()
         detail = self.query_one("#detail", Static)
-        detail.update(f"ZID {record.zid.hex()}" if record else "No devices yet: they appear after a call.")
+        detail.update(
+            f"ZID {record.zid.hex()} · first seen {when(record.first_seen)}"
+            if record
+            else "No devices yet: they appear after a call."
+        )
 
     def on_data_table_row_highlighted(self) -> None:
         self._detail()

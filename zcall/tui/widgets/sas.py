@@ -61,8 +61,10 @@ class SasWords(Static):
         if not self.words:
             self.update(Text("securing…", style="bold"))
             return
-        width = max(self.content_size.width, 20)
-        lines = [] if self.compact else sas_lines(self.words, self.sas_type, width)
-        # The plain words stay in the text too, so a screen reader (or capture-pane) finds them.
         plain = "  ".join(self.words)
-        self.update(Text("\n".join(lines) + "\n" + plain, style="bold"))
+        if self.compact:
+            self.update(Text(plain.upper(), style="bold reverse"))
+            return
+        lines = sas_lines(self.words, self.sas_type, max(self.content_size.width, 20))
+        # The plain words stay in the text too, so a screen reader (or capture-pane) finds them.
+        self.update(Text("\n".join([*lines, plain]), style="bold"))

@@ -1,0 +1,131 @@
+"""The TUI's folded state, meters, SAS rendering, ring asset and settings form, with real inputs."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.audio_check import dominant_frequency, read_wav
+from tests.tui import scenes
+from zcall import config as configmod
+from zcall import events
+from zcall.tui import ring
+from zcall.tui.model import KnownDevice, PhoneView, describe
+from zcall.tui.screens.incall import clock_text
+from zcall.tui.screens.settings import with_values
+from zcall.tui.widgets.meter import level_text, loss_percent, quality_text, rms_dbfs
+from zcall.tui.widgets.sas import big, sas_lines
+
+
+def test_fold_home_call_and_recent() -> None:
+    view = PhoneView(clock=lambda: 100.0)
+    view.set_known([KnownDevice(scenes.CAROL_ZID.hex(), "Carol", False, True)])
+    for event in scenes.home_events():
+        view.apply(event)
+    assert (view.name, view.zid) == ("desk-a", scenes.ME_ZID)
+    labels = [(label, trust) for _, label, trust in view.peer_rows()]
+    assert labels == [("Carol", "known"), ("bob-desk", "new"), ("dave", "new")]  # nicknamed first
+    assert view.peers["dave"].busy  # the last call to dave got 486
+    assert view.recent[0].reason == "486 Busy Here" and not view.calls
+    for event in scenes.in_call_events():
+        view.apply(event)
+    call = view.active
+    assert call is not None and call.secure is not None and call.stats is not None
+    assert call.state == "secure" and not call.muted
+    view.apply(events.Peer(action="down", name="bob-desk", zid=scenes.BOB_ZID.hex()))
+    assert "bob-desk" not in view.peers
+    assert len(view.log) == 6 + 6 + 1
+
+
+def test_alarm_mutes_and_survives_the_end() -> None:
+    view = PhoneView(clock=lambda: 0.0)
+    for event in scenes.alarm_events():
+        view.apply(event)
+    call = view.active
+    assert call is not None and call.alarm is not None and call.alarm.alert == "cache_mismatch"
+    assert call.muted
+    view.apply(events.Ended(id=call.id, reason="cache mismatch", duration_s=3.0))
+    assert view.active is None and call.ended is not None and call.alarm is not None
+    assert view.elapsed(call) == 3.0
+
+
+def test_describe_is_readable_and_never_shows_keys() -> None:
+    line = describe(scenes.secure_event("x"))
+    assert "X255" in line and "cache match" in line and "Tambourine" not in line
+    assert describe(events.Alert(id="x", alert="cache_mismatch", message="m")).startswith("ALERT")
+    assert describe(events.Error(message="boom")) == "error: boom"
+
+
+def test_meters() -> None:
+    tone = (np.sin(np.arange(960) / 8.0) * 16384).astype("<i2").tobytes()
+    assert -10 < rms_dbfs(tone) < -8  # a half-scale sine is about -9 dBFS
+    assert math.isinf(rms_dbfs(bytes(960 * 2))) and math.isinf(rms_dbfs(b""))
+    assert "silent" in level_text(-math.inf).plain and "no input" in level_text(None).plain
+    stats = events.Stats(
+        id="a", sent=0, received=90, lost=10, jitter_ms=1, rtt_ms=None, jitter_buffer_ms=0, mos=2.5
+    )
+    assert loss_percent(stats) == 10.0
+    text = quality_text(stats).plain
+    assert "loss 10.0%" in text and "RTT -" in text and "MOS 2.5" in text
+    assert clock_text(62) == "01:02" and clock_text(3723) == "1:02:03"
+
+
+def test_sas_lines_large_and_narrow() -> None:
+    rows = sas_lines(("tambourine", "Yucatan"), "B256", 60)
+    assert len(rows) == len(big("tambourine")) + len(big("Yucatan"))
+    assert max(len(r) for r in rows) <= 60
+    assert sas_lines(("tambourine", "Yucatan"), "B256", 30)[0] == "T A M B O U R I N E"
+    assert len(sas_lines(("k7xq",), "B32", 60)) == len(big("k7xq"))
+
+
+def test_ring_asset_is_the_synthesized_two_tone() -> None:
+    with wave.open(str(ring.RING_PATH), "rb") as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, ring.RATE)
+        assert wav.readframes(wav.getnframes()) == ring.synth_ring()
+    samples, rate = read_wav(ring.RING_PATH)
+    assert 430 < dominant_frequency(samples[: int(0.4 * rate)], rate) < 490
+
+
+async def test_ringer_plays_on_the_sink_until_stopped(tmp_path: Path) -> None:
+    out = tmp_path / "rang.wav"
+    notes: list[str] = []
+    ringer = ring.Ringer(f"file:{out}", notes.append)
+    ringer.start()
+    await asyncio.sleep(0.5)
+    assert ringer.ringing
+    ringer.stop()
+    await asyncio.sleep(0.05)
+    assert not ringer.ringing and not notes
+    samples, rate = read_wav(out)
+    assert samples.size >= rate // 4 and 430 < dominant_frequency(samples[: rate // 4], rate) < 490
+
+
+async def test_ringer_without_an_output_says_why(tmp_path: Path) -> None:
+    notes: list[str] = []
+    ringer = ring.Ringer("no-such-device", notes.append)
+    ringer.start()
+    await asyncio.sleep(0.1)
+    assert not ringer.ringing and notes and "cannot play" in notes[0]
+
+
+def test_settings_form_is_checked_like_the_file() -> None:
+    values = {
+        "name": "desk",
+        "audio_in": "tone:440",
+        "audio_out": "null",
+        "server_uri": "",
+        "server_user": "",
+        "server_password": "",
+    }
+    config = with_values(configmod.Config(), values, "B32")
+    assert config.unit.name == "desk" and config.security.sas_types == ("B32", "B256")
+    assert config.audio.input == "tone:440"
+    with pytest.raises(configmod.ConfigError, match=r"server\.uri"):
+        with_values(configmod.Config(), {**values, "server_uri": "http://x"}, "B256")
+    with pytest.raises(configmod.ConfigError, match=r"unit\.name"):
+        with_values(configmod.Config(), {**values, "name": "x" * 64}, "B256")

@@ -1,0 +1,116 @@
+"""Snapshots of every screen at 80×24 and at 60×20 (a 3.5" panel's console), from fixed scenes.
+
+Update after an intended change with: .venv/bin/pytest tests/tui/test_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.tui import scenes
+from zcall import events
+from zcall.tui.app import ZcallApp
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((60, 20), id="60x20")]
+Scene = Callable[[ZcallApp, Pilot[None]], Awaitable[None]]
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times on screen are local: pin the zone so snapshots match on every machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def feed(app: ZcallApp, pilot: Pilot[None], items: list[events.Event]) -> None:
+    for event in items:
+        app.feed(event)
+        await pilot.pause()
+    await pilot.pause()
+
+
+async def home(app: ZcallApp, pilot: Pilot[None]) -> None:
+    await feed(app, pilot, scenes.home_events())
+
+
+async def dial(app: ZcallApp, pilot: Pilot[None]) -> None:
+    await home(app, pilot)
+    await pilot.press("d")
+    await pilot.press(*"sip:bob@10.0.0.5")
+
+
+async def incoming(app: ZcallApp, pilot: Pilot[None]) -> None:
+    await home(app, pilot)
+    await feed(app, pilot, [events.Call(id="1ca11ed1", state="incoming", direction="in", peer="bob-desk")])
+
+
+async def in_call(app: ZcallApp, pilot: Pilot[None]) -> None:
+    await home(app, pilot)
+    await feed(app, pilot, scenes.in_call_events())
+
+
+async def in_call_b32(app: ZcallApp, pilot: Pilot[None]) -> None:
+    await home(app, pilot)
+    await feed(app, pilot, scenes.b32_events())
+
+
+async def alarm(app: ZcallApp, pilot: Pilot[None]) -> None:
+    await home(app, pilot)
+    await feed(app, pilot, scenes.alarm_events())
+
+
+async def securing(app: ZcallApp, pilot: Pilot[None]) -> None:
+    await home(app, pilot)
+    await feed(app, pilot, scenes.in_call_events()[:3])
+
+
+async def trust(app: ZcallApp, pilot: Pilot[None]) -> None:
+    await home(app, pilot)
+    await pilot.press("t")
+
+
+async def settings(app: ZcallApp, pilot: Pilot[None]) -> None:
+    await home(app, pilot)
+    await pilot.press("s")
+
+
+async def log(app: ZcallApp, pilot: Pilot[None]) -> None:
+    await home(app, pilot)
+    await feed(app, pilot, scenes.in_call_events())
+    await feed(app, pilot, [events.Ended(id="5ca1ab1e", reason="remote hangup", duration_s=62.0)])
+    await pilot.press("l")
+
+
+SCENES: dict[str, Scene] = {
+    "home": home,
+    "dial": dial,
+    "incoming": incoming,
+    "securing": securing,
+    "in_call": in_call,
+    "in_call_b32": in_call_b32,
+    "alarm": alarm,
+    "trust": trust,
+    "settings": settings,
+    "log": log,
+}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("scene", list(SCENES))
+def test_screen(snap_compare: Any, tmp_path: Path, scene: str, size: tuple[int, int]) -> None:
+    app = scenes.make_app(tmp_path / "home")
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await SCENES[scene](app, pilot)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -1,0 +1,103 @@
+"""One real terminal: `zcall` (the TUI) runs in tmux inside a namespace; keys go in with send-keys and the
+screen comes back with capture-pane. A headless peer in a second namespace appears by mDNS; Enter calls it;
+the screen shows the same SAS words the peer reports; Y verifies, H hangs up, Q quits."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.netns import Lan
+from tests.support.prereq import require_binary
+from tests.support.zcall_peer import ZcallPeer
+
+pytestmark = [pytest.mark.netns, pytest.mark.timeout(120)]
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Tmux:
+    """A private tmux server (its own socket), so nothing else's sessions are touched."""
+
+    def __init__(self, name: str, width: int = 80, height: int = 24) -> None:
+        self.socket = f"zcall-tui-{os.getpid()}-{name}"
+        self.name = name
+        self.size = (width, height)
+
+    def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10, check=False
+        )
+
+    def start(self, argv: list[str]) -> None:
+        command = f"cd {shlex.quote(str(REPO))} && {shlex.join(argv)}; sleep 60"
+        result = self.tmux(
+            "new-session", "-d", "-s", self.name, "-x", str(self.size[0]), "-y", str(self.size[1]), command
+        )
+        assert result.returncode == 0, result.stderr
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:  # one at a time: an Escape followed at once by a letter would read as Alt+letter
+            assert self.tmux("send-keys", "-t", self.name, key).returncode == 0
+            time.sleep(0.3)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.name).stdout
+
+    def wait_for(self, *texts: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.screen()
+            if all(text in shown for text in texts):
+                return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"screen never showed {texts}; it shows:\n{shown}")
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self.tmux("kill-server")
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    require_binary("tmux")
+    term = Tmux("alice")
+    try:
+        yield term
+    finally:
+        term.close()
+
+
+def test_tui_in_tmux_calls_a_headless_peer(lan2: Lan, tmp_path: Path, tmux: Tmux) -> None:
+    alice_host, bob_host = lan2[0], lan2[1]
+    argv = [
+        sys.executable, "-m", "zcall", "--home", str(tmp_path / "alice"), "--name", "alice",
+        "--bind", alice_host.ip, "--audio-in", "silence", "--audio-out", "null",
+    ]
+    with ZcallPeer(bob_host, tmp_path / "bob", name="bob", audio_in="tone:660", auto_answer=True) as bob:
+        bob.wait_event("ready")
+        tmux.start(alice_host.argv(argv))
+        tmux.wait_for("zcall · alice", "bob", bob_host.ip)  # bob appeared by mDNS, trust "new"
+        tmux.keys("Enter")  # the only peer is selected: call it
+        secure = bob.wait_event("secure")
+        words = secure["sas_words"]
+        shown = tmux.wait_for(*words, "NOT VERIFIED")
+        assert "Read your words" in shown
+        tmux.keys("y")
+        tmux.wait_for("VERIFIED", "Words confirmed")
+        tmux.keys("h")
+        ended = bob.wait_event("ended", timeout=5)
+        assert ended["reason"] == "remote hangup"
+        shown = tmux.wait_for("Recent calls", "local hangup")
+        assert "verified" in shown  # bob's row: the cache now vouches for him
+        tmux.keys("q")
+        deadline = time.monotonic() + 10
+        while "zcall · alice" in tmux.screen() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "zcall · alice" not in tmux.screen(), "q quits the TUI"
