@@ -71,6 +71,8 @@ LIST_HEADERS = frozenset(
         "Content-Language", "In-Reply-To", "Alert-Info", "Call-Info", "Error-Info",
     }
 )  # fmt: skip
+# List headers whose grammar allows an empty value (RFC 3261 §25.1).
+MAY_BE_EMPTY = frozenset({"Supported", "Allow", "Accept", "Accept-Encoding", "Accept-Language"})
 SINGLE_HEADERS = frozenset(
     {"From", "To", "Call-ID", "CSeq", "Content-Length", "Max-Forwards", "Content-Type", "Expires"}
 )
@@ -356,7 +358,9 @@ def _split_lines(head: str) -> tuple[str, list[tuple[str, str]]]:
         canon = canonical_name(name)
         if _VALUE_BAD.search(value):
             raise SipParseError(f"control character in {canon}")
-        if canon in LIST_HEADERS and not (canon == "Contact" and value == "*"):
+        if canon in MAY_BE_EMPTY and value == "":
+            out.append((canon, value))  # e.g. "Supported:" with no option tags (baresip sends it)
+        elif canon in LIST_HEADERS and not (canon == "Contact" and value == "*"):
             elements = [v.strip() for v in split_outside_quotes(value, ",")]
             if any(not v for v in elements):
                 raise SipParseError(f"empty element in {canon}")

@@ -65,6 +65,13 @@ def test_auth_headers_are_not_split_on_commas() -> None:
     assert len(msg.headers.get_all("Authorization")) == 1
 
 
+def test_empty_list_headers_that_may_be_empty() -> None:
+    msg = parse(invite(extra="Supported:\nAllow: \nAccept:"))
+    assert msg.headers.get_all("Supported") == [""] and msg.headers.get("Allow") == ""
+    with pytest.raises(SipParseError):
+        parse(invite(extra="Require:"))
+
+
 def test_datagram_trailing_octets_are_discarded() -> None:
     msg = parse(invite(body=SDP + b"junk", length=len(SDP)))
     assert msg.body == SDP
