@@ -232,6 +232,19 @@ def test_lost_client_hello_recovered_by_retransmission(alice: Cred, bob: Cred) -
     pair.secure()
 
 
+def test_one_lost_fragment_of_the_server_flight_recovered(alice: Cred, bob: Cred) -> None:
+    # A fragmented certificate flight loses its second datagram: the client holds the rest, retransmits its
+    # ClientHello, and the server's repeated flight fills the gap.
+    lost = {("s2c", 1)}
+    pair = Pair(session("client", alice, bob, mtu=256), session("server", bob, alice, mtu=256),
+                policy=lambda direction, first, batch: [d for i, d in enumerate(batch, first)
+                                                        if (direction, i) not in lost])
+    pair.run_realtime()
+    assert len(pair.sent["s2c"]) > 3 and pair.client.retransmissions >= 1
+    c, s = pair.secure()
+    assert c.remote_key == s.local_key
+
+
 def test_lost_final_flight_recovered_after_server_is_secure(alice: Cred, bob: Cred) -> None:
     # Drop the server's first answer to the client's Finished: the client retransmits its flight and the
     # (already secure) server must answer that with its last flight again.
