@@ -105,6 +105,8 @@ class UserAgent:
         times = [t for tx in txs if (t := tx.get_timer()) is not None]
         for call in self.calls.values():
             times += [t for t in (call.ok_next, call.ok_deadline) if t is not None]
+            if call.ended_at is not None:
+                times.append(call.ended_at + self._linger)  # when it is forgotten
         times += [r.refresh_at for r in self.registrations.values() if r.refresh_at is not None]
         return min(times) if times else None
 

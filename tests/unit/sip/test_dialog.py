@@ -121,6 +121,8 @@ def test_busy_486(net: Net) -> None:
     assert net.methods() == ["INVITE", "100", "486", "ACK"]
     net.run_until(100.0)
     assert net.methods() == ["INVITE", "100", "486", "ACK"]  # the ACK stopped Timer G
+    for ua in net.uas.values():  # both sides forget the call and go quiet
+        assert not ua.calls and ua.get_timer() is None
 
 
 def test_not_acceptable_488_with_reason(udp: Net) -> None:
