@@ -20,6 +20,7 @@ from textual.message import Message
 from zcall import config as configmod
 from zcall import events
 from zcall.engine import Phone, PhoneError
+from zcall.media.audio import AudioSpecError
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
 from zcall.tui.keys import VOLUME_STEP
@@ -27,6 +28,10 @@ from zcall.tui.model import KnownDevice, PhoneView
 from zcall.tui.ring import Ringer
 from zcall.tui.screens.base import ZScreen
 from zcall.zrtp.cache import PeerRecord, ZrtpCache
+
+# What a command may raise besides PhoneError: opening the audio devices for a call (no sound card, a
+# device name that is gone). The user is told; the app keeps running.
+COMMAND_ERRORS = (PhoneError, AudioSpecError, OSError)
 
 
 class PhoneEvent(Message):
@@ -171,7 +176,7 @@ class ZcallApp(App[None]):
             return
         try:
             await phone.call(target)
-        except PhoneError as exc:
+        except COMMAND_ERRORS as exc:
             self.note(f"cannot call {target}: {exc}")
             self.notify(str(exc), title="Cannot call", severity="error")
 
@@ -181,8 +186,10 @@ class ZcallApp(App[None]):
             return
         try:
             await phone.answer(call_id)
-        except PhoneError as exc:
+        except COMMAND_ERRORS as exc:
+            self.note(f"cannot answer {call_id}: {exc}")
             self.notify(str(exc), title="Cannot answer", severity="error")
+            self.hangup(call_id)  # decline rather than leave the caller ringing
 
     def hangup(self, call_id: str) -> None:
         phone = self._phone()

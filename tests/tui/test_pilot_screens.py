@@ -1,0 +1,90 @@
+"""Settings and trust screens under Pilot, on real files: config.toml, the trust cache, WAV output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from textual.widgets import DataTable, Input, Static
+
+from tests.support.audio_check import dominant_frequency, read_wav
+from tests.tui import scenes
+from tests.tui.helpers import until
+from zcall import config as configmod
+from zcall.call import GainSink
+from zcall.media.audio import WavSink
+from zcall.tui.app import ZcallApp
+from zcall.tui.screens.settings import SettingsScreen
+from zcall.tui.screens.trust import ConfirmDialog, RenameDialog, TrustScreen
+
+
+async def test_settings_meter_tone_and_save(tmp_path: Path) -> None:
+    app = scenes.make_app(tmp_path / "home")
+    app.live = True  # the meter and the tone run for real here
+    audio = configmod.AudioConfig(input="tone:1000", output=f"file:{tmp_path / 'tone.wav'}")
+    configmod.save(configmod.Config(audio=audio), app.paths.config_file)
+    app.config = configmod.load(app.paths.config_file)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        await until(lambda: isinstance(app.screen, SettingsScreen), what="settings")
+        level = app.screen.query_one("#level", Static)
+        await until(lambda: "dBFS" in str(level.content), what="a live level")
+        assert "-13 dBFS" in str(level.content)  # tone:HZ is a 0.3 amplitude sine: about -13.5 dBFS
+        await pilot.press("ctrl+t")
+        await pilot.pause(1.3)
+        name = app.screen.query_one("#name", Input)
+        name.value = "desk-7"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert configmod.load(app.paths.config_file).unit.name == "desk-7"
+        name.value = "bad\tname"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert configmod.load(app.paths.config_file).unit.name == "desk-7", "an invalid value is not saved"
+        await pilot.press("escape")
+    samples, rate = read_wav(tmp_path / "tone.wav")
+    assert samples.size >= rate * 0.9
+    assert abs(dominant_frequency(samples, rate) - 440) < 5
+
+
+async def test_trust_rename_unverify_forget(tmp_path: Path) -> None:
+    app: ZcallApp = scenes.make_app(tmp_path / "home")
+    cache = app.cache
+    assert cache is not None
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("t")
+        await until(lambda: isinstance(app.screen, TrustScreen), what="trust")
+        table: DataTable[Any] = app.screen.query_one(DataTable)
+        assert [str(table.get_row_at(i)[0]) for i in range(table.row_count)] == ["bob", "Carol (front desk)"]
+        await pilot.press("u")  # bob is first (verified first)
+        assert not next(r for r in cache.peers() if r.zid == scenes.BOB_ZID).verified
+        await pilot.press("r")
+        await until(lambda: isinstance(app.screen, RenameDialog), what="the rename dialog")
+        app.screen.query_one(Input).value = "Bob upstairs"
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, TrustScreen), what="trust again")
+        assert {r.name for r in cache.peers()} == {"Bob upstairs", "Carol (front desk)"}
+        await pilot.press("down", "f")
+        await until(lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.press("n")  # no: nothing is forgotten
+        assert len(cache.peers()) == 2
+        await pilot.press("f")
+        await until(lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.press("y")
+        await pilot.pause()
+        names = [r.name for r in cache.peers()]
+        assert len(names) == 1 and names[0] in ("Bob upstairs", "Carol (front desk)")
+        assert table.row_count == 1
+
+
+def test_gain_sink_scales_playback(tmp_path: Path) -> None:
+    out = tmp_path / "gain.wav"
+    sink = GainSink(WavSink(out), 50)
+    frame = np.full(960, 10000, np.int16).tobytes()
+    sink.write_frame(frame)
+    sink.percent = 100
+    sink.write_frame(frame)
+    sink.close()
+    samples, _ = read_wav(out)
+    assert abs(float(np.mean(samples[:960])) * 2 - float(np.mean(samples[960:]))) < 200
