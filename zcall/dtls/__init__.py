@@ -28,6 +28,8 @@ Contract:
 - `receive(data, now)` never raises: oversize or malformed datagrams are counted in `.drops[reason]`.
 - `get_timer()` / `handle_timer(now)`: retransmission (OpenSSL's own timer, reported on the caller's clock)
   and the handshake deadline (started by start() or the first datagram; covers waiting for the fingerprint).
+  OpenSSL measures retransmission time on its own clock (pyOpenSSL has no DTLS_set_timer_cb): a fake clock
+  that runs ahead gets a no-op and a later timer, so loss tests run on the real clock (~1 s per loss).
 - `next_event()` -> DtlsSecure | FingerprintMismatch | DtlsFailed | DtlsClosed | None. After
   FingerprintMismatch or DtlsFailed the session is dead (state "failed") and has made no keys public.
   DtlsSecure.local_* protect what we send, .remote_* what the peer sends; `.sender_keys()` and
