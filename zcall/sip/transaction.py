@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from zcall.sip.message import CSeq, Headers, Request, Response, SipParseError, build_response
+from zcall.sip.message import CSeq, Headers, Request, Response, build_response
 
 Addr = tuple[str, int]
 BRANCH_MAGIC = "z9hG4bK"
@@ -57,7 +57,9 @@ def server_key(request: Request) -> tuple[str, str, str]:
     via = request.top_via
     branch = via.branch or ""
     if not branch.startswith(BRANCH_MAGIC):
-        raise SipParseError("RFC 2543 style branch: not supported", 400)
+        # RFC 2543 peer (§17.2.3): identify by Call-ID, CSeq number and From tag (and branch, if any),
+        # which an INVITE, its ACK and its CANCEL share.
+        branch = f"2543/{branch}/{request.call_id}/{request.cseq.seq}/{request.from_.tag or ''}"
     method = "INVITE" if request.method == "ACK" else request.method
     return (branch, f"{via.host}:{via.port or 5060}", method)
 

@@ -552,11 +552,7 @@ class UserAgent:
         dialog.route_set = list(reversed(response.record_route))
 
     def _on_request(self, request: Request, addr: Addr, now: float) -> None:
-        try:
-            key = server_key(request)
-        except SipParseError:
-            self._count("RFC 2543 branch")
-            return
+        key = server_key(request)
         existing = self._server.get(key)
         if existing is not None and (request.method != "ACK" or existing.state == "completed"):
             existing.receive(request, now)  # retransmission, or the ACK of a non-2xx final response

@@ -381,3 +381,17 @@ def test_ringing_longer_than_timer_b_is_not_a_timeout(udp: Net) -> None:
     udp.uas[B].answer(call_id, ANSWER, udp.now)
     udp.pump()
     assert CallAnswered(call_id, ANSWER) in udp.take(A)
+
+
+def test_rfc2543_peer_without_magic_cookie(udp: Net) -> None:
+    """An old peer's INVITE (no z9hG4bK branch): answered, retransmission absorbed, CANCEL matched."""
+    old = _raw_invite().replace(b"branch=z9hG4bKraw-INVITE-0", b"branch=old1")
+    udp.inject(old, A, B)
+    (incoming,) = udp.take(B)
+    assert isinstance(incoming, IncomingCall)
+    udp.inject(old, A, B)  # retransmission: the same 100 again, no second call
+    assert udp.take(B) == [] and udp.methods()[-2:] == ["100", "100"]
+    cancel = old.replace(b"INVITE sip:", b"CANCEL sip:").replace(b"CSeq: 1 INVITE", b"CSeq: 1 CANCEL")
+    udp.inject(cancel, A, B)
+    assert udp.take(B) == [CallEnded(incoming.call_id, "cancelled")]
+    assert sorted(udp.methods()[-2:]) == ["200", "487"]
