@@ -162,8 +162,9 @@ class Dialog:
         headers.add("CSeq", str(CSeq(seq, method)))
         for route in self.route_set:
             headers.add("Route", str(route))
-        if method in ("INVITE",):
+        if method == "INVITE":
             headers.add("Contact", f"<{config.uri}>")
+            headers.add("Allow", ", ".join(ALLOW))  # RFC 3261 §13.2.1: say what may be sent to us
         if body:
             headers.add("Content-Type", "application/sdp")
         return Request(method, self.remote_target, headers, body)
