@@ -18,9 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).resolve().parent / "alsa" / "asound.conf"
 
 
-def alsa_env(infile: Path | None = None, outfile: Path | None = None) -> dict[str, str]:
+def alsa_env(
+    infile: Path | None = None, outfile: Path | None = None, config: Path = CONFIG
+) -> dict[str, str]:
     env = dict(os.environ)
-    env["ALSA_CONFIG_PATH"] = str(CONFIG)
+    env["ALSA_CONFIG_PATH"] = str(config)
     env.pop("ZCALL_ALSA_INFILE", None)
     env.pop("ZCALL_ALSA_OUTFILE", None)
     if infile is not None:
@@ -31,10 +33,10 @@ def alsa_env(infile: Path | None = None, outfile: Path | None = None) -> dict[st
 
 
 def run_probe(args: list[str], infile: Path | None = None, outfile: Path | None = None,
-              timeout: float = 60) -> dict[str, Any]:
+              timeout: float = 60, config: Path = CONFIG) -> dict[str, Any]:
     """Run this module as a subprocess under the test ALSA config; return its JSON result."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.support.alsa", *args], cwd=ROOT, env=alsa_env(infile, outfile),
+        [sys.executable, "-m", "tests.support.alsa", *args], cwd=ROOT, env=alsa_env(infile, outfile, config),
         capture_output=True, text=True, timeout=timeout,
     )
     if proc.returncode != 0:

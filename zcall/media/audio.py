@@ -299,6 +299,9 @@ class _Device:
                 format=pyaudio.paInt16, channels=1, rate=SAMPLE_RATE, input=want_input, output=not want_input,
                 frames_per_buffer=FRAME_SAMPLES, stream_callback=self._callback, start=True, **kwargs,
             )
+        except OSError as exc:  # PortAudio refused the device or the format
+            self._pa.terminate()
+            raise AudioSpecError(f"cannot open audio device {device!r}: {exc}") from exc
         except Exception:
             self._pa.terminate()
             raise

@@ -241,7 +241,12 @@ class MediaSession:
         header = _RTP_HEADER.pack(0x80, marker_pt, self._seq, timestamp, self._ssrc)
         self._marker = False
         self._seq = (self._seq + 1) & 0xFFFF
-        self._transport.sendto(self._tx.protect(header + payload), self._remote)
+        try:
+            protected = self._tx.protect(header + payload)
+        except SrtpError as exc:  # e.g. the key's packet limit: count it, the call goes on silent
+            self.drops[f"srtp-protect-{exc.reason}"] += 1
+            return
+        self._transport.sendto(protected, self._remote)
         self.stats_core.on_sent(len(payload), timestamp, self._clock())
 
     def _playout(self, now: float) -> None:

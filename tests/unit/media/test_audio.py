@@ -192,3 +192,14 @@ def test_device_playback_writes_what_was_played(tmp_path: Path) -> None:
 def test_unknown_devices_are_spec_errors() -> None:
     assert "zcall_in" in run_probe(["open-error", "in", "no-such-mic"])["error"]
     assert "index 42" in run_probe(["open-error", "out", "42"])["error"]
+
+
+def test_no_devices_at_all_is_a_spec_error(tmp_path: Path) -> None:
+    # One PCM on a sound card that is not there: a machine without audio hardware (a config with no PCM at
+    # all trips an assertion inside PortAudio's ALSA enumeration).
+    config = tmp_path / "nocard.conf"
+    config.write_text("pcm.nosuchcard {\n    type hw\n    card 99\n}\n")
+    assert run_probe(["devices"], config=config)["devices"] == []
+    error = run_probe(["open-error", "in", "default"], config=config)["error"]
+    assert error is not None and "cannot open audio device" in error
+    assert "have: none" in run_probe(["open-error", "out", "nosuchcard"], config=config)["error"]
