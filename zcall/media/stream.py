@@ -44,7 +44,10 @@ KeyPacketHandler = Callable[[bytes, Addr], None]
 TICK_S = 0.020
 RTCP_INTERVAL_S = 5.0
 _MAX_CATCH_UP_TICKS = 10  # after a stall longer than this, resynchronise instead of bursting
-_MAX_CAPTURE_PER_TICK = 10
+_MAX_CAPTURE_DRAIN = 50  # frames taken from a device ring per tick (more than any ring holds)
+# A device that delivers faster than our tick (clock drift, bursty callbacks) would build up delay: keep at
+# most this many frames per tick, newest first, and drop the rest (counted).
+_MAX_CAPTURE_BACKLOG = 3
 _NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 _SDES_CNAME = 1
 _RTP_HEADER = struct.Struct("!BBHII")  # V=2 P=0 X=0 CC=0 | M PT | sequence | timestamp | SSRC
@@ -211,10 +214,16 @@ class MediaSession:
 
     def _capture(self) -> None:
         if getattr(self._source, "paced", False):
-            for _ in range(_MAX_CAPTURE_PER_TICK):
+            frames: list[bytes] = []
+            for _ in range(_MAX_CAPTURE_DRAIN):
                 frame = self._source.read_frame()
                 if frame is None:
                     break
+                frames.append(frame)
+            if len(frames) > _MAX_CAPTURE_BACKLOG and self._tx is not None:
+                self.drops["capture-backlog"] += len(frames) - _MAX_CAPTURE_BACKLOG
+                frames = frames[-_MAX_CAPTURE_BACKLOG:]
+            for frame in frames:
                 self._send_audio(frame)
         elif self._tx is not None:
             # A file or tone starts from its beginning once media is secure.

@@ -95,12 +95,22 @@ async def test_nothing_is_sent_before_keys_and_capture_is_dropped() -> None:
     source.ring.put(ToneSource(300).read_frame())
     await asyncio.sleep(0.1)
     sent = _drain(listener)
-    session.close()
-    listener.close()
     # One protected RTP packet (12-byte header, Opus payload, 10-byte tag) plus the first RTCP report.
     rtp = [p for p in sent if not 192 <= p[1] <= 223]
     assert len(rtp) == 1
-    assert RtpPacket.parse(rtp[0][:-10]).payload != RtpPacket.parse(rtp[0][:-10]).payload[:0]
+    first = RtpPacket.parse(rtp[0][:-10])
+    assert first.marker and first.payload_type == 111 and len(first.payload) > 10
+    # A device that hands over eight frames at once: only the newest three go out (bounded delay).
+    for _ in range(8):
+        source.ring.put(ToneSource(300).read_frame())
+    await asyncio.sleep(0.1)
+    rtp = [p for p in _drain(listener) if not 192 <= p[1] <= 223]
+    session.close()
+    listener.close()
+    assert len(rtp) == 3
+    assert session.stats()["drops"]["capture-backlog"] == 5
+    seqs = [RtpPacket.parse(p[:-10]).sequence for p in rtp]
+    assert seqs == [(first.sequence + i) & 0xFFFF for i in (1, 2, 3)]
 
 
 async def test_key_packets_pass_both_ways() -> None:
