@@ -66,7 +66,7 @@ def test_invite_ringing_answer_ack_bye(net: Net) -> None:
     _, _, ok = net.log[3]
     assert isinstance(ok, Response) and ok.contacts[0].uri.user == "bob"
     _, _, inv = net.log[0]
-    assert "BYE" in (inv.headers.get("Allow") or "") and inv.headers.get("Max-Forwards") == "70"
+    assert "BYE" in inv.headers.get_all("Allow") and inv.headers.get("Max-Forwards") == "70"
     transport = net.uas[A].config.transport
     assert ok.top_via.transport == transport
     net.uas[A].bye(call_id, net.now)
