@@ -6,6 +6,7 @@ without a sound card. ALSA reads its configuration once per process, so device t
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -89,6 +90,30 @@ def _play(ns: argparse.Namespace) -> dict[str, Any]:
             "callbacks": sink.callbacks}
 
 
+async def _session_call(seconds: float) -> dict[str, Any]:
+    from zcall.media.audio import DeviceSink, DeviceSource, NullSink, SilenceSource
+    from zcall.media.srtp import SrtpKeys, SrtpProfile
+    from zcall.media.stream import MediaSession
+
+    key_a = SrtpKeys(SrtpProfile.AEAD_AES_128_GCM, bytes(range(16)), bytes(range(12)))
+    key_b = SrtpKeys(SrtpProfile.AEAD_AES_128_GCM, bytes(range(16, 32)), bytes(range(12, 24)))
+    a = MediaSession(DeviceSource("zcall_in"), NullSink())
+    b = MediaSession(SilenceSource(), DeviceSink("zcall_out"))
+    addr_a = await a.open(("127.0.0.1", 0))
+    a.set_remote(await b.open(("127.0.0.1", 0), addr_a))
+    a.start_srtp(key_a, key_b)
+    b.start_srtp(key_b, key_a)
+    await asyncio.sleep(seconds)
+    result = {"a": a.stats(), "b": b.stats()}
+    a.close()
+    b.close()
+    return result
+
+
+def _session(ns: argparse.Namespace) -> dict[str, Any]:
+    return asyncio.run(_session_call(ns.seconds))
+
+
 def _devices(_ns: argparse.Namespace) -> dict[str, Any]:
     from zcall.media.audio import list_devices
 
@@ -121,11 +146,14 @@ def main() -> None:
     play.add_argument("--frames", type=int, default=100)
     play.add_argument("--seconds", type=float, default=10)
     sub.add_parser("devices")
+    session = sub.add_parser("session", help="a MediaSession pair: zcall_in -> SRTP on loopback -> zcall_out")
+    session.add_argument("--seconds", type=float, default=2.0)
     err = sub.add_parser("open-error")
     err.add_argument("direction", choices=["in", "out"])
     err.add_argument("device")
     ns = parser.parse_args()
-    handlers = {"capture": _capture, "play": _play, "devices": _devices, "open-error": _open_error}
+    handlers = {"capture": _capture, "play": _play, "devices": _devices, "open-error": _open_error,
+                "session": _session}
     print(json.dumps(handlers[ns.cmd](ns)))
 
 
