@@ -1,9 +1,11 @@
-"""One call: its media port, the ZRTP key agreement run on that port, and what the user is told about it.
+"""One call: its media port, the key agreement run on that port, and what the user is told about it.
 
-The SIP dialog lives in the phone's UserAgent (engine.py); a Call owns everything else of one call. ZRTP is
-a sans-I/O core: this class feeds it the key packets the media socket demultiplexed, sends what it hands out,
-runs its timer on the event loop, and turns its events into the contract's events. Audio flows only after
-SecureReady, and stays muted after a cache mismatch until the user says the words match.
+The SIP dialog lives in the phone's UserAgent (engine.py); a Call owns everything else of one call. The key
+agreement is ZRTP (LAN calls: SAS words, retained secrets) or DTLS-SRTP (calls through a server: the peer's
+certificate pinned by the SDP fingerprint). Both are sans-I/O cores: this class feeds them the key packets the
+media socket demultiplexed, sends what they hand out, runs their timer on the event loop, and turns their
+events into the contract's events. Audio flows only once keys exist, and a ZRTP call stays muted after a
+cache mismatch until the user says the words match.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Literal
 
 import numpy as np
 
-from zcall import events
+from zcall import dtls, events
+from zcall.identity import Identity
 from zcall.media.audio import AudioSink, open_sink, open_source
 from zcall.media.srtp import SrtpKeys, SrtpProfile
 from zcall.media.stream import MediaSession
@@ -34,6 +37,7 @@ Direction = Literal["out", "in"]
 # How long ZRTP may take before we call the peer unable to do it (Hello gives up by itself after ~4 s).
 ZRTP_DEADLINE_S = 20.0
 PEER_NO_ZRTP = "peer does not support ZRTP"
+Method = Literal["zrtp", "dtls-srtp"]
 
 
 @dataclass
@@ -41,6 +45,7 @@ class CallContext:
     """What every call needs from the phone."""
 
     zid: bytes
+    identity: Identity  # its certificate and key authenticate DTLS-SRTP
     settings: PhoneSettings
     cache: ZrtpCache
     emit: Callable[[events.Event], None]
@@ -72,9 +77,16 @@ def new_call_id() -> str:
 
 class Call:
     def __init__(
-        self, ctx: CallContext, direction: Direction, peer: str, sip_call_id: str | None = None
+        self,
+        ctx: CallContext,
+        direction: Direction,
+        peer: str,
+        sip_call_id: str | None = None,
+        method: Method = "zrtp",
     ) -> None:
         self.ctx = ctx
+        self.method: Method = method
+        self.dtls: dtls.DtlsSrtpSession | None = None
         self.id = new_call_id()
         self.direction = direction
         self.peer = peer
@@ -109,6 +121,9 @@ class Call:
         self.media = MediaSession(source, self.gain, on_key_packet=self._on_key_packet)
         local = await self.media.open((bind_ip, settings.rtp_port))
         self.media.set_muted(True)  # nothing is captured for the peer before the call is secure
+        if self.method == "dtls-srtp":
+            fingerprint = dtls.fingerprint_of(self.ctx.identity.certificate)
+            return LocalAudio(host=local[0], port=local[1], mode="dtls", fingerprint=fingerprint)
         self.zrtp = zrtp.ZrtpSession(
             self.ctx.zid,
             ssrc=int.from_bytes(os.urandom(4), "big"),
@@ -121,18 +136,43 @@ class Call:
         )
 
     def start_media(self, remote: AudioParams) -> None:
-        """The SDP exchange is done: point media at the peer and start ZRTP there."""
-        if self.media is None or self.zrtp is None:
+        """The SDP exchange is done: point media at the peer and start the key agreement there."""
+        if self.media is None:
             raise RuntimeError("media not open")
         self.remote_media = (remote.host, remote.port)
         self.media.set_remote(self.remote_media)
         self.media.set_payload_type(remote.payload_type)
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(ZRTP_DEADLINE_S, self._zrtp_deadline)
+        if self.method == "dtls-srtp":
+            self._start_dtls(remote)
+            return
+        if self.zrtp is None:
+            raise RuntimeError("ZRTP not prepared")
         if remote.zrtp_hash:
             self.zrtp.set_peer_hello_hash(remote.zrtp_hash)
         self.zrtp.start(self._now())
         self._pump()
-        loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(ZRTP_DEADLINE_S, self._zrtp_deadline)
+
+    def _start_dtls(self, remote: AudioParams) -> None:
+        """RFC 5763: a=setup decides who sends the ClientHello; the SDP fingerprint pins the peer."""
+        offerer = self.direction == "out"
+        local_setup = "actpass" if offerer else dtls.answer_setup(remote.setup or "actpass")
+        try:
+            role = dtls.role_for(local_setup, remote.setup or "actpass", offerer)
+        except dtls.SetupError as exc:
+            self.ctx.end_call(self, f"unusable a=setup: {exc}")
+            return
+        fingerprints = list(remote.fingerprints)
+        if self.dtls is not None and self.dtls.role == role:
+            # The answerer's ClientHello beat its SDP answer here: it has been answered; now pin the peer.
+            self.dtls.set_remote_fingerprint(fingerprints, self._now())
+        else:
+            identity = self.ctx.identity
+            self.dtls = dtls.DtlsSrtpSession(role, identity.certificate, identity.private_key, fingerprints)
+            if role == "client":
+                self.dtls.start(self._now())
+        self._pump()
 
     def set_state(self, state: events.CallState) -> None:
         if self.state == state or self.ended:
@@ -184,6 +224,10 @@ class Call:
             self._stats_task.cancel()
         if self.zrtp is not None:
             self.zrtp.close()
+        if self.dtls is not None and self.media is not None:
+            self.dtls.close(self._now())  # close_notify, so the peer stops at once
+            for datagram in self.dtls.datagrams_to_send(self._now()):
+                self.media.send_key_packet(datagram)
         if self.media is not None:
             self.media.close()
         self._pending_rs1 = None
@@ -235,7 +279,18 @@ class Call:
             return None
 
     def _on_key_packet(self, data: bytes, addr: Addr) -> None:
-        if self.zrtp is None or self.ended:
+        if self.ended:
+            return
+        if self.method == "dtls-srtp" and self.dtls is None and self.direction == "out":
+            # Offering actpass, the answerer usually goes active and its ClientHello may arrive before its
+            # answer: be the server now, answer at once, and hold the keys until the fingerprint arrives.
+            identity = self.ctx.identity
+            self.dtls = dtls.DtlsSrtpSession("server", identity.certificate, identity.private_key)
+            self.remote_media = addr
+            if self.media is not None:
+                self.media.set_remote(addr)
+        core = self._core()
+        if core is None:
             return
         if self.remote_media is not None and addr != self.remote_media:
             # Symmetric RTP: a peer behind a different source port than its SDP said is still our peer
@@ -243,25 +298,32 @@ class Call:
             self.remote_media = addr
             if self.media is not None:
                 self.media.set_remote(addr)
-        self.zrtp.receive(data, self._now())
+        core.receive(data, self._now())
         self._pump()
+
+    def _core(self) -> zrtp.ZrtpSession | dtls.DtlsSrtpSession | None:
+        return self.dtls if self.method == "dtls-srtp" else self.zrtp
 
     def _on_timer(self) -> None:
         self._timer = None
-        if self.zrtp is None or self.ended:
+        core = self._core()
+        if core is None or self.ended:
             return
-        self.zrtp.handle_timer(self._now())
+        core.handle_timer(self._now())
         self._pump()
 
     def _pump(self) -> None:
-        """Send what ZRTP wants sent, act on its events, re-arm its timer."""
-        core = self.zrtp
+        """Send what the key agreement wants sent, act on its events, re-arm its timer."""
+        core = self._core()
         if core is None or self.media is None or self.ended:
             return
         for datagram in core.datagrams_to_send(self._now()):
             self.media.send_key_packet(datagram)
         while (event := core.next_event()) is not None:
-            self._on_zrtp_event(event)
+            if isinstance(core, dtls.DtlsSrtpSession):
+                self._on_dtls_event(event)  # type: ignore[arg-type]
+            else:
+                self._on_zrtp_event(event)  # type: ignore[arg-type]
             if self.ended:
                 return
         if self._timer is not None:
@@ -300,6 +362,36 @@ class Call:
         elif isinstance(event, zrtp.Failed):
             reason = PEER_NO_ZRTP if event.reason == "no answer to Hello" else f"ZRTP failed: {event.reason}"
             self.ctx.end_call(self, reason)
+
+    def _on_dtls_event(self, event: dtls.DtlsEvent) -> None:
+        if isinstance(event, dtls.DtlsSecure):
+            if self.media is None:
+                return
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            self.media.start_srtp(event.sender_keys(), event.receiver_keys())
+            self.secure_at = time.monotonic()
+            self.secure_event = events.Secure(
+                id=self.id, method="dtls-srtp", srtp_profile=event.srtp_profile,
+                fingerprint_ok=event.peer_fingerprint_ok,
+            )  # fmt: skip
+            self.set_state("secure")
+            self.ctx.emit(self.secure_event)
+            self._apply_mute()
+            self._stats_task = asyncio.get_running_loop().create_task(self._report_stats())
+        elif isinstance(event, dtls.FingerprintMismatch):
+            self.ctx.emit(
+                events.Alert(
+                    id=self.id,
+                    alert="fingerprint_mismatch",
+                    message="The peer's DTLS certificate is not the one its SIP offer named: someone may be "
+                    "in the middle of the call. It was ended before any audio was sent.",
+                )
+            )
+            self.ctx.end_call(self, "dtls fingerprint mismatch")
+        elif isinstance(event, dtls.DtlsFailed):
+            self.ctx.end_call(self, f"DTLS-SRTP failed: {event.reason}")
 
     def _on_secure(self, ready: zrtp.SecureReady) -> None:
         if self.media is None:
@@ -366,7 +458,8 @@ class Call:
     def _zrtp_deadline(self) -> None:
         self._deadline = None
         if self.secure_event is None and not self.ended:
-            self.ctx.end_call(self, PEER_NO_ZRTP)
+            reason = "DTLS-SRTP did not complete" if self.method == "dtls-srtp" else PEER_NO_ZRTP
+            self.ctx.end_call(self, reason)
 
     async def _report_stats(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):

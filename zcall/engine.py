@@ -17,7 +17,7 @@ from typing import Any
 
 from zcall import __version__, events
 from zcall import sip as ua
-from zcall.call import Call, CallContext
+from zcall.call import Call, CallContext, Method
 from zcall.control import ControlError, ControlServer
 from zcall.discovery.lan import Discovery, DiscoveryError, local_ipv4_addresses
 from zcall.discovery.service import PeerDown, PeerUp
@@ -82,6 +82,7 @@ class Phone:
         self._early_peers: list[PeerUp | PeerDown] | None = []  # peers seen before `ready` went out
         self._ctx = CallContext(
             zid=self.identity.zid,
+            identity=self.identity,
             settings=settings,
             cache=self.cache,
             emit=self.emit,
@@ -402,7 +403,9 @@ class Phone:
             self._ua.reject(event.call_id, 486, self._now())
             return
         caller = event.caller.display or str(event.caller.uri)
-        call = Call(self._ctx, "in", caller, event.call_id)
+        # The offer's profile says how the caller keys media: RTP/AVP is ZRTP, UDP/TLS/RTP/SAVP(F) DTLS-SRTP.
+        method: Method = "dtls-srtp" if "TLS" in sdp.audio_params(offer).proto else "zrtp"
+        call = Call(self._ctx, "in", caller, event.call_id, method=method)
         call.offer = offer
         self.calls[call.id] = call
         self._ua.ringing(event.call_id, self._now())

@@ -1,0 +1,56 @@
+"""zcall against baresip (libre/librem's DTLS-SRTP): baresip calls zcall by SIP URI, DTLS-SRTP keys the media
+(fingerprints pinned from the SDP), Opus flows both ways, and the capture shows DTLS then only SRTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.audio_check import dominant_frequency, read_wav, write_tone_wav
+from tests.support.baresip import Baresip
+from tests.support.capture import capture, media_report
+from tests.support.netns import Lan
+from tests.support.zcall_peer import ZcallPeer
+
+pytestmark = [pytest.mark.netns, pytest.mark.interop, pytest.mark.timeout(120)]
+
+
+def tone_of(path: Path) -> float:
+    samples, rate = read_wav(path)
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 1000)
+    assert loud.size > rate // 2, f"{path}: less than half a second of sound"
+    return dominant_frequency(samples[loud[0] : loud[-1] + 1], rate)
+
+
+def test_baresip_calls_zcall_with_dtls_srtp(lan2: Lan, tmp_path: Path) -> None:
+    a, b = lan2.hosts
+    zc_heard, bs_heard = tmp_path / "zcall_heard.wav", tmp_path / "baresip_heard.wav"
+    tone = write_tone_wav(tmp_path / "bs660.wav", 660, 60, rate=48000)
+    zcall = ZcallPeer(a, tmp_path / "zcall", name="desk", audio_in="tone:440", audio_out=f"file:{zc_heard}",
+                      auto_answer=True)  # fmt: skip
+    bare = Baresip(
+        b, "carol", "unused", registrar=f"sip:{b.ip}", media_enc="dtls_srtp", transport="udp", register=False,
+        audio_wav=tone, record_wav=bs_heard, workdir=tmp_path / "baresip",
+    )  # fmt: skip
+    with capture(a, tmp_path / "dtls.pcap") as pcap, zcall:
+        bare.start()
+        try:
+            ready = zcall.wait_event("ready")
+            bare.dial(ready["sip_uri"])
+            secure = zcall.wait_event("secure", timeout=20)
+            assert secure["method"] == "dtls-srtp"
+            assert secure["fingerprint_ok"] is True
+            bare.wait_event("CALL_MENC", timeout=20)  # baresip agrees DTLS-SRTP is up
+            zcall.wait_event("stats", timeout=10)
+            zcall.ctl("hangup")
+            zcall.wait_event("ended", timeout=5)
+            bare.wait_event("CALL_CLOSED", timeout=10)
+        finally:
+            bare.quit()
+    report = media_report(pcap)
+    assert report.dtls > 0 and report.zrtp == 0
+    assert report.plain_streams() == [], "plain RTP on the wire"
+    assert abs(tone_of(bs_heard) - 440) < 10, "baresip hears zcall's 440 Hz"
+    assert abs(tone_of(zc_heard) - 660) < 10, "zcall hears baresip's 660 Hz"
