@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -12,17 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support import audio_check
+from tests.support.prereq import require_binary
 from zcall.media.audio import read_wav_48k_mono
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, CodecError, OpusDecoder, OpusEncoder
 
 
 @pytest.fixture(scope="module")
 def speech_frames(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng missing")
-    path = Path(tmp_path_factory.mktemp("speech")) / "speech.wav"
-    subprocess.run(["espeak-ng", "-w", str(path), "Secure calls need matching words. Read them aloud."],
-                   check=True, capture_output=True)
+    require_binary("espeak-ng", "sox")
+    path = audio_check.speech_wav(Path(tmp_path_factory.mktemp("speech")) / "speech.wav",
+                                  "Secure calls need matching words. Read them aloud.")
     pcm = read_wav_48k_mono(path).astype(np.float64)
     pcm = (pcm / np.max(np.abs(pcm)) * 20000).astype("<i2")
     count = len(pcm) // FRAME_SAMPLES
