@@ -94,6 +94,8 @@ class MediaSession:
         self._sink = sink
         self._on_key_packet = on_key_packet
         self._pt = payload_type
+        # What we accept: the PT our own SDP gave Opus and the peer's (RFC 3264 lets them differ).
+        self._rx_pts = {payload_type}
         self._encoder = OpusEncoder(bitrate, complexity, fec, dtx, expected_loss_pct)
         self._dtx = dtx  # kept here: asking libopus every frame costs a ctl call
         self._decoder = OpusDecoder()
@@ -143,10 +145,11 @@ class MediaSession:
         self._remote = remote
 
     def set_payload_type(self, payload_type: int) -> None:
-        """The RTP payload type the peer's SDP gave Opus (what it expects to receive)."""
+        """The RTP payload type the peer's SDP gave Opus: we send with it, and accept it besides our own."""
         if not 0 <= payload_type <= 127:
             raise ValueError("an RTP payload type is 0-127")
         self._pt = payload_type
+        self._rx_pts.add(payload_type)
 
     def start_srtp(self, tx: SrtpKeys, rx: SrtpKeys) -> None:
         """Keys from ZRTP or DTLS-SRTP: from here on audio flows (both directions)."""
@@ -310,7 +313,7 @@ class MediaSession:
         except RtpParseError as exc:
             self.drops[f"rtp-{exc.reason}"] += 1
             return
-        if packet.payload_type != self._pt:
+        if packet.payload_type not in self._rx_pts:
             self.drops["payload-type"] += 1
             return
         now = self._clock()

@@ -241,3 +241,15 @@ async def test_bye_on_close(pair: Pair) -> None:
     assert b.stats()["counters"]["bye_received"] == 1
 
 
+async def test_payload_types_from_both_sdps(pair: Pair) -> None:
+    a, b, _, _ = pair
+    a.set_payload_type(96)  # b's SDP gave Opus 96: a sends with it
+    a.start_srtp(KEY_A, KEY_B)
+    b.start_srtp(KEY_B, KEY_A)
+    await asyncio.sleep(0.2)
+    assert b.stats()["received"] == 0 and b.stats()["drops"]["payload-type"] > 5  # b only knows its own 111
+    b.set_payload_type(96)  # now b has read a's SDP too
+    await asyncio.sleep(0.3)
+    assert b.stats()["received"] > 8
+    with pytest.raises(ValueError):
+        a.set_payload_type(128)
