@@ -15,18 +15,6 @@ from zcall.paths import Paths
 from zcall.zrtp.cache import CacheError
 
 EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 3
-
-# Capabilities that are parsed but arrive with a later issue. Each one is refused clearly, never ignored.
-UNAVAILABLE: dict[str, str] = {
-    "server": "SIP server registration (--server, [server] in the config)",
-}
-
-
-class Unavailable(Exception):
-    def __init__(self, capability: str) -> None:
-        super().__init__(f"zcall: not available yet: {UNAVAILABLE[capability]} is not built in this version")
-
 
 def _port(text: str) -> int:
     value = int(text)
@@ -173,8 +161,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is not None:
             return COMMANDS[args.command](args, paths)
         config = configmod.load(paths.config_file)  # a bad config is reported before anything starts
-        if args.server or args.user or args.password or args.server_ca or config.server.uri:
-            raise Unavailable("server")
         if not args.headless:
             from zcall.tui import app  # imported late: Textual is not needed by the other commands
 
@@ -186,9 +172,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CacheError as exc:
         print(f"zcall: {exc}", file=sys.stderr)
         return 1
-    except Unavailable as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_UNAVAILABLE
 
 
 if __name__ == "__main__":

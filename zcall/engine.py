@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from zcall import __version__, events
@@ -24,10 +24,12 @@ from zcall.discovery.service import PeerDown, PeerUp
 from zcall.identity import Identity, load_or_create
 from zcall.media.audio import AudioSpecError
 from zcall.paths import Paths
+from zcall.server import ServerConfigError, ServerLeg
 from zcall.settings import PhoneSettings
 from zcall.sip import sdp
 from zcall.sip.errors import SipParseError
 from zcall.sip.uri import SipUri, parse_uri
+from zcall.sipleg import LanLeg, SipLeg
 from zcall.zrtp.cache import ZrtpCache
 
 Addr = tuple[str, int]
@@ -40,15 +42,15 @@ class PhoneError(Exception):
     """A command the phone cannot carry out; the message is for the user."""
 
 
-class _SipProtocol(asyncio.DatagramProtocol):
-    def __init__(self, phone: Phone) -> None:
-        self._phone = phone
+@dataclass(frozen=True)
+class Route:
+    """How a call reaches its target: request URI, first hop, label for the user, SIP leg, key agreement."""
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self._phone._on_sip_datagram(data, (str(addr[0]), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        pass  # ICMP unreachable for a peer that left: its transaction times out by itself
+    uri: SipUri
+    dest: Addr
+    label: str
+    leg: SipLeg
+    method: Method
 
 
 def pick_local_ip(bind: str) -> str:
@@ -73,9 +75,14 @@ class Phone:
         self.peers: dict[str, PeerUp] = {}  # by instance name
         self.discovery: Discovery | None = None
         self._listeners: list[Listener] = []
-        self._ua: ua.UserAgent | None = None
-        self._sip: asyncio.DatagramTransport | None = None
-        self._sip_timer: asyncio.TimerHandle | None = None
+        self.lan = LanLeg(self._on_sip_event)
+        self.server: ServerLeg | None = None
+        self._call_leg: dict[str, SipLeg] = {}  # call id -> the leg its dialog lives on
+        if settings.server_uri:
+            try:
+                self.server = ServerLeg(settings, self.local_ip, self._on_sip_event, self.emit)
+            except ServerConfigError as exc:
+                raise PhoneError(str(exc)) from exc
         self._control = ControlServer(paths.control_socket, self._on_control) if control else None
         self._discovery_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -109,7 +116,7 @@ class Phone:
     # --- lifecycle ------------------------------------------------------------------------------------
 
     def _ua_config(self) -> ua.UaConfig:
-        port = self._sip.get_extra_info("sockname")[1] if self._sip is not None else self.settings.sip_port
+        port = self.lan.ua.config.port if self.lan.ua is not None else self.settings.sip_port
         return ua.UaConfig(
             host=self.local_ip,
             port=int(port),
@@ -119,17 +126,14 @@ class Phone:
         )
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         bind = self.settings.bind or "0.0.0.0"
         try:
-            self._sip, _ = await loop.create_datagram_endpoint(
-                lambda: _SipProtocol(self), local_addr=(bind, self.settings.sip_port), family=socket.AF_INET
-            )
+            port = await self.lan.listen(bind, self.settings.sip_port)
         except OSError as exc:
             raise PhoneError(
                 f"cannot listen for SIP on {bind}:{self.settings.sip_port}: {exc.strerror}"
             ) from exc
-        self._ua = ua.UserAgent(self._ua_config())
+        self.lan.ua = ua.UserAgent(replace(self._ua_config(), port=port))
         if self._control is not None:
             try:
                 await self._control.start()
@@ -139,7 +143,7 @@ class Phone:
             self.discovery = Discovery(
                 self.settings.name,
                 self.identity.zid,
-                self._ua.config.port,
+                port,
                 self.local_ip,
                 on_event=self._on_discovery,
             )
@@ -152,6 +156,8 @@ class Phone:
         early, self._early_peers = self._early_peers or [], None
         for seen in early:
             self._on_discovery(seen)
+        if self.server is not None:
+            await self.server.start()
 
     async def close(self) -> None:
         if self._closed:
@@ -159,46 +165,61 @@ class Phone:
         self._closed = True
         for call in list(self.calls.values()):
             self._end_call(call, "phone closed")
-        self._flush_sip()
+        if self.server is not None:
+            await self.server.close()
         if self.discovery is not None:
             with contextlib.suppress(Exception):
                 await self.discovery.close()
         if self._control is not None:
             await self._control.close()
-        if self._sip_timer is not None:
-            self._sip_timer.cancel()
-        if self._sip is not None:
-            self._sip.close()
+        self.lan.close()
         self.cache.close()
 
     # --- commands -------------------------------------------------------------------------------------
 
-    def resolve_target(self, target: str) -> tuple[SipUri, Addr, str]:
-        """A discovered peer's name, its ZID, or a SIP URI → (request URI, where to send, label)."""
+    def resolve_target(self, target: str) -> Route:
+        """Where a call goes. A discovered peer (by name or ZID): straight to it with ZRTP. A SIP URI with
+        an IPv4 address over UDP: straight there with ZRTP. Anything else (a user name, a URI with a domain
+        or TLS): through the configured server with DTLS-SRTP."""
         wanted = target.strip()
         for peer in self.peers.values():
             if wanted in (peer.name, peer.zid.hex()):
                 uri = parse_uri(f"sip:zcall@{peer.address}:{peer.sip_port}")
-                return uri, (peer.address, peer.sip_port), peer.name
-        if not wanted.lower().startswith(("sip:", "sips:")):
+                return Route(uri, (peer.address, peer.sip_port), peer.name, self.lan, "zrtp")
+        direct: SipUri | None = None
+        if wanted.lower().startswith(("sip:", "sips:")):
+            try:
+                uri = parse_uri(wanted)
+            except SipParseError as exc:
+                raise PhoneError(f"not a SIP URI: {wanted!r} ({exc})") from exc
+            if uri.scheme == "sip" and (uri.params.get("transport") or "udp").lower() == "udp":
+                with contextlib.suppress(ValueError):
+                    ipaddress.IPv4Address(uri.host)
+                    direct = uri
+            if direct is not None:
+                return Route(direct, (direct.host, direct.port or 5060), wanted, self.lan, "zrtp")
+        if self.server is None:
+            if wanted.lower().startswith(("sip:", "sips:")):
+                raise PhoneError(
+                    f"{wanted!r} is not on the LAN and no SIP server is configured (give an IPv4 SIP URI)"
+                )
             raise PhoneError(f"no peer named {wanted!r} on the LAN (try `zcall peers`, or give a SIP URI)")
+        if not self.server.registered.is_set():
+            raise PhoneError("the SIP server is not reachable now (not registered)")
+        if not wanted.lower().startswith(("sip:", "sips:")):
+            wanted = f"sips:{wanted}@{self.server.hostname}"
         try:
             uri = parse_uri(wanted)
         except SipParseError as exc:
             raise PhoneError(f"not a SIP URI: {wanted!r} ({exc})") from exc
-        if uri.params.get("transport", "udp") != "udp":
-            raise PhoneError("only SIP over UDP is available for direct calls in this version")
-        try:
-            host = str(ipaddress.IPv4Address(uri.host))
-        except ValueError as exc:
-            raise PhoneError(f"give the peer's IPv4 address in the URI, not {uri.host!r}") from exc
-        return uri, (host, uri.port or 5060), wanted
+        return Route(uri, self.server.proxy, wanted, self.server, "dtls-srtp")
 
     async def call(self, target: str) -> str:
-        if self._ua is None:
+        route = self.resolve_target(target)
+        leg = route.leg
+        if leg.ua is None:
             raise PhoneError("the phone is not started")
-        uri, dest, label = self.resolve_target(target)
-        call = Call(self._ctx, "out", label)
+        call = Call(self._ctx, "out", route.label, method=route.method)
         try:
             local = await call.open_media(self.local_ip)
         except (AudioSpecError, OSError) as exc:
@@ -206,15 +227,17 @@ class Phone:
             raise PhoneError(f"cannot open the call's audio or media port: {exc}") from exc
         offer = sdp.make_offer(local, session_id=str(int(time.time())), version=1)
         call.offer = offer
-        call.sip_call_id = self._ua.invite(uri, offer.serialize(), self._now(), dest=dest)
+        call.sip_call_id = leg.ua.invite(route.uri, offer.serialize(), self._now(), dest=route.dest)
         self.calls[call.id] = call
-        self.emit(events.Call(id=call.id, state="dialing", direction="out", peer=label))
-        self._flush_sip()
+        self._call_leg[call.id] = leg
+        self.emit(events.Call(id=call.id, state="dialing", direction="out", peer=route.label))
+        leg.flush()
         return call.id
 
     async def answer(self, call_id: str | None = None) -> str:
         call = self._find(call_id, state="incoming")
-        if self._ua is None or call.sip_call_id is None:
+        leg = self._call_leg.get(call.id)
+        if leg is None or leg.ua is None or call.sip_call_id is None:
             raise PhoneError("nothing to answer")
         offer = call.offer
         if offer is None:
@@ -228,16 +251,17 @@ class Phone:
         except (AudioSpecError, OSError) as exc:
             self._refuse_incoming(call, 500, f"media: {exc}")
             raise PhoneError(f"cannot open the call's audio or media port: {exc}") from exc
-        self._ua.answer(call.sip_call_id, answer.serialize(), self._now())
-        self._flush_sip()
+        leg.ua.answer(call.sip_call_id, answer.serialize(), self._now())
+        leg.flush()
         call.set_state("answered")
         call.start_media(sdp.audio_params(offer))
         return call.id
 
     def _refuse_incoming(self, call: Call, status: int, reason: str) -> None:
-        if self._ua is not None and call.sip_call_id is not None:
-            self._ua.reject(call.sip_call_id, status, self._now(), reason)
-            self._flush_sip()
+        leg = self._call_leg.get(call.id)
+        if leg is not None and leg.ua is not None and call.sip_call_id is not None:
+            leg.ua.reject(call.sip_call_id, status, self._now(), reason)
+            leg.flush()
         self._forget(call, reason)
 
     def hangup(self, call_id: str | None = None) -> str:
@@ -274,6 +298,9 @@ class Phone:
             "name": self.name,
             "zid": self.identity.zid_hex,
             "sip_uri": self.sip_uri,
+            "server": None
+            if self.server is None
+            else {"uri": self.server.server_label, "registered": self.server.registered.is_set()},
             "calls": [call.status() for call in self.calls.values()],
             "peers": [
                 {"name": p.name, "zid": p.zid.hex(), "address": p.address, "port": p.sip_port}
@@ -337,46 +364,27 @@ class Phone:
     def _now() -> float:
         return time.monotonic()
 
-    def _on_sip_datagram(self, data: bytes, addr: Addr) -> None:
-        if self._ua is None or len(data) > MAX_SIP_DATAGRAM:
-            return
-        self._ua.receive(data, addr, self._now())
-        self._flush_sip()
+    def _call_for(self, leg: SipLeg, sip_call_id: str) -> Call | None:
+        return next(
+            (
+                c
+                for c in self.calls.values()
+                if c.sip_call_id == sip_call_id and self._call_leg.get(c.id) is leg
+            ),
+            None,
+        )
 
-    def _on_sip_timer(self) -> None:
-        self._sip_timer = None
-        if self._ua is not None:
-            self._ua.handle_timer(self._now())
-            self._flush_sip()
-
-    def _flush_sip(self) -> None:
-        """Send what the user agent wants sent, act on its events, re-arm its timer."""
-        core = self._ua
-        if core is None:
-            return
-        if self._sip is not None:
-            for data, addr in core.messages_to_send():
-                self._sip.sendto(data, addr)
-        while (event := core.next_event()) is not None:
-            self._on_sip_event(event)
-        if self._sip_timer is not None:
-            self._sip_timer.cancel()
-            self._sip_timer = None
-        due = core.get_timer()
-        if due is not None and not self._closed:
-            loop = asyncio.get_running_loop()
-            self._sip_timer = loop.call_later(max(0.0, due - self._now()), self._on_sip_timer)
-
-    def _call_for(self, sip_call_id: str) -> Call | None:
-        return next((c for c in self.calls.values() if c.sip_call_id == sip_call_id), None)
-
-    def _on_sip_event(self, event: ua.UaEvent) -> None:
+    def _on_sip_event(self, leg: SipLeg, event: ua.UaEvent) -> None:
         if isinstance(event, ua.IncomingCall):
-            self._on_incoming(event)
+            self._on_incoming(leg, event)
             return
-        if isinstance(event, ua.OptionsResult | ua.Registered | ua.RegistrationFailed):
-            return  # registration through a server is not wired to the phone yet
-        call = self._call_for(event.call_id)
+        if isinstance(event, ua.Registered | ua.RegistrationFailed):
+            if isinstance(leg, ServerLeg):
+                leg.on_registration(event)
+            return
+        if isinstance(event, ua.OptionsResult):
+            return
+        call = self._call_for(leg, event.call_id)
         if call is None:
             return
         if isinstance(event, ua.CallProgress):
@@ -388,19 +396,20 @@ class Phone:
             self._forget(call, f"{event.status} {event.reason}".strip())
         elif isinstance(event, ua.CallEnded):
             self._forget(call, "remote hangup" if event.reason == "bye" else event.reason)
-        elif isinstance(event, ua.ReInviteReceived) and self._ua is not None:
-            self._ua.answer_reinvite(event.call_id, b"", self._now(), status=488)
+        elif isinstance(event, ua.ReInviteReceived) and leg.ua is not None:
+            leg.ua.answer_reinvite(event.call_id, b"", self._now(), status=488)
 
-    def _on_incoming(self, event: ua.IncomingCall) -> None:
-        assert self._ua is not None
+    def _on_incoming(self, leg: SipLeg, event: ua.IncomingCall) -> None:
+        core = leg.ua
+        assert core is not None
         try:
             offer = sdp.parse(event.sdp)
             sdp.audio_params(offer)
         except SipParseError as exc:
-            self._ua.reject(event.call_id, exc.status or 488, self._now(), exc.reason)
+            core.reject(event.call_id, exc.status or 488, self._now(), exc.reason)
             return
         if any(c.state not in ("ended",) for c in self.calls.values()):
-            self._ua.reject(event.call_id, 486, self._now())
+            core.reject(event.call_id, 486, self._now())
             return
         caller = event.caller.display or str(event.caller.uri)
         # The offer's profile says how the caller keys media: RTP/AVP is ZRTP, UDP/TLS/RTP/SAVP(F) DTLS-SRTP.
@@ -408,7 +417,8 @@ class Phone:
         call = Call(self._ctx, "in", caller, event.call_id, method=method)
         call.offer = offer
         self.calls[call.id] = call
-        self._ua.ringing(event.call_id, self._now())
+        self._call_leg[call.id] = leg
+        core.ringing(event.call_id, self._now())
         self.emit(events.Call(id=call.id, state="incoming", direction="in", peer=caller))
         if self.settings.auto_answer:
             asyncio.get_running_loop().create_task(self._auto_answer(call.id))
@@ -427,11 +437,13 @@ class Phone:
         call.start_media(params)
 
     def _end_call(self, call: Call, reason: str) -> None:
-        if self._ua is not None and call.sip_call_id is not None:
-            self._ua.hangup(call.sip_call_id, self._now())
-            self._flush_sip()
+        leg = self._call_leg.get(call.id)
+        if leg is not None and leg.ua is not None and call.sip_call_id is not None:
+            leg.ua.hangup(call.sip_call_id, self._now())
+            leg.flush()
         self._forget(call, reason)
 
     def _forget(self, call: Call, reason: str) -> None:
         call.close(reason)
         self.calls.pop(call.id, None)
+        self._call_leg.pop(call.id, None)

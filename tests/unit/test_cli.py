@@ -91,16 +91,17 @@ def test_doctor_reports_every_check(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "message"),
     [
-        ["--headless", "--server", "sips:pbx.example.org", "--user", "u", "--password", "p"],
-        ["--server", "sips:pbx.example.org"],  # the TUI refuses it too
+        (["--server", "sip:pbx.example.org", "--user", "u"], "TLS only"),
+        (["--server", "sips:pbx.example.org"], "server.user"),
+        (["--server", "http://pbx"], "TLS only"),
     ],
 )
-def test_unbuilt_capabilities_are_refused_not_ignored(tmp_path: Path, args: list[str]) -> None:
-    result = zcall("--home", str(tmp_path), *args)
-    assert result.returncode == cli.EXIT_UNAVAILABLE
-    assert "not available yet" in result.stderr
+def test_bad_server_settings_are_refused_clearly(tmp_path: Path, args: list[str], message: str) -> None:
+    result = zcall("--home", str(tmp_path), "--headless", "--no-mdns", "--bind", "127.0.0.1", *args)
+    assert result.returncode == 1
+    assert message in result.stdout  # an `error` event
 
 
 def test_ctl_without_a_running_phone(tmp_path: Path) -> None:

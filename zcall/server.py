@@ -1,0 +1,213 @@
+"""A SIP server account: one TLS connection to the registrar (the outbound proxy), a UserAgent speaking over
+it, and the registration kept alive (RFC 3261 §10, RFC 5626 CRLF keep-alive, RFC 5923-style flow reuse: the
+server reaches us back on the connection we opened, so we need no listening port).
+
+The server's certificate is verified (system store or the configured CA) with its host name; a failure is a
+`registration_failed` naming the reason, and there is never a fallback to a plain transport. A dropped
+connection is re-opened with backoff and the binding registered again; closing un-registers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Callable
+
+from zcall import __version__, events, sip
+from zcall.settings import PhoneSettings
+from zcall.sip.transport import KEEPALIVE_PING, StreamTransport, client_tls_context
+from zcall.sip.uri import SipUri, parse_uri
+from zcall.sipleg import Addr, SipLeg
+
+REGISTER_EXPIRES = 600
+KEEPALIVE_S = 25.0
+BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+UNREGISTER_WAIT_S = 2.0
+
+
+class ServerConfigError(ValueError):
+    """The [server] settings cannot work; the message says which one."""
+
+
+def describe_tls_failure(exc: BaseException) -> str:
+    """A user-facing reason for a failed TLS handshake with the server."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        text = (exc.verify_message or str(exc)).lower()
+        if "hostname" in text or "ip address mismatch" in text or exc.verify_code == 62:
+            return f"certificate hostname mismatch: {exc.verify_message}"
+        if "expired" in text or exc.verify_code == 10:
+            return "certificate expired"
+        if "not yet valid" in text or exc.verify_code == 9:
+            return "certificate not yet valid"
+        if "self-signed" in text or "self signed" in text or "unable to get local issuer" in text:
+            return f"unknown CA: {exc.verify_message}"
+        return f"certificate verification failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    if isinstance(exc, TimeoutError):
+        return "server did not answer (timeout)"
+    if isinstance(exc, OSError):
+        return f"cannot reach the server: {exc.strerror or exc}"
+    return f"cannot reach the server: {exc}"
+
+
+def parse_proxy(text: str, default_port: int) -> Addr:
+    host, sep, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    if not sep:
+        host, port = text, str(default_port)
+    if not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise ServerConfigError(f"server.outbound_proxy: expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+class ServerLeg(SipLeg):
+    name = "server"
+
+    def __init__(
+        self,
+        settings: PhoneSettings,
+        local_ip: str,
+        on_event: Callable[[SipLeg, sip.UaEvent], None],
+        emit: Callable[[events.Event], None],
+    ) -> None:
+        super().__init__(on_event)
+        try:
+            self.registrar: SipUri = parse_uri(settings.server_uri)
+        except sip.SipParseError as exc:
+            raise ServerConfigError(f"server.uri: not a SIP URI: {settings.server_uri!r}") from exc
+        transport = (self.registrar.params.get("transport") or "").lower()
+        if self.registrar.scheme != "sips" and transport != "tls":
+            raise ServerConfigError("server.uri: zcall talks to servers over TLS only: use a sips: URI")
+        if not settings.server_user:
+            raise ServerConfigError("server.user: a server account needs a user name")
+        self.settings = settings
+        self.local_ip = local_ip
+        self.emit = emit
+        self.hostname = self.registrar.host.strip("[]")
+        default_port = self.registrar.port or 5061
+        if settings.outbound_proxy:
+            self.proxy = parse_proxy(settings.outbound_proxy, default_port)
+        else:
+            self.proxy = (self.hostname, default_port)
+        self.server_label = f"sips:{self.hostname}:{default_port}"
+        tls = client_tls_context(settings.server_ca or None)
+        self.transport = StreamTransport(self._on_bytes, client_ssl=tls)
+        self.registered = asyncio.Event()
+        self.expires = 0
+        self._token: str | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._keepalive: asyncio.Task[None] | None = None
+        self._last_failure: str | None = None
+        self._connection_lost = asyncio.Event()
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def close(self) -> None:
+        """Un-register (briefly waiting for the answer), then drop the connection."""
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        if self.ua is not None and self._token is not None and self.registered.is_set():
+            self.registered.clear()
+            self.ua.unregister(self._token, self.now())
+            self.flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait_unregistered(), UNREGISTER_WAIT_S)
+        self.closed = True
+        self.stop_timer()
+        await self.transport.close()
+
+    async def _wait_unregistered(self) -> None:
+        while self.expires != 0:
+            await asyncio.sleep(0.05)
+
+    # --- the connection and the binding --------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        """Keep one verified TLS connection and a registration on it; back off after failures."""
+        attempt = 0
+        while not self.closed:
+            try:
+                await self._connect_and_register()
+                attempt = 0
+                self._connection_lost.clear()
+                while self.transport.connected(self.proxy) and not self._connection_lost.is_set():
+                    await asyncio.sleep(0.5)
+                self.registered.clear()
+                self.emit(events.RegistrationFailed(reason="connection to the server lost; reconnecting"))
+            except (OSError, TimeoutError, ssl.SSLError) as exc:
+                self._fail(describe_tls_failure(exc))
+            delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _connect_and_register(self) -> None:
+        await self.transport.connect(self.proxy, server_hostname=self.hostname)
+        sock = self.transport.socket_for(self.proxy)
+        local_port = int(sock.getsockname()[1]) if sock is not None else 5061
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        settings = self.settings
+        config = sip.UaConfig(
+            host=self.local_ip,
+            port=local_port,
+            transport="TLS",
+            user=settings.server_user,
+            display=settings.name,
+            user_agent=f"zcall/{__version__}",
+        )
+        credentials = sip.DigestClient(settings.server_user, settings.server_password)
+        self.ua = sip.UserAgent(config, credentials)
+        self._token = self.ua.register(self.registrar, self.now(), expires=REGISTER_EXPIRES, dest=self.proxy)
+        self.flush()
+        if self._keepalive is None or self._keepalive.done():
+            self._keepalive = asyncio.get_running_loop().create_task(self._keep_alive())
+
+    async def _keep_alive(self) -> None:
+        """RFC 5626 §4.4.1: a CRLF ping keeps NAT bindings and tells us early when the flow died."""
+        while not self.closed:
+            await asyncio.sleep(KEEPALIVE_S)
+            try:
+                self.transport.send_nowait(KEEPALIVE_PING, self.proxy)
+            except ConnectionError:
+                self._connection_lost.set()
+
+    def _fail(self, reason: str) -> None:
+        self.registered.clear()
+        if reason != self._last_failure:  # one event per distinct reason, not one per retry
+            self._last_failure = reason
+            self.emit(events.RegistrationFailed(reason=reason))
+
+    def on_registration(self, event: sip.Registered | sip.RegistrationFailed) -> None:
+        """The phone hands registration outcomes back here."""
+        if isinstance(event, sip.Registered):
+            self.expires = event.expires
+            if event.expires > 0:
+                self._last_failure = None
+                self.registered.set()
+                self.emit(events.Registered(server=self.server_label, expires=event.expires))
+            return
+        reason = f"{event.status} {event.reason}".strip()
+        if event.status in (401, 403, 407):
+            reason = f"wrong user name or password ({reason})"
+        self._fail(reason)
+
+    # --- bytes ------------------------------------------------------------------------------------------
+
+    def _on_bytes(self, data: bytes, addr: Addr, stream: bool) -> None:
+        if data.strip() == b"":
+            return  # a keep-alive pong
+        self.received(data, self.proxy, stream=True)
+
+    def _send(self, data: bytes, addr: Addr) -> None:
+        # Everything goes out on the one connection (outbound proxy); the server routes it on.
+        try:
+            self.transport.send_nowait(data, self.proxy)
+        except ConnectionError:
+            self._connection_lost.set()
