@@ -261,3 +261,44 @@ def test_stream_framing_rules() -> None:
     assert info.value.status == 400
     with pytest.raises(SipParseError):
         parse(invite(body=SDP + b"x", length=len(SDP)), stream=True)
+
+
+# Legal oddities a parser must take (the kinds RFC 4475 §3.1.1 lists), each as one variation of a good INVITE.
+VALID_VARIANTS: list[tuple[str, bytes]] = [
+    ("semicolon and escapes in user part",
+     invite(request_line="INVITE sip:user;par=u%40example.net@example.com SIP/2.0")),
+    ("escaped NUL in user part", invite(request_line="INVITE sip:null-%00-null@example.com SIP/2.0")),
+    ("IPv6 everywhere", invite(request_line="INVITE sip:[2001:db8::10]:5070 SIP/2.0",
+                               via="Via: SIP/2.0/UDP [2001:db8::9:1];branch=z9hG4bKv6;received=[::9]")),
+    ("display name glued to bracket", invite().replace(b'"Alice" <sip:', b"Alice<sip:")),
+    ("token display name with spaces", invite().replace(b'"Alice" <sip:', b"Alice  Liddell <sip:")),
+    ("unknown scheme in To", invite().replace(b'"Bob" <sip:bob@192.0.2.20>', b"<im:bob@example.com>")),
+    ("unknown transport in Via", invite(via="Via: SIP/2.0/XYZ 192.0.2.10;branch=z9hG4bKxyz")),
+    ("unknown header with odd value", invite(extra="X-Odd: ;;,,;;,;\nX-Empty:")),
+    ("long header value", invite(extra="X-Long: " + "v" * 4000)),
+    ("UTF-8 display name", invite().replace(b'"Alice"', '"Алиса ☎"'.encode())),
+    ("multipart body type", invite().replace(b"application/sdp", b'multipart/mixed;boundary="x"')),
+    ("two requests in one datagram (second is ignored)", invite(body=b"", length=0) + invite()),
+    ("lower-case method-like header names", invite(extra="x-lower: 1\nX-LOWER: 2")),
+    ("tabs around colon and in values", invite(extra="X-Tab\t:\tvalue\twith\ttabs")),
+    ("Contact with expires and q", invite().replace(b"<sip:alice@192.0.2.10:5060>",
+                                                    b"<sip:alice@192.0.2.10:5060>;expires=60;q=0.7")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "data"), VALID_VARIANTS, ids=[v[0] for v in VALID_VARIANTS])
+def test_valid_variants_parse_and_round_trip(name: str, data: bytes) -> None:
+    msg = parse(data)
+    assert isinstance(msg, Request), name
+    out = msg.serialize()
+    again = parse(out)
+    assert again.serialize() == out
+    assert list(again.headers) == list(msg.headers)
+    assert again.from_.tag == "1928301774"
+
+
+def test_responses_with_unusual_reason_phrases() -> None:
+    for reason in (b"", "Très bien ✓".encode(), b"OK but with   spaces"):
+        msg = parse(RESPONSE_200.replace(b"200 OK", b"200 " + reason))
+        assert isinstance(msg, Response) and msg.status == 200
+        assert msg.reason == (reason.decode() or "OK")
