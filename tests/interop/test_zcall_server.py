@@ -1,0 +1,160 @@
+"""Beyond the LAN: zcall registers to Kamailio over SIP-TLS (digest auth, verified certificate) and calls
+through it with DTLS-SRTP — to another zcall and to baresip, both directions, audio checked by tone.
+
+Topology (lan3): Kamailio on host 0, zcall "alice" on host 1, the far end (zcall or baresip) on host 2.
+The server certificate names the host's IP and sip.zcall.test; zcall dials that name over the outbound proxy
+(IP:5061), so the name is what TLS verifies.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support import netns
+from tests.support.audio_check import dominant_frequency, read_wav, write_tone_wav
+from tests.support.baresip import Baresip
+from tests.support.capture import capture, media_report
+from tests.support.kamailio import SipServer, sip_server
+from tests.support.pki import wrong_ca_server_cert
+from tests.support.prereq import require_binary
+from tests.support.zcall_peer import ZcallPeer
+
+pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.timeout(150)]
+
+USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
+
+
+@pytest.fixture
+def server(lan3: netns.Lan, tmp_path: Path) -> Iterator[SipServer]:
+    require_binary("kamailio", "baresip", "openssl", "ss")
+    with sip_server(lan3[0], USERS, tmp_path) as srv:
+        yield srv
+
+
+def zcall_account(
+    lan: netns.Lan, srv: SipServer, index: int, user: str, tmp: Path, *, password: str | None = None,
+    ca: Path | None = None, hostname: str | None = None, **kw: object,
+) -> ZcallPeer:  # fmt: skip
+    """A headless zcall on host `index` with a [server] account on Kamailio (outbound proxy = its IP)."""
+    home = tmp / user
+    home.mkdir(parents=True, exist_ok=True)
+    kam = srv.kamailio
+    (home / "config.toml").write_text(
+        "[server]\n"
+        f'uri = "sips:{hostname or srv.dns_name}:{kam.tls_port}"\n'
+        f'user = "{user}"\npassword = "{password or USERS[user]}"\n'
+        f'ca_file = "{ca or srv.ca.cert_path}"\n'
+        f'outbound_proxy = "{kam.host.ip}:{kam.tls_port}"\n'
+    )
+    return ZcallPeer(lan[index], home, name=user, extra=["--no-mdns"], **kw)  # type: ignore[arg-type]
+
+
+def tone_of(path: Path) -> float:
+    samples, rate = read_wav(path)
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 1000)
+    assert loud.size > rate // 2, f"{path}: less than half a second of sound"
+    return dominant_frequency(samples[loud[0] : loud[-1] + 1], rate)
+
+
+def test_register_over_tls_and_reregister_after_restart(
+    lan3: netns.Lan, server: SipServer, tmp_path: Path
+) -> None:
+    with zcall_account(lan3, server, 1, "alice", tmp_path) as alice:
+        registered = alice.wait_event("registered", timeout=15)
+        assert registered["expires"] > 0
+        status = alice.ctl("status")
+        assert status["server"]["registered"] is True
+        server.kamailio.stop()
+        alice.wait_event("registration_failed", timeout=40)
+        server.kamailio.start()
+        again = alice.wait_event("registered", timeout=60)
+        assert again["expires"] > 0
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [("password", "wrong user name or password"), ("ca", "unknown CA"), ("hostname", "hostname mismatch")],
+)
+def test_registration_refused_clearly(
+    lan3: netns.Lan, server: SipServer, tmp_path: Path, case: str, reason: str
+) -> None:
+    kw: dict[str, object] = {}
+    if case == "password":
+        kw["password"] = "not-the-password"
+    elif case == "ca":
+        other_ca, _ = wrong_ca_server_cert(tmp_path / "other", lan3[0].ip, server.dns_name)
+        kw["ca"] = other_ca.cert_path
+    else:
+        kw["hostname"] = "pbx.elsewhere.test"
+    with zcall_account(lan3, server, 1, "alice", tmp_path, **kw) as alice:  # type: ignore[arg-type]
+        failed = alice.wait_event("registration_failed", timeout=20)
+        assert reason in failed["reason"], failed
+        time.sleep(1.0)
+        assert not [e for e in alice.events if e["event"] == "registered"]
+
+
+@pytest.mark.parametrize("direction", ["alice-calls", "bob-calls"])
+def test_zcall_to_zcall_through_the_server(
+    lan3: netns.Lan, server: SipServer, tmp_path: Path, direction: str
+) -> None:
+    heard_a, heard_b = tmp_path / "heard_by_alice.wav", tmp_path / "heard_by_bob.wav"
+    alice = zcall_account(lan3, server, 1, "alice", tmp_path, audio_in="tone:440",
+                          audio_out=f"file:{heard_a}", auto_answer=True)  # fmt: skip
+    bob = zcall_account(lan3, server, 2, "bob", tmp_path, audio_in="tone:660", audio_out=f"file:{heard_b}",
+                        auto_answer=True)  # fmt: skip
+    with capture(lan3[1], tmp_path / "alice.pcap") as pcap, alice, bob:
+        alice.wait_event("registered", timeout=15)
+        bob.wait_event("registered", timeout=15)
+        caller, callee, target = (alice, bob, "bob") if direction == "alice-calls" else (bob, alice, "alice")
+        caller.ctl("call", target)
+        for side in (caller, callee):
+            secure = side.wait_event("secure", timeout=20)
+            assert secure["method"] == "dtls-srtp" and secure["fingerprint_ok"] is True
+        caller.wait_event("stats", timeout=10)
+        callee.ctl("hangup")
+        caller.wait_event("ended", timeout=5)
+        callee.wait_event("ended", timeout=5)
+    report = media_report(pcap, sip_ports=(5060, 5061))
+    assert report.dtls > 0 and report.zrtp == 0 and report.rtp_like > 200
+    assert report.plain_streams() == []
+    assert abs(tone_of(heard_b) - 440) < 10
+    assert abs(tone_of(heard_a) - 660) < 10
+
+
+@pytest.mark.parametrize("direction", ["zcall-calls", "baresip-calls"])
+def test_zcall_and_baresip_through_the_server(
+    lan3: netns.Lan, server: SipServer, tmp_path: Path, direction: str
+) -> None:
+    heard_z, heard_b = tmp_path / "heard_by_zcall.wav", tmp_path / "heard_by_baresip.wav"
+    tone = write_tone_wav(tmp_path / "carol660.wav", 660, 60, rate=48000)
+    alice = zcall_account(lan3, server, 1, "alice", tmp_path, audio_in="tone:440",
+                          audio_out=f"file:{heard_z}", auto_answer=True)  # fmt: skip
+    uri = server.kamailio.tls_uri
+    carol = Baresip(lan3[2], "carol", USERS["carol"], registrar=uri, outbound=uri, workdir=tmp_path / "carol",
+                    audio_wav=tone, record_wav=heard_b, transport="tls")  # fmt: skip
+    with capture(lan3[1], tmp_path / "alice.pcap") as pcap, alice, carol:
+        alice.wait_event("registered", timeout=15)
+        carol.wait_registered()
+        if direction == "zcall-calls":
+            alice.ctl("call", "carol")
+            carol.wait_event("CALL_INCOMING", timeout=15)
+            carol.answer()
+        else:
+            carol.dial(f"sip:alice@{server.kamailio.host.ip}")
+        secure = alice.wait_event("secure", timeout=20)
+        assert secure["method"] == "dtls-srtp" and secure["fingerprint_ok"] is True
+        carol.wait_secure()
+        alice.wait_event("stats", timeout=10)
+        alice.ctl("hangup")
+        alice.wait_event("ended", timeout=5)
+        carol.wait_event("CALL_CLOSED", timeout=10)
+    report = media_report(pcap, sip_ports=(5060, 5061))
+    assert report.dtls > 0 and report.rtp_like > 200
+    assert report.plain_streams() == []
+    assert abs(tone_of(heard_b) - 440) < 10, "baresip hears zcall"
+    assert abs(tone_of(heard_z) - 660) < 10, "zcall hears baresip"
