@@ -33,58 +33,69 @@ base() {
     echo "$tarball"
 }
 
-# A fresh chroot from the cached tarball, with /proc, /dev and the shared apt archive mounted; prints its path.
-# Callers run in their own mount namespace (see the bottom), so the mounts vanish with the process.
+# The chroot of this run; removed on exit, after its mounts (callers also run in a private mount
+# namespace, see the bottom, so nothing leaks onto the host even if the script is killed).
+root=""
+cleanup() {
+    [ -n "$root" ] || return 0
+    local m
+    for m in var/cache/apt/archives dev proc; do
+        if mountpoint -q "$root/$m"; then umount -R "$root/$m" || true; fi
+        # Never delete through a mount that is still there (the host's /dev, the shared apt cache).
+        if mountpoint -q "$root/$m"; then echo "left $root: $m still mounted" >&2; return 0; fi
+    done
+    rm -rf "$root"
+}
+
+# Unpack a fresh chroot from the cached tarball into $root, with /proc, /dev and the shared apt archive.
 fresh_chroot() {
-    local arch=$1 tarball dir archives extra
+    local arch=$1 tarball archives extra
     tarball=$(base "$arch")
-    dir=$(mktemp -d "${TMPDIR:-/tmp}/zcall-chroot.XXXXXX")
-    tar -C "$dir" -xf "$tarball"
+    root=$(mktemp -d "${TMPDIR:-/tmp}/zcall-chroot.XXXXXX")
+    trap cleanup EXIT
+    tar -C "$root" -xf "$tarball"
+    chmod 0755 "$root"  # it is /, and the zcall user must be able to enter it (tar restored mktemp's 0700)
     archives=$cache/apt-archives-$arch
     mkdir -p "$archives/partial"
-    mount --bind "$archives" "$dir/var/cache/apt/archives"
-    mount -t proc proc "$dir/proc"
-    mount --rbind /dev "$dir/dev"
-    cp /etc/resolv.conf "$dir/etc/resolv.conf"
+    mount --bind "$archives" "$root/var/cache/apt/archives"
+    mount -t proc proc "$root/proc"
+    mount --rbind /dev "$root/dev"
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    # Fresh indexes: the tarball's may name versions the mirror has since replaced (point releases).
+    chroot "$root" apt-get update -qq >&2
     for extra in ${CHROOT_COPY:-}; do
-        cp -a "$extra" "$dir/tmp/"
+        cp -a "$extra" "$root/tmp/"
     done
-    echo "$dir"
 }
 
 in_chroot() {
-    local dir=$1
-    shift
-    chroot "$dir" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"
+    chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"
 }
 
 install_in_chroot() {
-    local arch=$1 deb=$2
+    local arch=$1 deb=$2 line
     shift 2
-    local dir line
-    dir=$(fresh_chroot "$arch")
-    trap 'umount -R "$dir/proc" "$dir/dev" "$dir/var/cache/apt/archives" 2>/dev/null || true; rm -rf "$dir"' EXIT
-    cp "$deb" "$dir/tmp/"
-    in_chroot "$dir" apt-get install -y -q --no-install-recommends "/tmp/$(basename "$deb")"
+    fresh_chroot "$arch"
+    cp "$deb" "$root/tmp/"
+    in_chroot apt-get install -y -q --no-install-recommends "/tmp/$(basename "$deb")"
     for line in "$@"; do
         echo "+ $line"
-        in_chroot "$dir" /bin/sh -c "$line"
+        in_chroot /bin/sh -c "$line"
     done
 }
 
 build_in_chroot() {
-    local arch=$1 out=$2 dir
-    dir=$(fresh_chroot "$arch")
-    trap 'umount -R "$dir/proc" "$dir/dev" "$dir/var/cache/apt/archives" 2>/dev/null || true; rm -rf "$dir"' EXIT
-    in_chroot "$dir" apt-get install -y -q --no-install-recommends build-essential make python3 \
+    local arch=$1 out=$2
+    fresh_chroot "$arch"
+    in_chroot apt-get install -y -q --no-install-recommends build-essential make python3 \
         dpkg-dev debhelper dh-virtualenv fakeroot python3-venv python3-dev portaudio19-dev libasound2-dev
-    mkdir -p "$dir/src"
-    cp -a "$top/pyproject.toml" "$top/README.md" "$top/Makefile" "$top/zcall" "$top/packaging" "$dir/src/"
-    if [ -d "$top/assets" ]; then cp -a "$top/assets" "$dir/src/"; fi
-    rm -rf "$dir/src/packaging/.cache"
-    in_chroot "$dir" bash /src/packaging/build-deb.sh /out
+    mkdir -p "$root/src"
+    cp -a "$top/pyproject.toml" "$top/README.md" "$top/Makefile" "$top/zcall" "$top/packaging" "$root/src/"
+    if [ -d "$top/assets" ]; then cp -a "$top/assets" "$root/src/"; fi
+    rm -rf "$root/src/packaging/.cache"
+    in_chroot bash /src/packaging/build-deb.sh /out
     mkdir -p "$out"
-    cp "$dir"/out/*.deb "$out/"
+    cp "$root"/out/*.deb "$out/"
 }
 
 case ${1:-} in
