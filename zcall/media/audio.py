@@ -16,7 +16,7 @@ import struct
 import threading
 import wave
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import soxr
@@ -148,6 +148,8 @@ def read_wav_48k_mono(path: str | Path) -> np.ndarray[Any, np.dtype[np.int16]]:
             raw = wav.readframes(count)
     except (wave.Error, EOFError, RuntimeError, struct.error) as exc:  # wave raises all of these on bad input
         raise AudioSpecError(f"{path}: not a PCM WAV file ({exc})") from exc
+    except OSError as exc:
+        raise AudioSpecError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     usable = len(raw) // (width * channels) * width * channels
     if width == 1:  # 8-bit WAV is unsigned
         data = (np.frombuffer(raw[:usable], np.uint8).astype(np.float32) - 128.0) / 128.0
@@ -195,8 +197,13 @@ class WavSink:
     """Records frames to a 16-bit mono 48 kHz WAV file."""
 
     def __init__(self, path: str | Path) -> None:
-        # Held open across calls (closed by close()), so no context manager here.
-        self._wav: wave.Wave_write | None = wave.open(str(path), "wb")  # noqa: SIM115
+        # Held open across calls (closed by close()), so no context manager here. The file is opened first:
+        # a failed wave.open leaves a half-built writer that complains when collected.
+        try:
+            self._file: BinaryIO | None = open(path, "wb")  # noqa: SIM115
+        except OSError as exc:
+            raise AudioSpecError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        self._wav: wave.Wave_write | None = wave.open(self._file, "wb")  # noqa: SIM115
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
         self._wav.setframerate(SAMPLE_RATE)
@@ -209,8 +216,11 @@ class WavSink:
 
     def close(self) -> None:
         if self._wav is not None:
-            self._wav.close()
+            self._wav.close()  # patches the header's sizes; leaves our file object open
             self._wav = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 # --- PyAudio devices ---

@@ -122,6 +122,24 @@ def test_bad_wav_files(tmp_path: Path) -> None:
         read_wav_48k_mono(path)
 
 
+def test_missing_files_are_spec_errors(tmp_path: Path) -> None:
+    with pytest.raises(AudioSpecError, match="cannot read"):
+        open_source(f"file:{tmp_path / 'nope.wav'}")
+    with pytest.raises(AudioSpecError, match="cannot write"):
+        open_sink(f"file:{tmp_path / 'no' / 'such' / 'dir.wav'}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_fuzz_tone_specs(tail: str) -> None:
+    try:
+        source = open_source(f"tone:{tail}")
+    except AudioSpecError:
+        return
+    assert isinstance(source, ToneSource)
+    assert len(source.read_frame()) == FRAME_BYTES
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=300), st.integers(0, 60))
 def test_fuzz_wav_parser(tmp_path_factory: pytest.TempPathFactory, garbage: bytes, cut: int) -> None:
