@@ -1,9 +1,11 @@
-"""A SIP hop that tampers with the ZRTP hash in SDP bodies (an attacker on the signalling path).
+"""A SIP hop that tampers with the ZRTP hash and the DTLS fingerprint in SDP bodies (an attacker on the
+signalling path).
 
 Run in a namespace: `python -m tests.support.sip_hop --listen IP:PORT --to IP:PORT`. Every datagram that
 reaches the listen port is forwarded to the target with each `a=zrtp-hash` value replaced by another
-valid-looking hash (and Content-Length fixed): the callee sees a forged offer. What the target sends back
-(to the hop, as the request came from it) is returned to the caller untouched.
+valid-looking hash and each `a=fingerprint` by another of the same length (Content-Length fixed): the
+callee sees a forged offer. What the target sends back (to the hop, as the request came from it) is
+returned to the caller untouched.
 """
 
 from __future__ import annotations
@@ -14,13 +16,21 @@ import re
 import socket
 
 _HASH = re.compile(rb"(a=zrtp-hash:\S+ )([0-9a-fA-F]{64})")
+_FINGERPRINT = re.compile(rb"(a=fingerprint:\S+ )([0-9A-Fa-f:]+)")
+
+
+def _other_fingerprint(match: re.Match[bytes]) -> bytes:
+    octets = match.group(2).split(b":")
+    forged = hashlib.sha256(match.group(2)).hexdigest().upper().encode()
+    return match.group(1) + b":".join(forged[i : i + 2] for i in range(0, 2 * len(octets), 2))
 
 
 def tamper(message: bytes) -> bytes:
     head, sep, body = message.partition(b"\r\n\r\n")
-    if not sep or b"a=zrtp-hash" not in body:
+    if not sep or (b"a=zrtp-hash" not in body and b"a=fingerprint" not in body):
         return message
     body = _HASH.sub(lambda m: m.group(1) + hashlib.sha256(m.group(2)).hexdigest().encode(), body)
+    body = _FINGERPRINT.sub(_other_fingerprint, body)
     head = re.sub(rb"(?im)^(content-length|l)\s*:\s*\d+", lambda m: m.group(1) + b": %d" % len(body), head)
     return head + sep + body
 
