@@ -112,6 +112,9 @@ class UaConfig:
     timers: Timers = DEFAULT_TIMERS
     user_agent: str = "zcall/0.1"
     supported: frozenset[str] = frozenset()
+    # Bounds on state a flood of requests can make us keep; past them new requests get 503.
+    max_calls: int = 16
+    max_server_transactions: int = 256
 
     @property
     def reliable(self) -> bool:

@@ -561,6 +561,9 @@ class UserAgent:
         if method == "ACK":
             self._on_ack(request)
             return
+        if len(self._server) >= self.config.max_server_transactions:
+            self._overloaded(request, addr)
+            return
         if method == "CANCEL":
             self._on_cancel(request, addr, now)
             return
@@ -593,7 +596,17 @@ class UserAgent:
         self._server[tx.key] = tx
         return tx
 
+    def _overloaded(self, request: Request, addr: Addr) -> None:
+        """Answer 503 without keeping any state (RFC 3261 §21.5.4)."""
+        self._count("overloaded")
+        reply = self._response(request, 503, None)
+        reply.headers.add("Retry-After", "5")
+        self._out.append((reply.serialize(), addr))
+
     def _new_call(self, request: Request, addr: Addr, now: float) -> None:
+        if sum(1 for c in self.calls.values() if c.state != "ended") >= self.config.max_calls:
+            self._overloaded(request, addr)
+            return
         if request.call_id in self.calls:
             self._reply(request, addr, now, 482, reason="Loop Detected")
             return

@@ -397,3 +397,21 @@ def test_rfc2543_peer_without_magic_cookie(udp: Net) -> None:
     udp.inject(cancel, A, B)
     assert udp.take(B) == [CallEnded(incoming.call_id, "cancelled")]
     assert sorted(udp.methods()[-2:]) == ["200", "487"]
+
+
+def test_a_flood_gets_503_and_leaves_no_state() -> None:
+    b = UserAgent(UaConfig(*B, user="bob", max_calls=3, max_server_transactions=5))
+    net = Net(UserAgent(UaConfig(*A, user="alice")), b)
+    for i in range(3):
+        net.inject(_raw_invite().replace(b"raw-1@", f"raw-{i + 10}@".encode())
+                   .replace(b"raw-INVITE-0", f"flood{i}".encode()), A, B)
+    assert len(b.calls) == 3
+    net.inject(_raw_invite().replace(b"raw-1@", b"raw-99@").replace(b"raw-INVITE-0", b"flood99"), A, B)
+    _, _, reply = net.log[-1]
+    assert isinstance(reply, Response) and reply.status == 503 and reply.headers.get("Retry-After") == "5"
+    assert len(b.calls) == 3
+    for i in range(5):  # OPTIONS fill the transaction table, then get 503 too
+        net.inject(_raw_invite(method="OPTIONS").replace(b"raw-OPTIONS-0", f"opt{i}".encode()), A, B)
+    statuses = [m.status for _, _, m in net.log[-5:] if isinstance(m, Response)]
+    assert statuses == [200, 200, 503, 503, 503]
+    assert len(b._server) == 5
