@@ -141,6 +141,10 @@ class _StreamProtocol(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = (str(host), int(port))
+        if len(self.owner._connections) >= self.owner.max_connections:
+            self.owner.refused += 1
+            transport.abort()  # a connection flood must not grow our state without bound
+            return
         self.owner._connections[self.peer] = self
 
     def data_received(self, data: bytes) -> None:
@@ -171,8 +175,11 @@ class StreamTransport:
         *,
         server_ssl: ssl.SSLContext | None = None,
         client_ssl: ssl.SSLContext | None = None,
+        max_connections: int = 128,
     ) -> None:
         self.handler = handler
+        self.max_connections = max_connections
+        self.refused = 0
         self.server_ssl = server_ssl
         self.client_ssl = client_ssl
         self.framing_errors = 0

@@ -245,3 +245,21 @@ async def test_call_between_two_agents_over_loopback(kind: str) -> None:
             result = close()  # type: ignore[operator]
             if asyncio.iscoroutine(result):
                 await result
+
+
+async def test_connection_limit() -> None:
+    _, handler = _queue()
+    server = StreamTransport(handler, max_connections=2)
+    addr = await server.listen(LOOP, 0)
+    conns = [await asyncio.open_connection(*addr) for _ in range(3)]
+    try:
+        reader, _ = conns[2]
+        try:  # the third is closed at once (a reset or an EOF, as the kernel has it)
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        except ConnectionResetError:
+            pass
+        assert server.refused == 1
+    finally:
+        for _, writer in conns:
+            writer.close()
+        await server.close()
