@@ -140,7 +140,7 @@ def _peers_command(args: argparse.Namespace, paths: Paths) -> int:
                     else f"{p['name']}\t{p['zid']}\tsip:zcall@{p['address']}:{p['port']}"
                 )
             return 0
-    merged = settings.merge(configmod.load(paths.config_file))
+    merged = settings.merge(configmod.load(paths.config_file), args)
     return asyncio.run(peers.list_peers(merged, paths, args.wait, args.json))
 
 
