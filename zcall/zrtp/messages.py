@@ -1,98 +1,49 @@
-"""ZRTP packets and messages (RFC 6189 §5): exact wire layouts, strict parsing, no protocol logic.
+"""ZRTP messages (RFC 6189 §5): exact wire layouts, strict parsing, no protocol logic.
 
 Every message dataclass keeps `raw`, the exact message bytes (preamble to MAC), because the hash chain MACs,
-hvi, total_hash and the SDP Hello hash are all computed over the bytes as they were sent.
+hvi, total_hash and the SDP Hello hash are all computed over the bytes as they were sent. Packet framing
+(header, CRC, size limits) is in packet.py and re-exported here.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from zcall.zrtp.crc32c import zrtp_crc_bytes
+from zcall.zrtp.packet import CRC_LEN as CRC_LEN
+from zcall.zrtp.packet import HEADER_LEN as HEADER_LEN
+from zcall.zrtp.packet import MAGIC_COOKIE as MAGIC_COOKIE
+from zcall.zrtp.packet import MAX_MESSAGE_LEN as MAX_MESSAGE_LEN
+from zcall.zrtp.packet import MAX_PACKET_LEN as MAX_PACKET_LEN
+from zcall.zrtp.packet import MIN_MESSAGE_LEN
+from zcall.zrtp.packet import BadCrc as BadCrc
+from zcall.zrtp.packet import BadLength as BadLength
+from zcall.zrtp.packet import Malformed as Malformed
+from zcall.zrtp.packet import NotZrtp as NotZrtp
+from zcall.zrtp.packet import Packet as Packet
+from zcall.zrtp.packet import ParseError as ParseError
+from zcall.zrtp.packet import UnknownType as UnknownType
+from zcall.zrtp.packet import encode_packet as encode_packet
+from zcall.zrtp.packet import is_zrtp as is_zrtp
+from zcall.zrtp.packet import parse_packet as parse_packet
 
-MAGIC_COOKIE = 0x5A525450
 PREAMBLE = 0x505A
-HEADER_LEN = 12
-CRC_LEN = 4
 MAC_LEN = 8
 HASH_IMAGE_LEN = 32
 ZID_LEN = 12
-# Largest legal message: a Confirm with a 511-word signature is 530 words; nothing we accept is larger.
-MAX_MESSAGE_LEN = 4 * 530
-MAX_PACKET_LEN = HEADER_LEN + MAX_MESSAGE_LEN + CRC_LEN
 MAX_PV_LEN = 1024  # DH3k is 384 bytes, EC52 132; leave room for X448/K448 but refuse absurd sizes
 MAX_ALGOS = 7
 VERSION = b"1.10"
-
-
-class ParseError(ValueError):
-    """A packet or message that cannot be accepted; `reason` names the drop counter."""
-
-    reason = "malformed"
-
-
-class BadCrc(ParseError):
-    reason = "bad_crc"
-
-
-class BadLength(ParseError):
-    reason = "bad_length"
-
-
-class UnknownType(ParseError):
-    reason = "unknown_type"
-
-
-class NotZrtp(ParseError):
-    reason = "not_zrtp"
-
-
-class Malformed(ParseError):
-    reason = "malformed"
-
-
-# ---------------------------------------------------------------------------------------------- packets
-
-
-@dataclass(frozen=True)
-class Packet:
-    sequence: int
-    ssrc: int
-    message: bytes
-
-
-def is_zrtp(data: bytes) -> bool:
-    """Cheap demultiplexing test (first nibble 0001, magic cookie), as RFC 7983 demuxers use."""
-    return len(data) >= 8 and (data[0] >> 4) == 1 and int.from_bytes(data[4:8], "big") == MAGIC_COOKIE
-
-
-def encode_packet(sequence: int, ssrc: int, message: bytes) -> bytes:
-    head = struct.pack("!BBHII", 0x10, 0, sequence & 0xFFFF, MAGIC_COOKIE, ssrc & 0xFFFFFFFF)
-    body = head + message
-    return body + zrtp_crc_bytes(body)
-
-
-def parse_packet(data: bytes) -> Packet:
-    """Check header, size and CRC; return the (still unparsed) message bytes."""
-    if len(data) < HEADER_LEN + 12 + CRC_LEN or len(data) > MAX_PACKET_LEN:
-        raise BadLength(f"packet of {len(data)} bytes")
-    if (data[0] >> 4) not in (1, 3) or int.from_bytes(data[4:8], "big") != MAGIC_COOKIE:
-        raise NotZrtp("no ZRTP header")
-    if data[0] & 0x20:  # 0011: a fragment (draft-zrtp-pq); we never offer the algorithms that need them
-        raise Malformed("fragmented packets are not supported")
-    if zrtp_crc_bytes(data[:-CRC_LEN]) != data[-CRC_LEN:]:
-        raise BadCrc("CRC mismatch")
-    sequence = int.from_bytes(data[2:4], "big")
-    ssrc = int.from_bytes(data[8:12], "big")
-    return Packet(sequence, ssrc, bytes(data[HEADER_LEN:-CRC_LEN]))
+IV_LEN = 16
+MIN_ENCRYPTED_LEN = 40  # Confirm: H0, flags word, expiry; SASrelay: the same size with no signature
 
 
 # --------------------------------------------------------------------------------------------- messages
 
 
 def _head(mtype: bytes, body: bytes) -> bytes:
-    total = 12 + len(body)
+    total = MIN_MESSAGE_LEN + len(body)
     if total % 4:
         raise ValueError("message body must be a whole number of words")
     return struct.pack("!HH", PREAMBLE, total // 4) + mtype + body
@@ -102,6 +53,24 @@ def _exact(value: bytes, size: int, name: str) -> bytes:
     if len(value) != size:
         raise ValueError(f"{name} must be {size} bytes")
     return value
+
+
+def _encrypted_body(mac: bytes, iv: bytes, encrypted: bytes, mac_name: str) -> bytes:
+    """MAC, IV and AES-CFB ciphertext: the shared layout of Confirm and SASrelay (§5.7, §5.13)."""
+    if len(encrypted) < MIN_ENCRYPTED_LEN or len(encrypted) % 4:
+        raise ValueError("encrypted part must be at least 40 bytes, whole words")
+    return _exact(mac, MAC_LEN, mac_name) + _exact(iv, IV_LEN, "IV") + encrypted
+
+
+@dataclass(frozen=True)
+class _Bare:
+    """A message that is only preamble, length and type (the ACKs)."""
+
+    raw: bytes = field(default=b"", compare=False)
+    TYPE: ClassVar[bytes] = b""
+
+    def encode(self) -> bytes:
+        return _head(self.TYPE, b"")
 
 
 @dataclass(frozen=True)
@@ -145,12 +114,8 @@ class Hello:
 
 
 @dataclass(frozen=True)
-class HelloAck:
-    raw: bytes = field(default=b"", compare=False)
-    TYPE = b"HelloACK"
-
-    def encode(self) -> bytes:
-        return _head(self.TYPE, b"")
+class HelloAck(_Bare):
+    TYPE: ClassVar[bytes] = b"HelloACK"
 
 
 @dataclass(frozen=True)
@@ -225,9 +190,7 @@ class Confirm:
     raw: bytes = field(default=b"", compare=False)
 
     def encode(self) -> bytes:
-        if len(self.encrypted) < 40 or len(self.encrypted) % 4:
-            raise ValueError("encrypted part must be at least 40 bytes, whole words")
-        body = _exact(self.confirm_mac, MAC_LEN, "confirm_mac") + _exact(self.iv, 16, "IV") + self.encrypted
+        body = _encrypted_body(self.confirm_mac, self.iv, self.encrypted, "confirm_mac")
         return _head(b"Confirm1" if self.part == 1 else b"Confirm2", body)
 
 
@@ -274,12 +237,8 @@ def parse_confirm_body(plain: bytes) -> ConfirmBody:
 
 
 @dataclass(frozen=True)
-class Conf2Ack:
-    raw: bytes = field(default=b"", compare=False)
-    TYPE = b"Conf2ACK"
-
-    def encode(self) -> bytes:
-        return _head(self.TYPE, b"")
+class Conf2Ack(_Bare):
+    TYPE: ClassVar[bytes] = b"Conf2ACK"
 
 
 @dataclass(frozen=True)
@@ -293,12 +252,8 @@ class Error:
 
 
 @dataclass(frozen=True)
-class ErrorAck:
-    raw: bytes = field(default=b"", compare=False)
-    TYPE = b"ErrorACK"
-
-    def encode(self) -> bytes:
-        return _head(self.TYPE, b"")
+class ErrorAck(_Bare):
+    TYPE: ClassVar[bytes] = b"ErrorACK"
 
 
 @dataclass(frozen=True)
@@ -312,12 +267,8 @@ class GoClear:
 
 
 @dataclass(frozen=True)
-class ClearAck:
-    raw: bytes = field(default=b"", compare=False)
-    TYPE = b"ClearACK"
-
-    def encode(self) -> bytes:
-        return _head(self.TYPE, b"")
+class ClearAck(_Bare):
+    TYPE: ClassVar[bytes] = b"ClearACK"
 
 
 @dataclass(frozen=True)
@@ -329,18 +280,12 @@ class SasRelay:
     TYPE = b"SASrelay"
 
     def encode(self) -> bytes:
-        if len(self.encrypted) < 40 or len(self.encrypted) % 4:
-            raise ValueError("encrypted part must be at least 40 bytes, whole words")
-        return _head(self.TYPE, _exact(self.mac, MAC_LEN, "MAC") + _exact(self.iv, 16, "IV") + self.encrypted)
+        return _head(self.TYPE, _encrypted_body(self.mac, self.iv, self.encrypted, "MAC"))
 
 
 @dataclass(frozen=True)
-class RelayAck:
-    raw: bytes = field(default=b"", compare=False)
-    TYPE = b"RelayACK"
-
-    def encode(self) -> bytes:
-        return _head(self.TYPE, b"")
+class RelayAck(_Bare):
+    TYPE: ClassVar[bytes] = b"RelayACK"
 
 
 @dataclass(frozen=True)
@@ -389,6 +334,10 @@ Message = (
     | Ping
     | PingAck
 )
+
+_BARE: dict[bytes, type[HelloAck | Conf2Ack | ErrorAck | ClearAck | RelayAck]] = {
+    cls.TYPE: cls for cls in (HelloAck, Conf2Ack, ErrorAck, ClearAck, RelayAck)
+}
 
 # ---------------------------------------------------------------------------------------------- parsing
 
@@ -478,21 +427,16 @@ def _parse_dhpart(raw: bytes, part: int) -> DHPart:
     )
 
 
-def _parse_confirm(raw: bytes, part: int) -> Confirm:
+def _split_encrypted(raw: bytes, name: str) -> tuple[bytes, bytes, bytes]:
+    """MAC, IV and ciphertext of a Confirm or SASrelay, at least 19 words in all."""
     if len(raw) < 76:
-        raise BadLength("Confirm shorter than 19 words")
-    return Confirm(part=part, confirm_mac=raw[12:20], iv=raw[20:36], encrypted=raw[36:], raw=raw)
-
-
-def _parse_sasrelay(raw: bytes) -> SasRelay:
-    if len(raw) < 76:
-        raise BadLength("SASrelay shorter than 19 words")
-    return SasRelay(mac=raw[12:20], iv=raw[20:36], encrypted=raw[36:], raw=raw)
+        raise BadLength(f"{name} shorter than 19 words")
+    return raw[12:20], raw[20:36], raw[36:]
 
 
 def parse_message(raw: bytes) -> Message:
     """Parse one ZRTP message (the bytes between packet header and CRC)."""
-    if len(raw) < 12 or len(raw) > MAX_MESSAGE_LEN:
+    if len(raw) < MIN_MESSAGE_LEN or len(raw) > MAX_MESSAGE_LEN:
         raise BadLength(f"message of {len(raw)} bytes")
     preamble, words = struct.unpack_from("!HH", raw, 0)
     if preamble != PREAMBLE:
@@ -508,9 +452,11 @@ def parse_message(raw: bytes) -> Message:
     if mtype in (b"DHPart1 ", b"DHPart2 "):
         return _parse_dhpart(raw, 1 if mtype == b"DHPart1 " else 2)
     if mtype in (b"Confirm1", b"Confirm2"):
-        return _parse_confirm(raw, 1 if mtype == b"Confirm1" else 2)
+        mac, iv, encrypted = _split_encrypted(raw, "Confirm")
+        return Confirm(1 if mtype == b"Confirm1" else 2, mac, iv, encrypted, raw=raw)
     if mtype == SasRelay.TYPE:
-        return _parse_sasrelay(raw)
+        mac, iv, encrypted = _split_encrypted(raw, "SASrelay")
+        return SasRelay(mac, iv, encrypted, raw=raw)
     if mtype == Error.TYPE:
         _fixed(raw, 4)
         return Error(code=int.from_bytes(raw[12:16], "big"), raw=raw)
@@ -529,14 +475,7 @@ def parse_message(raw: bytes) -> Message:
             ssrc=int.from_bytes(raw[32:36], "big"),
             raw=raw,
         )
-    simple: dict[bytes, type[HelloAck | Conf2Ack | ErrorAck | ClearAck | RelayAck]] = {
-        HelloAck.TYPE: HelloAck,
-        Conf2Ack.TYPE: Conf2Ack,
-        ErrorAck.TYPE: ErrorAck,
-        ClearAck.TYPE: ClearAck,
-        RelayAck.TYPE: RelayAck,
-    }
-    cls = simple.get(mtype)
+    cls = _BARE.get(mtype)
     if cls is None:
         raise UnknownType(f"message type {mtype!r}")
     _fixed(raw, 3)
