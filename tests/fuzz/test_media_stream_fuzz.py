@@ -66,4 +66,5 @@ def test_fuzz_authentic_packets_with_garbage_inside(packets: list[tuple[int, int
             data = b""  # our own sender refuses to reuse an index: send nothing this tick
         session._on_datagram(data, ("192.0.2.1", 4000))
         session.tick(i * 0.02)
-    assert sink.frames == len(packets)
+    # One frame per tick at least; a packet longer than 20 ms plays as several (each checked by the sink).
+    assert len(packets) <= sink.frames <= 6 * len(packets)

@@ -15,6 +15,7 @@ import os
 import struct
 import threading
 import wave
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -333,7 +334,12 @@ class DeviceSource(_Device):
     paced = True
 
     def __init__(self, device: str | int | None = None, ring_frames: int = 10) -> None:
+        self._listener: Callable[[], None] | None = None
         super().__init__(device, True, ring_frames)
+
+    def set_listener(self, listener: Callable[[], None] | None) -> None:
+        """`listener` runs on the audio thread after new frames; it must not block (call_soon_threadsafe)."""
+        self._listener = listener
 
     def _callback(self, data: bytes | None, frame_count: int, _time: Any, _status: int) -> _CallbackResult:
         self.callbacks += 1
@@ -342,6 +348,9 @@ class DeviceSource(_Device):
         for pos in range(0, end, FRAME_BYTES):
             self.ring.put(buf[pos : pos + FRAME_BYTES])
         self._partial = buf[end:]
+        listener = self._listener
+        if end and listener is not None:
+            listener()
         return (None, 0)  # 0 == paContinue
 
     def read_frame(self) -> bytes | None:
@@ -355,7 +364,8 @@ class DeviceSource(_Device):
 class DeviceSink(_Device):
     """Speaker through PyAudio; an empty ring plays silence (an underrun, counted)."""
 
-    def __init__(self, device: str | int | None = None, ring_frames: int = 6) -> None:
+    # A shallow ring: the jitter buffer absorbs the network; this only absorbs our tick's scheduling jitter.
+    def __init__(self, device: str | int | None = None, ring_frames: int = 4) -> None:
         self.underruns = 0
         super().__init__(device, False, ring_frames)
 

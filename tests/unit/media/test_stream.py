@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import pytest
@@ -38,12 +39,16 @@ class ListSink:
 
 
 class RingSource:
-    """A paced source fed from outside, as a device callback feeds DeviceSource."""
+    """A paced source fed from outside, as a device callback feeds DeviceSource (same listener hook)."""
 
     paced = True
 
     def __init__(self) -> None:
         self.ring = FrameRing(50)
+        self.listener: Callable[[], None] | None = None
+
+    def set_listener(self, listener: Callable[[], None] | None) -> None:
+        self.listener = listener
 
     def read_frame(self) -> bytes | None:
         return self.ring.get()
@@ -253,3 +258,29 @@ async def test_payload_types_from_both_sdps(pair: Pair) -> None:
     assert b.stats()["received"] > 8
     with pytest.raises(ValueError):
         a.set_payload_type(128)
+
+
+async def test_a_captured_frame_leaves_at_once_from_another_thread() -> None:
+    listener_sock = _raw_socket()
+    source = RingSource()
+    session = MediaSession(source, ListSink())
+    await session.open(("127.0.0.1", 0), listener_sock.getsockname())
+    session.start_srtp(KEY_A, KEY_B)
+    assert source.listener is not None
+    notify = source.listener
+
+    def audio_thread() -> None:
+        source.ring.put(ToneSource(300).read_frame())
+        notify()
+
+    for _ in range(5):
+        await asyncio.sleep(0.03)
+        threading.Thread(target=audio_thread).start()
+    await asyncio.sleep(0.05)
+    session.close()
+    sent = [p for p in _drain(listener_sock) if not 192 <= p[1] <= 223]
+    listener_sock.close()
+    assert len(sent) == 5
+    # Sent from the wake-up, not at the next tick (a tick may rarely win the race to the ring).
+    assert session.stats()["counters"]["sent_on_wakeup"] >= 4
+    assert source.listener is None  # close() unhooks the device
