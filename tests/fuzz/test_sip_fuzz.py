@@ -14,6 +14,7 @@ from zcall.sip.dialog import IncomingCall, ReInviteReceived, UaConfig
 from zcall.sip.digest import DigestParseError
 from zcall.sip.message import SipParseError, parse
 from zcall.sip.sdp import SdpError
+from zcall.sip.transport import FramingError, StreamFramer
 from zcall.sip.ua import UserAgent
 from zcall.sip.uri import split_outside_quotes
 
@@ -203,3 +204,28 @@ def test_split_outside_quotes_matches_reference(text: str, sep: str) -> None:
     except SipParseError:
         got = None
     assert got == expected
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=300), max_size=20))
+def test_stream_framer_random_chunks(chunks: list[bytes]) -> None:
+    framer = StreamFramer()
+    try:
+        for chunk in chunks:
+            for message in framer.feed(chunk):
+                assert b"\r\n\r\n" in message
+    except FramingError:
+        pass
+
+
+@FUZZ
+@given(st.lists(st.sampled_from([*SEEDS, b"\r\n\r\n"]), min_size=1, max_size=6), st.data())
+def test_stream_framer_any_split_gives_the_same_messages(parts: list[bytes], data: st.DataObject) -> None:
+    stream = b"".join(parts)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    framer = StreamFramer()
+    got: list[bytes] = []
+    for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        got += framer.feed(stream[start:end])
+    assert got == [p for p in parts if p != b"\r\n\r\n"]
+    assert framer.pings == parts.count(b"\r\n\r\n")
