@@ -64,7 +64,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self._session = session
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self._session._on_datagram(data, (str(addr[0]), int(addr[1])))
+        self._session._on_datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable and the like: the peer is not there yet; count it, keep going.
@@ -93,6 +93,7 @@ class MediaSession:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
+        self._paced = bool(getattr(source, "paced", False))
         self._sink = sink
         self._on_key_packet = on_key_packet
         self._pt = payload_type
@@ -237,7 +238,7 @@ class MediaSession:
             self._next_rtcp = now + self._rtcp_delay()
 
     def _capture(self) -> None:
-        if getattr(self._source, "paced", False):
+        if self._paced:
             for _ in range(_MAX_CAPTURE_DRAIN):
                 frame = self._source.read_frame()
                 if frame is None:
@@ -304,6 +305,9 @@ class MediaSession:
         except CodecError:
             self.drops["undecodable"] += 1
             pcm = self._decoder.conceal() if self._decoded_any else SILENCE
+        if len(pcm) == FRAME_BYTES:
+            self._sink.write_frame(pcm)
+            return
         # Peers may send 10/40/60 ms packets: play in 20 ms frames.
         for pos in range(0, max(len(pcm), 1), FRAME_BYTES):
             chunk = pcm[pos : pos + FRAME_BYTES]
@@ -320,7 +324,7 @@ class MediaSession:
         elif kind in (PacketKind.ZRTP, PacketKind.DTLS, PacketKind.STUN):
             self.counters["key_packets_received"] += 1
             if self._on_key_packet is not None:
-                self._on_key_packet(data, addr)
+                self._on_key_packet(data, (str(addr[0]), int(addr[1])))
             else:
                 self.drops["key-packet-unhandled"] += 1
         else:
