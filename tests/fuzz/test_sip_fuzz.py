@@ -12,11 +12,11 @@ from tests.unit.sip.uanet import Net
 from zcall.sip import digest, sdp
 from zcall.sip.dialog import IncomingCall, ReInviteReceived, UaConfig
 from zcall.sip.digest import DigestParseError
-from zcall.sip.message import SipParseError, parse
+from zcall.sip.message import SipParseError, parse, parse_cseq, parse_via
 from zcall.sip.sdp import SdpError
 from zcall.sip.transport import FramingError, StreamFramer
 from zcall.sip.ua import UserAgent
-from zcall.sip.uri import split_outside_quotes
+from zcall.sip.uri import parse_name_addr, parse_uri, split_outside_quotes
 
 # ZCALL_FUZZ_EXAMPLES raises the budget for a long local run; the suite default stays quick.
 FUZZ = settings(
@@ -229,3 +229,22 @@ def test_stream_framer_any_split_gives_the_same_messages(parts: list[bytes], dat
         got += framer.feed(stream[start:end])
     assert got == [p for p in parts if p != b"\r\n\r\n"]
     assert framer.pings == parts.count(b"\r\n\r\n")
+
+
+_URI_PIECES = [*'sip:@;=?&%<>"\\ ,.-_[]:0123456789abcdefABCDEF', "sips:", "tel:", "%2", "\t"]
+_URI_ALPHABET = st.sampled_from(_URI_PIECES)
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=80), st.lists(_URI_ALPHABET, max_size=40).map("".join)))
+def test_uri_and_header_value_parsers(text: str) -> None:
+    for parser in (parse_uri, parse_name_addr, parse_via, parse_cseq):
+        try:
+            value = parser(text)
+        except SipParseError:
+            continue
+        if parser is parse_uri:
+            again = parse_uri(str(value))
+            assert str(again) == str(value)
+        if parser is parse_name_addr:
+            assert str(parse_name_addr(str(value))) == str(value)
