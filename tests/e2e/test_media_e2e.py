@@ -38,6 +38,9 @@ SENTENCES = [
     "A stranger in the middle would change the words.",
 ]
 PAUSE_S = 0.7
+# The relay's loss pattern for the lossy test. Over relay seeds 1-7 (this material, real runs) 13 of 14
+# directions scored >= 2.5 (lowest 2.25, median about 2.85): the margin is thin, and the jitter buffer's
+# frame drops while it shrinks cost more than the losses FEC leaves (see the media report).
 SEED = "7"
 PORT_PEER, PORT_RELAY_A, PORT_RELAY_B = 50000, 40000, 40001
 
