@@ -414,6 +414,7 @@ class MediaSession:
         if self._rx is not None:
             snap["srtp_rejects"] = dict(self._rx.rejects)
         snap["counters"] = dict(self.counters)
+        snap["fec_expected_loss_pct"] = self._encoder.expected_loss_pct
         for side, dev in (("capture", self._source), ("playback", self._sink)):
             dropped = getattr(dev, "dropped", None)
             if dropped is not None:

@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.audio_check import dominant_frequency, rms_dbfs
 from tests.support.media_peer import forge_ahead
-from zcall.media.audio import FrameRing, ToneSource
+from tests.support.relay import Impairment, UdpRelay
+from zcall.media.audio import FrameRing, SilenceSource, ToneSource
 from zcall.media.rtp import RtpPacket
 from zcall.media.srtp import SrtpKeys, SrtpProfile, SrtpSender
 from zcall.media.stream import MediaSession
@@ -284,3 +285,42 @@ async def test_a_captured_frame_leaves_at_once_from_another_thread() -> None:
     # Sent from the wake-up, not at the next tick (a tick may rarely win the race to the ring).
     assert session.stats()["counters"]["sent_on_wakeup"] >= 4
     assert source.listener is None  # close() unhooks the device
+
+
+async def test_dtx_sends_little_during_silence() -> None:
+    listener = _raw_socket()
+    session = MediaSession(SilenceSource(), ListSink(), dtx=True)
+    await session.open(("127.0.0.1", 0), listener.getsockname())
+    session.start_srtp(KEY_A, KEY_B)
+    await asyncio.sleep(1.0)
+    session.close()
+    rtp = [p for p in _drain(listener) if not 192 <= p[1] <= 223]
+    listener.close()
+    # 50 ticks of silence: DTX leaves a comfort-noise update every 400 ms or so, not 50 packets.
+    assert 1 <= len(rtp) <= 12
+    assert session.stats()["sent"] == len(rtp)
+
+
+async def test_fec_strength_follows_the_loss_the_far_end_reports() -> None:
+    """b reports a's loss in RTCP; a's encoder then expects that much loss (FEC strength)."""
+    sink_b = ListSink()
+    a = MediaSession(ToneSource(500), ListSink(), rtcp_interval_s=0.2)
+    b = MediaSession(ToneSource(700), sink_b, rtcp_interval_s=0.2)
+    addr_a = await a.open(("127.0.0.1", 0))
+    addr_b = await b.open(("127.0.0.1", 0))
+    relay = UdpRelay(to_a=addr_a, to_b=addr_b, seed=3, a_to_b=Impairment(loss=0.25), b_to_a=Impairment())
+    relay.start()
+    try:
+        a.set_remote(relay.address_a)
+        b.set_remote(relay.address_b)
+        assert a.stats()["fec_expected_loss_pct"] == 3
+        a.start_srtp(KEY_A, KEY_B)
+        b.start_srtp(KEY_B, KEY_A)
+        await asyncio.sleep(1.5)
+    finally:
+        relay.stop()
+        a.close()
+        b.close()
+    assert b.stats()["lost"] > 10
+    assert 12 <= a.stats()["fec_expected_loss_pct"] <= 30
+    assert b.stats()["playout"]["fec_recovered"] > 5
