@@ -1,7 +1,7 @@
 """SIP (RFC 3261) for zcall: sans-I/O messages, SDP, transactions, dialogs, digest; asyncio transports.
 
-The call engine needs little more than what is re-exported here: a SipEndpoint (a UserAgent on its transport
-and the loop's clock), the agent's events, and the SDP offer/answer helpers in zcall.sip.sdp.
+The phone drives a UserAgent on its transport through zcall.sipleg (LAN over UDP, a server account over TLS);
+it needs little more than what is re-exported here, and the SDP offer/answer helpers in zcall.sip.sdp.
 """
 
 from zcall.sip.dialog import (
@@ -18,7 +18,6 @@ from zcall.sip.dialog import (
     UaEvent,
 )
 from zcall.sip.digest import DigestClient
-from zcall.sip.endpoint import SipEndpoint
 from zcall.sip.errors import SipParseError
 from zcall.sip.message import Request, Response, parse
 from zcall.sip.register import Registered, RegistrationFailed
@@ -41,7 +40,6 @@ __all__ = [
     "RegistrationFailed",
     "Request",
     "Response",
-    "SipEndpoint",
     "SipParseError",
     "Timers",
     "UaConfig",
