@@ -46,7 +46,7 @@ def _commit(ka: bytes = b"DH3k") -> m.Commit:
 
 
 def _dhpart(part: int, pv_len: int = 384) -> m.DHPart:
-    return m.DHPart(part, *(os.urandom(n) for n in (32, 8, 8, 8, 8, pv_len, 8)))  # type: ignore[arg-type]
+    return m.DHPart(part, *(os.urandom(n) for n in (32, 8, 8, 8, 8, pv_len, 8)))
 
 
 SAMPLES: dict[str, tuple[m.Message, int]] = {
