@@ -98,6 +98,9 @@ class Call:
         self.zrtp: zrtp.ZrtpSession | None = None
         self.remote_media: Addr | None = None
         self.offer: SessionDescription | None = None  # ours (out) or the caller's (in)
+        self.local_audio: LocalAudio | None = None  # what our SDP says about our audio
+        self.sdp_version = 1
+        self.held_by_peer = False
         self.peer_zid: bytes | None = None
         self.cache_state: str | None = None
         self.verified = False
@@ -123,7 +126,8 @@ class Call:
         self.media.set_muted(True)  # nothing is captured for the peer before the call is secure
         if self.method == "dtls-srtp":
             fingerprint = dtls.fingerprint_of(self.ctx.identity.certificate)
-            return LocalAudio(host=local[0], port=local[1], mode="dtls", fingerprint=fingerprint)
+            self.local_audio = LocalAudio(host=local[0], port=local[1], mode="dtls", fingerprint=fingerprint)
+            return self.local_audio
         self.zrtp = zrtp.ZrtpSession(
             self.ctx.zid,
             ssrc=int.from_bytes(os.urandom(4), "big"),
@@ -131,9 +135,10 @@ class Call:
             key_agreements=settings.key_agreements,
             sas_types=settings.sas_types,
         )
-        return LocalAudio(
+        self.local_audio = LocalAudio(
             host=local[0], port=local[1], mode="zrtp", zrtp_hash=f"1.10 {self.zrtp.hello_hash()}"
         )
+        return self.local_audio
 
     def start_media(self, remote: AudioParams) -> None:
         """The SDP exchange is done: point media at the peer and start the key agreement there."""
@@ -207,6 +212,11 @@ class Call:
     def set_volume(self, percent: int) -> None:
         if self.gain is not None:
             self.gain.percent = percent
+
+    def on_reoffer(self, direction: str) -> None:
+        """The peer put us on hold (sendonly/inactive) or took us off it: send nothing while held."""
+        self.held_by_peer = direction in ("sendonly", "inactive")
+        self._apply_mute()
 
     def set_user_muted(self, muted: bool) -> None:
         self.user_muted = muted
@@ -453,7 +463,9 @@ class Call:
 
     def _apply_mute(self) -> None:
         if self.media is not None:
-            self.media.set_muted(self.user_muted or self.muted_for_mismatch or self.secure_event is None)
+            self.media.set_muted(
+                self.user_muted or self.muted_for_mismatch or self.held_by_peer or self.secure_event is None
+            )
 
     def _zrtp_deadline(self) -> None:
         self._deadline = None

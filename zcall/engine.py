@@ -397,7 +397,25 @@ class Phone:
         elif isinstance(event, ua.CallEnded):
             self._forget(call, "remote hangup" if event.reason == "bye" else event.reason)
         elif isinstance(event, ua.ReInviteReceived) and leg.ua is not None:
-            leg.ua.answer_reinvite(event.call_id, b"", self._now(), status=488)
+            self._on_reoffer(leg, call, event.sdp)
+
+    def _on_reoffer(self, leg: SipLeg, call: Call, offer_sdp: bytes) -> None:
+        """A re-INVITE (hold, resume): answer on the same media and keys; anything else is refused (488)."""
+        assert leg.ua is not None
+        try:
+            if call.local_audio is None or not offer_sdp:
+                raise sdp.SdpError("re-INVITE without an offer", 488)
+            offer = sdp.parse(offer_sdp)
+            call.sdp_version += 1
+            answer = sdp.answer(
+                offer, call.local_audio, session_id=str(int(time.time())), version=call.sdp_version
+            )
+            direction = sdp.audio_params(offer).direction
+        except SipParseError as exc:
+            leg.ua.answer_reinvite(call.sip_call_id or "", b"", self._now(), status=exc.status or 488)
+            return
+        leg.ua.answer_reinvite(call.sip_call_id or "", answer.serialize(), self._now())
+        call.on_reoffer(direction)
 
     def _on_incoming(self, leg: SipLeg, event: ua.IncomingCall) -> None:
         core = leg.ua

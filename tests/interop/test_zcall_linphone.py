@@ -112,3 +112,26 @@ def test_verified_on_both_sides_is_remembered(lan2: Lan, tmp_path: Path) -> None
         assert linphone.previously_verified() is True
         zcall.ctl("hangup")
         zcall.wait_event("ended", timeout=5)
+
+
+def test_linphonec_puts_zcall_on_hold_and_back(lan2: Lan, tmp_path: Path) -> None:
+    """linphonec's pause/resume are re-INVITEs (sendonly, then sendrecv): answered on the same keys."""
+    zcall = ZcallPeer(lan2[0], tmp_path / "zcall", name="desk", audio_in="tone:440", auto_answer=True)
+    lp_heard = tmp_path / "linphone_heard.wav"
+    linphone = Linphonec(lan2[1], tmp_path / "linphone", user="bob", auto_answer=True, record_wav=lp_heard)
+    with zcall, linphone:
+        zcall.wait_event("ready")
+        since = linphone.mark()
+        zcall.ctl("call", linphone.uri)
+        zcall.wait_event("secure", timeout=30)
+        linphone.wait_for_sas(timeout=30, since=since)
+        linphone.command("pause")
+        linphone.wait_for(r"is now paused\.", since=since)
+        linphone.command("resume")
+        linphone.wait_for(r"Resuming call", since=since)
+        zcall.wait_event("stats", timeout=10)
+        assert not [e for e in zcall.events if e["event"] == "ended"]
+        zcall.ctl("hangup")
+        zcall.wait_event("ended", timeout=5)
+        linphone.wait_for_end(timeout=10, since=since)
+    assert abs(tone_of(lp_heard) - 440) < 5, "audio flows again after the resume"
