@@ -10,7 +10,7 @@ RUNTIME_DEBS := libopus0 portaudio19-dev libasound2-dev libasound2-plugins pytho
 # The test bench: independent peers, captures, audio tools, namespaces, a terminal.
 TEST_DEBS := linphone-cli baresip-core kamailio kamailio-tls-modules tshark sox libsox-fmt-all espeak-ng \
              iproute2 iputils-ping nftables openssl tmux procps psmisc \
-             debootstrap shellcheck debhelper dh-virtualenv dpkg-dev fakeroot qemu-user-static binfmt-support alsa-utils fdisk
+             debootstrap shellcheck debhelper dh-virtualenv dpkg-dev fakeroot qemu-user-static binfmt-support alsa-utils fdisk pulseaudio
 
 .PHONY: setup setup-test run test bench lint clean deb
 
