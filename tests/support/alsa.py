@@ -7,23 +7,56 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).resolve().parent / "alsa" / "asound.conf"
+PULSE_CONFIG = Path(__file__).resolve().parent / "alsa" / "pulse.conf"
+
+
+@contextlib.contextmanager
+def pulse_server(home: Path) -> Iterator[str]:
+    """A private PulseAudio daemon (no D-Bus, no real card) with two null sinks: yields its server address."""
+    home.mkdir(parents=True, exist_ok=True)
+    socket_path = home / "native"
+    env = {**os.environ, "HOME": str(home), "XDG_RUNTIME_DIR": str(home), "XDG_CONFIG_HOME": str(home)}
+    proc = subprocess.Popen(
+        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+         "--disable-shm=yes", "-L", "module-null-sink sink_name=zmic rate=48000 channels=1",
+         "-L", "module-null-sink sink_name=zspeaker rate=48000 channels=1",
+         "-L", f"module-native-protocol-unix socket={socket_path} auth-anonymous=1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not socket_path.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("pulseaudio did not start")
+            time.sleep(0.05)
+        yield f"unix:{socket_path}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def alsa_env(
-    infile: Path | None = None, outfile: Path | None = None, config: Path = CONFIG
+    infile: Path | None = None, outfile: Path | None = None, config: Path = CONFIG, pulse: str | None = None
 ) -> dict[str, str]:
     env = dict(os.environ)
     env["ALSA_CONFIG_PATH"] = str(config)
+    if pulse is not None:
+        env["ZCALL_PULSE_SERVER"] = pulse
     env.pop("ZCALL_ALSA_INFILE", None)
     env.pop("ZCALL_ALSA_OUTFILE", None)
     if infile is not None:
@@ -34,11 +67,11 @@ def alsa_env(
 
 
 def run_probe(args: list[str], infile: Path | None = None, outfile: Path | None = None,
-              timeout: float = 60, config: Path = CONFIG) -> dict[str, Any]:
+              timeout: float = 60, config: Path = CONFIG, pulse: str | None = None) -> dict[str, Any]:
     """Run this module as a subprocess under the test ALSA config; return its JSON result."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.support.alsa", *args], cwd=ROOT, env=alsa_env(infile, outfile, config),
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "tests.support.alsa", *args], cwd=ROOT,
+        env=alsa_env(infile, outfile, config, pulse), capture_output=True, text=True, timeout=timeout,
     )
     if proc.returncode != 0:
         raise AssertionError(f"probe {args} failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -114,6 +147,46 @@ def _session(ns: argparse.Namespace) -> dict[str, Any]:
     return asyncio.run(_session_call(ns.seconds))
 
 
+async def _paced_call(seconds: float, ear_out: Path) -> dict[str, Any]:
+    """A tone is played into the microphone's sink; session a captures the microphone in real time, session
+    b plays to the speaker; we listen to the speaker's monitor."""
+    from zcall.media.audio import DeviceSink, DeviceSource, NullSink, SilenceSource, ToneSource
+    from zcall.media.srtp import SrtpKeys, SrtpProfile
+    from zcall.media.stream import MediaSession
+
+    key_a = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(14)))
+    key_b = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16, 32)), bytes(range(14, 28)))
+    feed, tone = DeviceSink("zcall_mic_feed"), ToneSource(440)
+    ear = DeviceSource("zcall_ear", ring_frames=500)
+    a = MediaSession(DeviceSource("zcall_mic"), NullSink())
+    speaker = DeviceSink("zcall_speaker")
+    b = MediaSession(SilenceSource(), speaker)
+    addr_a = await a.open(("127.0.0.1", 0))
+    a.set_remote(await b.open(("127.0.0.1", 0), addr_a))
+    a.start_srtp(key_a, key_b)
+    b.start_srtp(key_b, key_a)
+    heard: list[bytes] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        while len(feed.ring) < 3:
+            feed.write_frame(tone.read_frame())
+        while (frame := ear.read_frame()) is not None:
+            heard.append(frame)
+        await asyncio.sleep(0.01)
+    result = {"a": a.stats(), "b": b.stats(), "speaker_underruns": speaker.underruns,
+              "speaker_callbacks": speaker.callbacks, "ear_dropped": ear.dropped}
+    a.close()
+    b.close()
+    feed.close()
+    ear.close()
+    ear_out.write_bytes(b"".join(heard))
+    return result
+
+
+def _paced_session(ns: argparse.Namespace) -> dict[str, Any]:
+    return asyncio.run(_paced_call(ns.seconds, Path(ns.out)))
+
+
 def _devices(_ns: argparse.Namespace) -> dict[str, Any]:
     from zcall.media.audio import list_devices
 
@@ -148,12 +221,15 @@ def main() -> None:
     sub.add_parser("devices")
     session = sub.add_parser("session", help="a MediaSession pair: zcall_in -> SRTP on loopback -> zcall_out")
     session.add_argument("--seconds", type=float, default=2.0)
+    paced = sub.add_parser("paced-session", help="a MediaSession pair on real-time PulseAudio devices")
+    paced.add_argument("out")
+    paced.add_argument("--seconds", type=float, default=3.0)
     err = sub.add_parser("open-error")
     err.add_argument("direction", choices=["in", "out"])
     err.add_argument("device")
     ns = parser.parse_args()
     handlers = {"capture": _capture, "play": _play, "devices": _devices, "open-error": _open_error,
-                "session": _session}
+                "session": _session, "paced-session": _paced_session}
     print(json.dumps(handlers[ns.cmd](ns)))
 
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.alsa import run_probe
+from tests.support.alsa import PULSE_CONFIG, pulse_server, run_probe
+from tests.support.prereq import require_binary
 from zcall.media.audio import (
     AudioSpecError,
     FrameRing,
@@ -238,3 +239,23 @@ def test_devices_in_a_media_session(tmp_path: Path) -> None:
     voiced = played[np.abs(played) > 0]
     assert len(voiced) > 50 * FRAME_SAMPLES
     assert abs(_dominant_hz(voiced.tobytes()) - 1000) < 10
+
+
+def test_real_time_devices_in_a_media_session(tmp_path: Path) -> None:
+    """PulseAudio null sinks pace the devices: the microphone's frames leave as they are captured, nothing
+    overflows, and the speaker plays the tone that was said into the microphone."""
+    require_binary("pulseaudio")
+    ear = tmp_path / "ear.raw"
+    with pulse_server(tmp_path / "pulse") as server:
+        result = run_probe(["paced-session", str(ear), "--seconds", "4"], config=PULSE_CONFIG, pulse=server)
+    a, b = result["a"], result["b"]
+    assert a["drops"] == {} and a["capture_ring_dropped"] == 0
+    assert 100 <= a["sent"] <= 4 * 50 + 5  # real time (PulseAudio takes about a second to start delivering)
+    assert a["counters"]["sent_on_wakeup"] >= 0.9 * a["sent"]  # sent when captured, not at the next tick
+    assert b["received"] >= a["sent"] - 3 and b["drops"] == {}
+    assert b["playout"]["concealed"] <= 5
+    assert result["speaker_underruns"] <= 10
+    heard = np.fromfile(ear, "<i2")
+    voiced = heard[np.abs(heard) > 100]
+    assert len(voiced) > 48000
+    assert abs(_dominant_hz(voiced.tobytes()) - 440) < 5
