@@ -33,6 +33,27 @@ base() {
     echo "$tarball"
 }
 
+# The build environment: base plus what the package needs to build, cached as its own tarball (installing
+# it under qemu takes minutes).
+BUILD_DEPS="build-essential make python3 dpkg-dev debhelper dh-virtualenv fakeroot python3-venv python3-dev
+ portaudio19-dev libasound2-dev ca-certificates"
+build_base() {
+    local arch=$1
+    local tarball=$cache/$suite-$arch-build.tar
+    if [ ! -s "$tarball" ]; then
+        fresh_chroot "$arch" >&2
+        # shellcheck disable=SC2086  # a word list
+        in_chroot apt-get install -y -q --no-install-recommends $BUILD_DEPS >&2
+        in_chroot apt-get clean
+        umount -R "$root/var/cache/apt/archives" "$root/proc" "$root/dev"
+        tar -C "$root" -cf "$tarball.tmp" .
+        mv "$tarball.tmp" "$tarball"
+        cleanup
+        root=""
+    fi
+    echo "$tarball"
+}
+
 # The chroot of this run; removed on exit, after its mounts (callers also run in a private mount
 # namespace, see the bottom, so nothing leaks onto the host even if the script is killed).
 root=""
@@ -49,8 +70,8 @@ cleanup() {
 
 # Unpack a fresh chroot from the cached tarball into $root, with /proc, /dev and the shared apt archive.
 fresh_chroot() {
-    local arch=$1 tarball archives extra
-    tarball=$(base "$arch")
+    local arch=$1 tarball=${2:-} archives extra
+    [ -n "$tarball" ] || tarball=$(base "$arch")
     root=$(mktemp -d "${TMPDIR:-/tmp}/zcall-chroot.XXXXXX")
     trap cleanup EXIT
     tar -C "$root" -xf "$tarball"
@@ -61,6 +82,7 @@ fresh_chroot() {
     mount -t proc proc "$root/proc"
     mount --rbind /dev "$root/dev"
     cp /etc/resolv.conf "$root/etc/resolv.conf"
+    install -D -m 0644 "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$root/etc/ssl/host-ca-bundle.crt"
     # Fresh indexes: the tarball's may name versions the mirror has since replaced (point releases).
     chroot "$root" apt-get update -qq >&2
     for extra in ${CHROOT_COPY:-}; do
@@ -68,8 +90,12 @@ fresh_chroot() {
     done
 }
 
+# Only a clean environment goes in (not the host's pip or proxy settings); pip trusts the host's CA bundle,
+# copied in by fresh_chroot, so a TLS-intercepting proxy in front of PyPI works as on the host.
 in_chroot() {
-    chroot "$root" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"
+    chroot "$root" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+        TERM=dumb DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PIP_CERT=/etc/ssl/host-ca-bundle.crt \
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$@"
 }
 
 install_in_chroot() {
@@ -85,10 +111,9 @@ install_in_chroot() {
 }
 
 build_in_chroot() {
-    local arch=$1 out=$2
-    fresh_chroot "$arch"
-    in_chroot apt-get install -y -q --no-install-recommends build-essential make python3 \
-        dpkg-dev debhelper dh-virtualenv fakeroot python3-venv python3-dev portaudio19-dev libasound2-dev
+    local arch=$1 out=$2 tarball
+    tarball=$(build_base "$arch")
+    fresh_chroot "$arch" "$tarball"
     mkdir -p "$root/src"
     cp -a "$top/pyproject.toml" "$top/README.md" "$top/Makefile" "$top/zcall" "$top/packaging" "$root/src/"
     if [ -d "$top/assets" ]; then cp -a "$top/assets" "$root/src/"; fi
