@@ -25,6 +25,7 @@ from zcall.paths import Paths
 from zcall.tui.app import ZcallApp
 from zcall.tui.screens.home import PeerTable
 from zcall.tui.screens.incall import InCallScreen
+from zcall.tui.screens.incoming import IncomingScreen
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(90)]
 
@@ -84,6 +85,15 @@ async def test_peer_appears_is_called_from_the_list_and_leaves(tmp_path: Path) -
                 assert screen.call.secure.sas_words == tuple(secure["sas_words"])
                 await pilot.press("h")
                 await asyncio.to_thread(bob.wait_event, "ended")
+                await until(lambda: not isinstance(app.screen, InCallScreen), what="home after the call")
+                # bob calls back by name; alice's screen rings and Escape rejects
+                await asyncio.to_thread(bob.ctl, "call", "alice")
+                await until(lambda: isinstance(app.screen, IncomingScreen), what="alice's phone to ring")
+                await pilot.press("escape")
+                ended = await asyncio.to_thread(bob.wait_event, "ended")
+                assert ended["reason"].startswith("603"), ended
+                await until(lambda: not isinstance(app.screen, IncomingScreen), what="ringing to stop")
+                assert not app.ringer.ringing
             # bob's process is gone: its goodbye takes him off the list
             await until(lambda: "bob" not in app.view.peers, timeout=15, what="bob to leave")
             await until(lambda: app.screen.query(PeerTable) and table.row_count == 0, what="an empty list")

@@ -40,6 +40,8 @@ async def feed(app: ZcallApp, pilot: Pilot[None], items: list[events.Event]) -> 
 
 async def home(app: ZcallApp, pilot: Pilot[None]) -> None:
     await feed(app, pilot, scenes.home_events())
+    app.clear_notifications()  # the busy call's toast would otherwise sit on every screen
+    await pilot.pause()
 
 
 async def dial(app: ZcallApp, pilot: Pilot[None]) -> None:

@@ -81,6 +81,8 @@ class ZcallApp(App[None]):
         self.push_screen(HomeScreen())
         self.reload_known()
         if self.phone is not None:
+            if self.phone.settings.server_uri:
+                self.view.registration = f"registering with {self.phone.settings.server_uri}…"
             self.phone.subscribe(self._hear)
             self.volume = self.phone.set_volume(self.volume)
             self.run_worker(self._start_phone(), name="phone-start")
@@ -142,6 +144,8 @@ class ZcallApp(App[None]):
         elif isinstance(event, events.Ended):
             self.ringer.stop()
             self.reload_known()
+            if event.reason != "local hangup":
+                self.notify(event.reason, title="Call ended", timeout=8)
             screen = self.screen
             if getattr(screen, "call_id", None) == event.id:
                 # An alarm or a words-differ warning stays until the user has read it.

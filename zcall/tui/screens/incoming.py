@@ -52,7 +52,7 @@ class IncomingScreen(ZScreen):
         call = self.zapp.view.calls.get(self.call_id)
         if call is None:
             return
-        text = Text("\n☎  ringing\n\n", style="bold blink")
+        text = Text("\n((( ringing )))\n\n", style="bold")
         text.append(f"{call.peer}\n\n", style="bold reverse")
         trust = self.caller_trust(call.peer)
         if trust is None:
