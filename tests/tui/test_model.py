@@ -98,8 +98,7 @@ async def test_ringer_plays_on_the_sink_until_stopped(tmp_path: Path) -> None:
     ringer.start()
     await asyncio.sleep(0.5)
     assert ringer.ringing
-    ringer.stop()
-    await asyncio.sleep(0.05)
+    await ringer.stop_and_wait()
     assert not ringer.ringing and not notes
     samples, rate = read_wav(out)
     assert samples.size >= rate // 4 and 430 < dominant_frequency(samples[: rate // 4], rate) < 490

@@ -188,6 +188,7 @@ class ZcallApp(App[None]):
         phone = self._phone()
         if phone is None:
             return
+        await self.ringer.stop_and_wait()
         try:
             await phone.answer(call_id)
         except COMMAND_ERRORS as exc:

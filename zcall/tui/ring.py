@@ -64,6 +64,14 @@ class Ringer:
             self._task.cancel()
             self._task = None
 
+    async def stop_and_wait(self) -> None:
+        """Stop and let the output device close, so an answered call can open it next."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def _play(self) -> None:
         try:
             source = WavSource(self._path, loop=True)
