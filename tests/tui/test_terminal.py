@@ -25,24 +25,25 @@ REPO = Path(__file__).resolve().parents[2]
 class Tmux:
     """A private tmux server (its own socket), so nothing else's sessions are touched."""
 
-    def __init__(self, name: str, width: int = 80, height: int = 24) -> None:  # see start()
+    def __init__(self, name: str, width: int = 80, height: int = 24) -> None:
         self.socket = f"zcall-tui-{os.getpid()}-{name}"
         self.name = name
         self.size = (width, height)
 
     def tmux(self, *args: str) -> subprocess.CompletedProcess[str]:
+        # COLUMNS/LINES (pytest exports them) would override the pane's real size for the app inside.
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
         return subprocess.run(
             ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
             capture_output=True,
             text=True,
             timeout=10,
             check=False,
+            env=env,
         )
 
     def start(self, argv: list[str]) -> None:
-        """Size the window first, then run the app in it. Only tmux's default 80x24 is used: with another
-        size, an app started from pytest here sometimes read 80x24 and drew past the pane's edge (60x20 is
-        covered by the snapshot tests)."""
+        """Size the window first, then run the app in it."""
         width, height = (str(n) for n in self.size)
         for args in (
             ("new-session", "-d", "-s", self.name, "-x", width, "-y", height, "sleep 600"),
@@ -126,7 +127,7 @@ def sas_shown(screen: str) -> str:
 
 def test_two_tuis_in_tmux_show_the_same_words(lan2: Lan, tmp_path: Path) -> None:
     require_binary("tmux")
-    terms = {name: Tmux(name) for name in ("alice", "bob")}
+    terms = {name: Tmux(name, 60, 20) for name in ("alice", "bob")}  # the 3.5" panel's console
     try:
         for (name, term), host in zip(terms.items(), lan2.hosts, strict=True):
             term.start(host.argv([
