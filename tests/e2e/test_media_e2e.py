@@ -38,10 +38,12 @@ SENTENCES = [
     "A stranger in the middle would change the words.",
 ]
 PAUSE_S = 0.7
-# The relay's loss pattern for the lossy test. Over relay seeds 1-7 (this material, real runs) 13 of 14
-# directions scored >= 2.5 (lowest 2.25, median about 2.85): the margin is thin, and the jitter buffer's
-# frame drops while it shrinks cost more than the losses FEC leaves (see the media report).
-SEED = "7"
+# The relay's loss patterns for the lossy test. Over relay seeds 1-7 (this material, real runs), while the
+# jitter buffer dropped frames wherever it shrank, 13 of 14 directions scored >= 2.5 (lowest 2.25, median
+# about 2.85).
+# Since it drops only in pauses: lowest 2.66 (seed 4), median 3.03; seed 7 went from 3.08/2.94 to 3.17/3.23.
+# Three seeds, the weakest (4) among them, keep the run near a minute and a half.
+SEEDS = ["1", "4", "7"]
 PORT_PEER, PORT_RELAY_A, PORT_RELAY_B = 50000, 40000, 40001
 
 
@@ -137,11 +139,13 @@ def test_clean_path_with_replays_and_bit_flips(lan2: Lan, tmp_path: Path) -> Non
     assert min(result["pesq"].values()) >= 3.5
 
 
-def test_ten_percent_loss_and_30ms_jitter(lan2: Lan, tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ten_percent_loss_and_30ms_jitter(lan2: Lan, tmp_path: Path, seed: str) -> None:
     speech = {"a": _sentences(tmp_path / "speech_a.wav", SENTENCES),
               "b": _sentences(tmp_path / "speech_b.wav", SENTENCES[::-1])}
-    result = _call(lan2, tmp_path, speech, ["--seed", SEED, "--loss", "0.1", "--jitter-ms", "30"])
-    print("10% loss + 30 ms jitter PESQ-WB:", {k: round(v, 2) for k, v in result["pesq"].items()})
+    result = _call(lan2, tmp_path, speech, ["--seed", seed, "--loss", "0.1", "--jitter-ms", "30"])
+    scores = {k: round(v, 2) for k, v in result["pesq"].items()}
+    print(f"seed {seed}: 10% loss + 30 ms jitter PESQ-WB:", scores)
     for side in "ab":
         stats = result["stats"][side]
         keys = ("sent", "received", "lost", "jitter_ms", "jitter_buffer_ms", "mos")

@@ -6,7 +6,10 @@ loss. Depth adapts in whole frames:
   within the worst delay seen lately, or when the buffer is empty, which also absorbs a sender clock running
   slower than our tick; a missing frame past that deadline is lost (FEC from the next packet, or concealed);
 - it shrinks by dropping one frame when every packet played over the last two seconds waited at least a frame
-  longer than it had to (its slack), which absorbs a sender clock running faster than our tick.
+  longer than it had to (its slack), which absorbs a sender clock running faster than our tick. A frame
+  dropped mid-word is heard (it costs more PESQ than the losses FEC leaves), so the drop waits for a pause:
+  while `wants_level` is set the caller reports whether each frame it played was quiet, and the frame after
+  a run of quiet ones goes. A source that never pauses (a tone) still sheds its surplus after a 5 s wait.
 The target comes from the spread of relative transit delays (arrival time minus media time) over a window.
 """
 
@@ -15,7 +18,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from zcall.media.rtp import RtpPacket
 
@@ -24,7 +27,8 @@ _TARGET_EVERY = 10  # recompute the target every this many packets
 _RELEASE_EVERY = 50  # packets between one-frame decreases of the target (rise is immediate)
 _SHRINK_WINDOW = 100  # played packets (2 s) whose slack must all exceed a frame before we drop one
 _SHRINK_MARGIN_MS = 2.0  # slack beyond one frame needed to drop, so tick phase noise does not trigger it
-_DELAY_PERCENTILE = 1.0  # the worst delay in the window: bursts are rare but each one costs a glitch
+_QUIET_RUN = 3  # quiet frames in a row (60 ms: a pause, not a weak consonant) before the next may be dropped
+_SHRINK_PATIENCE = 250  # ticks (5 s) a wanted drop waits for a pause before it happens anyway
 _TIMELINE_JUMP_MS = 1000.0  # a relative-delay step this big means the sender's timestamps jumped
 _MAX_MISORDER = 100  # packets this far behind are "late"; farther is a candidate for a restart
 _MAX_DROPOUT = 3000  # packets this far ahead are a gap; farther is a candidate for a restart
@@ -38,8 +42,7 @@ class PlayoutKind(enum.Enum):
     SILENCE = "silence"
 
 
-@dataclass(frozen=True)
-class Playout:
+class Playout(NamedTuple):  # a tuple: one is made per tick, and a frozen dataclass costs three setattrs
     kind: PlayoutKind
     # PLAY: this frame's payload. FEC: the NEXT packet's payload, to decode with fec=1. Otherwise None.
     payload: bytes | None = None
@@ -70,6 +73,7 @@ class JitterBuffer:
         self.concealed = 0
         self.fec_recovered = 0
         self.dropped = 0  # frames discarded to shrink the buffer or on overflow
+        self.forced_drops = 0  # of those, shrink drops that found no pause to hide in
         self.resyncs = 0  # restarts: SSRC change, sequence or timestamp discontinuity
         self._target_frames = self._min_frames  # rises as soon as jitter is measured
         self._ssrc: int | None = None
@@ -89,6 +93,9 @@ class JitterBuffer:
         self._arrivals: dict[int, float] = {}
         self._media_ms: dict[int, float] = {}  # sender media time of each buffered packet
         self._slack: deque[float] = deque(maxlen=_SHRINK_WINDOW)
+        self._wants_level = False  # a drop is due: tell me how loud each played frame was
+        self._quiet_run = 0  # frames in a row the caller reported quiet while a drop was due
+        self._shrink_waited = 0  # ticks a due drop has waited for a pause
         self._probation: int | None = None  # extended seq that would confirm a restart
         self._reset_timeline()
 
@@ -226,8 +233,8 @@ class JitterBuffer:
         return media_ms
 
     def _update_target(self) -> None:
-        ordered = sorted(self._delays)
-        spread = ordered[int(_DELAY_PERCENTILE * (len(ordered) - 1))] - ordered[0]
+        # The worst delay in the window, not a percentile: bursts are rare but each one costs a glitch.
+        spread = max(self._delays) - min(self._delays)
         frames = 1 + math.ceil(max(0.0, spread - 1.0) / self.frame_ms)  # 1 ms slack for rounding noise
         frames = min(max(frames, self._min_frames), self._max_frames)
         self._since_release += _TARGET_EVERY
@@ -249,13 +256,7 @@ class JitterBuffer:
             if span < self._target_frames:
                 return _SILENCE
             self._playing = True
-        if self._should_shrink():
-            self._packets.pop(self._next)
-            self._arrivals.pop(self._next, None)
-            self._media_ms.pop(self._next, None)
-            self._next += 1
-            self.dropped += 1
-            self._slack.clear()
+        self._shrink_when_quiet(span)
         packet = self._packets.pop(self._next, None)
         if packet is not None:
             self._slack.append(now_ms - self._arrivals.pop(self._next, now_ms))
@@ -265,6 +266,45 @@ class JitterBuffer:
             self._next += 1
             return Playout(PlayoutKind.PLAY, packet.payload, packet.sequence)
         return self._missing(span, now_ms)
+
+    @property
+    def wants_level(self) -> bool:
+        """Whether a drop waits for a pause: then call note_level() once per tick with what was played."""
+        return self._wants_level
+
+    def note_level(self, quiet: bool) -> None:
+        """The frame just played (decoded, FEC or concealed) was quiet: below the caller's speech level."""
+        self._quiet_run = self._quiet_run + 1 if quiet else 0
+
+    def _shrink_when_quiet(self, span: int) -> None:
+        """Drop a surplus frame once a drop is due and the caller reports a pause (or the wait ran out)."""
+        assert self._next is not None
+        if not self._wants_level:
+            # Latched until done: the slack test may flicker with jitter while we wait for a pause.
+            self._wants_level = self._should_shrink()
+            self._quiet_run = self._shrink_waited = 0
+            return
+        if self._slack and self._slack[-1] < self.frame_ms:
+            self._wants_level = False  # a packet used its last frame of slack: the surplus went by itself
+            return
+        self._shrink_waited += 1
+        if self._quiet_run < _QUIET_RUN and self._shrink_waited <= _SHRINK_PATIENCE:
+            return
+        if span > self._target_frames and self._next in self._packets and self._next + 1 in self._packets:
+            self._drop_next()
+
+    def _drop_next(self) -> None:
+        assert self._next is not None
+        if self._quiet_run < _QUIET_RUN:
+            self.forced_drops += 1
+        self._packets.pop(self._next)
+        self._arrivals.pop(self._next, None)
+        self._media_ms.pop(self._next, None)
+        self._next += 1
+        self.dropped += 1
+        self._slack.clear()
+        self._wants_level = False
+        self._quiet_run = self._shrink_waited = 0
 
     def _should_shrink(self) -> bool:
         assert self._next is not None

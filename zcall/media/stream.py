@@ -21,6 +21,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from zcall.media.audio import SILENCE, AudioSink, AudioSource
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, CodecError, OpusDecoder, OpusEncoder
 from zcall.media.demux import PacketKind, classify_with_reason
@@ -57,6 +59,8 @@ _RTP_HEADER = struct.Struct("!BBHII")  # V=2 P=0 X=0 CC=0 | M PT | sequence | ti
 # quality) and follow the loss the far end reports in RTCP; never drop to 0, which turns FEC off entirely.
 MIN_EXPECTED_LOSS_PCT = 3
 MAX_EXPECTED_LOSS_PCT = 30
+# -45 dBFS RMS: quieter than any syllable at speaking level, louder than a quiet room through a desk mic.
+_QUIET_MEAN_SQUARE = (32768 * 10 ** (-45 / 20)) ** 2
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -305,6 +309,8 @@ class MediaSession:
         except CodecError:
             self.drops["undecodable"] += 1
             pcm = self._decoder.conceal() if self._decoded_any else SILENCE
+        if self._jitter.wants_level:
+            self._jitter.note_level(_is_quiet(pcm))
         if len(pcm) == FRAME_BYTES:
             self._sink.write_frame(pcm)
             return
@@ -408,7 +414,7 @@ class MediaSession:
         snap = dict(self.stats_core.snapshot(self._clock(), jitter_buffer_ms=self._jitter.depth_ms))
         jb = self._jitter
         names = ("played", "concealed", "fec_recovered", "late", "lost", "duplicates", "reordered", "dropped",
-                 "resyncs", "target_ms")
+                 "forced_drops", "resyncs", "target_ms")
         snap["playout"] = {name: getattr(jb, name) for name in names}
         snap["drops"] = dict(self.drops)
         if self._rx is not None:
@@ -420,6 +426,12 @@ class MediaSession:
             if dropped is not None:
                 snap[f"{side}_ring_dropped"] = dropped
         return snap
+
+
+def _is_quiet(pcm: bytes) -> bool:
+    """Below speech level (a pause, room noise): where the jitter buffer may drop a frame unheard."""
+    samples = np.frombuffer(pcm, "<i2", len(pcm) // 2).astype(np.float32)
+    return bool(samples.size == 0 or float(np.dot(samples, samples)) < _QUIET_MEAN_SQUARE * samples.size)
 
 
 def _wake(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -242,3 +243,74 @@ def test_rejects_bad_configuration() -> None:
         JitterBuffer(min_ms=300, max_ms=200)
     with pytest.raises(ValueError):
         JitterBuffer(frame_ms=0)
+
+
+def drive_with_levels(jb: JitterBuffer, arrivals: list[tuple[float, RtpPacket]], ticks: int,
+                      quiet: Callable[[int], bool] | None) -> tuple[Run, list[int]]:
+    """drive(), with a caller that reports each played frame's level when asked (quiet(seq); None: never)."""
+    pending = sorted(arrivals, key=lambda item: item[0])
+    run, asked, index = Run(), [], 0
+    for tick in range(ticks):
+        now = tick * FRAME + 15.0
+        while index < len(pending) and pending[index][0] <= now:
+            jb.push(pending[index][1], pending[index][0])
+            index += 1
+        run.depths.append(jb.depth_ms)
+        out = jb.pop(now)
+        run.outputs.append(out)
+        if jb.wants_level:
+            asked.append(tick)
+            if quiet is not None:
+                jb.note_level(out.sequence is not None and quiet(out.sequence))
+    return run, asked
+
+
+def fast_sender(frames: int, ppm: float) -> list[tuple[float, RtpPacket]]:
+    rng = random.Random(7)
+    period = FRAME / (1 + ppm * 1e-6)
+    return [(i * period + 2 + rng.random() * 10.0, pkt(i)) for i in range(frames)]
+
+
+def in_pause(seq: int) -> bool:
+    return seq % 100 >= 80  # 1.6 s of talk, then 0.4 s of pause
+
+
+def test_surplus_is_dropped_only_in_pauses() -> None:
+    jb = JitterBuffer()
+    frames = 3000  # 60 s; at +2000 ppm the sender gets a frame ahead every 10 s
+    run, asked = drive_with_levels(jb, fast_sender(frames, 2000.0), frames, in_pause)
+    played_seqs = [o.sequence for o in run.outputs if o.kind is PlayoutKind.PLAY]
+    missing = sorted(set(range(played_seqs[0], played_seqs[-1])) - set(played_seqs))
+    assert jb.lost == 0 and len(missing) == jb.dropped
+    assert 4 <= jb.dropped <= 7 and jb.forced_drops == 0
+    for seq in missing:
+        # The three frames played before the dropped one were all in the pause.
+        assert all(in_pause(seq - k) for k in (1, 2, 3)), seq
+    assert max(run.depths[500:]) <= jb.target_ms + 2 * FRAME
+    # The caller is asked for levels only while a drop waits: a small part of the call.
+    assert 0 < len(asked) < frames // 4
+
+
+def test_never_quiet_source_still_sheds_depth() -> None:
+    # A continuous tone: every frame reported loud. The surplus must still go (after the wait), or a fast
+    # sender clock would build up delay without bound.
+    jb = JitterBuffer()
+    frames = 3000
+    run, _ = drive_with_levels(jb, fast_sender(frames, 2000.0), frames, lambda seq: False)
+    assert 3 <= jb.dropped == jb.forced_drops
+    assert max(run.depths[500:]) <= jb.target_ms + 2 * FRAME
+    assert abs(sum(run.depths[-500:]) / 500 - sum(run.depths[500:1000]) / 500) <= FRAME
+
+
+def test_no_level_reports_behave_like_a_never_quiet_source() -> None:
+    loud, silent = JitterBuffer(), JitterBuffer()
+    arrivals = fast_sender(3000, 2000.0)
+    run_loud, _ = drive_with_levels(loud, arrivals, 3000, lambda seq: False)
+    run_none, _ = drive_with_levels(silent, arrivals, 3000, None)
+    assert run_loud.outputs == run_none.outputs and silent.forced_drops == silent.dropped >= 3
+
+
+def test_steady_stream_never_asks_for_levels() -> None:
+    jb = JitterBuffer()
+    _, asked = drive_with_levels(jb, [(i * FRAME + 3, pkt(i)) for i in range(1000)], 1010, in_pause)
+    assert asked == [] and jb.dropped == 0

@@ -16,7 +16,7 @@ from tests.support.relay import Impairment, UdpRelay
 from zcall.media.audio import FrameRing, SilenceSource, ToneSource
 from zcall.media.rtp import RtpPacket
 from zcall.media.srtp import SrtpKeys, SrtpProfile, SrtpSender
-from zcall.media.stream import MediaSession
+from zcall.media.stream import MediaSession, _is_quiet
 
 KEY_A = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(50, 64)))
 KEY_B = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16, 32)), bytes(range(70, 84)))
@@ -148,7 +148,8 @@ async def test_audio_flows_both_ways_with_rtcp(pair: Pair) -> None:
         assert rms_dbfs(pcm) > -16  # the tone is 0.3 of full scale: about -13.5 dBFS
     stats_a, stats_b = a.stats(), b.stats()
     for stats in (stats_a, stats_b):
-        assert stats["sent"] > 45 and stats["received"] > 45 and stats["lost"] == 0
+        # About 60 ticks in 1.2 s; a busy machine (the suite runs in parallel) may run a few late.
+        assert stats["sent"] > 40 and stats["received"] > 40 and stats["lost"] == 0
         assert stats["counters"]["rtcp_received"] >= 1
         assert stats["rtt_ms"] is not None and 0 <= stats["rtt_ms"] < 100
         assert stats["drops"] == {}
@@ -324,3 +325,19 @@ async def test_fec_strength_follows_the_loss_the_far_end_reports() -> None:
     assert b.stats()["lost"] > 10
     assert 12 <= a.stats()["fec_expected_loss_pct"] <= 30
     assert b.stats()["playout"]["fec_recovered"] > 5
+
+
+def _tone_pcm(dbfs: float, hz: float = 440.0) -> bytes:
+    amplitude = 32768 * 10 ** (dbfs / 20) * np.sqrt(2)  # a sine's RMS is its amplitude over sqrt(2)
+    return (np.sin(2 * np.pi * hz * np.arange(960) / 48000) * amplitude).astype("<i2").tobytes()
+
+
+def test_quiet_means_below_speech_level() -> None:
+    # The jitter buffer drops a frame only after a run of these: a pause, never a syllable.
+    assert _is_quiet(bytes(1920)) and _is_quiet(b"")
+    assert _is_quiet(_tone_pcm(-50.0)) and _is_quiet(_tone_pcm(-46.0))
+    assert not _is_quiet(_tone_pcm(-44.0)) and not _is_quiet(_tone_pcm(-20.0))
+    assert not _is_quiet(_tone_pcm(-3.0, hz=12000.0))  # no overflow at full scale, any frequency
+    rng = np.random.default_rng(3)
+    room = (rng.normal(0, 32768 * 10 ** (-60 / 20), 960)).astype("<i2").tobytes()
+    assert _is_quiet(room)
