@@ -52,6 +52,43 @@ class Playout(NamedTuple):  # a tuple: one is made per tick, and a frozen datacl
 _SILENCE = Playout(PlayoutKind.SILENCE)
 
 
+class _SlidingRange:
+    """Highest and lowest of the last `size` values, O(1) amortised per value (monotonic queues): the target
+    and every missing frame's deadline need them, and scanning 500 delays for each cost more than the rest."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self.count = 0  # values seen (not capped at size)
+        self.last = 0.0
+        self._highs: deque[tuple[int, float]] = deque()  # (index, value), values falling
+        self._lows: deque[tuple[int, float]] = deque()  # (index, value), values rising
+
+    def append(self, value: float) -> None:
+        index = self.count
+        self.count = index + 1
+        self.last = value
+        expired = index - self._size
+        highs, lows = self._highs, self._lows
+        while highs and highs[-1][1] <= value:
+            highs.pop()
+        highs.append((index, value))
+        if highs[0][0] <= expired:
+            highs.popleft()
+        while lows and lows[-1][1] >= value:
+            lows.pop()
+        lows.append((index, value))
+        if lows[0][0] <= expired:
+            lows.popleft()
+
+    @property
+    def high(self) -> float:
+        return self._highs[0][1]
+
+    @property
+    def low(self) -> float:
+        return self._lows[0][1]
+
+
 class JitterBuffer:
     def __init__(
         self, clock_rate: int = 48000, frame_ms: int = 20, min_ms: int = 20, max_ms: int = 200
@@ -60,6 +97,7 @@ class JitterBuffer:
             raise ValueError("need 0 < frame_ms <= min_ms <= max_ms and a positive clock rate")
         self.clock_rate = clock_rate
         self.frame_ms = frame_ms
+        self._ms_per_tick = 1000.0 / clock_rate
         self._min_frames = math.ceil(min_ms / frame_ms)
         self._max_frames = max(self._min_frames, max_ms // frame_ms)
         # A gap wider than this skips ahead instead of concealing frame by frame.
@@ -83,14 +121,13 @@ class JitterBuffer:
     # ------------------------------------------------------------------ state
 
     def _reset_stream(self) -> None:
-        self._packets: dict[int, RtpPacket] = {}
+        self._packets: dict[int, tuple[RtpPacket, float]] = {}  # extended seq -> (packet, arrival ms)
         self._next: int | None = None  # extended sequence number to play next
         self._highest: int | None = None  # highest extended sequence number received
         self._received: set[int] = set()
         self._received_order: deque[int] = deque()
         self._playing = False  # False while pre-buffering
         self._idle_ticks = 0
-        self._arrivals: dict[int, float] = {}
         self._media_ms: dict[int, float] = {}  # sender media time of each buffered packet
         self._slack: deque[float] = deque(maxlen=_SHRINK_WINDOW)
         self._wants_level = False  # a drop is due: tell me how loud each played frame was
@@ -100,7 +137,7 @@ class JitterBuffer:
         self._reset_timeline()
 
     def _reset_timeline(self) -> None:
-        self._delays: deque[float] = deque(maxlen=_DELAY_WINDOW)
+        self._delays = _SlidingRange(_DELAY_WINDOW)
         self._ts_last: int | None = None
         self._ts_ext = 0
         self._since_target = 0
@@ -118,7 +155,8 @@ class JitterBuffer:
         """Frames from the next one to play up to the newest buffered, counting holes."""
         if not self._packets or self._next is None or self._highest is None:
             return 0
-        return max(0, self._highest - self._next + 1)
+        span = self._highest - self._next + 1
+        return span if span > 0 else 0
 
     # ------------------------------------------------------------------ input
 
@@ -178,7 +216,6 @@ class JitterBuffer:
         """A long outage: count the hole as lost and move the play position up to just before the newest."""
         assert self._next is not None
         for seq in range(self._next, new_next):
-            self._arrivals.pop(seq, None)
             self._media_ms.pop(seq, None)
             if self._packets.pop(seq, None) is None:
                 self.lost += 1
@@ -195,8 +232,7 @@ class JitterBuffer:
             return
         elif self._highest is not None and ext < self._highest:
             self.reordered += 1
-        self._packets[ext] = packet
-        self._arrivals[ext] = arrival_ms
+        self._packets[ext] = (packet, arrival_ms)
         self._remember(ext)
         self._media_ms[ext] = self._measure(packet.timestamp, arrival_ms)
 
@@ -216,25 +252,26 @@ class JitterBuffer:
                 delta -= 0x100000000
             self._ts_ext += delta
         self._ts_last = timestamp
-        delay = arrival_ms - self._ts_ext * 1000.0 / self.clock_rate
-        if self._delays and abs(delay - self._delays[-1]) > _TIMELINE_JUMP_MS:
+        delays = self._delays
+        delay = arrival_ms - self._ts_ext * self._ms_per_tick
+        if delays.count and abs(delay - delays.last) > _TIMELINE_JUMP_MS:
             self.resyncs += 1
             last = self._ts_last
             self._reset_timeline()
             self._media_ms.clear()  # media times of buffered packets belong to the old timeline
             self._ts_last, self._ts_ext = last, timestamp
-        media_ms = self._ts_ext * 1000.0 / self.clock_rate
-        delay = arrival_ms - media_ms
-        self._delays.append(delay)
+            delays = self._delays
+        media_ms = self._ts_ext * self._ms_per_tick
+        delays.append(arrival_ms - media_ms)
         self._since_target += 1
-        if self._since_target >= _TARGET_EVERY and len(self._delays) >= _TARGET_EVERY:
+        if self._since_target >= _TARGET_EVERY and delays.count >= _TARGET_EVERY:
             self._since_target = 0
             self._update_target()
         return media_ms
 
     def _update_target(self) -> None:
         # The worst delay in the window, not a percentile: bursts are rare but each one costs a glitch.
-        spread = max(self._delays) - min(self._delays)
+        spread = self._delays.high - self._delays.low
         frames = 1 + math.ceil(max(0.0, spread - 1.0) / self.frame_ms)  # 1 ms slack for rounding noise
         frames = min(max(frames, self._min_frames), self._max_frames)
         self._since_release += _TARGET_EVERY
@@ -256,14 +293,17 @@ class JitterBuffer:
             if span < self._target_frames:
                 return _SILENCE
             self._playing = True
-        self._shrink_when_quiet(span)
-        packet = self._packets.pop(self._next, None)
-        if packet is not None:
-            self._slack.append(now_ms - self._arrivals.pop(self._next, now_ms))
-            self._media_ms.pop(self._next, None)
+        if span > self._target_frames or self._wants_level:
+            self._shrink_when_quiet(span)
+        seq = self._next
+        entry = self._packets.pop(seq, None)
+        if entry is not None:
+            packet, arrival_ms = entry
+            self._slack.append(now_ms - arrival_ms)
+            self._media_ms.pop(seq, None)
             self._idle_ticks = 0
             self.played += 1
-            self._next += 1
+            self._next = seq + 1
             return Playout(PlayoutKind.PLAY, packet.payload, packet.sequence)
         return self._missing(span, now_ms)
 
@@ -281,7 +321,7 @@ class JitterBuffer:
         assert self._next is not None
         if not self._wants_level:
             # Latched until done: the slack test may flicker with jitter while we wait for a pause.
-            self._wants_level = self._should_shrink()
+            self._wants_level = self._should_shrink(span)
             self._quiet_run = self._shrink_waited = 0
             return
         if self._slack and self._slack[-1] < self.frame_ms:
@@ -298,7 +338,6 @@ class JitterBuffer:
         if self._quiet_run < _QUIET_RUN:
             self.forced_drops += 1
         self._packets.pop(self._next)
-        self._arrivals.pop(self._next, None)
         self._media_ms.pop(self._next, None)
         self._next += 1
         self.dropped += 1
@@ -306,10 +345,10 @@ class JitterBuffer:
         self._wants_level = False
         self._quiet_run = self._shrink_waited = 0
 
-    def _should_shrink(self) -> bool:
+    def _should_shrink(self, span: int) -> bool:
         assert self._next is not None
         return (
-            self._span() > self._target_frames
+            span > self._target_frames
             and len(self._slack) == _SHRINK_WINDOW
             and min(self._slack) >= self.frame_ms + _SHRINK_MARGIN_MS
             and self._next in self._packets
@@ -320,10 +359,10 @@ class JitterBuffer:
         """Whether the missing next frame is still within the worst delay seen lately (capped at max_ms)."""
         assert self._next is not None
         later = min((ext for ext in self._media_ms if ext > self._next), default=None)
-        if later is None or not self._delays:
+        if later is None or not self._delays.count:
             return False
         media = self._media_ms[later] - (later - self._next) * self.frame_ms
-        worst = min(max(self._delays), min(self._delays) + self._max_frames * self.frame_ms)
+        worst = min(self._delays.high, self._delays.low + self._max_frames * self.frame_ms)
         return now_ms < media + worst
 
     def _missing(self, span: int, now_ms: float) -> Playout:
@@ -335,6 +374,7 @@ class JitterBuffer:
                 # A long pause (DTX, hold, outage): stop concealing and pre-buffer again when audio resumes.
                 self._playing = False
                 self._slack.clear()
+                self._wants_level = False  # pre-buffering again sets the depth afresh
                 return _SILENCE
             self.concealed += 1
             return Playout(PlayoutKind.CONCEAL)
@@ -346,6 +386,6 @@ class JitterBuffer:
         following = self._packets.get(seq + 1)
         if following is not None:
             self.fec_recovered += 1
-            return Playout(PlayoutKind.FEC, following.payload, seq & 0xFFFF)
+            return Playout(PlayoutKind.FEC, following[0].payload, seq & 0xFFFF)
         self.concealed += 1
         return Playout(PlayoutKind.CONCEAL, None, seq & 0xFFFF)

@@ -32,6 +32,10 @@ class RtpParseError(ValueError):
         self.reason = reason
 
 
+_FIXED_HEADER = struct.Struct("!BBHII")  # V P X CC | M PT | sequence | timestamp | SSRC
+_new_object = object.__new__
+
+
 def _check_uint(name: str, value: int, bits: int) -> None:
     if not 0 <= value < (1 << bits):
         raise ValueError(f"{name} out of range for {bits} bits: {value}")
@@ -74,8 +78,7 @@ class RtpPacket:
         if self.extension is not None:
             first |= 0x10
         parts = [
-            struct.pack(
-                "!BBHII",
+            _FIXED_HEADER.pack(
                 first,
                 (0x80 if self.marker else 0) | self.payload_type,
                 self.sequence,
@@ -101,9 +104,11 @@ class RtpPacket:
             raise RtpParseError("too_large", f"{size} octets")
         if size < RTP_HEADER_LEN:
             raise RtpParseError("truncated", "shorter than the fixed header")
-        first, second, sequence, timestamp, ssrc = struct.unpack_from("!BBHII", data)
+        first, second, sequence, timestamp, ssrc = _FIXED_HEADER.unpack_from(data)
         if first >> 6 != RTP_VERSION:
             raise RtpParseError("bad_version")
+        if first == 0x80:  # the usual packet: no padding, extension or CSRCs
+            return cls._trusted(second, sequence, timestamp, ssrc, bytes(data[RTP_HEADER_LEN:]))
         end = size
         padding = 0
         if first & 0x20:
@@ -129,17 +134,20 @@ class RtpPacket:
                 raise RtpParseError("truncated", "extension data")
             extension = (profile, bytes(data[offset : offset + 4 * words]))
             offset += 4 * words
-        return cls(
-            payload_type=second & 0x7F,
-            sequence=sequence,
-            timestamp=timestamp,
-            ssrc=ssrc,
-            payload=bytes(data[offset:end]),
-            marker=bool(second & 0x80),
-            csrcs=csrcs,
-            extension=extension,
-            padding=padding,
-        )
+        payload = bytes(data[offset:end])
+        return cls._trusted(second, sequence, timestamp, ssrc, payload, csrcs, extension, padding)
+
+    @classmethod
+    def _trusted(cls, second: int, sequence: int, timestamp: int, ssrc: int, payload: bytes,
+                 csrcs: tuple[int, ...] = (), extension: tuple[int, bytes] | None = None,
+                 padding: int = 0) -> RtpPacket:
+        """A packet from fields parse() unpacked: fixed-width wire fields are in range by construction, so
+        the constructor's checks (a third of the per-packet cost) are skipped."""
+        packet: RtpPacket = _new_object(cls)
+        packet.__dict__.update(payload_type=second & 0x7F, sequence=sequence, timestamp=timestamp, ssrc=ssrc,
+                               payload=payload, marker=second > 0x7F, csrcs=csrcs, extension=extension,
+                               padding=padding)
+        return packet
 
 
 def is_rtcp(data: bytes) -> bool:

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from zcall.media.jitter import JitterBuffer, Playout, PlayoutKind
+from zcall.media.jitter import JitterBuffer, Playout, PlayoutKind, _SlidingRange
 from zcall.media.rtp import RtpPacket
 
 FRAME = 20.0
@@ -314,3 +316,14 @@ def test_steady_stream_never_asks_for_levels() -> None:
     jb = JitterBuffer()
     _, asked = drive_with_levels(jb, [(i * FRAME + 3, pkt(i)) for i in range(1000)], 1010, in_pause)
     assert asked == [] and jb.dropped == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 20), values=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=80))
+def test_sliding_range_matches_the_window(size: int, values: list[float]) -> None:
+    window = _SlidingRange(size)
+    for i, value in enumerate(values):
+        window.append(value)
+        recent = values[max(0, i + 1 - size) : i + 1]
+        assert (window.high, window.low) == (max(recent), min(recent))
+        assert (window.last, window.count) == (value, i + 1)

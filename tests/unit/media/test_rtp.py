@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zcall.media.rtp import (
     SDES_CNAME,
@@ -165,3 +169,20 @@ def test_rtcp_mux_rule() -> None:
         assert not is_rtcp(RtpPacket(pt, 1, 1, 1, b"").serialize())
         assert not is_rtcp(RtpPacket(pt, 1, 1, 1, b"", marker=True).serialize())
     assert not is_rtcp(b"\x80")
+
+
+@settings(max_examples=300, deadline=None)
+@given(header=st.binary(min_size=12, max_size=12), body=st.binary(max_size=80))
+def test_parsed_packets_pass_the_constructor_checks(header: bytes, body: bytes) -> None:
+    # parse() skips the constructor's range checks for fields it unpacked: they must hold anyway, and the
+    # result must be an ordinary packet (equal, hashable, same bytes back for the usual header).
+    wire = bytes((0x80 | header[0] & 0x3F,)) + header[1:] + body
+    try:
+        packet = RtpPacket.parse(wire)
+    except RtpParseError:
+        return
+    rebuilt = RtpPacket(**{f.name: getattr(packet, f.name) for f in dataclasses.fields(RtpPacket)})
+    assert rebuilt == packet and hash(rebuilt) == hash(packet)
+    assert RtpPacket.parse(rebuilt.serialize()) == packet
+    if wire[0] == 0x80:
+        assert packet.serialize() == wire and packet.marker == bool(wire[1] & 0x80)
