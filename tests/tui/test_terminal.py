@@ -5,6 +5,7 @@ the screen shows the same SAS words the peer reports; Y verifies, H hangs up, Q 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -119,10 +120,21 @@ def test_tui_in_tmux_calls_a_headless_peer(lan2: Lan, tmp_path: Path, tmux: Tmux
 
 
 def sas_shown(screen: str) -> str:
-    """The plain SAS line: the last line inside the SAS box."""
+    """The plain SAS line: the last line inside the SAS box ("" if there is no box yet)."""
     lines = screen.splitlines()
-    bottom = next(i for i, line in enumerate(lines) if line.lstrip().startswith("╰"))
-    return lines[bottom - 1].strip().strip("│").strip()
+    bottom = next((i for i, line in enumerate(lines) if line.lstrip().startswith("╰")), 0)
+    return lines[bottom - 1].strip().strip("│").strip() if bottom else ""
+
+
+def wait_sas(term: Tmux, timeout: float = 30.0) -> str:
+    """The two SAS words once the screen shows them whole (a capture can land mid-redraw)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = sas_shown(term.screen())
+        if re.fullmatch(r"[A-Za-z]+  [A-Za-z]+", line):
+            return line
+        time.sleep(0.2)
+    raise AssertionError(f"no SAS words on screen:\n{term.screen()}")
 
 
 def test_two_tuis_in_tmux_show_the_same_words(lan2: Lan, tmp_path: Path) -> None:
@@ -139,9 +151,10 @@ def test_two_tuis_in_tmux_show_the_same_words(lan2: Lan, tmp_path: Path) -> None
         alice.keys("Enter")
         bob.wait_for("Answer", "alice")
         bob.keys("Enter")
-        words_a = sas_shown(alice.wait_for("NOT VERIFIED", "Read your words"))
-        words_b = sas_shown(bob.wait_for("NOT VERIFIED", "Read your words"))
-        assert words_a == words_b and len(words_a.split()) == 2, (words_a, words_b)
+        words_a, words_b = wait_sas(alice), wait_sas(bob)
+        assert words_a == words_b, (words_a, words_b)
+        alice.wait_for("NOT VERIFIED", "Read your words")
+        bob.wait_for("NOT VERIFIED", "Read your words")
         alice.keys("y")
         bob.keys("y")
         alice.wait_for("Words confirmed")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyfiglet
 from rich.text import Text
-from textual.widgets import Static
+from textual.geometry import Size
+from textual.widget import Widget
 
 FONT = "small"
 MAX_WORD = 32  # SAS words are at most a dozen letters; anything longer is shown plainly
@@ -27,44 +30,50 @@ def sas_lines(words: tuple[str, ...], sas_type: str, width: int) -> list[str]:
     lines: list[str] = []
     for group in groups:
         rows = big(group)
-        if max((len(r) for r in rows), default=0) > width:
-            rows = [" ".join(group.upper())]
-        lines.extend(rows)
+        block = max((len(r) for r in rows), default=0)
+        if block > width:
+            lines.append(" ".join(group.upper()))
+        else:
+            # One width per word, so centring each row keeps the letters' strokes lined up.
+            lines.extend(row.ljust(block) for row in rows)
     return lines
 
 
-class SasWords(Static):
-    """Shows the SAS large, or a placeholder while ZRTP is still agreeing keys."""
+class SasWords(Widget):
+    """Shows the SAS large, or a placeholder while ZRTP is still agreeing keys.
 
-    DEFAULT_CSS = """
-    SasWords { height: auto; content-align: center middle; text-align: center; }
+    The text depends on the width (large letters, or spaced capitals when narrow), so it is laid out at
+    render time and its height is reported to the layout for that same width.
     """
 
-    def __init__(self, **kw: object) -> None:
-        super().__init__("", **kw)  # type: ignore[arg-type]
+    DEFAULT_CSS = """
+    SasWords { height: auto; width: 1fr; text-align: center; }
+    """
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
         self.words: tuple[str, ...] = ()
         self.sas_type = "B256"
         self.compact = False
-        self._drawn = False
 
     def show(self, words: tuple[str, ...], sas_type: str, compact: bool = False) -> None:
         """compact: plain capitals only, to leave room for an alarm on a small panel."""
-        if (words, sas_type, compact) != (self.words, self.sas_type, self.compact) or not self._drawn:
+        if (words, sas_type, compact) != (self.words, self.sas_type, self.compact):
             self.words, self.sas_type, self.compact = words, sas_type, compact
-            self._draw()
+            self.refresh(layout=True)
 
-    def on_resize(self) -> None:
-        self._draw()
-
-    def _draw(self) -> None:
-        self._drawn = True
+    def lines(self, width: int) -> list[str]:
         if not self.words:
-            self.update(Text("securing…", style="bold"))
-            return
+            return ["securing…"]
         plain = "  ".join(self.words)
         if self.compact:
-            self.update(Text(plain.upper(), style="bold reverse"))
-            return
-        lines = sas_lines(self.words, self.sas_type, max(self.content_size.width, 20))
+            return [plain.upper()]
         # The plain words stay in the text too, so a screen reader (or capture-pane) finds them.
-        self.update(Text("\n".join([*lines, plain]), style="bold"))
+        return [*sas_lines(self.words, self.sas_type, max(width, 20)), plain]
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self.lines(width))
+
+    def render(self) -> Text:
+        style = "bold reverse" if self.compact and self.words else "bold"
+        return Text("\n".join(self.lines(self.content_size.width)), style=style)
