@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.audio_check import dominant_frequency, read_wav, write_tone_wav
 from tests.support.baresip import Baresip
-from tests.support.capture import capture, media_report
+from tests.support.capture import capture, media_report, use_srtp_hellos
 from tests.support.netns import Lan
 from tests.support.zcall_peer import ZcallPeer
 
@@ -53,6 +53,7 @@ def test_baresip_calls_zcall_with_dtls_srtp(lan2: Lan, tmp_path: Path) -> None:
             bare.quit()
     report = media_report(pcap)
     assert report.dtls > 0 and report.zrtp == 0
+    assert use_srtp_hellos(pcap) >= 2, "ClientHello and ServerHello negotiate use_srtp"
     assert report.plain_streams() == [], "plain RTP on the wire"
     assert abs(tone_of(bs_heard) - 440) < 10, "baresip hears zcall's 440 Hz"
     assert abs(tone_of(zc_heard) - 660) < 10, "zcall hears baresip's 660 Hz"

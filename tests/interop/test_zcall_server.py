@@ -18,7 +18,7 @@ import pytest
 from tests.support import netns
 from tests.support.audio_check import dominant_frequency, read_wav, write_tone_wav
 from tests.support.baresip import Baresip
-from tests.support.capture import capture, media_report
+from tests.support.capture import capture, media_report, use_srtp_hellos
 from tests.support.kamailio import SipServer, sip_server
 from tests.support.pki import wrong_ca_server_cert
 from tests.support.prereq import require_binary
@@ -121,6 +121,7 @@ def test_zcall_to_zcall_through_the_server(
         callee.wait_event("ended", timeout=5)
     report = media_report(pcap, sip_ports=(5060, 5061))
     assert report.dtls > 0 and report.zrtp == 0 and report.rtp_like > 200
+    assert use_srtp_hellos(pcap) >= 2, "ClientHello and ServerHello negotiate use_srtp"
     assert report.plain_streams() == []
     assert abs(tone_of(heard_b) - 440) < 10
     assert abs(tone_of(heard_a) - 660) < 10
@@ -155,6 +156,7 @@ def test_zcall_and_baresip_through_the_server(
         carol.wait_event("CALL_CLOSED", timeout=10)
     report = media_report(pcap, sip_ports=(5060, 5061))
     assert report.dtls > 0 and report.rtp_like > 200
+    assert use_srtp_hellos(pcap) >= 2, "ClientHello and ServerHello negotiate use_srtp"
     assert report.plain_streams() == []
     assert abs(tone_of(heard_b) - 440) < 10, "baresip hears zcall"
     assert abs(tone_of(heard_z) - 660) < 10, "zcall hears baresip"

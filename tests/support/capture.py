@@ -108,3 +108,26 @@ def media_report(path: Path, sip_ports: tuple[int, ...] = (5060,)) -> MediaRepor
         else:
             report.other += 1
     return report
+
+
+def use_srtp_hellos(path: Path) -> int:
+    """DTLS ClientHello/ServerHello records carrying the use_srtp extension (type 14, RFC 5764 §4.1.1)."""
+    require_binary("tshark")
+    out = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(path),
+            "-Y",
+            "dtls.handshake.extension.type == 14",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    return len(out.split())
