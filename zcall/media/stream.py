@@ -140,7 +140,7 @@ class MediaSession:
         self._transport = transport
         self._remote = remote
         self._due = self._clock()
-        self._schedule(loop)
+        self._schedule(loop, self._due)
         set_listener = getattr(self._source, "set_listener", None)
         if set_listener is not None:
             # A device wakes us as soon as a frame is captured: it goes out now, not at the next tick
@@ -208,26 +208,27 @@ class MediaSession:
 
     # --- the 20 ms tick ---
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _schedule(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
         # A timer handle per tick, on an absolute 20 ms grid (no drift); cheaper than a sleeping task.
         self._due += TICK_S
-        wait = self._due - self._clock()
+        wait = self._due - now
         if wait < -TICK_S * _MAX_CATCH_UP_TICKS:
             self.counters["resync"] += 1
-            self._due = self._clock()
+            self._due = now
             wait = 0.0
-        self._timer = loop.call_later(max(0.0, wait), self._on_timer, loop)
+        self._timer = loop.call_later(wait if wait > 0.0 else 0.0, self._on_timer, loop)
 
     def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._closed:
             return
-        self._schedule(loop)
-        self.tick(self._clock())
+        now = self._clock()  # one clock read per tick
+        self._schedule(loop, now)
+        self.tick(now)
 
     def _on_captured(self) -> None:
         if not self._closed:
             before = self.stats_core.packets_sent
-            self._capture()
+            self._capture(self._clock())
             if self.stats_core.packets_sent > before:
                 self.counters["sent_on_wakeup"] += 1
 
@@ -235,13 +236,13 @@ class MediaSession:
         """One 20 ms step: send what was captured, play one frame, and RTCP when due."""
         # One more frame may leave per tick: the send rate follows our clock, with a burst allowance.
         self._capture_tokens = min(_MAX_CAPTURE_BACKLOG, self._capture_tokens + 1)
-        self._capture()
+        self._capture(now)
         self._playout(now)
         if self._tx is not None and now >= self._next_rtcp:
             self._send_rtcp()
             self._next_rtcp = now + self._rtcp_delay()
 
-    def _capture(self) -> None:
+    def _capture(self, now: float) -> None:
         if self._paced:
             for _ in range(_MAX_CAPTURE_DRAIN):
                 frame = self._source.read_frame()
@@ -257,14 +258,14 @@ class MediaSession:
                 self._pending.append(frame)
             while self._pending and self._capture_tokens >= 1:
                 self._capture_tokens -= 1
-                self._send_audio(self._pending.popleft())
+                self._send_audio(self._pending.popleft(), now)
         elif self._tx is not None:
             # A file or tone starts from its beginning once media is secure.
             frame = self._source.read_frame()
             if frame is not None:
-                self._send_audio(frame)
+                self._send_audio(frame, now)
 
-    def _send_audio(self, pcm: bytes) -> None:
+    def _send_audio(self, pcm: bytes, now: float) -> None:
         if self._tx is None or self._transport is None or self._remote is None:
             self.drops["captured-before-keys" if self._tx is None else "no-remote"] += 1
             return
@@ -289,7 +290,7 @@ class MediaSession:
             self.drops[f"srtp-protect-{exc.reason}"] += 1
             return
         self._transport.sendto(protected, self._remote)
-        self.stats_core.on_sent(len(payload), timestamp, self._clock())
+        self.stats_core.on_sent(len(payload), timestamp, now)
 
     def _playout(self, now: float) -> None:
         if self._rx is None:
