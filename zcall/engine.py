@@ -35,7 +35,7 @@ from zcall.zrtp.cache import ZrtpCache
 Addr = tuple[str, int]
 Listener = Callable[[events.Event], None]
 
-MAX_SIP_DATAGRAM = 65535
+LAN_FALLBACK_S = 3.0  # a zcall unit on the LAN rings within milliseconds; silence this long means unreachable
 
 
 class PhoneError(Exception):
@@ -51,6 +51,7 @@ class Route:
     label: str
     leg: SipLeg
     method: Method
+    fallback: str | None = None  # the peer's server AOR, tried when the LAN path does not answer
 
 
 def pick_local_ip(bind: str) -> str:
@@ -140,12 +141,14 @@ class Phone:
             except ControlError as exc:
                 raise PhoneError(str(exc)) from exc
         if self.settings.mdns:
+            aor = f"{self.settings.server_user}@{self.server.hostname}" if self.server is not None else None
             self.discovery = Discovery(
                 self.settings.name,
                 self.identity.zid,
                 port,
                 self.local_ip,
                 on_event=self._on_discovery,
+                aor=aor,
             )
             try:
                 await self.discovery.start()
@@ -185,7 +188,8 @@ class Phone:
         for peer in self.peers.values():
             if wanted in (peer.name, peer.zid.hex()):
                 uri = parse_uri(f"sip:zcall@{peer.address}:{peer.sip_port}")
-                return Route(uri, (peer.address, peer.sip_port), peer.name, self.lan, "zrtp")
+                fallback = peer.aor if self.server is not None else None
+                return Route(uri, (peer.address, peer.sip_port), peer.name, self.lan, "zrtp", fallback)
         direct: SipUri | None = None
         if wanted.lower().startswith(("sip:", "sips:")):
             try:
@@ -232,7 +236,28 @@ class Phone:
         self._call_leg[call.id] = leg
         self.emit(events.Call(id=call.id, state="dialing", direction="out", peer=route.label))
         leg.flush()
+        if route.fallback is not None:
+            loop = asyncio.get_running_loop()
+            loop.call_later(LAN_FALLBACK_S, self._fall_back, call.id, route.fallback)
         return call.id
+
+    def _fall_back(self, call_id: str, aor: str) -> None:
+        """A LAN peer that did not even ring: reach it through the server instead (DTLS-SRTP)."""
+        call = self.calls.get(call_id)
+        if (
+            call is None
+            or call.state != "dialing"
+            or self.server is None
+            or not self.server.registered.is_set()
+        ):
+            return
+        self._end_call(call, "no answer on the LAN; calling through the server")
+        task = asyncio.get_running_loop().create_task(self.call(f"sips:{aor}"))
+        task.add_done_callback(self._report_failed_call)
+
+    def _report_failed_call(self, task: asyncio.Task[str]) -> None:
+        if not task.cancelled() and isinstance(task.exception(), PhoneError):
+            self.emit(events.Error(message=str(task.exception())))
 
     async def answer(self, call_id: str | None = None) -> str:
         call = self._find(call_id, state="incoming")

@@ -51,7 +51,8 @@ def zcall_account(
         f'ca_file = "{ca or srv.ca.cert_path}"\n'
         f'outbound_proxy = "{kam.host.ip}:{kam.tls_port}"\n'
     )
-    return ZcallPeer(lan[index], home, name=user, extra=["--no-mdns"], **kw)  # type: ignore[arg-type]
+    extra = [] if kw.pop("mdns", False) else ["--no-mdns"]
+    return ZcallPeer(lan[index], home, name=user, extra=extra, **kw)  # type: ignore[arg-type]
 
 
 def tone_of(path: Path) -> float:
@@ -160,3 +161,31 @@ def test_zcall_and_baresip_through_the_server(
     assert report.plain_streams() == []
     assert abs(tone_of(heard_b) - 440) < 10, "baresip hears zcall"
     assert abs(tone_of(heard_z) - 660) < 10, "zcall hears baresip"
+
+
+def test_lan_peer_that_cannot_be_reached_is_called_through_the_server(
+    lan3: netns.Lan, server: SipServer, tmp_path: Path
+) -> None:
+    require_binary("nft")
+    alice = zcall_account(lan3, server, 1, "alice", tmp_path, mdns=True)
+    bob = zcall_account(lan3, server, 2, "bob", tmp_path, mdns=True, auto_answer=True)
+    # Bob's unit is on the LAN (mDNS works) but its SIP port drops what comes straight from alice.
+    for rule in (
+        ["add", "table", "ip", "zcall_test"],
+        ["add", "chain", "ip", "zcall_test", "in", "{ type filter hook input priority 0 ; }"],
+        ["add", "rule", "ip", "zcall_test", "in", "ip", "saddr", lan3[1].ip, "udp", "dport", "5060", "drop"],
+    ):
+        result = lan3[2].run(["nft", *rule])
+        assert result.returncode == 0, result.stderr
+    with alice, bob:
+        alice.wait_event("registered", timeout=15)
+        bob.wait_event("registered", timeout=15)
+        alice.wait_event("peer", action="up", name="bob", timeout=10, since=0)
+        alice.ctl("call", "bob")
+        first = alice.wait_event("ended", timeout=10)
+        assert first["reason"] == "no answer on the LAN; calling through the server"
+        secure = alice.wait_event("secure", timeout=20)
+        assert secure["method"] == "dtls-srtp"
+        assert bob.wait_event("secure", timeout=10)["method"] == "dtls-srtp"
+        alice.ctl("hangup")
+        bob.wait_event("ended", timeout=5)

@@ -98,8 +98,10 @@ class Discovery:
         on_rename: Callable[[str, str], None] | None = None,
         probe: bool = True,
         advertise: bool = True,
+        aor: str | None = None,
     ) -> None:
-        encode_txt(zid, sip_port, check_name(name), version)  # validate everything up front
+        encode_txt(zid, sip_port, check_name(name), version, aor)  # validate everything up front
+        self.aor = aor
         if bind_ip is not None:
             ipaddress.IPv4Address(bind_ip)
         self.requested_name = name
@@ -184,7 +186,7 @@ class Discovery:
             service_type,
             f"{name}.{service_type}",
             port=self.sip_port,
-            properties=encode_txt(self.zid, self.sip_port, name, self.version),
+            properties=encode_txt(self.zid, self.sip_port, name, self.version, self.aor),
             parsed_addresses=addresses,
             host_ttl=RECORD_TTL,
             other_ttl=RECORD_TTL,
@@ -285,8 +287,12 @@ class Discovery:
                 self.drops["no-address"] += 1
                 return
             peer = PeerUp(
-                name=label, zid=announcement.zid, address=addresses[0], port=info.port,
+                name=label,
+                zid=announcement.zid,
+                address=addresses[0],
+                port=info.port,
                 sip_port=announcement.sip_port,
+                aor=announcement.aor,
             )
             old = self._peers.get(label)
             if old == peer:

@@ -1,6 +1,7 @@
 """What a zcall unit says about itself over mDNS: the service types, the TXT record, and the peer events.
 
-TXT (RFC 6763 §6) carries txtvers=1, zid=<24 hex>, sip=<port>, name=<display name>, ver=<zcall version>.
+TXT (RFC 6763 §6) carries txtvers=1, zid=<24 hex>, sip=<port>, name=<display name>, ver=<zcall version>, and
+aor=<user@server> when the unit has a server account (the way to reach it when the LAN path fails).
 Anything from the network is untrusted: the raw record is parsed with hard limits and every field validated; a
 record that fails raises TxtError (with a short reason the browser counts) and is ignored.
 """
@@ -19,11 +20,13 @@ MAX_TXT_RECORD = 1300  # RFC 6763 §6.2: keep the whole record within one Ethern
 MAX_TXT_ENTRIES = 32
 MAX_NAME_BYTES = 63  # the instance name is one DNS label
 MAX_VERSION_LEN = 32
+MAX_AOR_LEN = 128
 
 _KEY_RE = re.compile(r"[\x20-\x3c\x3e-\x7e]{1,9}")  # printable ASCII except '='; our keys are short
 _VERSION_RE = re.compile(r"[0-9A-Za-z.+~_-]{1,32}")
 _ZID_RE = re.compile(r"[0-9a-f]{24}")
 _PORT_RE = re.compile(r"[1-9][0-9]{0,4}")
+_AOR_RE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%-]{1,64}@[A-Za-z0-9.-]{1,63}")
 
 
 class TxtError(ValueError):
@@ -43,6 +46,7 @@ class PeerUp:
     address: str
     port: int
     sip_port: int
+    aor: str | None = None  # user@server of its server account, if it has one
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Announcement:
     sip_port: int
     name: str
     version: str
+    aor: str | None = None
 
 
 def check_name(name: str) -> str:
@@ -72,7 +77,7 @@ def check_name(name: str) -> str:
     return name
 
 
-def encode_txt(zid: bytes, sip_port: int, name: str, version: str) -> dict[str, str]:
+def encode_txt(zid: bytes, sip_port: int, name: str, version: str, aor: str | None = None) -> dict[str, str]:
     """The TXT properties we advertise (zeroconf does the wire encoding)."""
     if len(zid) != ZID_LEN:
         raise ValueError(f"a ZID is {ZID_LEN} bytes")
@@ -81,7 +86,12 @@ def encode_txt(zid: bytes, sip_port: int, name: str, version: str) -> dict[str, 
     if not _VERSION_RE.fullmatch(version):
         raise ValueError("version must be 1..32 characters of [0-9A-Za-z.+~_-]")
     check_name(name)
-    return {"txtvers": TXT_VERSION, "zid": zid.hex(), "sip": str(sip_port), "name": name, "ver": version}
+    props = {"txtvers": TXT_VERSION, "zid": zid.hex(), "sip": str(sip_port), "name": name, "ver": version}
+    if aor is not None:
+        if not _AOR_RE.fullmatch(aor):
+            raise ValueError("aor must be user@host")
+        props["aor"] = aor
+    return props
 
 
 def parse_txt_record(raw: bytes) -> dict[str, bytes | None]:
@@ -144,7 +154,12 @@ def decode_announcement(props: dict[str, bytes | None]) -> Announcement:
     version = text("ver", MAX_VERSION_LEN)
     if not _VERSION_RE.fullmatch(version):
         raise TxtError("bad-ver")
-    return Announcement(zid=bytes.fromhex(zid_hex), sip_port=int(port_text), name=name, version=version)
+    aor = text("aor", MAX_AOR_LEN) if props.get("aor") is not None else None
+    if aor is not None and not _AOR_RE.fullmatch(aor):
+        raise TxtError("bad-aor")
+    return Announcement(
+        zid=bytes.fromhex(zid_hex), sip_port=int(port_text), name=name, version=version, aor=aor
+    )
 
 
 def decode_txt(raw: bytes) -> Announcement:
