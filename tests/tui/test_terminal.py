@@ -151,7 +151,10 @@ def test_two_tuis_in_tmux_show_the_same_words(lan2: Lan, tmp_path: Path) -> None
         alice.keys("Enter")
         bob.wait_for("Answer", "alice")
         bob.keys("Enter")
-        words_a, words_b = wait_sas(alice), wait_sas(bob)
+        try:
+            words_a, words_b = wait_sas(alice), wait_sas(bob)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nbob's screen:\n{bob.screen()}") from None
         assert words_a == words_b, (words_a, words_b)
         alice.wait_for("NOT VERIFIED", "Read your words")
         bob.wait_for("NOT VERIFIED", "Read your words")

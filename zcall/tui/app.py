@@ -169,7 +169,9 @@ class ZcallApp(App[None]):
     # --- commands (every one goes through Phone's public API) ------------------------------------------
 
     def _phone(self) -> Phone | None:
-        if self.phone is None or not self.started:
+        # Not gated on `started`: SIP is up (and calls can ring) while discovery is still probing; a
+        # command the phone cannot take yet raises PhoneError, which the caller reports.
+        if self.phone is None:
             self.notify("The phone is not running.", severity="warning")
             return None
         return self.phone
