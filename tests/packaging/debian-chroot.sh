@@ -57,6 +57,8 @@ build_base() {
 # The chroot of this run; removed on exit, after its mounts (callers also run in a private mount
 # namespace, see the bottom, so nothing leaks onto the host even if the script is killed).
 root=""
+# A signal (the test's timeout) must still run cleanup: turn it into an ordinary exit.
+trap 'exit 143' TERM INT HUP
 cleanup() {
     [ -n "$root" ] || return 0
     local m

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,8 +20,10 @@ import pytest
 from tests.packaging import layout
 from tests.support.prereq import require, require_binary, require_root
 
-pytestmark = pytest.mark.slow
+# Building and installing take minutes, more than the suite's default per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
+Completed = subprocess.CompletedProcess[str]
 CHROOT = layout.TESTS / "debian-chroot.sh"
 NATIVE_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
@@ -30,12 +33,20 @@ def _prerequisites() -> None:
     require_binary("debootstrap", "dpkg-buildpackage", "dh_virtualenv", "unshare", "chroot")
 
 
-def _run(argv: list[str], timeout: float, **kw: object) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str], timeout: float, env: dict[str, str] | None = None) -> Completed:
+    """Run in its own process group; on a timeout (ours or pytest's) the whole group gets SIGTERM, so the
+    chroot script's cleanup runs and nothing is left behind."""
     started = time.monotonic()
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)  # type: ignore[call-overload]
-    print(f"[{time.monotonic() - started:6.1f} s] {' '.join(argv[:3])} ... -> {result.returncode}")
-    assert isinstance(result, subprocess.CompletedProcess)
-    return result
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=60)
+        raise
+    print(f"[{time.monotonic() - started:6.1f} s] {' '.join(argv[:3])} ... -> {proc.returncode}")
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def _tail(result: subprocess.CompletedProcess[str], lines: int = 60) -> str:
@@ -121,6 +132,7 @@ def _arm64_runs_here() -> tuple[bool, str]:
 
 
 @pytest.mark.skipif(NATIVE_ARCH != "amd64", reason="the foreign-architecture check runs on amd64 hosts")
+@pytest.mark.timeout(5400)
 def test_arm64_package_builds_and_installs_under_qemu(tmp_path: Path) -> None:
     """The desk unit's architecture: build the package inside an arm64 Debian 12 chroot (qemu-user) and
     install it into a second, clean one. Emulation makes it far slower than the ~10 minute budget of the
