@@ -19,7 +19,7 @@ from textual.widgets import DataTable
 from tests.support.netns import Host
 from tests.support.prereq import require_binary, require_root
 from tests.support.zcall_peer import ZcallPeer
-from tests.tui.helpers import phone_settings, until
+from tests.tui.helpers import free_port, phone_settings, until
 from zcall.engine import Phone
 from zcall.paths import Paths
 from zcall.tui.app import ZcallApp
@@ -66,7 +66,7 @@ async def test_peer_appears_is_called_from_the_list_and_leaves(tmp_path: Path) -
     require_binary("ip")
     with root_veth() as (my_ip, far):
         paths = Paths.for_home(tmp_path / "alice")
-        phone = Phone(phone_settings("alice", my_ip, 5060, mdns=True), paths)
+        phone = Phone(phone_settings("alice", my_ip, free_port(my_ip), mdns=True), paths)
         app = ZcallApp(phone, paths)
         bob = ZcallPeer(far, tmp_path / "bob", name="bob", auto_answer=True)
         async with app.run_test(size=(60, 20)) as pilot:

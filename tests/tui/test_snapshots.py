@@ -70,6 +70,14 @@ async def alarm(app: ZcallApp, pilot: Pilot[None]) -> None:
     await feed(app, pilot, scenes.alarm_events())
 
 
+async def alarm_ended(app: ZcallApp, pilot: Pilot[None]) -> None:
+    """The default on_mismatch=hangup: the call ends at once and the alarm stays to be read."""
+    await alarm(app, pilot)
+    await feed(app, pilot, [events.Ended(id="a1a2a3a4", reason="cache mismatch", duration_s=0.0)])
+    app.clear_notifications()
+    await pilot.pause()
+
+
 async def securing(app: ZcallApp, pilot: Pilot[None]) -> None:
     await home(app, pilot)
     await feed(app, pilot, scenes.in_call_events()[:3])
@@ -100,6 +108,7 @@ SCENES: dict[str, Scene] = {
     "in_call": in_call,
     "in_call_b32": in_call_b32,
     "alarm": alarm,
+    "alarm_ended": alarm_ended,
     "trust": trust,
     "settings": settings,
     "log": log,

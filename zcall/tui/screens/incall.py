@@ -30,6 +30,12 @@ ALARM_TEXT = {
         "Do not trust this connection. Tell the other person by another way, then call again."
     ),
 }
+ENDED_MISMATCH_TEXT = (
+    "SECURITY ALARM: this device's secret did not match the one kept from your earlier calls, so the call "
+    "was ended (no audio was sent). Someone may have been in the middle, or the other unit was reset.\n"
+    "Ask the other person by another way whether they reset their unit; then call again and compare the "
+    "words before you say anything private. Escape: back."
+)
 DIFFER_TEXT = (
     "The words differed, so the call was hung up: someone may have been in the middle. Call again and "
     "compare the words; if they differ again, the network is not safe for this call."
@@ -103,7 +109,10 @@ class InCallScreen(ZScreen):
         alarm_box = self.query_one("#alarm", Static)
         alarm_box.set_class(alarm is not None, "shown")
         if alarm is not None:
-            alarm_box.update(ALARM_TEXT.get(alarm.alert, alarm.message))
+            text = ALARM_TEXT.get(alarm.alert, alarm.message)
+            if call.ended is not None and alarm.alert == "cache_mismatch":
+                text = ENDED_MISMATCH_TEXT
+            alarm_box.update(text)
         differ = any(a.alert == "sas_mismatch" for a in call.alerts)
         warning = self.query_one("#warning", Static)
         warning.set_class(differ, "shown")
@@ -141,7 +150,9 @@ class InCallScreen(ZScreen):
             suite.update("")
             return
         sas.show(secure.sas_words, secure.sas_type or "B256", compact)
-        if call.verified:
+        if call.ended is not None:
+            hint.update("The call has ended. Escape: back.")
+        elif call.verified:
             hint.update(Text("Words confirmed: this peer is verified.", style="green"))
         else:
             hint.update(Text("Read your words to each other. Y: same · N: differ", style="bold"))
