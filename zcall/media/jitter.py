@@ -294,7 +294,7 @@ class JitterBuffer:
                 return _SILENCE
             self._playing = True
         if span > self._target_frames or self._wants_level:
-            self._shrink_when_quiet(span)
+            self._shrink_when_quiet(span, now_ms)
         seq = self._next
         entry = self._packets.pop(seq, None)
         if entry is not None:
@@ -316,12 +316,12 @@ class JitterBuffer:
         """The frame just played (decoded, FEC or concealed) was quiet: below the caller's speech level."""
         self._quiet_run = self._quiet_run + 1 if quiet else 0
 
-    def _shrink_when_quiet(self, span: int) -> None:
+    def _shrink_when_quiet(self, span: int, now_ms: float) -> None:
         """Drop a surplus frame once a drop is due and the caller reports a pause (or the wait ran out)."""
         assert self._next is not None
         if not self._wants_level:
             # Latched until done: the slack test may flicker with jitter while we wait for a pause.
-            self._wants_level = self._should_shrink(span)
+            self._wants_level = self._should_shrink(span, now_ms)
             self._quiet_run = self._shrink_waited = 0
             return
         if self._slack and self._slack[-1] < self.frame_ms:
@@ -330,7 +330,7 @@ class JitterBuffer:
         self._shrink_waited += 1
         if self._quiet_run < _QUIET_RUN and self._shrink_waited <= _SHRINK_PATIENCE:
             return
-        if span > self._target_frames and self._next in self._packets and self._next + 1 in self._packets:
+        if self._should_shrink(span, now_ms, waited=True):
             self._drop_next()
 
     def _drop_next(self) -> None:
@@ -345,15 +345,25 @@ class JitterBuffer:
         self._wants_level = False
         self._quiet_run = self._shrink_waited = 0
 
-    def _should_shrink(self, span: int) -> bool:
+    def _should_shrink(self, span: int, now_ms: float, waited: bool = False) -> bool:
+        """A frame can go: the buffer holds more than its target, and playing the one after next now would
+        still leave every frame the worst recent delay to arrive (else the next lost frame is held for, and
+        a drop and a hold follow each other). `waited`: the slack test passed when the drop fell due."""
         assert self._next is not None
+        next_media = self._media_ms.get(self._next)
         return (
             span > self._target_frames
-            and len(self._slack) == _SHRINK_WINDOW
-            and min(self._slack) >= self.frame_ms + _SHRINK_MARGIN_MS
+            and (waited or (len(self._slack) == _SHRINK_WINDOW
+                            and min(self._slack) >= self.frame_ms + _SHRINK_MARGIN_MS))
             and self._next in self._packets
             and self._next + 1 in self._packets
+            and next_media is not None
+            and now_ms - next_media - self.frame_ms >= self._worst_delay() + _SHRINK_MARGIN_MS
         )
+
+    def _worst_delay(self) -> float:
+        """The longest relative delay seen lately, capped at max_ms above the shortest."""
+        return min(self._delays.high, self._delays.low + self._max_frames * self.frame_ms)
 
     def _could_still_arrive(self, now_ms: float) -> bool:
         """Whether the missing next frame is still within the worst delay seen lately (capped at max_ms)."""
@@ -362,8 +372,7 @@ class JitterBuffer:
         if later is None or not self._delays.count:
             return False
         media = self._media_ms[later] - (later - self._next) * self.frame_ms
-        worst = min(self._delays.high, self._delays.low + self._max_frames * self.frame_ms)
-        return now_ms < media + worst
+        return now_ms < media + self._worst_delay()
 
     def _missing(self, span: int, now_ms: float) -> Playout:
         assert self._next is not None
