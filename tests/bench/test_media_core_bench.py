@@ -8,6 +8,7 @@ Anchor: 20 µs per packet for a step (one direction of a call is 50 packets/s, s
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 
@@ -65,6 +66,23 @@ def test_media_core_per_packet_cost() -> None:
         return jb.played
 
     report("jitter push + pop", per_packet_us(jitter))
+
+    rng = random.Random(4)
+    # The lossy test's path: 10 % loss and up to 30 ms of jitter (the buffer's deadline checks and FEC run).
+    kept = [i for i in range(PACKETS) if rng.random() >= 0.1]
+    impaired = sorted((i * 20.0 + 1.0 + rng.random() * 30.0, i) for i in kept)
+
+    def jitter_impaired() -> int:
+        jb, index = JitterBuffer(), 0
+        for tick in range(PACKETS):
+            now = tick * 20.0 + 10.0
+            while index < len(impaired) and impaired[index][0] <= now:
+                jb.push(packets[impaired[index][1]], impaired[index][0])
+                index += 1
+            jb.pop(now)
+        return PACKETS
+
+    report("jitter push+pop, 10 % loss, 30 ms jitter", per_packet_us(jitter_impaired))
 
     def stats() -> int:
         st = MediaStats()
