@@ -192,10 +192,7 @@ class Call:
         if self.peer_zid is None or self.secure_event is None:
             return
         if not words_match:
-            self.ctx.emit(
-                events.Alert(id=self.id, alert="sas_mismatch", message="The words differ: hung up.")
-            )
-            self.ctx.end_call(self, "sas mismatch")
+            self._abort("sas_mismatch", "The words differ: hung up.", "sas mismatch")
             return
         cache = self.ctx.cache
         if self._pending_rs1 is not None:
@@ -360,67 +357,67 @@ class Call:
                 )
             )
         elif isinstance(event, zrtp.HelloHashMismatch):
-            self.ctx.emit(
-                events.Alert(
-                    id=self.id,
-                    alert="zrtp_hash_mismatch",
-                    message="The peer's ZRTP Hello does not match the hash its SIP offer carried: "
-                    "the signalling was tampered with. The call is ended and never went secure.",
-                )
+            self._abort(
+                "zrtp_hash_mismatch",
+                "The peer's ZRTP Hello does not match the hash its SIP offer carried: "
+                "the signalling was tampered with. The call is ended and never went secure.",
+                "zrtp hash mismatch",
             )
-            self.ctx.end_call(self, "zrtp hash mismatch")
         elif isinstance(event, zrtp.Failed):
             reason = PEER_NO_ZRTP if event.reason == "no answer to Hello" else f"ZRTP failed: {event.reason}"
             self.ctx.end_call(self, reason)
 
     def _on_dtls_event(self, event: dtls.DtlsEvent) -> None:
         if isinstance(event, dtls.DtlsSecure):
-            if self.media is None:
-                return
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-            self.media.start_srtp(event.sender_keys(), event.receiver_keys())
-            self.secure_at = time.monotonic()
-            self.secure_event = events.Secure(
+            secure = events.Secure(
                 id=self.id, method="dtls-srtp", srtp_profile=event.srtp_profile,
                 fingerprint_ok=event.peer_fingerprint_ok,
             )  # fmt: skip
-            self.set_state("secure")
-            self.ctx.emit(self.secure_event)
-            self._apply_mute()
-            self._stats_task = asyncio.get_running_loop().create_task(self._report_stats())
+            if self._keys_in(event.sender_keys(), event.receiver_keys(), secure):
+                self._stats_task = asyncio.get_running_loop().create_task(self._report_stats())
         elif isinstance(event, dtls.FingerprintMismatch):
-            self.ctx.emit(
-                events.Alert(
-                    id=self.id,
-                    alert="fingerprint_mismatch",
-                    message="The peer's DTLS certificate is not the one its SIP offer named: someone may be "
-                    "in the middle of the call. It was ended before any audio was sent.",
-                )
+            self._abort(
+                "fingerprint_mismatch",
+                "The peer's DTLS certificate is not the one its SIP offer named: someone may be "
+                "in the middle of the call. It was ended before any audio was sent.",
+                "dtls fingerprint mismatch",
             )
-            self.ctx.end_call(self, "dtls fingerprint mismatch")
         elif isinstance(event, dtls.DtlsFailed):
             self.ctx.end_call(self, f"DTLS-SRTP failed: {event.reason}")
+
+    def _abort(self, alert: str, message: str, reason: str) -> None:
+        """Something on the path is not who it claims to be: say so loudly and end the call."""
+        self.ctx.emit(events.Alert(id=self.id, alert=alert, message=message))
+        self.ctx.end_call(self, reason)
+
+    def _keys_in(self, tx: SrtpKeys, rx: SrtpKeys, secure: events.Secure) -> bool:
+        """Either key agreement finished: SRTP on, the call is secure and the user is told how."""
+        if self.media is None:
+            return False
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self.media.start_srtp(tx, rx)
+        self.secure_at = time.monotonic()
+        self.secure_event = secure
+        self.set_state("secure")
+        self.ctx.emit(secure)
+        self._apply_mute()
+        return True
 
     def _on_secure(self, ready: zrtp.SecureReady) -> None:
         if self.media is None:
             return
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-        profile = SrtpProfile(ready.srtp_profile)
-        tx = SrtpKeys(profile, ready.local_key, ready.local_salt)
-        rx = SrtpKeys(profile, ready.remote_key, ready.remote_salt)
-        self.media.start_srtp(tx, rx)
         self.peer_zid = ready.peer_zid
         self.cache_state = ready.cache
         try:
             self._remember_peer(ready)
         except CacheError as exc:
             self.ctx.emit(events.Error(message=f"could not update the trust cache: {exc}"))
-        self.secure_at = time.monotonic()
-        self.secure_event = events.Secure(
+        profile = SrtpProfile(ready.srtp_profile)
+        tx = SrtpKeys(profile, ready.local_key, ready.local_salt)
+        rx = SrtpKeys(profile, ready.remote_key, ready.remote_salt)
+        secure = events.Secure(
             id=self.id,
             method="zrtp",
             srtp_profile=ready.srtp_profile,
@@ -435,9 +432,7 @@ class Call:
             cache="mismatch" if ready.cache == "mismatch" else ("match" if ready.cache == "match" else "new"),
             verified=self.verified,
         )
-        self.set_state("secure")
-        self.ctx.emit(self.secure_event)
-        self._apply_mute()
+        self._keys_in(tx, rx, secure)
         if ready.cache == "mismatch" and self.ctx.settings.on_mismatch == "hangup":
             self.ctx.end_call(self, "cache mismatch")
             return
