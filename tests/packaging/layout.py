@@ -19,7 +19,7 @@ SOURCED_FRAGMENTS = [
 ]
 
 # linux/include/uapi/linux/input-event-codes.h: the keys the TUI binds (see firmware/README.md).
-KEYCODES = {"KEY_ENTER": 28, "KEY_ESC": 1, "KEY_UP": 103, "KEY_DOWN": 108, "KEY_M": 50, "KEY_V": 47}
+KEYCODES = {"KEY_ENTER": 28, "KEY_ESC": 1, "KEY_UP": 103, "KEY_DOWN": 108, "KEY_M": 50, "KEY_N": 49}
 
 _SHELL_SHEBANG = re.compile(rb"^#!\s*/(usr/)?bin/(env\s+)?(ba|da)?sh\b")
 
