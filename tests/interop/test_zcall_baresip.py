@@ -7,23 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.support.audio_check import dominant_frequency, read_wav, write_tone_wav
+from tests.support.audio_check import tone_heard, write_tone_wav
 from tests.support.baresip import Baresip
 from tests.support.capture import capture, media_report, use_srtp_hellos
 from tests.support.netns import Lan
 from tests.support.zcall_peer import ZcallPeer
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop, pytest.mark.timeout(120)]
-
-
-def tone_of(path: Path) -> float:
-    samples, rate = read_wav(path)
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 1000)
-    assert loud.size > rate // 2, f"{path}: less than half a second of sound"
-    return dominant_frequency(samples[loud[0] : loud[-1] + 1], rate)
 
 
 def test_baresip_calls_zcall_with_dtls_srtp(lan2: Lan, tmp_path: Path) -> None:
@@ -55,8 +47,8 @@ def test_baresip_calls_zcall_with_dtls_srtp(lan2: Lan, tmp_path: Path) -> None:
     assert report.dtls > 0 and report.zrtp == 0
     assert use_srtp_hellos(pcap) >= 2, "ClientHello and ServerHello negotiate use_srtp"
     assert report.plain_streams() == [], "plain RTP on the wire"
-    assert abs(tone_of(bs_heard) - 440) < 10, "baresip hears zcall's 440 Hz"
-    assert abs(tone_of(zc_heard) - 660) < 10, "zcall hears baresip's 660 Hz"
+    assert abs(tone_heard(bs_heard) - 440) < 10, "baresip hears zcall's 440 Hz"
+    assert abs(tone_heard(zc_heard) - 660) < 10, "zcall hears baresip's 660 Hz"
 
 
 def test_rewritten_fingerprint_stops_the_call(lan2: Lan, tmp_path: Path) -> None:

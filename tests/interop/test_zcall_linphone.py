@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.support.audio_check import dominant_frequency, read_wav, write_tone_wav
+from tests.support.audio_check import tone_heard, write_tone_wav
 from tests.support.capture import capture, media_report
 from tests.support.linphone import Linphonec
 from tests.support.netns import Lan
@@ -25,13 +24,6 @@ def same_sas(zcall_secure: dict[str, object], linphone_sas: str) -> bool:
     """linphonec prints B32 as 'abcd' and B256 as 'Word:word'; zcall gives the words in `sas_words`."""
     words = [str(w).lower() for w in zcall_secure["sas_words"]]  # type: ignore[attr-defined]
     return words == [w.lower() for w in linphone_sas.split(":")]
-
-
-def tone_of(path: Path) -> float:
-    samples, rate = read_wav(path)
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 1000)
-    assert loud.size > rate // 2, f"{path}: less than half a second of sound"
-    return dominant_frequency(samples[loud[0] : loud[-1] + 1], rate)
 
 
 @pytest.mark.parametrize(
@@ -79,8 +71,8 @@ def test_secure_call_with_linphonec(
     report = media_report(pcap)
     assert report.zrtp > 0 and report.rtp_like > 200
     assert report.plain_streams() == [], "plain RTP on the wire"
-    assert abs(tone_of(lp_heard) - 440) < 5, "linphonec hears zcall's 440 Hz"
-    assert abs(tone_of(zc_heard) - 660) < 5, "zcall hears linphonec's 660 Hz"
+    assert abs(tone_heard(lp_heard) - 440) < 5, "linphonec hears zcall's 440 Hz"
+    assert abs(tone_heard(zc_heard) - 660) < 5, "zcall hears linphonec's 660 Hz"
 
 
 def test_verified_on_both_sides_is_remembered(lan2: Lan, tmp_path: Path) -> None:
@@ -134,4 +126,4 @@ def test_linphonec_puts_zcall_on_hold_and_back(lan2: Lan, tmp_path: Path) -> Non
         zcall.ctl("hangup")
         zcall.wait_event("ended", timeout=5)
         linphone.wait_for_end(timeout=10, since=since)
-    assert abs(tone_of(lp_heard) - 440) < 5, "audio flows again after the resume"
+    assert abs(tone_heard(lp_heard) - 440) < 5, "audio flows again after the resume"

@@ -12,11 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.support import netns
-from tests.support.audio_check import dominant_frequency, read_wav, write_tone_wav
+from tests.support.audio_check import tone_heard, write_tone_wav
 from tests.support.baresip import Baresip
 from tests.support.capture import capture, media_report, use_srtp_hellos
 from tests.support.kamailio import SipServer, sip_server
@@ -53,13 +52,6 @@ def zcall_account(
     )
     extra = [] if kw.pop("mdns", False) else ["--no-mdns"]
     return ZcallPeer(lan[index], home, name=user, extra=extra, **kw)  # type: ignore[arg-type]
-
-
-def tone_of(path: Path) -> float:
-    samples, rate = read_wav(path)
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 1000)
-    assert loud.size > rate // 2, f"{path}: less than half a second of sound"
-    return dominant_frequency(samples[loud[0] : loud[-1] + 1], rate)
 
 
 def test_register_over_tls_and_reregister_after_restart(
@@ -124,8 +116,8 @@ def test_zcall_to_zcall_through_the_server(
     assert report.dtls > 0 and report.zrtp == 0 and report.rtp_like > 200
     assert use_srtp_hellos(pcap) >= 2, "ClientHello and ServerHello negotiate use_srtp"
     assert report.plain_streams() == []
-    assert abs(tone_of(heard_b) - 440) < 10
-    assert abs(tone_of(heard_a) - 660) < 10
+    assert abs(tone_heard(heard_b) - 440) < 10
+    assert abs(tone_heard(heard_a) - 660) < 10
 
 
 @pytest.mark.parametrize("direction", ["zcall-calls", "baresip-calls"])
@@ -159,8 +151,8 @@ def test_zcall_and_baresip_through_the_server(
     assert report.dtls > 0 and report.rtp_like > 200
     assert use_srtp_hellos(pcap) >= 2, "ClientHello and ServerHello negotiate use_srtp"
     assert report.plain_streams() == []
-    assert abs(tone_of(heard_b) - 440) < 10, "baresip hears zcall"
-    assert abs(tone_of(heard_z) - 660) < 10, "zcall hears baresip"
+    assert abs(tone_heard(heard_b) - 440) < 10, "baresip hears zcall"
+    assert abs(tone_heard(heard_z) - 660) < 10, "zcall hears baresip"
 
 
 def test_lan_peer_that_cannot_be_reached_is_called_through_the_server(

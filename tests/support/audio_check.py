@@ -208,6 +208,18 @@ def silent_fraction(
     return float(np.mean(power < 10 ** (threshold_dbfs / 10)))
 
 
+def tone_heard(path: PathLike, min_seconds: float = 0.5) -> float:
+    """The dominant frequency of what a recording holds between its first and last loud sample.
+
+    Call recordings open (and may close) with silence until secure audio flows; that part is skipped.
+    """
+    samples, rate = read_wav(path)
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 1000)
+    if loud.size < rate * min_seconds:
+        raise AudioCheckError(f"{path}: less than {min_seconds} s of sound")
+    return dominant_frequency(samples[loud[0] : loud[-1] + 1], rate)
+
+
 def resample(samples: npt.NDArray[np.generic], rate: int, new_rate: int) -> Floats:
     x = to_float(samples)
     if rate == new_rate:

@@ -7,6 +7,7 @@ resampled with soxr. Spec strings follow --audio-in / --audio-out in DESIGN.md.
 
 from __future__ import annotations
 
+import abc
 import collections
 import ctypes
 import ctypes.util
@@ -295,7 +296,9 @@ def _find_device(pa: Any, device: str | int | None, want_input: bool) -> int | N
 _CallbackResult = tuple[bytes | None, int]
 
 
-class _Device:
+class _Device(abc.ABC):
+    """A PyAudio stream in callback mode; the subclass's callback moves frames through the ring."""
+
     def __init__(self, device: str | int | None, want_input: bool, ring_frames: int) -> None:
         import pyaudio
 
@@ -317,8 +320,9 @@ class _Device:
             self._pa.terminate()
             raise
 
+    @abc.abstractmethod
     def _callback(self, data: bytes | None, frame_count: int, _time: Any, _status: int) -> _CallbackResult:
-        raise NotImplementedError
+        """Runs on PortAudio's thread: must never block."""
 
     def close(self) -> None:
         stream, self._stream = self._stream, None
