@@ -8,6 +8,7 @@ timers are never armed and the absorb timers (D, I, J, K) are zero.
 from __future__ import annotations
 
 import secrets
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from zcall.sip.message import CSeq, Headers, Request, Response, build_response
@@ -64,7 +65,7 @@ def server_key(request: Request) -> tuple[str, str, str]:
     return (branch, f"{via.host}:{via.port or 5060}", method)
 
 
-class _Transaction:
+class _Transaction(ABC):
     def __init__(self, dest: Addr, now: float, reliable: bool, timers: Timers) -> None:
         self.dest = dest
         self.reliable = reliable
@@ -110,8 +111,9 @@ class _Transaction:
         self.state = "terminated"
         self._deadlines.clear()
 
+    @abstractmethod
     def _fire(self, name: str, now: float) -> None:
-        raise NotImplementedError
+        """Act on the expiry of the named timer (retransmit, time out, terminate)."""
 
 
 class ClientTransaction(_Transaction):

@@ -10,86 +10,29 @@ the call layer parses it and rejects with 488 when it cannot accept it.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
 
 from zcall.sip.dialog import (
-    ALLOW,
     CallAnswered,
-    CallConfirmed,
-    CallEnded,
     CallFailed,
     CallProgress,
     Dialog,
-    IncomingCall,
     OptionsResult,
-    ReInviteReceived,
     ReInviteResult,
-    UaConfig,
     UaEvent,
     new_tag,
     via_value,
 )
-from zcall.sip.digest import DigestClient
 from zcall.sip.message import CSeq, Headers, Request, Response, SipParseError, Via, build_response, parse
 from zcall.sip.register import Registered, Registration, RegistrationFailed
-from zcall.sip.transaction import (
-    Addr,
-    ClientTransaction,
-    ServerTransaction,
-    TxResponse,
-    TxTimeout,
-    client_key,
-    server_key,
-)
+from zcall.sip.transaction import Addr, ClientTransaction, TxResponse, TxTimeout, client_key
+from zcall.sip.ua_core import _Call, _sdp_of
+from zcall.sip.uas import _UasSide
 from zcall.sip.uri import NameAddr, SipUri, parse_uri
 
-
-@dataclass
-class _Call:
-    call_id: str
-    role: str  # "uac" | "uas"
-    dialog: Dialog
-    dest: Addr
-    state: str = "init"  # init, early, answered, confirmed, ended
-    invite_tx: ClientTransaction | ServerTransaction | None = None
-    invite: Request | None = None
-    cancel_pending: bool = False
-    cancelled: bool = False
-    ack_wire: bytes | None = None  # our ACK for their 2xx, re-sent on 2xx retransmission
-    ok_wire: bytes | None = None  # our 2xx, re-sent until the ACK arrives
-    ok_seq: int | None = None
-    ok_interval: float = 0.0
-    ok_next: float | None = None
-    ok_deadline: float | None = None
-    reinvite_tx: ServerTransaction | None = None
-    reinvite_out: ClientTransaction | None = None
-    ended_at: float | None = None
-    stray_tags: set[str] = field(default_factory=set)  # forks whose 2xx we acknowledged and ended
-    bye_pending: bool = False  # we hung up before the ACK of our 2xx arrived
+__all__ = ["UserAgent"]
 
 
-def _sdp_of(message: Request | Response) -> bytes:
-    return message.body if message.content_type == "application/sdp" else b""
-
-
-# ---------------------------------------------------------------- the user agent
-
-
-class UserAgent:
-    def __init__(self, config: UaConfig, credentials: DigestClient | None = None) -> None:
-        self.config = config
-        self.credentials = credentials
-        self.registrations: dict[str, Registration] = {}
-        self._reg_tx: dict[tuple[str, str], str] = {}  # client tx key -> registration token
-        self.calls: dict[str, _Call] = {}
-        self._client: dict[tuple[str, str], ClientTransaction] = {}
-        self._server: dict[tuple[str, str, str], ServerTransaction] = {}
-        self._options: dict[tuple[str, str], str] = {}  # client tx key -> token
-        self._out: list[tuple[bytes, Addr]] = []
-        self._events: list[UaEvent] = []
-        self.dropped: dict[str, int] = {}  # reason -> count, for diagnostics
-        self._now = 0.0  # the latest time we were given; new transactions start from it
-
+class UserAgent(_UasSide):
     # ------------------------------------------------ sans-I/O surface
 
     def messages_to_send(self) -> list[tuple[bytes, Addr]]:
@@ -251,100 +194,7 @@ class UserAgent:
         tx = self._start_client(request, reg.dest, now)
         self._reg_tx[tx.key] = reg.token
 
-    # ------------------------------------------------ commands (UAS side)
-
-    def ringing(self, call_id: str, now: float) -> None:
-        self._now = max(self._now, now)
-        call = self.calls.get(call_id)
-        if call is None or call.role != "uas" or call.state not in ("init", "early"):
-            return
-        call.state = "early"
-        self._respond_invite(call, 180, b"", now)
-
-    def answer(self, call_id: str, sdp: bytes, now: float) -> None:
-        self._now = max(self._now, now)
-        call = self.calls.get(call_id)
-        if call is None or call.role != "uas" or call.state not in ("init", "early"):
-            return
-        call.state = "answered"
-        self._respond_invite(call, 200, sdp, now)
-
-    def reject(self, call_id: str, status: int, now: float, reason: str = "") -> None:
-        """486 Busy Here, 488 Not Acceptable Here, 603 Decline… to an incoming INVITE."""
-        self._now = max(self._now, now)
-        call = self.calls.get(call_id)
-        if call is None or call.role != "uas" or call.state not in ("init", "early"):
-            return
-        self._respond_invite(call, status, b"", now, reason)
-        self._end(call, None)
-
-    def answer_reinvite(self, call_id: str, sdp: bytes, now: float, *, status: int = 200) -> None:
-        """Accept (200 with our answer) or refuse (e.g. 488) the pending incoming re-INVITE."""
-        self._now = max(self._now, now)
-        call = self.calls.get(call_id)
-        if call is None or call.reinvite_tx is None:
-            return
-        tx, call.reinvite_tx = call.reinvite_tx, None
-        response = self._response(tx.request, status, call, sdp)
-        tx.respond(response, now)
-        if status < 300:
-            self._start_ok_retransmit(call, response, tx.request.cseq.seq, now)
-
-    # ------------------------------------------------ internals: sending
-
-    def _start_client(self, request: Request, dest: Addr, now: float) -> ClientTransaction:
-        request.headers.add("User-Agent", self.config.user_agent)
-        tx = ClientTransaction(request, dest, now, reliable=self.config.reliable, timers=self.config.timers)
-        self._client[tx.key] = tx
-        return tx
-
-    def _response(self, request: Request, status: int, call: _Call | None, body: bytes = b"",
-                  reason: str = "") -> Response:
-        tag = call.dialog.local_tag if call else new_tag()
-        response = build_response(request, status, reason, to_tag=tag)
-        if call is not None and 100 < status < 300 and request.method == "INVITE":
-            for rr in request.headers.get_all("Record-Route"):
-                response.headers.add("Record-Route", rr)
-            response.headers.add("Contact", f"<{self.config.uri}>")
-        if status == 405 or (status == 200 and request.method in ("OPTIONS", "INVITE")):
-            response.headers.add("Allow", ", ".join(ALLOW))
-        if request.method == "OPTIONS" and status == 200:
-            response.headers.add("Accept", "application/sdp")
-        response.headers.add("Server", self.config.user_agent)
-        if body:
-            response.headers.add("Content-Type", "application/sdp")
-            response.body = body
-        return response
-
-    def _respond_invite(self, call: _Call, status: int, sdp: bytes, now: float, reason: str = "") -> None:
-        tx = call.invite_tx
-        if not isinstance(tx, ServerTransaction):
-            return
-        response = self._response(tx.request, status, call, sdp, reason)
-        tx.respond(response, now)
-        if 200 <= status < 300:
-            self._start_ok_retransmit(call, response, tx.request.cseq.seq, now)
-
-    def _start_ok_retransmit(self, call: _Call, response: Response, seq: int, now: float) -> None:
-        """RFC 3261 §13.3.1.4: the UAS core repeats its 2xx (T1 doubling to T2) until the ACK, for 64*T1."""
-        t = self.config.timers
-        call.ok_wire = response.serialize()
-        call.ok_seq = seq
-        call.ok_interval = t.t1
-        call.ok_next = None if self.config.reliable else now + t.t1
-        call.ok_deadline = now + 64 * t.t1
-
-    def _ok_timers(self, call: _Call, now: float) -> None:
-        if call.ok_deadline is not None and now >= call.ok_deadline:
-            call.ok_next = call.ok_deadline = None
-            call.ok_wire = None
-            self._send_bye(call, now)
-            self._end(call, None if call.bye_pending else "no-ack")
-            return
-        if call.ok_next is not None and now >= call.ok_next and call.ok_wire is not None:
-            self._out.append((call.ok_wire, call.dest))
-            call.ok_interval = min(call.ok_interval * 2, self.config.timers.t2)
-            call.ok_next = now + call.ok_interval
+    # ------------------------------------------------ internals: the UAC side
 
     def _send_cancel(self, call: _Call, now: float) -> None:
         invite = call.invite
@@ -362,10 +212,6 @@ class UserAgent:
         call.cancel_pending = False
         self._start_client(Request("CANCEL", invite.uri, headers), call.dest, now)
 
-    def _send_bye(self, call: _Call, now: float) -> None:
-        request = call.dialog.request("BYE", self.config)
-        self._start_client(request, call.dialog.destination(call.dest), now)
-
     def _send_ack(self, call: _Call, response: Response) -> None:
         """ACK for a 2xx: a transaction-less request in the dialog, the INVITE's CSeq (RFC 3261 §13.2.2.4)."""
         if call.ack_wire is None:
@@ -373,15 +219,6 @@ class UserAgent:
             ack = call.dialog.request("ACK", self.config, seq=seq)
             call.ack_wire = ack.serialize()
         self._out.append((call.ack_wire, call.dialog.destination(call.dest)))
-
-    def _end(self, call: _Call, reason: str | None) -> None:
-        call.state = "ended"
-        call.ended_at = self._now
-        call.ok_next = call.ok_deadline = None
-        if reason is not None:
-            self._events.append(CallEnded(call.call_id, reason))
-
-    # ------------------------------------------------ internals: receiving
 
     def _on_response(self, response: Response, now: float) -> None:
         key = client_key(response)
@@ -395,11 +232,6 @@ class UserAgent:
             self._out.append((call.ack_wire, call.dialog.destination(call.dest)))
             return
         self._count("response matches no transaction")
-
-    @property
-    def _linger(self) -> float:
-        """How long an ended call is kept to absorb stray retransmissions."""
-        return 64 * self.config.timers.t1
 
     def _collect(self, now: float) -> None:
         """Move transaction output to ours and turn transaction events into UA events."""
@@ -550,157 +382,6 @@ class UserAgent:
         if response.contacts:
             dialog.remote_target = response.contacts[0].uri
         dialog.route_set = list(reversed(response.record_route))
-
-    def _on_request(self, request: Request, addr: Addr, now: float) -> None:
-        key = server_key(request)
-        existing = self._server.get(key)
-        if existing is not None and (request.method != "ACK" or existing.state == "completed"):
-            existing.receive(request, now)  # retransmission, or the ACK of a non-2xx final response
-            return
-        method = request.method
-        if method == "ACK":
-            self._on_ack(request)
-            return
-        if len(self._server) >= self.config.max_server_transactions:
-            self._overloaded(request, addr)
-            return
-        if method == "CANCEL":
-            self._on_cancel(request, addr, now)
-            return
-        to_tag = request.to.tag
-        if to_tag is not None:
-            self._in_dialog(request, addr, now)
-            return
-        if method == "INVITE":
-            self._new_call(request, addr, now)
-        elif method == "OPTIONS":
-            self._reply(request, addr, now, 200)
-        elif method in ALLOW:
-            self._reply(request, addr, now, 481)
-        else:
-            self._reply(request, addr, now, 405)
-
-    def _reply(self, request: Request, addr: Addr, now: float, status: int, call: _Call | None = None,
-               body: bytes = b"", reason: str = "") -> ServerTransaction:
-        tx = self._server_tx(request, addr, now, send_trying=False)
-        tx.respond(self._response(request, status, call, body, reason), now)
-        return tx
-
-    def _server_tx(
-        self, request: Request, addr: Addr, now: float, *, send_trying: bool = True
-    ) -> ServerTransaction:
-        cfg = self.config
-        tx = ServerTransaction(
-            request, addr, now, reliable=cfg.reliable, timers=cfg.timers, send_trying=send_trying
-        )
-        self._server[tx.key] = tx
-        return tx
-
-    def _overloaded(self, request: Request, addr: Addr) -> None:
-        """Answer 503 without keeping any state (RFC 3261 §21.5.4)."""
-        self._count("overloaded")
-        reply = self._response(request, 503, None)
-        reply.headers.add("Retry-After", "5")
-        self._out.append((reply.serialize(), addr))
-
-    def _new_call(self, request: Request, addr: Addr, now: float) -> None:
-        if sum(1 for c in self.calls.values() if c.state != "ended") >= self.config.max_calls:
-            self._overloaded(request, addr)
-            return
-        if request.call_id in self.calls:
-            self._reply(request, addr, now, 482, reason="Loop Detected")
-            return
-        if request.body and request.content_type != "application/sdp":
-            self._reply(request, addr, now, 415)
-            return
-        contacts = request.contacts
-        if len(contacts) != 1:
-            self._reply(request, addr, now, 400, reason="INVITE needs exactly one Contact")
-            return
-        local = NameAddr(request.to.uri, request.to.display, {})
-        remote = request.from_
-        dialog = Dialog(
-            request.call_id,
-            new_tag(),
-            remote.tag,
-            local,
-            NameAddr(remote.uri, remote.display, {}),
-            secrets.randbelow(2**20) + 1,
-            request.cseq.seq,
-            contacts[0].uri,
-            list(request.record_route),
-        )
-        call = _Call(request.call_id, "uas", dialog, addr, invite=request)
-        call.invite_tx = self._server_tx(request, addr, now)
-        self.calls[call.call_id] = call
-        self._events.append(IncomingCall(call.call_id, remote, _sdp_of(request), addr))
-
-    def _on_ack(self, request: Request) -> None:
-        call = self.calls.get(request.call_id)
-        if call is None or call.dialog.local_tag != request.to.tag or call.ok_seq != request.cseq.seq:
-            self._count("ACK matches nothing")
-            return
-        first = call.state == "answered"
-        call.ok_wire = None
-        call.ok_seq = None
-        call.ok_next = call.ok_deadline = None
-        if call.bye_pending:
-            self._send_bye(call, self._now)
-            self._end(call, None)
-        elif first:
-            call.state = "confirmed"
-            call.dialog.confirmed = True
-            self._events.append(CallConfirmed(call.call_id, _sdp_of(request)))
-
-    def _on_cancel(self, request: Request, addr: Addr, now: float) -> None:
-        branch, sent_by, _ = server_key(request)
-        invite_tx = self._server.get((branch, sent_by, "INVITE"))
-        if invite_tx is None:
-            self._reply(request, addr, now, 481)
-            return
-        call = self.calls.get(request.call_id)
-        self._reply(request, addr, now, 200, call)
-        if call is not None and call.role == "uas" and call.state in ("init", "early"):
-            invite_tx.respond(self._response(invite_tx.request, 487, call), now)
-            self._end(call, "cancelled")
-
-    def _in_dialog(self, request: Request, addr: Addr, now: float) -> None:
-        call = self.calls.get(request.call_id)
-        dialog = call.dialog if call else None
-        if (
-            call is None
-            or dialog is None
-            or call.state == "ended"
-            or dialog.local_tag != request.to.tag
-            or dialog.remote_tag != request.from_.tag
-        ):
-            self._reply(request, addr, now, 481)
-            return
-        seq = request.cseq.seq
-        if dialog.remote_seq is not None and seq <= dialog.remote_seq:
-            self._reply(request, addr, now, 500, call, reason="CSeq out of order")
-            return
-        dialog.remote_seq = seq
-        method = request.method
-        if method == "BYE":
-            self._reply(request, addr, now, 200, call)
-            self._end(call, "bye")
-        elif method == "INVITE":
-            if call.reinvite_out is not None or call.reinvite_tx is not None or call.ok_wire is not None:
-                self._reply(request, addr, now, 491, call)
-                return
-            if request.contacts:
-                dialog.remote_target = request.contacts[0].uri
-            tx = self._server_tx(request, addr, now)
-            call.reinvite_tx = tx
-            self._events.append(ReInviteReceived(call.call_id, _sdp_of(request)))
-        elif method == "OPTIONS":
-            self._reply(request, addr, now, 200, call)
-        else:
-            self._reply(request, addr, now, 405, call)
-
-    def _count(self, reason: str) -> None:
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
 
 def _reason_text(reason: str) -> str:

@@ -1,0 +1,136 @@
+"""The call record and the core state shared by both sides of the SIP user agent (see zcall.sip.ua).
+
+_UaCore owns the transaction tables, the outgoing queue and the event queue, and the few helpers that both
+the UAC side and the UAS side need: start a client transaction, build or send a response, end a call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zcall.sip.dialog import ALLOW, CallEnded, Dialog, UaConfig, UaEvent, new_tag
+from zcall.sip.digest import DigestClient
+from zcall.sip.message import Request, Response, build_response
+from zcall.sip.register import Registration
+from zcall.sip.transaction import Addr, ClientTransaction, ServerTransaction
+
+
+@dataclass
+class _Call:
+    call_id: str
+    role: str  # "uac" | "uas"
+    dialog: Dialog
+    dest: Addr
+    state: str = "init"  # init, early, answered, confirmed, ended
+    invite_tx: ClientTransaction | ServerTransaction | None = None
+    invite: Request | None = None
+    cancel_pending: bool = False
+    cancelled: bool = False
+    ack_wire: bytes | None = None  # our ACK for their 2xx, re-sent on 2xx retransmission
+    ok_wire: bytes | None = None  # our 2xx, re-sent until the ACK arrives
+    ok_seq: int | None = None
+    ok_interval: float = 0.0
+    ok_next: float | None = None
+    ok_deadline: float | None = None
+    reinvite_tx: ServerTransaction | None = None
+    reinvite_out: ClientTransaction | None = None
+    ended_at: float | None = None
+    stray_tags: set[str] = field(default_factory=set)  # forks whose 2xx we acknowledged and ended
+    bye_pending: bool = False  # we hung up before the ACK of our 2xx arrived
+
+
+def _sdp_of(message: Request | Response) -> bytes:
+    return message.body if message.content_type == "application/sdp" else b""
+
+
+class _UaCore:
+    """State shared by both sides, and the helpers both use to send, answer and end calls."""
+
+    def __init__(self, config: UaConfig, credentials: DigestClient | None = None) -> None:
+        self.config = config
+        self.credentials = credentials
+        self.registrations: dict[str, Registration] = {}
+        self._reg_tx: dict[tuple[str, str], str] = {}  # client tx key -> registration token
+        self.calls: dict[str, _Call] = {}
+        self._client: dict[tuple[str, str], ClientTransaction] = {}
+        self._server: dict[tuple[str, str, str], ServerTransaction] = {}
+        self._options: dict[tuple[str, str], str] = {}  # client tx key -> token
+        self._out: list[tuple[bytes, Addr]] = []
+        self._events: list[UaEvent] = []
+        self.dropped: dict[str, int] = {}  # reason -> count, for diagnostics
+        self._now = 0.0  # the latest time we were given; new transactions start from it
+
+    def _start_client(self, request: Request, dest: Addr, now: float) -> ClientTransaction:
+        request.headers.add("User-Agent", self.config.user_agent)
+        tx = ClientTransaction(request, dest, now, reliable=self.config.reliable, timers=self.config.timers)
+        self._client[tx.key] = tx
+        return tx
+
+    def _response(self, request: Request, status: int, call: _Call | None, body: bytes = b"",
+                  reason: str = "") -> Response:
+        tag = call.dialog.local_tag if call else new_tag()
+        response = build_response(request, status, reason, to_tag=tag)
+        if call is not None and 100 < status < 300 and request.method == "INVITE":
+            for rr in request.headers.get_all("Record-Route"):
+                response.headers.add("Record-Route", rr)
+            response.headers.add("Contact", f"<{self.config.uri}>")
+        if status == 405 or (status == 200 and request.method in ("OPTIONS", "INVITE")):
+            response.headers.add("Allow", ", ".join(ALLOW))
+        if request.method == "OPTIONS" and status == 200:
+            response.headers.add("Accept", "application/sdp")
+        response.headers.add("Server", self.config.user_agent)
+        if body:
+            response.headers.add("Content-Type", "application/sdp")
+            response.body = body
+        return response
+
+    def _start_ok_retransmit(self, call: _Call, response: Response, seq: int, now: float) -> None:
+        """RFC 3261 §13.3.1.4: the UAS core repeats its 2xx (T1 doubling to T2) until the ACK, for 64*T1."""
+        t = self.config.timers
+        call.ok_wire = response.serialize()
+        call.ok_seq = seq
+        call.ok_interval = t.t1
+        call.ok_next = None if self.config.reliable else now + t.t1
+        call.ok_deadline = now + 64 * t.t1
+
+    def _send_bye(self, call: _Call, now: float) -> None:
+        request = call.dialog.request("BYE", self.config)
+        self._start_client(request, call.dialog.destination(call.dest), now)
+
+    def _end(self, call: _Call, reason: str | None) -> None:
+        call.state = "ended"
+        call.ended_at = self._now
+        call.ok_next = call.ok_deadline = None
+        if reason is not None:
+            self._events.append(CallEnded(call.call_id, reason))
+
+    @property
+    def _linger(self) -> float:
+        """How long an ended call is kept to absorb stray retransmissions."""
+        return 64 * self.config.timers.t1
+
+    def _reply(self, request: Request, addr: Addr, now: float, status: int, call: _Call | None = None,
+               body: bytes = b"", reason: str = "") -> ServerTransaction:
+        tx = self._server_tx(request, addr, now, send_trying=False)
+        tx.respond(self._response(request, status, call, body, reason), now)
+        return tx
+
+    def _server_tx(
+        self, request: Request, addr: Addr, now: float, *, send_trying: bool = True
+    ) -> ServerTransaction:
+        cfg = self.config
+        tx = ServerTransaction(
+            request, addr, now, reliable=cfg.reliable, timers=cfg.timers, send_trying=send_trying
+        )
+        self._server[tx.key] = tx
+        return tx
+
+    def _overloaded(self, request: Request, addr: Addr) -> None:
+        """Answer 503 without keeping any state (RFC 3261 §21.5.4)."""
+        self._count("overloaded")
+        reply = self._response(request, 503, None)
+        reply.headers.add("Retry-After", "5")
+        self._out.append((reply.serialize(), addr))
+
+    def _count(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
