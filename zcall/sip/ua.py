@@ -33,6 +33,8 @@ __all__ = ["UserAgent"]
 
 
 class UserAgent(_UasSide):
+    """The whole UA: the sans-I/O surface and the UAC side here; the UAS side comes from zcall.sip.uas."""
+
     # ------------------------------------------------ sans-I/O surface
 
     def messages_to_send(self) -> list[tuple[bytes, Addr]]:
