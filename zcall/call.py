@@ -34,8 +34,8 @@ from zcall.zrtp.cache import CacheError, RetainedSecrets, ZrtpCache
 Addr = tuple[str, int]
 Direction = Literal["out", "in"]
 
-# How long ZRTP may take before we call the peer unable to do it (Hello gives up by itself after ~4 s).
-ZRTP_DEADLINE_S = 20.0
+# How long ZRTP or DTLS-SRTP may take before the call ends (a ZRTP Hello gives up by itself after ~4 s).
+KEYS_DEADLINE_S = 20.0
 PEER_NO_ZRTP = "peer does not support ZRTP"
 Method = Literal["zrtp", "dtls-srtp"]
 
@@ -148,7 +148,7 @@ class Call:
         self.media.set_remote(self.remote_media)
         self.media.set_payload_type(remote.payload_type)
         loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(ZRTP_DEADLINE_S, self._zrtp_deadline)
+        self._deadline = loop.call_later(KEYS_DEADLINE_S, self._keys_deadline)
         if self.method == "dtls-srtp":
             self._start_dtls(remote)
             return
@@ -462,7 +462,7 @@ class Call:
                 self.user_muted or self.muted_for_mismatch or self.held_by_peer or self.secure_event is None
             )
 
-    def _zrtp_deadline(self) -> None:
+    def _keys_deadline(self) -> None:
         self._deadline = None
         if self.secure_event is None and not self.ended:
             reason = "DTLS-SRTP did not complete" if self.method == "dtls-srtp" else PEER_NO_ZRTP
