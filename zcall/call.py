@@ -28,8 +28,10 @@ from zcall.media.srtp import SrtpKeys, SrtpProfile
 from zcall.media.stream import MediaSession
 from zcall.settings import PhoneSettings
 from zcall.sip.sdp import AudioParams, LocalAudio, SessionDescription
-from zcall.zrtp import session as zrtp
 from zcall.zrtp.cache import CacheError, RetainedSecrets, ZrtpCache
+from zcall.zrtp.events import CacheMismatch, Failed, HelloHashMismatch, SecureReady
+from zcall.zrtp.events import Event as ZrtpEvent
+from zcall.zrtp.session import ZrtpSession
 
 Addr = tuple[str, int]
 Direction = Literal["out", "in"]
@@ -95,7 +97,7 @@ class Call:
         self.started_at = time.monotonic()
         self.secure_at: float | None = None
         self.media: MediaSession | None = None
-        self.zrtp: zrtp.ZrtpSession | None = None
+        self.zrtp: ZrtpSession | None = None
         self.remote_media: Addr | None = None
         self.offer: SessionDescription | None = None  # ours (out) or the caller's (in)
         self.local_audio: LocalAudio | None = None  # what our SDP says about our audio
@@ -128,7 +130,7 @@ class Call:
             fingerprint = dtls.fingerprint_of(self.ctx.identity.certificate)
             self.local_audio = LocalAudio(host=local[0], port=local[1], mode="dtls", fingerprint=fingerprint)
             return self.local_audio
-        self.zrtp = zrtp.ZrtpSession(
+        self.zrtp = ZrtpSession(
             self.ctx.zid,
             ssrc=int.from_bytes(os.urandom(4), "big"),
             secrets_lookup=self._lookup_secrets,
@@ -308,7 +310,7 @@ class Call:
         core.receive(data, self._now())
         self._pump()
 
-    def _core(self) -> zrtp.ZrtpSession | dtls.DtlsSrtpSession | None:
+    def _core(self) -> ZrtpSession | dtls.DtlsSrtpSession | None:
         return self.dtls if self.method == "dtls-srtp" else self.zrtp
 
     def _on_timer(self) -> None:
@@ -340,10 +342,10 @@ class Call:
         if due is not None:
             self._timer = asyncio.get_running_loop().call_later(max(0.0, due - self._now()), self._on_timer)
 
-    def _on_zrtp_event(self, event: zrtp.Event) -> None:
-        if isinstance(event, zrtp.SecureReady):
+    def _on_zrtp_event(self, event: ZrtpEvent) -> None:
+        if isinstance(event, SecureReady):
             self._on_secure(event)
-        elif isinstance(event, zrtp.CacheMismatch):
+        elif isinstance(event, CacheMismatch):
             self.muted_for_mismatch = True
             self.ctx.emit(
                 events.Alert(
@@ -356,14 +358,14 @@ class Call:
                     ),
                 )
             )
-        elif isinstance(event, zrtp.HelloHashMismatch):
+        elif isinstance(event, HelloHashMismatch):
             self._abort(
                 "zrtp_hash_mismatch",
                 "The peer's ZRTP Hello does not match the hash its SIP offer carried: "
                 "the signalling was tampered with. The call is ended and never went secure.",
                 "zrtp hash mismatch",
             )
-        elif isinstance(event, zrtp.Failed):
+        elif isinstance(event, Failed):
             reason = PEER_NO_ZRTP if event.reason == "no answer to Hello" else f"ZRTP failed: {event.reason}"
             self.ctx.end_call(self, reason)
 
@@ -405,7 +407,7 @@ class Call:
         self._apply_mute()
         return True
 
-    def _on_secure(self, ready: zrtp.SecureReady) -> None:
+    def _on_secure(self, ready: SecureReady) -> None:
         if self.media is None:
             return
         self.peer_zid = ready.peer_zid
@@ -438,7 +440,7 @@ class Call:
             return
         self._stats_task = asyncio.get_running_loop().create_task(self._report_stats())
 
-    def _remember_peer(self, ready: zrtp.SecureReady) -> None:
+    def _remember_peer(self, ready: SecureReady) -> None:
         """Cache bookkeeping for a secure call; after a mismatch the new secret waits for the user's word."""
         cache, now = self.ctx.cache, time.time()
         named = any(p.zid == ready.peer_zid and p.name for p in cache.peers())

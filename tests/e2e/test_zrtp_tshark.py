@@ -14,7 +14,9 @@ import pytest
 from tests.support.prereq import require_binary, require_root
 from tests.unit.zrtp.harness import make
 from zcall.zrtp import messages as m
-from zcall.zrtp.session import Failed, SecureReady, ZrtpSession
+from zcall.zrtp.events import Failed, SecureReady
+from zcall.zrtp.packet import encode_packet
+from zcall.zrtp.session import ZrtpSession
 
 pytestmark = pytest.mark.netns
 
@@ -86,7 +88,7 @@ def test_wireshark_decodes_every_packet(tmp_path: Path) -> None:
             sent += _exchange(a, b, sa, sb)
             assert isinstance(_events(a)[-1], SecureReady) and isinstance(_events(b)[-1], SecureReady), ka
         # Ping / PingACK, then an Error / ErrorACK exchange (no key agreement in common).
-        sb.sendto(m.encode_packet(1, 0x77, m.Ping(b"1.10", b"endpoint").encode()), sa.getsockname())
+        sb.sendto(encode_packet(1, 0x77, m.Ping(b"1.10", b"endpoint").encode()), sa.getsockname())
         sent += 1
         a = make(1, key_agreements=("X255",))
         sent += _exchange(a, make(2, key_agreements=("DH3k",)), sa, sb)

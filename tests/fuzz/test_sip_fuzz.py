@@ -12,7 +12,9 @@ from tests.unit.sip.uanet import Net
 from zcall.sip import digest, sdp
 from zcall.sip.dialog import IncomingCall, ReInviteReceived, UaConfig
 from zcall.sip.digest import DigestParseError
-from zcall.sip.message import SipParseError, parse, parse_cseq, parse_via
+from zcall.sip.errors import SipParseError
+from zcall.sip.headers import parse_cseq, parse_via
+from zcall.sip.parser import parse
 from zcall.sip.sdp import SdpError
 from zcall.sip.transport import FramingError, StreamFramer
 from zcall.sip.ua import UserAgent

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from tests.unit.zrtp.harness import make, run_pair
 from zcall.zrtp import messages as m
 from zcall.zrtp.crc32c import zrtp_crc_bytes
-from zcall.zrtp.session import Failed, SecureReady, State
+from zcall.zrtp.events import Failed, SecureReady
+from zcall.zrtp.packet import ParseError, encode_packet, parse_packet
+from zcall.zrtp.session import State
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LIVE = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -51,10 +53,10 @@ VALID = [
 @given(st.binary(max_size=3000))
 def test_parse_packet_arbitrary_bytes(data: bytes) -> None:
     try:
-        packet = m.parse_packet(data)
-    except m.ParseError:
+        packet = parse_packet(data)
+    except ParseError:
         return
-    assert m.encode_packet(packet.sequence, packet.ssrc, packet.message) == data
+    assert encode_packet(packet.sequence, packet.ssrc, packet.message) == data
 
 
 @FUZZ
@@ -62,7 +64,7 @@ def test_parse_packet_arbitrary_bytes(data: bytes) -> None:
 def test_parse_message_arbitrary_bytes(data: bytes) -> None:
     try:
         msg = m.parse_message(data)
-    except m.ParseError:
+    except ParseError:
         return
     assert msg.raw == data and msg.encode() == data
 
@@ -84,7 +86,7 @@ def test_mutated_messages(raw: bytes, flips: list[tuple[int, int]], cut: int, fi
         data[2:4] = (len(data) // 4).to_bytes(2, "big")
     try:
         msg = m.parse_message(bytes(data))
-    except m.ParseError:
+    except ParseError:
         return
     assert msg.encode() == bytes(data)
 
@@ -94,7 +96,7 @@ def test_mutated_messages(raw: bytes, flips: list[tuple[int, int]], cut: int, fi
 def test_confirm_body_arbitrary(data: bytes) -> None:
     try:
         body = m.parse_confirm_body(data)
-    except m.ParseError:
+    except ParseError:
         return
     assert body.encode() == data
 
@@ -160,7 +162,7 @@ def test_junk_into_every_state(junk: list[bytes], stop_after: int) -> None:
             for packet in src.datagrams_to_send(now):
                 dst.receive(packet, now)
     for blob in junk:
-        framed = m.encode_packet(1, 2, blob[: len(blob) - len(blob) % 4])
+        framed = encode_packet(1, 2, blob[: len(blob) - len(blob) % 4])
         a.receive(framed, now)
         b.receive(framed, now)
         a.receive(blob, now)

@@ -19,7 +19,8 @@ from zcall.sip.dialog import (
 )
 from zcall.sip.digest import DigestClient
 from zcall.sip.errors import SipParseError
-from zcall.sip.message import Request, Response, parse
+from zcall.sip.model import Request, Response
+from zcall.sip.parser import parse
 from zcall.sip.register import Registered, RegistrationFailed
 from zcall.sip.transaction import Addr, Timers
 from zcall.sip.ua import UserAgent

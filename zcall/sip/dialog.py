@@ -8,7 +8,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from zcall.sip.message import CSeq, Headers, Request, Response
+from zcall.sip.headers import CSeq, Headers
+from zcall.sip.model import Request, Response
 from zcall.sip.register import Registered, RegistrationFailed
 from zcall.sip.transaction import (
     DEFAULT_TIMERS,

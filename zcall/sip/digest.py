@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from zcall.sip.errors import SipParseError
-from zcall.sip.message import Response
+from zcall.sip.model import Response
 
 MAX_CHALLENGE = 4096
 MAX_PARAMS = 24

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from zcall.sip.message import Request
-
 
 class SipParseError(ValueError):
-    """Malformed input. `status` is the response to send (None: drop silently, nobody to answer).
+    """Malformed input. `status` is the hint for the response to send (None: drop silently, nobody to answer).
 
-    `reply_to` holds the salvaged request headers (Via, From, To, Call-ID, CSeq) to build that response;
-    `unsupported` lists the option tags for a 420's Unsupported header.
+    `unsupported` lists the option tags for a 420's Unsupported header. The request to answer, when one could
+    be salvaged, travels in zcall.sip.parser.MalformedRequest; this module stays a leaf with no message types.
     """
 
-    def __init__(
-        self,
-        reason: str,
-        status: int | None = 400,
-        *,
-        reply_to: Request | None = None,
-        unsupported: tuple[str, ...] = (),
-    ) -> None:
+    def __init__(self, reason: str, status: int | None = 400, *, unsupported: tuple[str, ...] = ()) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
-        self.reply_to = reply_to
         self.unsupported = unsupported

@@ -1,4 +1,11 @@
-"""Strict SIP message parsing (RFC 3261 §7, §18.3) with size limits; zcall.sip.message states the contract."""
+"""SIP messages (RFC 3261 §7, §20): strict parse with size limits.
+
+parse() returns a Request or Response, or raises SipParseError whose `status` says which response to send
+(400/413/414/416/420/505) or None when the message must be dropped (no usable Via, or it is a response); when
+there is an answer to send, the error is a MalformedRequest carrying the salvaged request to build it from.
+Headers are kept in order as (canonical name, value) pairs; compact forms are expanded, folded lines joined,
+and comma-separated list headers split into one entry per element (zcall.sip.headers).
+"""
 
 from __future__ import annotations
 
@@ -65,6 +72,19 @@ def _split_lines(head: str) -> tuple[str, list[tuple[str, str]]]:
     return start, out
 
 
+class MalformedRequest(SipParseError):
+    """A broken request that still deserves an answer: `request` holds the salvaged headers (Via, From, To,
+    Call-ID, CSeq) to build the `status` response from."""
+
+    status: int
+
+    def __init__(
+        self, reason: str, status: int, request: Request, *, unsupported: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(reason, status, unsupported=unsupported)
+        self.request = request
+
+
 def parse(
     data: bytes, *, stream: bool = False, supported: frozenset[str] = frozenset()
 ) -> Request | Response:
@@ -72,11 +92,13 @@ def parse(
     try:
         return _parse(data, stream, supported)
     except SipParseError as exc:
-        if exc.status is not None and exc.reply_to is None:
-            exc.reply_to = _salvage(data)
-            if exc.reply_to is None:
-                exc.status = None
-        raise
+        if exc.status is None:
+            raise
+        request = _salvage(data)
+        if request is None:
+            exc.status = None
+            raise
+        raise MalformedRequest(exc.reason, exc.status, request, unsupported=exc.unsupported) from exc
 
 
 def _salvage(data: bytes) -> Request | None:

@@ -9,7 +9,8 @@ import secrets
 from dataclasses import dataclass
 
 from zcall.sip.digest import DigestClient
-from zcall.sip.message import CSeq, Headers, Request, Response
+from zcall.sip.headers import CSeq, Headers
+from zcall.sip.model import Request, Response
 from zcall.sip.transaction import Addr, new_branch
 from zcall.sip.uri import NameAddr, SipUri, parse_name_addr
 

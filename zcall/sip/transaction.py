@@ -11,7 +11,8 @@ import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from zcall.sip.message import CSeq, Headers, Request, Response, build_response
+from zcall.sip.headers import CSeq, Headers
+from zcall.sip.model import Request, Response, build_response
 
 Addr = tuple[str, int]
 BRANCH_MAGIC = "z9hG4bK"

@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Callable
 
-from zcall.sip.message import MAX_BODY, MAX_HEADER_BYTES
+from zcall.sip.parser import MAX_BODY, MAX_HEADER_BYTES
 
 Addr = tuple[str, int]
 # (message bytes, source address, came over a stream)

@@ -22,7 +22,10 @@ from zcall.sip.dialog import (
     new_tag,
     via_value,
 )
-from zcall.sip.message import CSeq, Headers, Request, Response, SipParseError, Via, build_response, parse
+from zcall.sip.errors import SipParseError
+from zcall.sip.headers import CSeq, Headers, Via
+from zcall.sip.model import Request, Response, build_response
+from zcall.sip.parser import MalformedRequest, parse
 from zcall.sip.register import Registered, Registration, RegistrationFailed
 from zcall.sip.transaction import Addr, ClientTransaction, TxResponse, TxTimeout, client_key
 from zcall.sip.ua_core import _Call, _sdp_of
@@ -75,13 +78,16 @@ class UserAgent(_UasSide):
         self._now = max(self._now, now)
         try:
             message = parse(data, stream=stream, supported=self.config.supported)
-        except SipParseError as exc:
-            self._count(exc.reason if exc.status is None else f"answered {exc.status}")
-            if exc.status is not None and exc.reply_to is not None and exc.reply_to.method != "ACK":
-                reply = build_response(exc.reply_to, exc.status, _reason_text(exc.reason), to_tag=new_tag())
+        except MalformedRequest as exc:
+            self._count(f"answered {exc.status}")
+            if exc.request.method != "ACK":
+                reply = build_response(exc.request, exc.status, _reason_text(exc.reason), to_tag=new_tag())
                 if exc.unsupported:
                     reply.headers.add("Unsupported", ", ".join(exc.unsupported))
                 self._out.append((reply.serialize(), addr))
+            return
+        except SipParseError as exc:
+            self._count(exc.reason if exc.status is None else f"answered {exc.status}")
             return
         if isinstance(message, Response):
             self._on_response(message, now)

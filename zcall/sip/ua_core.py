@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from zcall.sip.dialog import ALLOW, CallEnded, Dialog, UaConfig, UaEvent, new_tag
 from zcall.sip.digest import DigestClient
-from zcall.sip.message import Request, Response, build_response
+from zcall.sip.model import Request, Response, build_response
 from zcall.sip.register import Registration
 from zcall.sip.transaction import Addr, ClientTransaction, ServerTransaction
 

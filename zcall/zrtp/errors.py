@@ -1,7 +1,5 @@
 """How a ZRTP session says no: §5.9 Error codes, and the two internal outcomes of a refused message."""
 
-# No imports here: session.py re-exports this whole module with a star import.
-
 E_MALFORMED = 0x10
 E_SOFTWARE = 0x20
 E_VERSION = 0x30

@@ -17,6 +17,7 @@ from zcall.zrtp import messages as m
 from zcall.zrtp.errors import E_BAD_PV, E_CONFIRM_MAC, E_MALFORMED, Abort, Drop
 from zcall.zrtp.events import SecureReady
 from zcall.zrtp.negotiation import Choice, wire
+from zcall.zrtp.packet import ParseError
 
 
 class SecretsView(Protocol):
@@ -166,7 +167,7 @@ class Exchange:
             raise Abort(E_CONFIRM_MAC, "bad Confirm MAC")
         try:
             body = m.parse_confirm_body(crypto.cfb_decrypt(zrtp_key, confirm.iv, confirm.encrypted))
-        except m.ParseError as exc:
+        except ParseError as exc:
             raise Abort(E_MALFORMED, "malformed Confirm body") from exc
         # H0 closes the chain and authenticates the peer's DHPart (§9).
         if not crypto.macs_equal(crypto.implicit_hash(body.h0), peer_dh.h1):

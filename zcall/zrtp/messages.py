@@ -2,7 +2,7 @@
 
 Every message dataclass keeps `raw`, the exact message bytes (preamble to MAC), because the hash chain MACs,
 hvi, total_hash and the SDP Hello hash are all computed over the bytes as they were sent. Packet framing
-(header, CRC, size limits) is in packet.py and re-exported here.
+(header, CRC, size limits) is in packet.py.
 """
 
 from __future__ import annotations
@@ -11,22 +11,13 @@ import struct
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from zcall.zrtp.packet import CRC_LEN as CRC_LEN
-from zcall.zrtp.packet import HEADER_LEN as HEADER_LEN
-from zcall.zrtp.packet import MAGIC_COOKIE as MAGIC_COOKIE
-from zcall.zrtp.packet import MAX_MESSAGE_LEN as MAX_MESSAGE_LEN
-from zcall.zrtp.packet import MAX_PACKET_LEN as MAX_PACKET_LEN
-from zcall.zrtp.packet import MIN_MESSAGE_LEN
-from zcall.zrtp.packet import BadCrc as BadCrc
-from zcall.zrtp.packet import BadLength as BadLength
-from zcall.zrtp.packet import Malformed as Malformed
-from zcall.zrtp.packet import NotZrtp as NotZrtp
-from zcall.zrtp.packet import Packet as Packet
-from zcall.zrtp.packet import ParseError as ParseError
-from zcall.zrtp.packet import UnknownType as UnknownType
-from zcall.zrtp.packet import encode_packet as encode_packet
-from zcall.zrtp.packet import is_zrtp as is_zrtp
-from zcall.zrtp.packet import parse_packet as parse_packet
+from zcall.zrtp.packet import (
+    MAX_MESSAGE_LEN,
+    MIN_MESSAGE_LEN,
+    BadLength,
+    Malformed,
+    UnknownType,
+)
 
 PREAMBLE = 0x505A
 MAC_LEN = 8

@@ -7,7 +7,7 @@ bad packets are dropped and counted in `drops`, protocol failures end in a Faile
 
 This module holds the states and transitions only. The key exchange computations are in exchange.py,
 algorithm choice in negotiation.py, timers in retransmit.py, events in events.py and error codes in
-errors.py; the names other code imports from here are re-exported.
+errors.py.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from typing import Literal
 
 from zcall.zrtp import crypto
 from zcall.zrtp import messages as m
-
-# Every §5.9 code stays readable as session.E_* for callers and tests.
-from zcall.zrtp.errors import *  # noqa: F403
 from zcall.zrtp.errors import (
     E_BAD_HVI,
     E_BAD_PV,
@@ -35,21 +32,10 @@ from zcall.zrtp.errors import (
     Abort,
     Drop,
 )
-from zcall.zrtp.events import CacheMismatch as CacheMismatch
-from zcall.zrtp.events import Event as Event
-from zcall.zrtp.events import Failed as Failed
-from zcall.zrtp.events import HelloHashMismatch as HelloHashMismatch
-from zcall.zrtp.events import SecureReady as SecureReady
-from zcall.zrtp.exchange import Exchange, mac_sealed
-from zcall.zrtp.exchange import SecretsLookup as SecretsLookup
-from zcall.zrtp.exchange import SecretsView as SecretsView
+from zcall.zrtp.events import CacheMismatch, Event, Failed, HelloHashMismatch
+from zcall.zrtp.exchange import Exchange, SecretsLookup, SecretsView, mac_sealed
 from zcall.zrtp.negotiation import NON_DH_MODES, Offer, name
-from zcall.zrtp.retransmit import T1_CAP as T1_CAP
-from zcall.zrtp.retransmit import T1_INITIAL as T1_INITIAL
-from zcall.zrtp.retransmit import T1_RETRIES as T1_RETRIES
-from zcall.zrtp.retransmit import T2_CAP as T2_CAP
-from zcall.zrtp.retransmit import T2_INITIAL as T2_INITIAL
-from zcall.zrtp.retransmit import T2_RETRIES as T2_RETRIES
+from zcall.zrtp.packet import Packet, ParseError, parse_packet
 from zcall.zrtp.retransmit import Outbox
 
 VERSION = m.VERSION
@@ -129,9 +115,9 @@ class ZrtpSession:
         if self.state is State.CLOSED:
             return
         try:
-            packet = m.parse_packet(data)
+            packet = parse_packet(data)
             message = m.parse_message(packet.message)
-        except m.ParseError as exc:
+        except ParseError as exc:
             self.drops[exc.reason] += 1
             return
         try:
@@ -242,7 +228,7 @@ class ZrtpSession:
 
     # -------------------------------------------------------------------------------------- dispatch
 
-    def _dispatch(self, msg: m.Message, packet: m.Packet, now: float) -> None:
+    def _dispatch(self, msg: m.Message, packet: Packet, now: float) -> None:
         if isinstance(msg, m.Error):
             self._on_error(msg, now)
         elif isinstance(msg, m.ErrorAck):
@@ -296,7 +282,7 @@ class ZrtpSession:
 
     # --------------------------------------------------------------------------------------- discovery
 
-    def _on_hello(self, hello: m.Hello, packet: m.Packet, now: float) -> None:
+    def _on_hello(self, hello: m.Hello, packet: Packet, now: float) -> None:
         if not self._started:
             self.start(now)  # the peer runs ZRTP: announce ourselves too
         if self._peer_hello is not None:

@@ -17,7 +17,8 @@ from zcall.sip.dialog import (
     ReInviteResult,
     UaConfig,
 )
-from zcall.sip.message import Request, Response, build_response, parse
+from zcall.sip.model import Request, Response, build_response
+from zcall.sip.parser import parse
 from zcall.sip.ua import UserAgent
 
 A = ("10.0.0.1", 5060)

@@ -14,7 +14,8 @@ from zcall.sip.digest import (
     compute_response,
     parse_challenge,
 )
-from zcall.sip.message import Headers, Response
+from zcall.sip.headers import Headers
+from zcall.sip.model import Response
 
 # Published example values (RFC 2617 §3.5 and RFC 7616 §3.9.1).
 RFC7616 = {

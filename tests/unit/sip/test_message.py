@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.sip.samples import RESPONSE_200, SDP, TORTURE_VALID, invite
-from zcall.sip.message import (
-    MAX_HEADER_BYTES,
-    Headers,
-    Request,
-    Response,
-    SipParseError,
-    build_response,
-    parse,
-)
+from zcall.sip.errors import SipParseError
+from zcall.sip.headers import Headers
+from zcall.sip.model import Request, Response, build_response
+from zcall.sip.parser import MAX_HEADER_BYTES, MalformedRequest, parse
 from zcall.sip.uri import parse_name_addr, parse_uri
 
 
@@ -233,8 +228,8 @@ def test_malformed(name: str, data: bytes, status: int | None) -> None:
     if status is None:
         return
     # Whatever was salvaged must be enough to send the answer back.
-    assert err.reply_to is not None
-    reply = build_response(err.reply_to, status, err.reason)
+    assert isinstance(err, MalformedRequest)
+    reply = build_response(err.request, status, err.reason)
     if status == 420:
         reply.headers.add("Unsupported", ", ".join(err.unsupported))
     wire = reply.serialize()

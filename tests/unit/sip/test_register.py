@@ -12,7 +12,9 @@ import re
 from tests.unit.sip.uanet import Net
 from zcall.sip.dialog import CallAnswered, CallFailed, IncomingCall, UaConfig
 from zcall.sip.digest import DigestClient
-from zcall.sip.message import Headers, Request, Response, build_response, parse
+from zcall.sip.headers import Headers
+from zcall.sip.model import Request, Response, build_response
+from zcall.sip.parser import parse
 from zcall.sip.register import Registered, RegistrationFailed
 from zcall.sip.transaction import Addr
 from zcall.sip.ua import UserAgent

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.sip.samples import invite
-from zcall.sip.message import Request, Response, build_response, parse
+from zcall.sip.model import Request, Response, build_response
+from zcall.sip.parser import parse
 from zcall.sip.transaction import ClientTransaction, ServerTransaction, TxResponse, TxTimeout, server_key
 
 DEST = ("192.0.2.20", 5060)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from zcall.sip.dialog import UaEvent
-from zcall.sip.message import Request, Response, parse
+from zcall.sip.model import Request, Response
+from zcall.sip.parser import parse
 from zcall.sip.transaction import Addr
 from zcall.sip.ua import UserAgent
 

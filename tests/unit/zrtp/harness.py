@@ -8,7 +8,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from zcall.zrtp.session import Event, SecretsView, ZrtpSession
+from zcall.zrtp.events import Event
+from zcall.zrtp.exchange import SecretsView
+from zcall.zrtp.session import ZrtpSession
 
 Mutator = Callable[[bytes, random.Random], bytes]
 

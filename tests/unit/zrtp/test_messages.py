@@ -8,6 +8,18 @@ import struct
 import pytest
 
 from zcall.zrtp import messages as m
+from zcall.zrtp.packet import (
+    MAX_PACKET_LEN,
+    BadCrc,
+    BadLength,
+    Malformed,
+    NotZrtp,
+    ParseError,
+    UnknownType,
+    encode_packet,
+    is_zrtp,
+    parse_packet,
+)
 
 
 def _hello(**kw: object) -> m.Hello:
@@ -96,9 +108,9 @@ def test_truncated_and_extended_are_rejected(name: str) -> None:
     for bad in (raw[:-4], raw + b"\x00" * 4):
         # Keep the length field consistent with the new size, so the per-type layout check must catch it.
         fixed = bad[:2] + struct.pack("!H", len(bad) // 4) + bad[4:]
-        with pytest.raises(m.ParseError):
+        with pytest.raises(ParseError):
             m.parse_message(fixed)
-    with pytest.raises(m.BadLength):
+    with pytest.raises(BadLength):
         m.parse_message(raw[:-4])  # length field now disagrees with the size
 
 
@@ -114,7 +126,7 @@ def test_hello_flags_and_lists() -> None:
 def test_hello_counts_over_seven_rejected() -> None:
     raw = bytearray(_hello().encode())
     raw[77] = (raw[77] & 0xF0) | 0x08
-    with pytest.raises(m.Malformed):
+    with pytest.raises(Malformed):
         m.parse_message(bytes(raw))
     with pytest.raises(ValueError):
         _hello(hashes=(b"S256",) * 8).encode()
@@ -123,23 +135,23 @@ def test_hello_counts_over_seven_rejected() -> None:
 def test_hello_non_ascii_algorithm_rejected() -> None:
     raw = bytearray(_hello().encode())
     raw[80] = 0xFF
-    with pytest.raises(m.Malformed):
+    with pytest.raises(Malformed):
         m.parse_message(bytes(raw))
 
 
 def test_bad_preamble_and_unknown_type() -> None:
     raw = m.HelloAck().encode()
-    with pytest.raises(m.Malformed):
+    with pytest.raises(Malformed):
         m.parse_message(b"\x50\x5b" + raw[2:])
-    with pytest.raises(m.UnknownType):
+    with pytest.raises(UnknownType):
         m.parse_message(raw[:4] + b"Bogus   ")
-    with pytest.raises(m.BadLength):
+    with pytest.raises(BadLength):
         m.parse_message(b"")
 
 
 def test_fixed_size_messages_reject_other_sizes() -> None:
     raw = m.Error(0x10).encode() + b"\x00" * 4
-    with pytest.raises(m.BadLength):
+    with pytest.raises(BadLength):
         m.parse_message(raw[:2] + struct.pack("!H", 5) + raw[4:])
 
 
@@ -147,7 +159,7 @@ def test_commit_length_must_fit_key_agreement() -> None:
     raw = _commit(b"DH3k").encode()
     # Claim Mult but keep the DH layout: 29 words is wrong for Mult (25).
     bad = raw[:68] + b"Mult" + raw[72:]
-    with pytest.raises(m.BadLength):
+    with pytest.raises(BadLength):
         m.parse_message(bad)
 
 
@@ -156,7 +168,7 @@ def test_dhpart_public_value_limits() -> None:
         _dhpart(1, 2048).encode()
     raw = _dhpart(1, 32).encode()
     short = raw[:12] + raw[12:84]  # header + fixed fields, no pv, no MAC
-    with pytest.raises(m.ParseError):
+    with pytest.raises(ParseError):
         m.parse_message(short[:2] + struct.pack("!H", len(short) // 4) + short[4:])
 
 
@@ -167,43 +179,43 @@ def test_confirm_body_round_trip_and_flags() -> None:
     assert m.parse_confirm_body(raw) == body
     signed = m.ConfirmBody(h0=os.urandom(32), signature=os.urandom(8))
     assert m.parse_confirm_body(signed.encode()) == signed
-    with pytest.raises(m.BadLength):
+    with pytest.raises(BadLength):
         m.parse_confirm_body(raw + b"\x00" * 4)  # sig len says 0 but 4 more bytes follow
-    with pytest.raises(m.BadLength):
+    with pytest.raises(BadLength):
         m.parse_confirm_body(raw[:36])
 
 
 def test_packet_round_trip_and_crc() -> None:
     msg = m.Ping(b"1.10", b"abcdefgh").encode()
-    pkt = m.encode_packet(0x1234, 0xCAFEBABE, msg)
+    pkt = encode_packet(0x1234, 0xCAFEBABE, msg)
     assert pkt[:4] == b"\x10\x00\x12\x34" and pkt[4:8] == b"ZRTP"
-    assert m.is_zrtp(pkt)
-    parsed = m.parse_packet(pkt)
+    assert is_zrtp(pkt)
+    parsed = parse_packet(pkt)
     assert (parsed.sequence, parsed.ssrc, parsed.message) == (0x1234, 0xCAFEBABE, msg)
     corrupt = bytearray(pkt)
     corrupt[20] ^= 1
-    with pytest.raises(m.BadCrc):
-        m.parse_packet(bytes(corrupt))
-    with pytest.raises(m.NotZrtp):
-        m.parse_packet(b"\x80" + pkt[1:])
-    with pytest.raises(m.BadLength):
-        m.parse_packet(pkt[:20])
-    with pytest.raises(m.BadLength):
-        m.parse_packet(pkt + bytes(m.MAX_PACKET_LEN))
+    with pytest.raises(BadCrc):
+        parse_packet(bytes(corrupt))
+    with pytest.raises(NotZrtp):
+        parse_packet(b"\x80" + pkt[1:])
+    with pytest.raises(BadLength):
+        parse_packet(pkt[:20])
+    with pytest.raises(BadLength):
+        parse_packet(pkt + bytes(MAX_PACKET_LEN))
 
 
 def test_fragmented_packets_refused() -> None:
     from zcall.zrtp.crc32c import zrtp_crc_bytes
 
-    pkt = m.encode_packet(1, 2, m.HelloAck().encode())
+    pkt = encode_packet(1, 2, m.HelloAck().encode())
     frag = bytes([0x30]) + pkt[1:-4]
-    with pytest.raises(m.Malformed):
-        m.parse_packet(frag + zrtp_crc_bytes(frag))
+    with pytest.raises(Malformed):
+        parse_packet(frag + zrtp_crc_bytes(frag))
 
 
 def test_variable_messages_below_minimum_rejected() -> None:
     for name in ("DHPart1(X255)", "Confirm1", "SASrelay"):
         raw = SAMPLES[name][0].encode()
         cut = raw[: 4 * (len(raw) // 4 - 8)]
-        with pytest.raises(m.BadLength):
+        with pytest.raises(BadLength):
             m.parse_message(cut[:2] + struct.pack("!H", len(cut) // 4) + cut[4:])

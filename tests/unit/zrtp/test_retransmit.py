@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zcall.zrtp import messages as m
+from zcall.zrtp.packet import Packet, parse_packet
 from zcall.zrtp.retransmit import T1_RETRIES, T2_RETRIES, Outbox, Retransmit
 
 
@@ -35,8 +36,8 @@ def test_t2_doubles_from_150ms_to_a_1200ms_cap() -> None:
     assert retx.fire(100.0) is None and retx.left == 0  # exhausted stays exhausted
 
 
-def _sent(outbox: Outbox) -> list[m.Packet]:
-    return [m.parse_packet(p) for p in outbox.take()]
+def _sent(outbox: Outbox) -> list[Packet]:
+    return [parse_packet(p) for p in outbox.take()]
 
 
 def test_outbox_numbers_packets_in_order_from_the_lower_half() -> None:

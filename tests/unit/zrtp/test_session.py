@@ -15,7 +15,24 @@ from tests.unit.zrtp.harness import Run, Secrets, make, run_pair
 from zcall.zrtp import crypto, session
 from zcall.zrtp import messages as m
 from zcall.zrtp.crc32c import zrtp_crc_bytes
-from zcall.zrtp.session import CacheMismatch, Failed, HelloHashMismatch, SecureReady, State, ZrtpSession
+from zcall.zrtp.errors import (
+    E_BAD_HVI,
+    E_BAD_PV,
+    E_CONFIRM_MAC,
+    E_EQUAL_ZID,
+    E_GOCLEAR_NOT_ALLOWED,
+    E_HELLO_MISMATCH,
+    E_KEY_AGREEMENT,
+    E_NO_SHARED_SECRET,
+    E_SSRC_COLLISION,
+    E_TIMEOUT,
+    E_UNTRUSTED_MITM,
+    E_VERSION,
+)
+from zcall.zrtp.events import CacheMismatch, Failed, HelloHashMismatch, SecureReady
+from zcall.zrtp.packet import encode_packet, parse_packet
+from zcall.zrtp.retransmit import T1_RETRIES, T2_RETRIES
+from zcall.zrtp.session import State, ZrtpSession
 
 
 def ready(run: Run, side: str) -> SecureReady:
@@ -42,7 +59,7 @@ def assert_agree(run: Run) -> tuple[SecureReady, SecureReady]:
 
 
 def message_of(packet: bytes) -> m.Message:
-    return m.parse_message(m.parse_packet(packet).message)
+    return m.parse_message(parse_packet(packet).message)
 
 
 def edit(mtype: bytes, change: Callable[[bytearray], None]) -> Callable[[bytes, random.Random], bytes]:
@@ -114,7 +131,7 @@ def _messages(run: Run, side: str) -> dict[bytes, bytes]:
     """The last distinct message of each type a side sent (retransmissions are identical)."""
     out: dict[bytes, bytes] = {}
     for packet in run.sent[side]:
-        msg = m.parse_packet(packet).message
+        msg = parse_packet(packet).message
         out[msg[4:12]] = msg
     return out
 
@@ -211,12 +228,12 @@ def assert_failed_cleanly(run: Run, a: ZrtpSession, b: ZrtpSession, code: int | 
 def test_no_common_key_agreement() -> None:
     a, b = make(1, key_agreements=("X255",)), make(2, key_agreements=("DH3k",))
     run = run_pair(a, b)
-    assert_failed_cleanly(run, a, b, session.E_KEY_AGREEMENT)
+    assert_failed_cleanly(run, a, b, E_KEY_AGREEMENT)
 
 
 def test_equal_zids() -> None:
     a, b = make(1), make(1)
-    assert_failed_cleanly(run_pair(a, b), a, b, session.E_EQUAL_ZID)
+    assert_failed_cleanly(run_pair(a, b), a, b, E_EQUAL_ZID)
 
 
 def test_unsupported_version() -> None:
@@ -226,7 +243,7 @@ def test_unsupported_version() -> None:
         body[24:28] = b"1.00"
 
     run = run_pair(a, b, mutate=edit(b"Hello   ", old), mutate_rate=1.0)
-    assert_failed_cleanly(run, a, b, session.E_VERSION)
+    assert_failed_cleanly(run, a, b, E_VERSION)
 
 
 def test_newer_version_hello_is_ignored_until_it_falls_back() -> None:
@@ -261,7 +278,7 @@ def test_bad_hvi() -> None:
         body[12 + 80] ^= 0x01
 
     run = run_pair(a, b, mutate=edit(b"DHPart2 ", flip_pv), mutate_rate=1.0)
-    assert_failed_cleanly(run, a, b, session.E_BAD_HVI)
+    assert_failed_cleanly(run, a, b, E_BAD_HVI)
 
 
 def test_bad_public_value_p_minus_1() -> None:
@@ -273,7 +290,7 @@ def test_bad_public_value_p_minus_1() -> None:
         body[12 + 76 : 12 + 76 + 384] = p_minus_1
 
     run = run_pair(a, b, mutate=edit(b"DHPart1 ", weak), mutate_rate=1.0)
-    assert_failed_cleanly(run, a, b, session.E_BAD_PV)
+    assert_failed_cleanly(run, a, b, E_BAD_PV)
 
 
 def test_bad_confirm_mac() -> None:
@@ -283,7 +300,7 @@ def test_bad_confirm_mac() -> None:
         body[12 + 40] ^= 0x80
 
     run = run_pair(a, b, mutate=edit(b"Confirm1", flip), mutate_rate=1.0)
-    assert_failed_cleanly(run, a, b, session.E_CONFIRM_MAC)
+    assert_failed_cleanly(run, a, b, E_CONFIRM_MAC)
 
 
 def test_hello_changed_midway() -> None:
@@ -291,7 +308,7 @@ def test_hello_changed_midway() -> None:
     seen = {"n": 0}
 
     def second_differs(data: bytes, rng: random.Random) -> bytes:
-        if data[16:24] != b"Hello   " or m.parse_packet(data).ssrc != b.ssrc:
+        if data[16:24] != b"Hello   " or parse_packet(data).ssrc != b.ssrc:
             return data
         seen["n"] += 1
         if seen["n"] < 2:
@@ -302,7 +319,7 @@ def test_hello_changed_midway() -> None:
 
     # Delay b's HelloACK path so b retransmits its Hello: start b late and drop a's first HelloACK.
     run = run_pair(a, b, mutate=second_differs, mutate_rate=1.0, start_b_at=0.0, delay=0.2)
-    assert any(f.error_code == session.E_HELLO_MISMATCH for f in failures(run, "a"))
+    assert any(f.error_code == E_HELLO_MISMATCH for f in failures(run, "a"))
     assert failures(run, "b")
 
 
@@ -314,7 +331,7 @@ def test_hash_chain_forgery_is_dropped_and_times_out() -> None:
 
     run = run_pair(a, b, mutate=edit(b"DHPart2 ", forge), mutate_rate=1.0)
     assert b.drops["hash_chain"] > 0
-    assert [f.error_code for f in failures(run, "a")] == [session.E_TIMEOUT]
+    assert [f.error_code for f in failures(run, "a")] == [E_TIMEOUT]
     assert failures(run, "b")
     assert not any(isinstance(e, SecureReady) for e in run.events["a"] + run.events["b"])
 
@@ -329,7 +346,7 @@ def test_peer_never_answers_hello() -> None:
         now = timer
         a.handle_timer(now)
     gaps = [round(y - x, 3) for x, y in itertools.pairwise(sends)]
-    assert gaps[:4] == [0.05, 0.1, 0.2, 0.2] and len(sends) == 1 + session.T1_RETRIES
+    assert gaps[:4] == [0.05, 0.1, 0.2, 0.2] and len(sends) == 1 + T1_RETRIES
     assert a.next_event() == Failed("no answer to Hello", None)
 
 
@@ -338,8 +355,8 @@ def test_commit_retransmission_schedule_then_timeout() -> None:
     drop_commit = edit(b"Commit  ", lambda body: body.__setitem__(slice(16, 24), b"Bogus   "))
     run = run_pair(a, b, mutate=drop_commit, mutate_rate=1.0)
     commits = [p for p in run.sent["a"] if p[16:24] == b"Commit  "]
-    assert len(commits) == 1 + session.T2_RETRIES
-    assert [f.error_code for f in failures(run, "a")] == [session.E_TIMEOUT]
+    assert len(commits) == 1 + T2_RETRIES
+    assert [f.error_code for f in failures(run, "a")] == [E_TIMEOUT]
     assert b.drops["unknown_type"] == len(commits)
     assert failures(run, "b")  # the responder's stall guard ends it too
 
@@ -440,7 +457,7 @@ def _secure_pair() -> tuple[ZrtpSession, ZrtpSession]:
 
 def test_ping_is_answered() -> None:
     a = make(1)
-    a.receive(m.encode_packet(7, 0xABCD, m.Ping(b"1.10", b"PINGHASH").encode()), 0.0)
+    a.receive(encode_packet(7, 0xABCD, m.Ping(b"1.10", b"PINGHASH").encode()), 0.0)
     (packet,) = a.datagrams_to_send(0.0)
     ack = message_of(packet)
     assert isinstance(ack, m.PingAck)
@@ -452,23 +469,23 @@ def test_goclear_is_refused_and_keys_kept() -> None:
     x = a._x
     assert x is not None and x.keys is not None
     clear_mac = crypto.mac64(x.choice.hash, x.keys.mac_key_r, b"GoClear ")
-    a.receive(m.encode_packet(1, b.ssrc, m.GoClear(clear_mac).encode()), 10.0)
+    a.receive(encode_packet(1, b.ssrc, m.GoClear(clear_mac).encode()), 10.0)
     (packet,) = a.datagrams_to_send(10.0)
-    assert message_of(packet) == m.Error(session.E_GOCLEAR_NOT_ALLOWED)
+    assert message_of(packet) == m.Error(E_GOCLEAR_NOT_ALLOWED)
     assert a.state is State.SECURE and a.get_timer() is not None
-    a.receive(m.encode_packet(2, b.ssrc, m.ErrorAck().encode()), 10.1)
+    a.receive(encode_packet(2, b.ssrc, m.ErrorAck().encode()), 10.1)
     assert a.state is State.SECURE and a.get_timer() is None
     # A forged GoClear is dropped.
-    a.receive(m.encode_packet(3, b.ssrc, m.GoClear(bytes(8)).encode()), 11.0)
+    a.receive(encode_packet(3, b.ssrc, m.GoClear(bytes(8)).encode()), 11.0)
     assert a.drops["bad_mac"] == 1 and not a.datagrams_to_send(11.0)
 
 
 def test_sasrelay_refused() -> None:
     a, _ = _secure_pair()
     relay = m.SasRelay(bytes(8), bytes(16), bytes(40))
-    a.receive(m.encode_packet(1, 2, relay.encode()), 10.0)
+    a.receive(encode_packet(1, 2, relay.encode()), 10.0)
     (packet,) = a.datagrams_to_send(10.0)
-    assert message_of(packet) == m.Error(session.E_UNTRUSTED_MITM)
+    assert message_of(packet) == m.Error(E_UNTRUSTED_MITM)
     assert a.state is State.SECURE
 
 
@@ -476,7 +493,7 @@ def test_peer_error_is_acknowledged() -> None:
     a = make(1)
     a.start(0.0)
     a.datagrams_to_send(0.0)
-    a.receive(m.encode_packet(1, 2, m.Error(0xA0).encode()), 0.01)
+    a.receive(encode_packet(1, 2, m.Error(0xA0).encode()), 0.01)
     assert a.next_event() == Failed("peer sent Error 0xa0", 0xA0)
     (packet,) = a.datagrams_to_send(0.01)
     assert message_of(packet) == m.ErrorAck()
@@ -485,7 +502,7 @@ def test_peer_error_is_acknowledged() -> None:
 
 def test_garbage_is_counted_not_raised() -> None:
     a = make(1)
-    for junk in (b"", b"\x80" * 40, m.encode_packet(1, 2, m.HelloAck().encode())[:-1] + b"\x00"):
+    for junk in (b"", b"\x80" * 40, encode_packet(1, 2, m.HelloAck().encode())[:-1] + b"\x00"):
         a.receive(junk, 0.0)
     assert a.drops["bad_length"] + a.drops["not_zrtp"] + a.drops["bad_crc"] == 3
 
@@ -523,18 +540,18 @@ def test_non_dh_commit_asks_for_dh_mode(ka: bytes, value_len: int) -> None:
         bytes(value_len),
         bytes(8) if ka == b"Prsh" else b"",
     )
-    b.receive(m.encode_packet(9, a.ssrc, commit.encode()), 0.1)
+    b.receive(encode_packet(9, a.ssrc, commit.encode()), 0.1)
     assert b.next_event() == Failed(
-        "preshared/multistream Commit: DH mode required", session.E_NO_SHARED_SECRET
+        "preshared/multistream Commit: DH mode required", E_NO_SHARED_SECRET
     )
-    assert message_of(b.datagrams_to_send(0.1)[-1]) == m.Error(session.E_NO_SHARED_SECRET)
+    assert message_of(b.datagrams_to_send(0.1)[-1]) == m.Error(E_NO_SHARED_SECRET)
 
 
 def test_ssrc_collision() -> None:
     a = ZrtpSession(bytes([1]) * 12, ssrc=5, secrets_lookup=lambda zid: None)
     b = ZrtpSession(bytes([2]) * 12, ssrc=5, secrets_lookup=lambda zid: None)
     run = run_pair(a, b)
-    assert_failed_cleanly(run, a, b, session.E_SSRC_COLLISION)
+    assert_failed_cleanly(run, a, b, E_SSRC_COLLISION)
 
 
 def test_receive_before_start_announces_us() -> None:
@@ -553,7 +570,7 @@ def test_zrtp_hash_attribute() -> None:
 
 def test_injected_error_after_secure_keeps_keys() -> None:
     a, _ = _secure_pair()
-    a.receive(m.encode_packet(1, 2, m.Error(0x20).encode()), 10.0)
+    a.receive(encode_packet(1, 2, m.Error(0x20).encode()), 10.0)
     assert message_of(a.datagrams_to_send(10.0)[0]) == m.ErrorAck()
     assert a.state is State.SECURE and a.next_event() is None
     assert a.drops["error_after_secure"] == 1

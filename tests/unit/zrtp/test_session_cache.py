@@ -6,7 +6,8 @@ from pathlib import Path
 
 from tests.unit.zrtp.harness import run_pair
 from zcall.zrtp.cache import ZrtpCache
-from zcall.zrtp.session import CacheMismatch, SecureReady, ZrtpSession
+from zcall.zrtp.events import CacheMismatch, SecureReady
+from zcall.zrtp.session import ZrtpSession
 
 ZID_A, ZID_B = bytes([0xA]) * 12, bytes([0xB]) * 12
 
