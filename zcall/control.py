@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -25,30 +26,57 @@ class ControlError(Exception):
 
 
 class ControlServer:
+    """The socket and, next to it, a lock file held (flock) for as long as this instance runs: the lock, not
+    the socket file, says whether the home is taken, so only its holder ever removes the socket."""
+
     def __init__(self, path: Path, handler: Handler) -> None:
         self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
         self._handler = handler
         self._server: asyncio.Server | None = None
+        self._lock_fd: int | None = None
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if self.path.exists():
-            if _is_live(self.path):
-                raise ControlError(f"another zcall is running on {self.path}")
-            self.path.unlink()  # a stale socket from a crashed run
-        old_umask = os.umask(0o177)
+        self._take_lock()
         try:
-            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
-        finally:
-            os.umask(old_umask)
+            if self.path.exists() or self.path.is_symlink():
+                if _is_live(self.path):  # a live socket without the lock: an instance we cannot take over
+                    raise ControlError(f"another zcall is running on {self.path}")
+                self.path.unlink()  # a stale socket from a crashed run
+            old_umask = os.umask(0o177)
+            try:
+                self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+            finally:
+                os.umask(old_umask)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _take_lock(self) -> None:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ControlError(f"another zcall is running in this home ({self.path.parent})") from None
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
 
     async def close(self) -> None:
+        """Stop serving; the socket file is removed only by the instance that holds the lock."""
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        if self._lock_fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            self._release_lock()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

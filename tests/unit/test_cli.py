@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.zcall_peer import ZcallPeer
 from zcall import cli
 
 
@@ -118,3 +119,17 @@ def test_bad_arguments_are_usage_errors(args: list[str]) -> None:
     result = zcall(*args)
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+def test_a_second_instance_on_one_home_is_refused_and_the_first_stays_reachable(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    base = ["--home", str(home), "--headless", "--no-mdns", "--bind", "127.0.0.1", "--audio-in", "silence",
+            "--audio-out", "null"]
+    with ZcallPeer(None, home, name="first", sip_port=0, extra=["--no-mdns", "--bind", "127.0.0.1"]) as first:
+        port = first.wait_event("ready")["sip_uri"].rsplit(":", 1)[1]
+        same_port = zcall(*base, "--sip-port", port)  # fails on the SIP port, then cleans up after itself
+        assert same_port.returncode != 0 and '"event":"ready"' not in same_port.stdout
+        other_port = zcall(*base, "--sip-port", "0")  # would start if the socket had been removed
+        assert other_port.returncode != 0 and "another zcall is running" in other_port.stdout
+        status = zcall("--home", str(home), "ctl", "status")
+        assert status.returncode == 0, status.stderr

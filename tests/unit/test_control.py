@@ -93,3 +93,32 @@ async def test_stale_socket_is_replaced_but_live_one_is_not(tmp_path: Path) -> N
             await control.ControlServer(path, _handler).start()
     finally:
         await first.close()
+
+
+async def test_a_refused_instance_leaves_the_live_socket_alone(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "zcall.sock"
+    live = control.ControlServer(path, _handler)
+    await live.start()
+    try:
+        for _ in range(2):  # the second instance is refused and cleans up; a third must be refused too
+            refused = control.ControlServer(path, _handler)
+            with pytest.raises(control.ControlError, match="another zcall"):
+                await refused.start()
+            await refused.close()
+            assert path.exists()
+            assert await asyncio.to_thread(control.request, path, "echo", {"a": 1}) == {"a": 1}
+    finally:
+        await live.close()
+    assert not path.exists()
+
+
+async def test_an_instance_that_never_started_removes_nothing(tmp_path: Path) -> None:
+    # The phone closes its control server after any failed start (e.g. its SIP port was busy).
+    path = tmp_path / "run" / "zcall.sock"
+    live = control.ControlServer(path, _handler)
+    await live.start()
+    try:
+        await control.ControlServer(path, _handler).close()
+        assert await asyncio.to_thread(control.request, path, "echo", {}) == {}
+    finally:
+        await live.close()
