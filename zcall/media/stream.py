@@ -55,10 +55,13 @@ _MAX_CAPTURE_BACKLOG = 3
 _NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 _SDES_CNAME = 1
 _RTP_HEADER = struct.Struct("!BBHII")  # V=2 P=0 X=0 CC=0 | M PT | sequence | timestamp | SSRC
-# Opus spends bits on in-band FEC in proportion to the loss it expects. Start light (a clean path keeps its
-# quality) and follow the loss the far end reports in RTCP; never drop to 0, which turns FEC off entirely.
+# Opus spends bits on in-band FEC in proportion to the loss it expects, and with FEC on it codes speech worse
+# even when nothing is lost. So a call starts without FEC and follows the loss the far end reports in RTCP:
+# any loss switches FEC on (at least MIN_EXPECTED_LOSS_PCT), and it goes off again only after
+# _CLEAN_REPORTS_TO_RELAX loss-free reports in a row (a path that lost once is likely to lose again).
 MIN_EXPECTED_LOSS_PCT = 3
 MAX_EXPECTED_LOSS_PCT = 30
+_CLEAN_REPORTS_TO_RELAX = 3
 # -45 dBFS RMS: quieter than any syllable at speaking level, louder than a quiet room through a desk mic.
 _QUIET_MEAN_SQUARE = (32768 * 10 ** (-45 / 20)) ** 2
 
@@ -89,7 +92,7 @@ class MediaSession:
         complexity: int = 9,
         fec: bool = True,
         dtx: bool = False,
-        expected_loss_pct: int = MIN_EXPECTED_LOSS_PCT,
+        expected_loss_pct: int = 0,
         jitter_min_ms: int = 20,
         jitter_max_ms: int = 200,
         rtcp_interval_s: float = RTCP_INTERVAL_S,
@@ -126,6 +129,7 @@ class MediaSession:
         self._closed = False
         self._next_rtcp = 0.0
         self._decoded_any = False
+        self._clean_reports = 0
         self._pending: collections.deque[bytes] = collections.deque()
         self._capture_tokens = float(_MAX_CAPTURE_BACKLOG)
         self.drops: Counter[str] = Counter()
@@ -169,7 +173,8 @@ class MediaSession:
         """Keys from ZRTP or DTLS-SRTP: from here on audio flows (both directions)."""
         self._tx = SrtpSender(tx, self._ssrc)
         self._rx = SrtpReceiver(rx)
-        self._next_rtcp = self._clock() + self._rtcp_delay()
+        # RFC 3550 §6.2: the first report after half the interval (the sender learns the loss sooner).
+        self._next_rtcp = self._clock() + self._rtcp_delay() / 2
 
     @property
     def secure(self) -> bool:
@@ -381,7 +386,13 @@ class MediaSession:
 
     def _follow_reported_loss(self, fraction_lost: int) -> None:
         pct = math.ceil(fraction_lost * 100 / 256)
-        self._encoder.set_expected_loss(max(MIN_EXPECTED_LOSS_PCT, min(MAX_EXPECTED_LOSS_PCT, pct)))
+        if pct > 0:
+            self._clean_reports = 0
+            self._encoder.set_expected_loss(max(MIN_EXPECTED_LOSS_PCT, min(MAX_EXPECTED_LOSS_PCT, pct)))
+            return
+        self._clean_reports += 1
+        if self._clean_reports >= _CLEAN_REPORTS_TO_RELAX:
+            self._encoder.set_expected_loss(0)
 
     # --- RTCP ---
 
@@ -422,6 +433,7 @@ class MediaSession:
             snap["srtp_rejects"] = dict(self._rx.rejects)
         snap["counters"] = dict(self.counters)
         snap["fec_expected_loss_pct"] = self._encoder.expected_loss_pct
+        snap["fec"] = self._encoder.fec
         for side, dev in (("capture", self._source), ("playback", self._sink)):
             dropped = getattr(dev, "dropped", None)
             if dropped is not None:

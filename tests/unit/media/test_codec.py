@@ -48,6 +48,16 @@ def test_settings_reach_libopus() -> None:
     assert enc.expected_loss_pct == 0
     enc.set_expected_loss(140)
     assert enc.expected_loss_pct == 100
+    assert not enc.fec  # FEC not allowed stays off whatever the loss
+
+
+def test_fec_is_on_only_while_loss_is_expected() -> None:
+    enc = OpusEncoder(fec=True, expected_loss_pct=0)
+    assert not enc.fec
+    enc.set_expected_loss(10)
+    assert enc.fec
+    enc.set_expected_loss(0)
+    assert not enc.fec
 
 
 def test_round_trip_keeps_a_tone() -> None:

@@ -314,7 +314,7 @@ async def test_fec_strength_follows_the_loss_the_far_end_reports() -> None:
     try:
         a.set_remote(relay.address_a)
         b.set_remote(relay.address_b)
-        assert a.stats()["fec_expected_loss_pct"] == 3
+        assert a.stats()["fec_expected_loss_pct"] == 0  # a clean path codes best without FEC
         a.start_srtp(KEY_A, KEY_B)
         b.start_srtp(KEY_B, KEY_A)
         await asyncio.sleep(1.5)
@@ -323,7 +323,7 @@ async def test_fec_strength_follows_the_loss_the_far_end_reports() -> None:
         a.close()
         b.close()
     assert b.stats()["lost"] > 10
-    assert 12 <= a.stats()["fec_expected_loss_pct"] <= 30
+    assert 12 <= a.stats()["fec_expected_loss_pct"] <= 30 and a.stats()["fec"]
     assert b.stats()["playout"]["fec_recovered"] > 5
 
 
@@ -341,3 +341,17 @@ def test_quiet_means_below_speech_level() -> None:
     rng = np.random.default_rng(3)
     room = (rng.normal(0, 32768 * 10 ** (-60 / 20), 960)).astype("<i2").tobytes()
     assert _is_quiet(room)
+
+
+def test_fec_goes_off_only_after_several_clean_reports() -> None:
+    session = MediaSession(SilenceSource(), ListSink())
+    assert not session.stats()["fec"]
+    session._follow_reported_loss(26)  # about 10 %
+    assert session.stats()["fec"] and session.stats()["fec_expected_loss_pct"] == 11
+    session._follow_reported_loss(1)  # a trace of loss still asks for the minimum strength
+    assert session.stats()["fec_expected_loss_pct"] == 3
+    for _ in range(2):
+        session._follow_reported_loss(0)
+        assert session.stats()["fec"]
+    session._follow_reported_loss(0)
+    assert not session.stats()["fec"] and session.stats()["fec_expected_loss_pct"] == 0
