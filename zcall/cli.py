@@ -11,10 +11,11 @@ from collections.abc import Callable, Sequence
 
 from zcall import __version__, control, doctor, headless, peers, settings, trust
 from zcall import config as configmod
+from zcall.exitcodes import ExitCode
+from zcall.exitcodes import describe as describe_exit_codes
 from zcall.paths import Paths
 from zcall.zrtp.cache import CacheError
 
-EXIT_USAGE = 2
 
 def _port(text: str) -> int:
     value = int(text)
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zcall",
         description="Secure desk-phone calls: SIP, ZRTP with SAS words, Opus over SRTP.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes:\n" + describe_exit_codes(),
     )
     parser.add_argument("--version", action="version", version=f"zcall {__version__}")
     parser.add_argument("--home", metavar="DIR", help="keep every file of this instance under DIR")
@@ -168,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(headless.run(settings.merge(config, args), paths, args))
     except configmod.ConfigError as exc:
         print(f"zcall: config error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except CacheError as exc:
         print(f"zcall: {exc}", file=sys.stderr)
         return 1

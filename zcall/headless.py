@@ -10,6 +10,7 @@ import sys
 
 from zcall import events
 from zcall.engine import Phone, PhoneError
+from zcall.exitcodes import ExitCode
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
 
@@ -23,17 +24,34 @@ class _Runner:
         self.done = asyncio.Event()
         self.peer_seen = asyncio.Event()
         self._hangups: list[asyncio.TimerHandle] = []
+        self._secure: set[str] = set()  # calls that reached secure
+        self._alerted: set[str | None] = set()  # calls (or None: no call) that raised a security alert
+        self.exit_code = ExitCode.OK
 
     def on_event(self, event: events.Event) -> None:
         sys.stdout.write(event.to_json() + "\n")
         sys.stdout.flush()
         if isinstance(event, events.Peer) and event.action == "up":
             self.peer_seen.set()
-        if isinstance(event, events.Secure) and self.args.hangup_after:
-            loop = asyncio.get_running_loop()
-            self._hangups.append(loop.call_later(self.args.hangup_after, self._hangup, event.id))
+        if isinstance(event, events.Secure):
+            self._secure.add(event.id)
+            if self.args.hangup_after:
+                loop = asyncio.get_running_loop()
+                self._hangups.append(loop.call_later(self.args.hangup_after, self._hangup, event.id))
+        if isinstance(event, events.Alert):
+            self._alerted.add(event.id)
         if isinstance(event, events.Ended) and self.args.exit_after_call:
-            self.done.set()
+            self.finish(self._outcome(event.id))
+
+    def _outcome(self, call_id: str) -> ExitCode:
+        if call_id in self._alerted:
+            return ExitCode.ALERT
+        return ExitCode.OK if call_id in self._secure else ExitCode.FAILED
+
+    def finish(self, code: ExitCode) -> None:
+        if not self.done.is_set():
+            self.exit_code = code
+        self.done.set()
 
     def _hangup(self, call_id: str) -> None:
         with contextlib.suppress(PhoneError):
@@ -51,7 +69,7 @@ class _Runner:
                 if not is_name or loop.time() >= deadline:
                     self.on_event(events.Error(message=str(exc)))
                     if self.args.exit_after_call:
-                        self.done.set()
+                        self.finish(ExitCode.FAILED)
                     return
             self.peer_seen.clear()
             with contextlib.suppress(TimeoutError):
@@ -59,11 +77,12 @@ class _Runner:
 
 
 async def run(settings: PhoneSettings, paths: Paths, args: argparse.Namespace) -> int:
+    """Run until a signal (or, with --exit-after-call, the end of the first call); returns an ExitCode."""
     try:
         phone = Phone(settings, paths)
     except PhoneError as exc:
         print(events.Error(message=str(exc)).to_json(), flush=True)
-        return 1
+        return ExitCode.FAILED
     runner = _Runner(phone, args)
     phone.subscribe(runner.on_event)
     loop = asyncio.get_running_loop()
@@ -74,7 +93,7 @@ async def run(settings: PhoneSettings, paths: Paths, args: argparse.Namespace) -
     except PhoneError as exc:
         runner.on_event(events.Error(message=str(exc)))
         await phone.close()
-        return 1
+        return ExitCode.FAILED
     try:
         if args.call:
             await runner.place_call(args.call)
@@ -82,4 +101,4 @@ async def run(settings: PhoneSettings, paths: Paths, args: argparse.Namespace) -
     finally:
         await phone.close()
         await asyncio.sleep(0.2)  # let the last BYE leave before the socket goes
-    return 0
+    return runner.exit_code

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.zcall_peer import ZcallPeer
-from zcall import cli
+from zcall.exitcodes import ExitCode
 
 
 def zcall(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -62,7 +62,7 @@ def test_config_show_hides_password(tmp_path: Path) -> None:
 def test_bad_config_is_reported_with_its_key(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("[network]\nsip_port = 'x'\n")
     result = zcall("--home", str(tmp_path), "config", "show")
-    assert result.returncode == cli.EXIT_USAGE
+    assert result.returncode == ExitCode.USAGE
     assert "network.sip_port" in result.stderr
 
 
@@ -133,3 +133,10 @@ def test_a_second_instance_on_one_home_is_refused_and_the_first_stays_reachable(
         assert other_port.returncode != 0 and "another zcall is running" in other_port.stdout
         status = zcall("--home", str(home), "ctl", "status")
         assert status.returncode == 0, status.stderr
+
+
+def test_help_lists_the_exit_codes() -> None:
+    out = zcall("--help").stdout
+    assert "exit codes:" in out
+    for code in ExitCode:
+        assert f"  {code.value}  " in out
