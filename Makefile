@@ -8,11 +8,17 @@ STAMP := $(VENV)/.zcall-installed
 # Runtime system libraries: libopus0 for opuslib, portaudio to build PyAudio.
 RUNTIME_DEBS := libopus0 portaudio19-dev libasound2-dev libasound2-plugins python3-venv python3-dev gcc
 # The test bench: independent peers, captures, audio tools, namespaces, a terminal.
-TEST_DEBS := linphone-cli baresip-core kamailio kamailio-tls-modules tshark sox libsox-fmt-all espeak-ng \
+TEST_DEBS := device-tree-compiler linphone-cli baresip-core kamailio kamailio-tls-modules tshark sox libsox-fmt-all espeak-ng \
              iproute2 iputils-ping nftables openssl tmux procps psmisc \
              debootstrap shellcheck debhelper dh-virtualenv dpkg-dev fakeroot qemu-user-static binfmt-support alsa-utils fdisk pulseaudio
 
-.PHONY: setup setup-test run test bench lint clean deb
+# The desk-unit image (firmware/image/build.sh) and its boot test: heavy, opt-in, not part of `make test`.
+IMAGE_DEBS := mmdebstrap dosfstools mtools e2fsprogs fdisk device-tree-compiler grub-pc-bin
+IMAGE_DEBS_FOREIGN := qemu-user-static binfmt-support
+BOOT_TEST_DEBS := qemu-system-x86 mtools
+ARCH ?= amd64
+
+.PHONY: setup setup-test run test bench lint clean deb image boot-test
 
 setup: $(STAMP)
 
@@ -47,3 +53,16 @@ deb:
 	@bash packaging/apt-ensure.sh dpkg-dev debhelper dh-virtualenv fakeroot python3-venv python3-dev \
 		portaudio19-dev libasound2-dev
 	bash packaging/build-deb.sh
+
+# A desk-unit disk image from Debian packages (mmdebstrap): dist/zcall-desk-$(ARCH).img. ARCH=amd64 is a
+# PC/QEMU disk; ARCH=arm64 a Raspberry Pi 3B+/4 card (on an amd64 host: emulated, slow). See firmware/README.md.
+image:
+	@bash packaging/apt-ensure.sh $(IMAGE_DEBS) $(if $(filter-out $(shell dpkg --print-architecture),$(ARCH)),$(IMAGE_DEBS_FOREIGN))
+	bash firmware/image/make-image.sh $(ARCH)
+
+# Boots two amd64 units in QEMU (TCG) and checks first boot, the phone, power cuts, the watchdog and a call
+# between them; report in build/boot-test/. Opt-in (see firmware/README.md for why and how long).
+boot-test: setup
+	@$(MAKE) --no-print-directory image ARCH=amd64
+	@bash packaging/apt-ensure.sh $(BOOT_TEST_DEBS)
+	ZCALL_BOOT_TEST=1 $(BIN)/pytest tests/boot -p no:cacheprovider -o addopts="" -s -q $(PYTEST_ARGS)

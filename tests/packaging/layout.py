@@ -15,10 +15,10 @@ TESTS = Path(__file__).resolve().parent
 SOURCED_FRAGMENTS = [
     FIRMWARE / "pi-gen" / "config",
     FIRMWARE / "pi-gen" / "stage-zcall" / "EXPORT_IMAGE",
-    FIRMWARE / "pi-gen" / "stage-zcall" / "01-zcall" / "01-run-chroot.sh",
 ]
 
-# linux/include/uapi/linux/input-event-codes.h: the keys the TUI binds (see firmware/README.md).
+# linux/include/uapi/linux/input-event-codes.h: the keys the TUI binds, as firmware/README.md states them
+# (test_layer.py checks the overlay itself against the kernel's header and zcall/tui/keys.py).
 KEYCODES = {"KEY_ENTER": 28, "KEY_ESC": 1, "KEY_UP": 103, "KEY_DOWN": 108, "KEY_M": 50, "KEY_N": 49}
 
 _SHELL_SHEBANG = re.compile(rb"^#!\s*/(usr/)?bin/(env\s+)?(ba|da)?sh\b")

@@ -26,9 +26,10 @@ def test_fragments_exist_for_buttons_and_several_hats() -> None:
 @pytest.mark.parametrize("fragment", FRAGMENTS, ids=lambda p: p.name)
 def test_every_overlay_and_dtparam_is_in_the_reference_list(fragment: Path) -> None:
     known = layout.overlay_list()
+    ours = {p.stem for p in (layout.FIRMWARE / "overlays").glob("*.dts")}
     for directive, name, _ in layout.config_txt_settings(fragment):
         if directive == "dtoverlay":
-            assert name in known["overlays"], f"{fragment.name}: overlay {name} not in firmware/overlays.txt"
+            assert name in known["overlays"] | ours, f"{fragment.name}: overlay {name} is neither ours nor listed"
         elif directive == "dtparam":
             assert name in known["dtparams"], f"{fragment.name}: dtparam {name} not in firmware/overlays.txt"
 
@@ -37,21 +38,6 @@ def test_overlay_list_names_its_source() -> None:
     text = (layout.FIRMWARE / "overlays.txt").read_text()
     assert "arch/arm/boot/dts/overlays/README" in text
     assert re.search(r"\b[0-9a-f]{40}\b", text), "the list must pin the commit it was checked against"
-
-
-def test_buttons_map_to_the_tui_keys() -> None:
-    keys = [
-        params
-        for directive, name, params in layout.config_txt_settings(layout.FIRMWARE / "config" / "buttons.txt")
-        if directive == "dtoverlay" and name == "gpio-key"
-    ]
-    assert 4 <= len(keys) <= 6
-    assert sorted(int(k["keycode"]) for k in keys) == sorted(layout.KEYCODES.values())
-    gpios = [int(k["gpio"]) for k in keys]
-    assert len(set(gpios)) == len(gpios), "two buttons on one GPIO"
-    # I2C (2, 3), I2S (18-21) and the HAT EEPROM (0, 1) belong to the audio HATs.
-    assert not set(gpios) & {0, 1, 2, 3, 18, 19, 20, 21}
-    assert all(k.get("active_low") == "1" and k.get("gpio_pull") == "up" for k in keys)
 
 
 def test_readme_states_the_key_mapping() -> None:
@@ -164,16 +150,6 @@ def test_pi_gen_stage_layout() -> None:
                 assert os.access(item, os.X_OK), f"pi-gen skips {item} unless it is executable"
 
 
-def test_pi_gen_packages_exist_in_debian() -> None:
-    require_binary("apt-cache")
-    lists = (layout.FIRMWARE / "pi-gen" / "stage-zcall").glob("*/*-packages*")
-    names = [w for f in lists for line in f.read_text().splitlines() for w in line.split("#")[0].split()]
-    assert names
-    argv = ["apt-cache", "show", "--no-all-versions", *names]
-    result = subprocess.run(argv, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-
-
 def _source_pigen_config(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     script = 'source "$1" && printf "%s\\n" "$IMG_NAME" "$STAGE_LIST" "$FIRST_USER_NAME" "$ZCALL_AUDIO_HAT"'
     env = {"PATH": os.environ["PATH"], **extra_env}
@@ -194,13 +170,3 @@ def test_pi_gen_config_satisfies_build_sh() -> None:
     assert (layout.FIRMWARE / "config" / "audio" / f"{hat}.txt").is_file()
     assert _source_pigen_config({"ZCALL_FIRMWARE_DIR": "/fw"}).returncode != 0
     assert _source_pigen_config({"ZCALL_ADMIN_PASSWORD": "x"}).returncode != 0
-
-
-def test_stage_installs_every_firmware_file() -> None:
-    """Each file firmware/ ships for the image is used by the stage script (none forgotten)."""
-    run = (layout.FIRMWARE / "pi-gen" / "stage-zcall" / "01-zcall" / "00-run.sh").read_text()
-    for rel in ["kiosk/zcall-kiosk", "kiosk/zcall-firstboot", "systemd/zcall-firstboot.service",
-                "systemd/getty@tty1.service.d/zcall-autologin.conf", "systemd/zcall-watchdog.conf",
-                "nftables.conf", "alsa/asound.conf", "zcall/config.toml", "config/base.txt",
-                "config/buttons.txt"]:
-        assert rel in run, rel

@@ -23,6 +23,7 @@ def test_script_discovery_finds_the_known_scripts() -> None:
     for expected in ["packaging/build-deb.sh", "packaging/apt-ensure.sh", "packaging/debian/postinst",
                      "packaging/debian/postrm", "firmware/kiosk/zcall-kiosk",
                      "firmware/kiosk/zcall-firstboot", "firmware/build-image.sh",
+                     "firmware/install-layer.sh", "firmware/image/build.sh",
                      "firmware/pi-gen/stage-zcall/prerun.sh",
                      "firmware/pi-gen/stage-zcall/01-zcall/00-run.sh", "tests/packaging/debian-chroot.sh"]:
         assert expected in names
