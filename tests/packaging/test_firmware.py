@@ -29,7 +29,7 @@ def test_every_overlay_and_dtparam_is_in_the_reference_list(fragment: Path) -> N
     ours = {p.stem for p in (layout.FIRMWARE / "overlays").glob("*.dts")}
     for directive, name, _ in layout.config_txt_settings(fragment):
         if directive == "dtoverlay":
-            assert name in known["overlays"] | ours, f"{fragment.name}: overlay {name} is neither ours nor listed"
+            assert name in known["overlays"] | ours, f"{fragment.name}: overlay {name}: not ours, not listed"
         elif directive == "dtparam":
             assert name in known["dtparams"], f"{fragment.name}: dtparam {name} not in firmware/overlays.txt"
 

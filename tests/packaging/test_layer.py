@@ -56,7 +56,8 @@ def test_layer_packages_exist_in_debian() -> None:
     names = [w for line in (layout.FIRMWARE / "packages.txt").read_text().splitlines()
              for w in line.split("#")[0].split()]
     assert "overlayroot" in names and "nftables" in names
-    result = subprocess.run(["apt-cache", "show", "--no-all-versions", *names], capture_output=True, text=True)
+    argv = ["apt-cache", "show", "--no-all-versions", *names]
+    result = subprocess.run(argv, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
@@ -93,8 +94,8 @@ def _check_against_tui(buttons: dict[str, tuple[str, int]]) -> None:
     assert set(buttons) <= set(HARDWARE_KEYS), f"buttons for keys the TUI does not bind: {set(buttons)}"
     for key, (label, code) in buttons.items():
         linux = LINUX_NAME.get(key, f"KEY_{key.upper()}")
-        assert code == codes[linux], f"button {label}: code {code}, but the TUI's {key!r} is {linux}={codes[linux]}"
-        assert label == HARDWARE_KEYS[key], f"button for {key!r} is labelled {label}, the TUI calls it {HARDWARE_KEYS[key]}"
+        assert code == codes[linux], f"{label}: code {code}, the TUI wants {linux}={codes[linux]}"
+        assert label == HARDWARE_KEYS[key], f"{key!r}: {label}, the TUI says {HARDWARE_KEYS[key]}"
 
 
 @pytest.fixture
