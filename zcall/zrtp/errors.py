@@ -1,25 +1,33 @@
 """How a ZRTP session says no: §5.9 Error codes, and the two internal outcomes of a refused message."""
 
-E_MALFORMED = 0x10
-E_SOFTWARE = 0x20
-E_VERSION = 0x30
-E_HELLO_MISMATCH = 0x40
-E_HASH = 0x51
-E_CIPHER = 0x52
-E_KEY_AGREEMENT = 0x53
-E_AUTH = 0x54
-E_SAS = 0x55
-E_NO_SHARED_SECRET = 0x56
-E_BAD_PV = 0x61
-E_BAD_HVI = 0x62
-E_UNTRUSTED_MITM = 0x63
-E_CONFIRM_MAC = 0x70
-E_NONCE_REUSE = 0x80
-E_EQUAL_ZID = 0x90
-E_SSRC_COLLISION = 0x91
-E_UNAVAILABLE = 0xA0
-E_TIMEOUT = 0xB0
-E_GOCLEAR_NOT_ALLOWED = 0x100
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ZrtpErrorCode(IntEnum):
+    """The §5.9 Error message codes."""
+
+    MALFORMED = 0x10  # malformed packet (CRC OK, wrong structure)
+    SOFTWARE = 0x20  # critical software error
+    VERSION = 0x30  # unsupported ZRTP version
+    HELLO_MISMATCH = 0x40  # Hello components mismatch
+    HASH = 0x51  # hash type not supported
+    CIPHER = 0x52  # cipher type not supported
+    KEY_AGREEMENT = 0x53  # public key exchange not supported
+    AUTH = 0x54  # SRTP auth tag not supported
+    SAS = 0x55  # SAS rendering scheme not supported
+    NO_SHARED_SECRET = 0x56  # no shared secret available, DH mode required
+    BAD_PV = 0x61  # DH error: bad pvi or pvr (1, 0 or p-1)
+    BAD_HVI = 0x62  # DH error: hvi does not match the hashed data
+    UNTRUSTED_MITM = 0x63  # relayed SAS from an untrusted MiTM
+    CONFIRM_MAC = 0x70  # bad Confirm packet MAC
+    NONCE_REUSE = 0x80  # nonce reuse
+    EQUAL_ZID = 0x90  # equal ZIDs in Hello
+    SSRC_COLLISION = 0x91  # SSRC collision
+    UNAVAILABLE = 0xA0  # service unavailable
+    TIMEOUT = 0xB0  # protocol timeout
+    GOCLEAR_NOT_ALLOWED = 0x100  # GoClear received but not allowed
 
 
 class Drop(Exception):
@@ -33,7 +41,7 @@ class Drop(Exception):
 class Abort(Exception):
     """A protocol failure that ends the session with a §5.9 Error message."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: ZrtpErrorCode, reason: str) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason

@@ -48,6 +48,7 @@ class HelloHashMismatch:
 class Failed:
     reason: str
     error_code: int | None
+    """The §5.9 code sent or received: a ZrtpErrorCode, or a bare int for a code we do not know."""
 
 
 Event = SecureReady | CacheMismatch | HelloHashMismatch | Failed

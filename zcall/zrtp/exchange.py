@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 from zcall.zrtp import crypto, sas
 from zcall.zrtp import messages as m
-from zcall.zrtp.errors import E_BAD_PV, E_CONFIRM_MAC, E_MALFORMED, Abort, Drop
+from zcall.zrtp.errors import Abort, Drop, ZrtpErrorCode
 from zcall.zrtp.events import SecureReady
 from zcall.zrtp.negotiation import Choice, wire
 from zcall.zrtp.packet import ParseError
@@ -106,7 +106,7 @@ class Exchange:
         try:
             dh_result = self.keypair.exchange(peer_dh.pv)
         except crypto.BadPublicValue as exc:
-            raise Abort(E_BAD_PV, str(exc)) from exc
+            raise Abort(ZrtpErrorCode.BAD_PV, str(exc)) from exc
         assert self.commit is not None
         self.peer_dhpart = peer_dh
         dh1, dh2 = (peer_dh, self.own_dhpart) if self.is_initiator else (self.own_dhpart, peer_dh)
@@ -164,11 +164,11 @@ class Exchange:
         if not crypto.macs_equal(
             crypto.mac64(self.choice.hash, self.peer_mac_key, confirm.encrypted), confirm.confirm_mac
         ):
-            raise Abort(E_CONFIRM_MAC, "bad Confirm MAC")
+            raise Abort(ZrtpErrorCode.CONFIRM_MAC, "bad Confirm MAC")
         try:
             body = m.parse_confirm_body(crypto.cfb_decrypt(zrtp_key, confirm.iv, confirm.encrypted))
         except ParseError as exc:
-            raise Abort(E_MALFORMED, "malformed Confirm body") from exc
+            raise Abort(ZrtpErrorCode.MALFORMED, "malformed Confirm body") from exc
         # H0 closes the chain and authenticates the peer's DHPart (§9).
         if not crypto.macs_equal(crypto.implicit_hash(body.h0), peer_dh.h1):
             raise Drop("hash_chain")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from zcall.zrtp import crypto
 from zcall.zrtp import messages as m
-from zcall.zrtp.errors import E_AUTH, E_CIPHER, E_HASH, E_KEY_AGREEMENT, E_NO_SHARED_SECRET, E_SAS, Abort
+from zcall.zrtp.errors import Abort, ZrtpErrorCode
 
 NON_DH_MODES = ("Prsh", "Mult")
 
@@ -69,37 +69,39 @@ class Offer:
         kas = tuple(name(v) for v in hello.key_agreements)
         ka = crypto.choose_key_agreement(self.key_agreements, kas)
         if ka is None:
-            raise Abort(E_KEY_AGREEMENT, "no key agreement in common")
+            raise Abort(ZrtpErrorCode.KEY_AGREEMENT, "no key agreement in common")
         hash_order, cipher_order = self.hashes, self.ciphers
         if ka == "EC38":  # §5.1.5: a 384-bit curve calls for SHA-384 and AES-256 when both have them
             hash_order = tuple(sorted(hash_order, key=lambda h: h != "S384"))
             cipher_order = tuple(sorted(cipher_order, key=lambda c: c != "AES3"))
         return Choice(
-            hash=_first(hash_order, hello.hashes, E_HASH, "hash"),
-            cipher=_first(cipher_order, hello.ciphers, E_CIPHER, "cipher"),
-            auth=_first(self.auths, hello.auths, E_AUTH, "auth tag"),
+            hash=_first(hash_order, hello.hashes, ZrtpErrorCode.HASH, "hash"),
+            cipher=_first(cipher_order, hello.ciphers, ZrtpErrorCode.CIPHER, "cipher"),
+            auth=_first(self.auths, hello.auths, ZrtpErrorCode.AUTH, "auth tag"),
             key_agreement=ka,
-            sas=_first(self.sas_types, hello.sas_types, E_SAS, "SAS type"),
+            sas=_first(self.sas_types, hello.sas_types, ZrtpErrorCode.SAS, "SAS type"),
         )
 
     def accept(self, commit: m.Commit) -> Choice:
         """The responder's check of a Commit: every algorithm must be one we offered."""
         if name(commit.key_agreement) in NON_DH_MODES:
             # We never offer them; with no ZRTPSess or preshared key the peer must use DH (§5.9, 0x56).
-            raise Abort(E_NO_SHARED_SECRET, "preshared/multistream Commit: DH mode required")
+            raise Abort(ZrtpErrorCode.NO_SHARED_SECRET, "preshared/multistream Commit: DH mode required")
         choice = Choice(
-            hash=_offered(commit.hash, self.hashes, "hash", E_HASH),
-            cipher=_offered(commit.cipher, self.ciphers, "cipher", E_CIPHER),
-            auth=_offered(commit.auth, self.auths, "auth", E_AUTH),
-            key_agreement=_offered(commit.key_agreement, self.key_agreements, "ka", E_KEY_AGREEMENT),
+            hash=_offered(commit.hash, self.hashes, "hash", ZrtpErrorCode.HASH),
+            cipher=_offered(commit.cipher, self.ciphers, "cipher", ZrtpErrorCode.CIPHER),
+            auth=_offered(commit.auth, self.auths, "auth", ZrtpErrorCode.AUTH),
+            key_agreement=_offered(
+                commit.key_agreement, self.key_agreements, "ka", ZrtpErrorCode.KEY_AGREEMENT
+            ),
             sas=name(commit.sas),
         )
         if choice.sas not in self.sas_types:
-            raise Abort(E_SAS, f"SAS type {choice.sas!r} not offered")
+            raise Abort(ZrtpErrorCode.SAS, f"SAS type {choice.sas!r} not offered")
         return choice
 
 
-def _first(ours: tuple[str, ...], theirs: tuple[bytes, ...], code: int, what: str) -> str:
+def _first(ours: tuple[str, ...], theirs: tuple[bytes, ...], code: ZrtpErrorCode, what: str) -> str:
     names = {name(v) for v in theirs}
     for ours_name in ours:
         if ours_name in names:
@@ -107,7 +109,7 @@ def _first(ours: tuple[str, ...], theirs: tuple[bytes, ...], code: int, what: st
     raise Abort(code, f"no {what} in common")
 
 
-def _offered(value: bytes, ours: tuple[str, ...], kind: str, code: int) -> str:
+def _offered(value: bytes, ours: tuple[str, ...], kind: str, code: ZrtpErrorCode) -> str:
     chosen = name(value)
     if chosen not in ours:
         raise Abort(code, f"{kind} {chosen!r} not offered")

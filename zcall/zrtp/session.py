@@ -13,25 +13,13 @@ errors.py.
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 from typing import Literal
 
 from zcall.zrtp import crypto
 from zcall.zrtp import messages as m
-from zcall.zrtp.errors import (
-    E_BAD_HVI,
-    E_BAD_PV,
-    E_EQUAL_ZID,
-    E_GOCLEAR_NOT_ALLOWED,
-    E_HELLO_MISMATCH,
-    E_SOFTWARE,
-    E_SSRC_COLLISION,
-    E_TIMEOUT,
-    E_UNTRUSTED_MITM,
-    E_VERSION,
-    Abort,
-    Drop,
-)
+from zcall.zrtp.errors import Abort, Drop, ZrtpErrorCode
 from zcall.zrtp.events import CacheMismatch, Event, Failed, HelloHashMismatch
 from zcall.zrtp.exchange import Exchange, SecretsLookup, SecretsView, mac_sealed
 from zcall.zrtp.negotiation import NON_DH_MODES, Offer, name
@@ -128,7 +116,7 @@ class ZrtpSession:
             self._abort(abort.code, abort.reason, now)
         except Exception as exc:  # a bug must not take the caller down with it; report it as §5.9's 0x20
             self.drops["internal_error"] += 1
-            self._abort(E_SOFTWARE, f"internal error: {type(exc).__name__}", now)
+            self._abort(ZrtpErrorCode.SOFTWARE, f"internal error: {type(exc).__name__}", now)
 
     def datagrams_to_send(self, now: float) -> list[bytes]:
         return self._tx.take()
@@ -150,11 +138,11 @@ class ZrtpSession:
             if self.state is State.ERROR_SENT:
                 self.state = State.FAILED  # Failed was reported when the Error went out
             elif kind != "Error" and self.state not in _TERMINAL:
-                self._tx.send(m.Error(E_TIMEOUT).encode())
-                self._fail(f"no answer to {kind}", E_TIMEOUT)
+                self._tx.send(m.Error(ZrtpErrorCode.TIMEOUT).encode())
+                self._fail(f"no answer to {kind}", ZrtpErrorCode.TIMEOUT)
         if self._stall_applies() and now >= self._last_progress + self._stall_timeout:
-            self._tx.send(m.Error(E_TIMEOUT).encode())
-            self._fail(f"peer stalled in state {self.state.value}", E_TIMEOUT)
+            self._tx.send(m.Error(ZrtpErrorCode.TIMEOUT).encode())
+            self._fail(f"peer stalled in state {self.state.value}", ZrtpErrorCode.TIMEOUT)
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -216,7 +204,7 @@ class ZrtpSession:
         self._tx.retx = None
         self._events.append(Failed(reason, code))
 
-    def _abort(self, code: int, reason: str, now: float) -> None:
+    def _abort(self, code: ZrtpErrorCode, reason: str, now: float) -> None:
         """Send Error(code) until ErrorACK (T2) and report the failure once."""
         if self.state in _TERMINAL:
             return
@@ -265,7 +253,7 @@ class ZrtpSession:
         elif isinstance(msg, m.GoClear):
             self._on_goclear(msg, now)
         elif isinstance(msg, m.SasRelay):
-            self._refuse_in_secure(E_UNTRUSTED_MITM, now)
+            self._refuse_in_secure(ZrtpErrorCode.UNTRUSTED_MITM, now)
         else:  # ClearACK, RelayACK, PingACK: we never solicit them
             raise Drop("unexpected")
 
@@ -278,7 +266,10 @@ class ZrtpSession:
             self.drops["error_after_secure"] += 1
             return
         self._tx.retx = None
-        self._fail(f"peer sent Error 0x{msg.code:x}", msg.code)
+        code: int = msg.code
+        with contextlib.suppress(ValueError):
+            code = ZrtpErrorCode(msg.code)
+        self._fail(f"peer sent Error 0x{msg.code:x}", code)
 
     # --------------------------------------------------------------------------------------- discovery
 
@@ -287,17 +278,17 @@ class ZrtpSession:
             self.start(now)  # the peer runs ZRTP: announce ourselves too
         if self._peer_hello is not None:
             if hello.raw != self._peer_hello.raw:
-                raise Abort(E_HELLO_MISMATCH, "peer Hello changed during the exchange")
+                raise Abort(ZrtpErrorCode.HELLO_MISMATCH, "peer Hello changed during the exchange")
             self._tx.send(m.HelloAck().encode())
             return
         if hello.version[:3] != VERSION[:3]:
             if hello.version > VERSION:
                 raise Drop("newer_version")  # §4.1.1: the peer falls back to ours
-            raise Abort(E_VERSION, f"unsupported ZRTP version {hello.version!r}")
+            raise Abort(ZrtpErrorCode.VERSION, f"unsupported ZRTP version {hello.version!r}")
         if hello.zid == self.zid:
-            raise Abort(E_EQUAL_ZID, "peer uses our ZID")
+            raise Abort(ZrtpErrorCode.EQUAL_ZID, "peer uses our ZID")
         if packet.ssrc == self.ssrc:
-            raise Abort(E_SSRC_COLLISION, "peer uses our SSRC")
+            raise Abort(ZrtpErrorCode.SSRC_COLLISION, "peer uses our SSRC")
         self._peer_hello = hello
         if self._signaled_hash is not None and not self._check_signaled_hash(hello):
             return
@@ -445,10 +436,10 @@ class ZrtpSession:
         if not crypto.message_mac_ok(commit.raw, dh2.h1):
             raise Drop("bad_mac")
         if len(dh2.pv) != crypto.PV_LEN[x.choice.key_agreement]:
-            raise Abort(E_BAD_PV, "DHPart2 public value has the wrong size")
+            raise Abort(ZrtpErrorCode.BAD_PV, "DHPart2 public value has the wrong size")
         expected = crypto.hvi(x.choice.hash, dh2.raw, self._hello_raw)
         if not crypto.macs_equal(expected, commit.hvi):
-            raise Abort(E_BAD_HVI, "hvi does not match DHPart2 (possible MiTM)")
+            raise Abort(ZrtpErrorCode.BAD_HVI, "hvi does not match DHPart2 (possible MiTM)")
         x.complete(dh2, self._hello_raw)
         own_confirm = x.make_confirm(self._verified_override, self._cache_expiry)
         self._progress(State.WAIT_CONFIRM2, now)
@@ -485,9 +476,9 @@ class ZrtpSession:
             raise Drop("unexpected")
         if not crypto.macs_equal(crypto.mac64(x.choice.hash, x.peer_mac_key, m.GoClear.TYPE), msg.clear_mac):
             raise Drop("bad_mac")
-        self._refuse_in_secure(E_GOCLEAR_NOT_ALLOWED, now)
+        self._refuse_in_secure(ZrtpErrorCode.GOCLEAR_NOT_ALLOWED, now)
 
-    def _refuse_in_secure(self, code: int, now: float) -> None:
+    def _refuse_in_secure(self, code: ZrtpErrorCode, now: float) -> None:
         """We never go clear and trust no MiTM: answer with Error but keep our SRTP keys (§5.9)."""
         if self.state is not State.SECURE:
             raise Drop("unexpected")

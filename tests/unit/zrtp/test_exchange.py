@@ -8,7 +8,7 @@ import pytest
 
 from zcall.zrtp import crypto
 from zcall.zrtp import messages as m
-from zcall.zrtp.errors import E_BAD_PV, E_CONFIRM_MAC, Abort, Drop
+from zcall.zrtp.errors import Abort, Drop, ZrtpErrorCode
 from zcall.zrtp.exchange import Exchange, SecretsView, mac_sealed
 from zcall.zrtp.negotiation import Choice, Offer
 
@@ -112,7 +112,7 @@ def test_tampered_confirm_mac_aborts_and_wrong_h0_is_dropped() -> None:
     flipped = m.Confirm(1, c1.confirm_mac, c1.iv, bytes([c1.encrypted[0] ^ 1]) + c1.encrypted[1:])
     with pytest.raises(Abort) as info:
         p.i.accept_confirm(flipped)
-    assert info.value.code == E_CONFIRM_MAC
+    assert info.value.code == ZrtpErrorCode.CONFIRM_MAC
     # A Confirm with valid keys but a foreign H0 does not close the responder's chain.
     p.r.chain = crypto.HashChain.generate()
     with pytest.raises(Drop, match="hash_chain"):
@@ -125,7 +125,7 @@ def test_bad_public_value_aborts() -> None:
     one = m.DHPart(1, bytes(32), bytes(8), bytes(8), bytes(8), bytes(8), (1).to_bytes(384, "big"))
     with pytest.raises(Abort) as info:
         p.i.complete(one, p.hello_r)
-    assert info.value.code == E_BAD_PV
+    assert info.value.code == ZrtpErrorCode.BAD_PV
 
 
 @pytest.mark.parametrize(

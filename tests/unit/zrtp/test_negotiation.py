@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from zcall.zrtp import crypto
 from zcall.zrtp import messages as m
-from zcall.zrtp.errors import E_AUTH, E_CIPHER, E_HASH, E_KEY_AGREEMENT, E_NO_SHARED_SECRET, E_SAS, Abort
+from zcall.zrtp.errors import Abort, ZrtpErrorCode
 from zcall.zrtp.negotiation import Choice, Offer, name, wire
 
 DEFAULT = Offer(("S256", "S384"), ("AES1", "AES3"), ("HS80", "HS32"), ("X255", "DH3k"), ("B256", "B32"))
@@ -84,11 +84,11 @@ def test_choose_ec38_prefers_sha384_and_aes256() -> None:
 @pytest.mark.parametrize(
     ("peer", "code"),
     [
-        (Offer(("S384",), ("AES1",), ("HS80",), ("X255",), ("B32",)), E_HASH),
-        (Offer(("S256",), ("AES3",), ("HS80",), ("X255",), ("B32",)), E_CIPHER),
-        (Offer(("S256",), ("AES1",), ("HS32",), ("X255",), ("B32",)), E_AUTH),
-        (Offer(("S256",), ("AES1",), ("HS80",), ("EC25",), ("B32",)), E_KEY_AGREEMENT),
-        (Offer(("S256",), ("AES1",), ("HS80",), ("X255",), ("B256",)), E_SAS),
+        (Offer(("S384",), ("AES1",), ("HS80",), ("X255",), ("B32",)), ZrtpErrorCode.HASH),
+        (Offer(("S256",), ("AES3",), ("HS80",), ("X255",), ("B32",)), ZrtpErrorCode.CIPHER),
+        (Offer(("S256",), ("AES1",), ("HS32",), ("X255",), ("B32",)), ZrtpErrorCode.AUTH),
+        (Offer(("S256",), ("AES1",), ("HS80",), ("EC25",), ("B32",)), ZrtpErrorCode.KEY_AGREEMENT),
+        (Offer(("S256",), ("AES1",), ("HS80",), ("X255",), ("B256",)), ZrtpErrorCode.SAS),
     ],
 )
 def test_choose_without_common_algorithm_aborts(peer: Offer, code: int) -> None:
@@ -102,13 +102,13 @@ def test_accept_checks_every_algorithm_of_a_commit() -> None:
     good = Choice("S384", "AES3", "HS32", "DH3k", "B32")
     assert DEFAULT.accept(_commit(good)) == good
     for bad, code in (
-        (Choice("S256", "AES1", "HS80", "Prsh", "B32"), E_NO_SHARED_SECRET),
-        (Choice("S256", "AES1", "HS80", "Mult", "B32"), E_NO_SHARED_SECRET),
-        (Choice("N256", "AES1", "HS80", "X255", "B32"), E_HASH),
-        (Choice("S256", "2FS1", "HS80", "X255", "B32"), E_CIPHER),
-        (Choice("S256", "AES1", "SK32", "X255", "B32"), E_AUTH),
-        (Choice("S256", "AES1", "HS80", "EC25", "B32"), E_KEY_AGREEMENT),
-        (Choice("S256", "AES1", "HS80", "X255", "B10"), E_SAS),
+        (Choice("S256", "AES1", "HS80", "Prsh", "B32"), ZrtpErrorCode.NO_SHARED_SECRET),
+        (Choice("S256", "AES1", "HS80", "Mult", "B32"), ZrtpErrorCode.NO_SHARED_SECRET),
+        (Choice("N256", "AES1", "HS80", "X255", "B32"), ZrtpErrorCode.HASH),
+        (Choice("S256", "2FS1", "HS80", "X255", "B32"), ZrtpErrorCode.CIPHER),
+        (Choice("S256", "AES1", "SK32", "X255", "B32"), ZrtpErrorCode.AUTH),
+        (Choice("S256", "AES1", "HS80", "EC25", "B32"), ZrtpErrorCode.KEY_AGREEMENT),
+        (Choice("S256", "AES1", "HS80", "X255", "B10"), ZrtpErrorCode.SAS),
     ):
         with pytest.raises(Abort) as info:
             DEFAULT.accept(_commit(bad))

@@ -15,20 +15,7 @@ from tests.unit.zrtp.harness import Run, Secrets, make, run_pair
 from zcall.zrtp import crypto, session
 from zcall.zrtp import messages as m
 from zcall.zrtp.crc32c import zrtp_crc_bytes
-from zcall.zrtp.errors import (
-    E_BAD_HVI,
-    E_BAD_PV,
-    E_CONFIRM_MAC,
-    E_EQUAL_ZID,
-    E_GOCLEAR_NOT_ALLOWED,
-    E_HELLO_MISMATCH,
-    E_KEY_AGREEMENT,
-    E_NO_SHARED_SECRET,
-    E_SSRC_COLLISION,
-    E_TIMEOUT,
-    E_UNTRUSTED_MITM,
-    E_VERSION,
-)
+from zcall.zrtp.errors import ZrtpErrorCode
 from zcall.zrtp.events import CacheMismatch, Failed, HelloHashMismatch, SecureReady
 from zcall.zrtp.packet import encode_packet, parse_packet
 from zcall.zrtp.retransmit import T1_RETRIES, T2_RETRIES
@@ -228,12 +215,12 @@ def assert_failed_cleanly(run: Run, a: ZrtpSession, b: ZrtpSession, code: int | 
 def test_no_common_key_agreement() -> None:
     a, b = make(1, key_agreements=("X255",)), make(2, key_agreements=("DH3k",))
     run = run_pair(a, b)
-    assert_failed_cleanly(run, a, b, E_KEY_AGREEMENT)
+    assert_failed_cleanly(run, a, b, ZrtpErrorCode.KEY_AGREEMENT)
 
 
 def test_equal_zids() -> None:
     a, b = make(1), make(1)
-    assert_failed_cleanly(run_pair(a, b), a, b, E_EQUAL_ZID)
+    assert_failed_cleanly(run_pair(a, b), a, b, ZrtpErrorCode.EQUAL_ZID)
 
 
 def test_unsupported_version() -> None:
@@ -243,7 +230,7 @@ def test_unsupported_version() -> None:
         body[24:28] = b"1.00"
 
     run = run_pair(a, b, mutate=edit(b"Hello   ", old), mutate_rate=1.0)
-    assert_failed_cleanly(run, a, b, E_VERSION)
+    assert_failed_cleanly(run, a, b, ZrtpErrorCode.VERSION)
 
 
 def test_newer_version_hello_is_ignored_until_it_falls_back() -> None:
@@ -278,7 +265,7 @@ def test_bad_hvi() -> None:
         body[12 + 80] ^= 0x01
 
     run = run_pair(a, b, mutate=edit(b"DHPart2 ", flip_pv), mutate_rate=1.0)
-    assert_failed_cleanly(run, a, b, E_BAD_HVI)
+    assert_failed_cleanly(run, a, b, ZrtpErrorCode.BAD_HVI)
 
 
 def test_bad_public_value_p_minus_1() -> None:
@@ -290,7 +277,7 @@ def test_bad_public_value_p_minus_1() -> None:
         body[12 + 76 : 12 + 76 + 384] = p_minus_1
 
     run = run_pair(a, b, mutate=edit(b"DHPart1 ", weak), mutate_rate=1.0)
-    assert_failed_cleanly(run, a, b, E_BAD_PV)
+    assert_failed_cleanly(run, a, b, ZrtpErrorCode.BAD_PV)
 
 
 def test_bad_confirm_mac() -> None:
@@ -300,7 +287,7 @@ def test_bad_confirm_mac() -> None:
         body[12 + 40] ^= 0x80
 
     run = run_pair(a, b, mutate=edit(b"Confirm1", flip), mutate_rate=1.0)
-    assert_failed_cleanly(run, a, b, E_CONFIRM_MAC)
+    assert_failed_cleanly(run, a, b, ZrtpErrorCode.CONFIRM_MAC)
 
 
 def test_hello_changed_midway() -> None:
@@ -319,7 +306,7 @@ def test_hello_changed_midway() -> None:
 
     # Delay b's HelloACK path so b retransmits its Hello: start b late and drop a's first HelloACK.
     run = run_pair(a, b, mutate=second_differs, mutate_rate=1.0, start_b_at=0.0, delay=0.2)
-    assert any(f.error_code == E_HELLO_MISMATCH for f in failures(run, "a"))
+    assert any(f.error_code == ZrtpErrorCode.HELLO_MISMATCH for f in failures(run, "a"))
     assert failures(run, "b")
 
 
@@ -331,7 +318,7 @@ def test_hash_chain_forgery_is_dropped_and_times_out() -> None:
 
     run = run_pair(a, b, mutate=edit(b"DHPart2 ", forge), mutate_rate=1.0)
     assert b.drops["hash_chain"] > 0
-    assert [f.error_code for f in failures(run, "a")] == [E_TIMEOUT]
+    assert [f.error_code for f in failures(run, "a")] == [ZrtpErrorCode.TIMEOUT]
     assert failures(run, "b")
     assert not any(isinstance(e, SecureReady) for e in run.events["a"] + run.events["b"])
 
@@ -356,7 +343,7 @@ def test_commit_retransmission_schedule_then_timeout() -> None:
     run = run_pair(a, b, mutate=drop_commit, mutate_rate=1.0)
     commits = [p for p in run.sent["a"] if p[16:24] == b"Commit  "]
     assert len(commits) == 1 + T2_RETRIES
-    assert [f.error_code for f in failures(run, "a")] == [E_TIMEOUT]
+    assert [f.error_code for f in failures(run, "a")] == [ZrtpErrorCode.TIMEOUT]
     assert b.drops["unknown_type"] == len(commits)
     assert failures(run, "b")  # the responder's stall guard ends it too
 
@@ -471,7 +458,7 @@ def test_goclear_is_refused_and_keys_kept() -> None:
     clear_mac = crypto.mac64(x.choice.hash, x.keys.mac_key_r, b"GoClear ")
     a.receive(encode_packet(1, b.ssrc, m.GoClear(clear_mac).encode()), 10.0)
     (packet,) = a.datagrams_to_send(10.0)
-    assert message_of(packet) == m.Error(E_GOCLEAR_NOT_ALLOWED)
+    assert message_of(packet) == m.Error(ZrtpErrorCode.GOCLEAR_NOT_ALLOWED)
     assert a.state is State.SECURE and a.get_timer() is not None
     a.receive(encode_packet(2, b.ssrc, m.ErrorAck().encode()), 10.1)
     assert a.state is State.SECURE and a.get_timer() is None
@@ -485,7 +472,7 @@ def test_sasrelay_refused() -> None:
     relay = m.SasRelay(bytes(8), bytes(16), bytes(40))
     a.receive(encode_packet(1, 2, relay.encode()), 10.0)
     (packet,) = a.datagrams_to_send(10.0)
-    assert message_of(packet) == m.Error(E_UNTRUSTED_MITM)
+    assert message_of(packet) == m.Error(ZrtpErrorCode.UNTRUSTED_MITM)
     assert a.state is State.SECURE
 
 
@@ -498,6 +485,17 @@ def test_peer_error_is_acknowledged() -> None:
     (packet,) = a.datagrams_to_send(0.01)
     assert message_of(packet) == m.ErrorAck()
     assert a.get_timer() is None and a.state is State.FAILED
+
+
+@pytest.mark.parametrize(("sent", "named"), [(0xA0, ZrtpErrorCode.UNAVAILABLE), (0x77, None)])
+def test_peer_error_code_is_named_when_known(sent: int, named: ZrtpErrorCode | None) -> None:
+    a = make(1)
+    a.start(0.0)
+    a.receive(encode_packet(1, 2, m.Error(sent).encode()), 0.01)
+    event = a.next_event()
+    assert isinstance(event, Failed) and event.error_code == sent
+    assert type(event.error_code) is (ZrtpErrorCode if named else int)
+    assert repr(event.error_code) == (repr(named) if named else repr(sent))
 
 
 def test_garbage_is_counted_not_raised() -> None:
@@ -542,16 +540,16 @@ def test_non_dh_commit_asks_for_dh_mode(ka: bytes, value_len: int) -> None:
     )
     b.receive(encode_packet(9, a.ssrc, commit.encode()), 0.1)
     assert b.next_event() == Failed(
-        "preshared/multistream Commit: DH mode required", E_NO_SHARED_SECRET
+        "preshared/multistream Commit: DH mode required", ZrtpErrorCode.NO_SHARED_SECRET
     )
-    assert message_of(b.datagrams_to_send(0.1)[-1]) == m.Error(E_NO_SHARED_SECRET)
+    assert message_of(b.datagrams_to_send(0.1)[-1]) == m.Error(ZrtpErrorCode.NO_SHARED_SECRET)
 
 
 def test_ssrc_collision() -> None:
     a = ZrtpSession(bytes([1]) * 12, ssrc=5, secrets_lookup=lambda zid: None)
     b = ZrtpSession(bytes([2]) * 12, ssrc=5, secrets_lookup=lambda zid: None)
     run = run_pair(a, b)
-    assert_failed_cleanly(run, a, b, E_SSRC_COLLISION)
+    assert_failed_cleanly(run, a, b, ZrtpErrorCode.SSRC_COLLISION)
 
 
 def test_receive_before_start_announces_us() -> None:
