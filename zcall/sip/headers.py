@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from zcall.sip.errors import SipParseError
+from zcall.sip.errors import ParseReason, SipParseError, ascii_number
 from zcall.sip.uri import is_token, parse_header_params, split_host_port
 
 MAX_CSEQ = 2**31 - 1
@@ -141,10 +141,10 @@ def parse_via(text: str) -> Via:
     # "SIP / 2.0 / UDP host" with LWS around slashes is legal; rebuild protocol part up to the host.
     m = _VIA.match(text.strip())
     if not m:
-        raise SipParseError(f"bad Via {text[:60]!r}")
+        raise SipParseError(f"bad Via {text[:60]!r}", kind=ParseReason.VIA)
     pm = _VIA_PROTO.match(m.group(1))
     if not pm:
-        raise SipParseError("bad Via protocol")
+        raise SipParseError("bad Via protocol", kind=ParseReason.VIA)
     sent_by, _, params = m.group(2).partition(";")
     host, port = split_host_port(sent_by.strip())
     return Via(pm.group(1).upper(), host.lower(), port, parse_header_params(params))
@@ -160,10 +160,10 @@ class CSeq:
 
 
 def parse_cseq(text: str) -> CSeq:
-    parts = text.split()
-    if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10 or not is_token(parts[1]):
-        raise SipParseError(f"bad CSeq {text[:40]!r}")
-    seq = int(parts[0])
+    parts = re.split(r"[ \t]+", text.strip(" \t"))  # SIP's LWS, not every Unicode space
+    seq = ascii_number(parts[0], 10) if len(parts) == 2 and is_token(parts[1]) else None
+    if seq is None:
+        raise SipParseError(f"bad CSeq {text[:40]!r}", kind=ParseReason.CSEQ)
     if seq > MAX_CSEQ:
-        raise SipParseError("CSeq number too large")
+        raise SipParseError("CSeq number too large", kind=ParseReason.CSEQ)
     return CSeq(seq, parts[1])

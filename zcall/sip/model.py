@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from zcall.sip.errors import SipParseError
+from zcall.sip.errors import ParseReason, SipParseError
 from zcall.sip.headers import CSeq, Headers, Via, parse_cseq, parse_via
 from zcall.sip.uri import NameAddr, SipUri, parse_name_addr
 
@@ -36,7 +36,7 @@ class SipMessage(ABC):
     def top_via(self) -> Via:
         value = self.headers.get("Via")
         if value is None:
-            raise SipParseError("no Via", None)
+            raise SipParseError("no Via", None, kind=ParseReason.MISSING)
         return parse_via(value)
 
     @property
@@ -75,7 +75,7 @@ class SipMessage(ABC):
     def _required(self, name: str) -> str:
         value = self.headers.get(name)
         if value is None:
-            raise SipParseError(f"missing {name}")
+            raise SipParseError(f"missing {name}", kind=ParseReason.MISSING)
         return value
 
     @abstractmethod

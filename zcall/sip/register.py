@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 
 from zcall.sip.digest import DigestClient
+from zcall.sip.errors import ascii_number
 from zcall.sip.headers import CSeq, Headers
 from zcall.sip.model import Request, Response
 from zcall.sip.transaction import Addr, new_branch
@@ -99,11 +100,11 @@ class Registration:
         """The expiry the registrar gave our binding: its Contact's expires, else Expires, else ours."""
         ours = parse_name_addr(self.contact).uri
         for contact in response.contacts:
-            value = contact.params.get("expires")
-            if value and value.isdigit() and contact.uri.same_as(ours):
-                return int(value)
-        value = response.headers.get("Expires")
-        if value is not None and value.isdigit():
-            return int(value)
+            granted = ascii_number(contact.params.get("expires") or "", 10)
+            if granted is not None and contact.uri.same_as(ours):
+                return min(granted, self.expires or granted)  # never longer than asked (RFC 3261 §10.2.1)
+        granted = ascii_number(response.headers.get("Expires") or "", 10)
+        if granted is not None:
+            return min(granted, self.expires or granted)
         return self.expires
 

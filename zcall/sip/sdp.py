@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from zcall.sip.errors import SipParseError
+from zcall.dtls.fingerprint import FingerprintParseError, PeerPin
+from zcall.sip.errors import ParseReason, SipParseError, ascii_number
 
 MAX_SDP = 16384
 MAX_LINES = 512
@@ -24,9 +25,9 @@ DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 SETUP_ROLES = ("active", "passive", "actpass", "holdconn")
 
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
-_ZRTP_HASH = re.compile(r"(\d+\.\d+) ([0-9A-Fa-f]{64})\Z")
+_ZRTP_HASH = re.compile(r"([0-9]{1,4}\.[0-9]{1,4}) ([0-9A-Fa-f]{64})\Z")
 _FINGERPRINT = re.compile(r"([A-Za-z0-9\-]{1,16}) ((?:[0-9A-Fa-f]{2}:)*[0-9A-Fa-f]{2})\Z")
-_RTPMAP = re.compile(r"(\d{1,3}) ([A-Za-z0-9\-_.]+)/(\d{1,6})(?:/(\d{1,2}))?\Z")
+_RTPMAP = re.compile(r"([0-9]{1,3}) ([A-Za-z0-9\-_.]+)/([0-9]{1,6})(?:/([0-9]{1,2}))?\Z")
 _ADDRESS = re.compile(r"[A-Za-z0-9\-.:%\[\]]+\Z")
 
 Mode = Literal["zrtp", "dtls"]
@@ -34,6 +35,8 @@ Mode = Literal["zrtp", "dtls"]
 
 class SdpError(SipParseError):
     """Malformed (400) or unacceptable (488) SDP."""
+
+    default_kind = ParseReason.SDP
 
 
 def _bad(reason: str) -> SdpError:
@@ -183,6 +186,16 @@ def _parse_attribute(value: str) -> tuple[str, str | None]:
 
 
 def parse(data: bytes) -> SessionDescription:
+    """Parse an SDP body; raises SdpError and nothing else, whatever the bytes."""
+    try:
+        return _parse(data)
+    except SdpError:
+        raise
+    except (ValueError, LookupError, ArithmeticError, UnicodeError, RecursionError) as exc:
+        raise SdpError(f"SDP: unexpected {type(exc).__name__}", 400, kind=ParseReason.UNEXPECTED) from None
+
+
+def _parse(data: bytes) -> SessionDescription:
     if len(data) > MAX_SDP:
         raise SdpError("SDP too large", 413)
     try:
@@ -226,7 +239,7 @@ def parse(data: bytes) -> SessionDescription:
         elif kind == "a":
             (current.attributes if current else sdp.attributes).append(_parse_attribute(value))
         elif current is None and kind == "t":
-            if not re.match(r"\d{1,20} \d{1,20}\Z", value):
+            if not re.match(r"[0-9]{1,20} [0-9]{1,20}\Z", value):
                 raise _bad("bad t= line")
             sdp.times.append(value)
         elif current is None and kind in "iuepbzkr":
@@ -249,9 +262,10 @@ def _parse_origin(value: str) -> Origin:
     parts = value.split(" ")
     if len(parts) != 6 or parts[3] != "IN" or parts[4] not in ("IP4", "IP6"):
         raise _bad("bad o= line")
-    if not parts[1].isdigit() or not parts[2].isdigit() or len(parts[2]) > 20 or len(parts[1]) > 20:
+    version = ascii_number(parts[2], 20)
+    if ascii_number(parts[1], 20) is None or version is None:
         raise _bad("bad o= session id or version")
-    return Origin(parts[0], parts[1], int(parts[2]), parts[5], parts[4])
+    return Origin(parts[0], parts[1], version, parts[5], parts[4])
 
 
 def _parse_media(value: str) -> Media:
@@ -262,20 +276,21 @@ def _parse_media(value: str) -> Media:
     if not _TOKEN.match(kind) or not re.match(r"[A-Za-z0-9/]+\Z", proto):
         raise _bad("bad m= line")
     port_s, slash, count_s = port_text.partition("/")
-    if not port_s.isdigit() or int(port_s) > 65535 or (slash and not count_s.isdigit()):
+    port = ascii_number(port_s, 5)
+    count = ascii_number(count_s, 5) if slash else None
+    if port is None or port > 65535 or (slash and count is None):
         raise _bad("bad m= port")
     if len(formats) > MAX_FORMATS or any(not _TOKEN.match(f) for f in formats):
         raise _bad("bad m= formats")
-    if "RTP" in proto and any(not f.isdigit() or int(f) > 127 for f in formats):
+    if "RTP" in proto and any((pt := ascii_number(f, 3)) is None or pt > 127 for f in formats):
         raise _bad("RTP payload types must be 0..127")
-    count = int(count_s) if slash else None
-    return Media(kind, int(port_s), proto, formats, count)
+    return Media(kind, port, proto, formats, count)
 
 
 def _validate_common(attributes: list[tuple[str, str | None]]) -> None:
     for name, value in attributes:
         if name == "fingerprint" and (value is None or not _FINGERPRINT.match(value)):
-            raise _bad("bad fingerprint")
+            raise _bad("bad fingerprint")  # well-formed but unusable (md5, wrong length) is judged in use
         if name == "setup" and value not in SETUP_ROLES:
             raise _bad("bad setup role")
         if name == "zrtp-hash" and (value is None or not _ZRTP_HASH.match(value)):
@@ -342,8 +357,8 @@ def answer(offer: SessionDescription, local: LocalAudio, session_id: str, versio
     for m in offer.media:
         pt = m.opus_payload_type() if m.media == "audio" and m.port != 0 else None
         if chosen is None and pt is not None and m.proto in profiles:
-            if local.mode == "dtls" and not (m.attrs("fingerprint") or offer.attr("fingerprint") is not None):
-                raise _unacceptable("DTLS-SRTP offer without a fingerprint")
+            if local.mode == "dtls" and not usable_fingerprints(offer, m):
+                raise _unacceptable("DTLS-SRTP offer without a usable fingerprint")
             direction = _answer_direction(m.direction or offer.attr_direction(), local.direction)
             chosen = _local_media(local, m.proto, pt, direction, rtcp_mux=m.has("rtcp-mux"))
             if local.mode == "dtls":
@@ -394,8 +409,9 @@ def audio_params(sdp: SessionDescription, *, answer_to: SessionDescription | Non
         if pt is None:
             continue
         host = m.connection or sdp.connection or ""
-        session_fps = tuple(v or "" for k, v in sdp.attributes if k == "fingerprint")
-        fingerprints = tuple(m.attrs("fingerprint")) + session_fps
+        fingerprints = _fingerprints(sdp, m)
+        if m.proto in DTLS_PROFILES and not usable_fingerprints(sdp, m):
+            raise _unacceptable("DTLS-SRTP without a usable fingerprint")
         zrtp = m.attr("zrtp-hash") or sdp.attr("zrtp-hash")
         return AudioParams(
             host=host,
@@ -410,6 +426,19 @@ def audio_params(sdp: SessionDescription, *, answer_to: SessionDescription | Non
             setup=m.attr("setup") or sdp.attr("setup"),
         )
     raise _unacceptable("rejected: no usable audio stream" if answer_to else "no audio stream with Opus")
+
+
+def _fingerprints(sdp: SessionDescription, m: Media) -> tuple[str, ...]:
+    return tuple(m.attrs("fingerprint")) + tuple(v or "" for k, v in sdp.attributes if k == "fingerprint")
+
+
+def usable_fingerprints(sdp: SessionDescription, m: Media) -> bool:
+    """Whether the stream's a=fingerprint values pin a certificate (a hash we trust, the right length)."""
+    try:
+        PeerPin.from_sdp(_fingerprints(sdp, m))
+    except FingerprintParseError:
+        return False
+    return True
 
 
 def bump_version(sdp: SessionDescription) -> SessionDescription:

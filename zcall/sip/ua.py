@@ -28,7 +28,7 @@ from zcall.sip.model import Request, Response, build_response
 from zcall.sip.parser import MalformedRequest, parse
 from zcall.sip.register import Registered, Registration, RegistrationFailed
 from zcall.sip.transaction import Addr, ClientTransaction, TxResponse, TxTimeout, client_key
-from zcall.sip.ua_core import _Call, _sdp_of
+from zcall.sip.ua_core import Drop, _Call, _sdp_of
 from zcall.sip.uas import _UasSide
 from zcall.sip.uri import NameAddr, SipUri, parse_uri
 
@@ -79,15 +79,15 @@ class UserAgent(_UasSide):
         try:
             message = parse(data, stream=stream, supported=self.config.supported)
         except MalformedRequest as exc:
-            self._count(f"answered {exc.status}")
+            self._count(exc.kind)
             if exc.request.method != "ACK":
-                reply = build_response(exc.request, exc.status, _reason_text(exc.reason), to_tag=new_tag())
+                reply = build_response(exc.request, exc.status, _reason_text(exc), to_tag=new_tag())
                 if exc.unsupported:
                     reply.headers.add("Unsupported", ", ".join(exc.unsupported))
                 self._out.append((reply.serialize(), addr))
             return
         except SipParseError as exc:
-            self._count(exc.reason if exc.status is None else f"answered {exc.status}")
+            self._count(exc.kind)
             return
         if isinstance(message, Response):
             self._on_response(message, now)
@@ -239,7 +239,7 @@ class UserAgent(_UasSide):
         if call and response.cseq.method == "INVITE" and 200 <= response.status < 300 and call.ack_wire:
             self._out.append((call.ack_wire, call.dialog.destination(call.dest)))
             return
-        self._count("response matches no transaction")
+        self._count(Drop.STRAY_RESPONSE)
 
     def _collect(self, now: float) -> None:
         """Move transaction output to ours and turn transaction events into UA events."""
@@ -255,7 +255,7 @@ class UserAgent(_UasSide):
         for skey, stx in list(self._server.items()):
             self._out += stx.messages_to_send()
             while stx.next_event() is not None:
-                self._count("no ACK for our final response")
+                self._count(Drop.NO_ACK)
             if stx.terminated:
                 del self._server[skey]
 
@@ -392,9 +392,9 @@ class UserAgent(_UasSide):
         dialog.route_set = list(reversed(response.record_route))
 
 
-def _reason_text(reason: str) -> str:
-    """A parse error's reason as a safe reason phrase (no control characters, bounded)."""
-    return "".join(c for c in reason if c.isprintable())[:80] or "Bad Request"
+def _reason_text(error: SipParseError) -> str:
+    """A fixed reason phrase naming what was wrong; nothing from the request is echoed back."""
+    return f"Bad Request ({error.kind.value})" if error.status == 400 else ""
 
 
 def _stamp_via(request: Request, source: Addr) -> None:

@@ -6,13 +6,25 @@ the UAC side and the UAS side need: start a client transaction, build or send a 
 
 from __future__ import annotations
 
+import enum
+from collections import Counter
 from dataclasses import dataclass, field
 
 from zcall.sip.dialog import ALLOW, CallEnded, Dialog, UaConfig, UaEvent, new_tag
 from zcall.sip.digest import DigestClient
+from zcall.sip.errors import ParseReason
 from zcall.sip.model import Request, Response, build_response
 from zcall.sip.register import Registration
 from zcall.sip.transaction import Addr, ClientTransaction, ServerTransaction
+
+
+class Drop(enum.Enum):
+    """Why the core discarded or refused a well-formed message (parse failures count as a ParseReason)."""
+
+    OVERLOADED = "overloaded"
+    STRAY_ACK = "stray-ack"
+    STRAY_RESPONSE = "stray-response"
+    NO_ACK = "no-ack"
 
 
 @dataclass
@@ -57,7 +69,7 @@ class _UaCore:
         self._options: dict[tuple[str, str], str] = {}  # client tx key -> token
         self._out: list[tuple[bytes, Addr]] = []
         self._events: list[UaEvent] = []
-        self.dropped: dict[str, int] = {}  # reason -> count, for diagnostics
+        self.dropped: Counter[ParseReason | Drop] = Counter()  # bounded: the keys are two closed sets
         self._now = 0.0  # the latest time we were given; new transactions start from it
 
     def _start_client(self, request: Request, dest: Addr, now: float) -> ClientTransaction:
@@ -127,10 +139,10 @@ class _UaCore:
 
     def _overloaded(self, request: Request, addr: Addr) -> None:
         """Answer 503 without keeping any state (RFC 3261 §21.5.4)."""
-        self._count("overloaded")
+        self._count(Drop.OVERLOADED)
         reply = self._response(request, 503, None)
         reply.headers.add("Retry-After", "5")
         self._out.append((reply.serialize(), addr))
 
-    def _count(self, reason: str) -> None:
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+    def _count(self, reason: ParseReason | Drop) -> None:
+        self.dropped[reason] += 1

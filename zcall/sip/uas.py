@@ -7,7 +7,7 @@ import secrets
 from zcall.sip.dialog import ALLOW, CallConfirmed, Dialog, IncomingCall, ReInviteReceived, new_tag
 from zcall.sip.model import Request
 from zcall.sip.transaction import Addr, ServerTransaction, server_key
-from zcall.sip.ua_core import _Call, _sdp_of, _UaCore
+from zcall.sip.ua_core import Drop, _Call, _sdp_of, _UaCore
 from zcall.sip.uri import NameAddr
 
 
@@ -140,7 +140,7 @@ class _UasSide(_UaCore):
     def _on_ack(self, request: Request) -> None:
         call = self.calls.get(request.call_id)
         if call is None or call.dialog.local_tag != request.to.tag or call.ok_seq != request.cseq.seq:
-            self._count("ACK matches nothing")
+            self._count(Drop.STRAY_ACK)
             return
         first = call.state == "answered"
         call.ok_wire = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from zcall.sip.errors import SipParseError
+from zcall.sip.errors import ParseReason, SipParseError, ascii_number
 
 MAX_URI = 1024
 
@@ -13,7 +13,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*\Z")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?:{_LABEL}\.)*[A-Za-z](?:[A-Za-z0-9\-]{{0,61}}[A-Za-z0-9])?\.?\Z")
-_IPV4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\Z")
+_IPV4 = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\Z")
 _IPV6 = re.compile(r"\[[0-9A-Fa-f:.]{2,45}\]\Z")
 # Characters allowed (besides %HH escapes) in each URI part.
 _UNRESERVED = "A-Za-z0-9\\-_.!~*'()"
@@ -46,20 +46,20 @@ def split_host_port(text: str) -> tuple[str, int | None]:
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
-            raise SipParseError("unterminated IPv6 reference")
+            raise SipParseError("unterminated IPv6 reference", kind=ParseReason.URI)
         host, rest = text[: end + 1], text[end + 1 :]
     else:
         host, _, port_text = text.partition(":")
         rest = ":" + port_text if _ else ""
     port: int | None = None
     if rest:
-        if not rest.startswith(":") or not rest[1:].isdigit() or len(rest) > 6:
-            raise SipParseError(f"bad port in {text[:40]!r}")
-        port = int(rest[1:])
+        port = ascii_number(rest[1:], 5) if rest.startswith(":") else None
+        if port is None:
+            raise SipParseError(f"bad port in {text[:40]!r}", kind=ParseReason.URI)
         if not 0 < port <= 65535:
-            raise SipParseError("port out of range")
+            raise SipParseError("port out of range", kind=ParseReason.URI)
     if not valid_host(host):
-        raise SipParseError(f"bad host {host[:40]!r}")
+        raise SipParseError(f"bad host {host[:40]!r}", kind=ParseReason.URI)
     return host, port
 
 
@@ -71,7 +71,7 @@ def parse_params(text: str, pattern: re.Pattern[str] = _PCHAR) -> dict[str, str 
     for item in text.split(";"):
         name, eq, value = item.partition("=")
         if not name or not pattern.match(name) or (eq and not pattern.match(value)):
-            raise SipParseError(f"bad URI parameter {item[:40]!r}")
+            raise SipParseError(f"bad URI parameter {item[:40]!r}", kind=ParseReason.URI)
         params[name.lower()] = value if eq else None
     return params
 
@@ -145,14 +145,14 @@ class SipUri:
 
 def parse_uri(text: str) -> SipUri:
     if len(text) > MAX_URI:
-        raise SipParseError("URI too long", 414)
+        raise SipParseError("URI too long", 414, kind=ParseReason.URI)
     scheme, colon, rest = text.partition(":")
     if not colon or not _SCHEME.match(scheme):
-        raise SipParseError(f"bad URI {text[:40]!r}")
+        raise SipParseError(f"bad URI {text[:40]!r}", kind=ParseReason.URI)
     scheme = scheme.lower()
     if scheme not in ("sip", "sips"):
         if not rest or any(c.isspace() or c in "<>\"" for c in rest):
-            raise SipParseError(f"bad URI {text[:40]!r}")
+            raise SipParseError(f"bad URI {text[:40]!r}", kind=ParseReason.URI)
         return SipUri(scheme=scheme, opaque=rest)
     headers = ""
     if "?" in rest:
@@ -162,16 +162,16 @@ def parse_uri(text: str) -> SipUri:
         if q >= 0:
             rest, headers = rest[:q], rest[q + 1 :]
             if not headers or not _HCHAR.match(headers.replace("=", "").replace("&", "")):
-                raise SipParseError("bad URI headers")
+                raise SipParseError("bad URI headers", kind=ParseReason.URI)
     user = password = None
     if "@" in rest:
         userinfo, _, rest = rest.rpartition("@")
         user, colon, pw = userinfo.partition(":")
         if not _USER.match(user):
-            raise SipParseError(f"bad user part {user[:40]!r}")
+            raise SipParseError(f"bad user part {user[:40]!r}", kind=ParseReason.URI)
         if colon:
             if not _PASSWORD.match(pw):
-                raise SipParseError("bad password part")
+                raise SipParseError("bad password part", kind=ParseReason.URI)
             password = pw
     hostport, _, param_text = rest.partition(";")
     host, port = split_host_port(hostport)
@@ -191,16 +191,16 @@ def parse_header_params(text: str) -> dict[str, str | None]:
         if not item:
             if raw is parts[0]:
                 continue
-            raise SipParseError("empty header parameter")
+            raise SipParseError("empty header parameter", kind=ParseReason.URI)
         name, eq, value = item.partition("=")
         name, value = name.strip(), value.strip()
         if not is_token(name):
-            raise SipParseError(f"bad header parameter name {name[:40]!r}")
+            raise SipParseError(f"bad header parameter name {name[:40]!r}", kind=ParseReason.URI)
         if eq:
             if value.startswith('"'):
                 value = "\"" + unquote(value) + "\""
             elif not _GEN_VALUE.match(value):
-                raise SipParseError(f"bad header parameter value {value[:40]!r}")
+                raise SipParseError(f"bad header parameter value {value[:40]!r}", kind=ParseReason.URI)
         params[name.lower()] = value if eq else None
     return params
 
@@ -232,14 +232,14 @@ def split_outside_quotes(text: str, sep: str) -> list[str]:
         elif ch == ">":
             depth -= 1
             if depth < 0:
-                raise SipParseError("unbalanced '>'")
+                raise SipParseError("unbalanced '>'", kind=ParseReason.ADDRESS)
         elif ch == sep and depth == 0:
             out.append(text[start:i])
             start = i + 1
     if in_quote:
-        raise SipParseError("unterminated quoted string")
+        raise SipParseError("unterminated quoted string", kind=ParseReason.ADDRESS)
     if depth:
-        raise SipParseError("unbalanced '<'")
+        raise SipParseError("unbalanced '<'", kind=ParseReason.ADDRESS)
     out.append(text[start:])
     return out
 
@@ -247,19 +247,19 @@ def split_outside_quotes(text: str, sep: str) -> list[str]:
 def unquote(text: str) -> str:
     """'"a \\"b\\""' -> 'a "b"'. The whole text must be exactly one quoted string."""
     if len(text) < 2 or text[0] != '"' or text[-1] != '"':
-        raise SipParseError("bad quoted string")
+        raise SipParseError("bad quoted string", kind=ParseReason.ADDRESS)
     out: list[str] = []
     i = 1
     while i < len(text) - 1:
         ch = text[i]
         if ch == "\\":
             if i + 1 >= len(text) - 1:
-                raise SipParseError("dangling escape in quoted string")
+                raise SipParseError("dangling escape in quoted string", kind=ParseReason.ADDRESS)
             out.append(text[i + 1])
             i += 2
             continue
         if ch == '"':
-            raise SipParseError("stray quote in quoted string")
+            raise SipParseError("stray quote in quoted string", kind=ParseReason.ADDRESS)
         out.append(ch)
         i += 1
     return "".join(out)
@@ -296,7 +296,7 @@ _DISPLAY_TOKENS = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_
 def parse_name_addr(text: str) -> NameAddr:
     text = text.strip()
     if not text:
-        raise SipParseError("empty address")
+        raise SipParseError("empty address", kind=ParseReason.ADDRESS)
     display: str | None = None
     if text.startswith('"') or "<" in text:
         if text.startswith('"'):
@@ -304,28 +304,28 @@ def parse_name_addr(text: str) -> NameAddr:
             display = unquote(text[: end + 1])
             text = text[end + 1 :].lstrip()
             if not text.startswith("<"):
-                raise SipParseError("quoted display name not followed by <URI>")
+                raise SipParseError("quoted display name not followed by <URI>", kind=ParseReason.ADDRESS)
         else:
             lt = text.index("<")
             name = text[:lt].strip()
             if name:
                 if not _DISPLAY_TOKENS.match(name):
-                    raise SipParseError(f"bad display name {name[:40]!r}")
+                    raise SipParseError(f"bad display name {name[:40]!r}", kind=ParseReason.ADDRESS)
                 display = name
             text = text[lt:]
         gt = text.find(">")
         if gt < 0:
-            raise SipParseError("missing '>'")
+            raise SipParseError("missing '>'", kind=ParseReason.ADDRESS)
         uri = parse_uri(text[1:gt])
         rest = text[gt + 1 :].strip()
         if rest and not rest.startswith(";"):
-            raise SipParseError("junk after '>'")
+            raise SipParseError("junk after '>'", kind=ParseReason.ADDRESS)
     else:
         # addr-spec form: everything after the first ';' is header parameters, not URI parameters.
         raw_uri, _, rest = text.partition(";")
         raw_uri = raw_uri.strip()
         if any(c in raw_uri for c in " \t,?"):
-            raise SipParseError("addr-spec needs <> around it")
+            raise SipParseError("addr-spec needs <> around it", kind=ParseReason.ADDRESS)
         uri = parse_uri(raw_uri)
         rest = ";" + rest if rest else ""
     return NameAddr(uri, display, parse_header_params(rest[1:]) if rest else {})
@@ -340,4 +340,4 @@ def _closing_quote(text: str) -> int:
         if text[i] == '"':
             return i
         i += 1
-    raise SipParseError("unterminated quoted string")
+    raise SipParseError("unterminated quoted string", kind=ParseReason.ADDRESS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.sip.samples import RESPONSE_200, SDP, TORTURE_VALID, invite
-from zcall.sip.errors import SipParseError
+from zcall.sip.errors import ParseReason, SipParseError
 from zcall.sip.headers import Headers
 from zcall.sip.model import Request, Response, build_response
 from zcall.sip.parser import MAX_HEADER_BYTES, MalformedRequest, parse
@@ -210,6 +210,27 @@ MALFORMED: list[tuple[str, bytes, int | None]] = [
     ("response with version 3.0", RESPONSE_200.replace(b"SIP/2.0 200", b"SIP/3.0 200"), DROP),
     ("response without Call-ID", RESPONSE_200.replace(b"i: a84b4c76e66710@pc33.example.com\r\n", b""), DROP),
     ("response with two CSeq", RESPONSE_200.replace(b"l: 0", b"CSeq: 2 BYE\r\nl: 0"), DROP),
+    # Numbers are ASCII digits only: str.isdigit() takes these too, and int() then fails or reads them.
+    ("CSeq with a superscript digit", invite(cseq="CSeq: 1\u00b2 INVITE"), 400),
+    ("CSeq in Arabic-Indic digits", invite(cseq="CSeq: \u0661\u0662 INVITE"), 400),
+    ("CSeq split by a no-break space", invite(cseq="CSeq: 1\u00a0INVITE"), 400),
+    ("Max-Forwards with a superscript digit",
+     invite().replace(b"Forwards: 70", "Forwards: 7\u00b2".encode()), 400),
+    ("Max-Forwards in Arabic-Indic digits",
+     invite().replace(b"Forwards: 70", "Forwards: \u0667".encode()), 400),
+    ("Expires with a superscript digit", invite(extra="Expires: \u00b3"), 400),
+    ("Content-Length with a superscript digit",
+     invite().replace(f"Content-Length: {len(SDP)}".encode(), "Content-Length: \u00b9".encode()), 400),
+    ("Via port with a superscript digit",
+     invite(via="Via: SIP/2.0/UDP 192.0.2.10:5\u00b2;branch=z9hG4bK1"), DROP),
+    ("request URI port with a superscript digit",
+     invite(request_line="INVITE sip:bob@h.example:5\u00b2 SIP/2.0"), 400),
+    ("request URI IPv4 in Arabic-Indic digits",
+     invite(request_line="INVITE sip:bob@\u0661\u0669\u0662.0.2.1 SIP/2.0"), 400),
+    ("SIP version in Arabic-Indic digits",
+     invite(request_line="INVITE sip:bob@192.0.2.20 SIP/\u0662.\u0660"), 400),
+    ("response with an Arabic-Indic status code",
+     RESPONSE_200.replace(b"200 OK", "\u0662\u0660\u0660 OK".encode()), DROP),
 ]
 
 
@@ -225,6 +246,7 @@ def test_malformed(name: str, data: bytes, status: int | None) -> None:
     err = info.value
     assert err.status == status, f"{name}: {err.reason}"
     assert err.reason
+    assert err.kind is not ParseReason.UNEXPECTED, f"{name}: a check is missing ({err.reason})"
     if status is None:
         return
     # Whatever was salvaged must be enough to send the answer back.

@@ -6,6 +6,7 @@ import pytest
 
 from tests.unit.sip.samples import DTLS_OFFER, FP, HASH, LINPHONE_OFFER
 from zcall.sip import sdp
+from zcall.sip.errors import ParseReason
 from zcall.sip.sdp import LocalAudio, SdpError
 
 
@@ -124,6 +125,17 @@ MALFORMED_SDP: list[tuple[str, bytes]] = [
     ("not UTF-8", LINPHONE_OFFER.replace(b"s=Talk", b"s=\xff")),
     ("u= inside media", LINPHONE_OFFER + b"u=http://x\r\n"),
     ("two session c= lines", LINPHONE_OFFER.replace(b"t=0 0", b"c=IN IP4 1.2.3.4\r\nt=0 0")),
+    # Numbers are ASCII digits only (str.isdigit() also takes these; int() then raises or reads them).
+    ("origin version with a superscript digit", LINPHONE_OFFER.replace(b"3017", "\u00b2".encode())),
+    ("origin id in Arabic-Indic digits", LINPHONE_OFFER.replace(b"1203", "\u0661\u0662".encode())),
+    ("port with a superscript digit", LINPHONE_OFFER.replace(b"m=audio 7078", "m=audio 4\u00b2".encode())),
+    ("port count with a superscript digit",
+     LINPHONE_OFFER.replace(b"m=audio 7078", "m=audio 7078/\u00b9".encode())),
+    ("payload type in Arabic-Indic digits",
+     LINPHONE_OFFER.replace(b"RTP/AVP 111 9", "RTP/AVP \u0669 9".encode())),
+    ("rtpmap rate in Arabic-Indic digits",
+     LINPHONE_OFFER.replace(b"opus/48000/2", "opus/\u0664\u0668\u0660\u0660\u0660/2".encode())),
+    ("timing in Arabic-Indic digits", LINPHONE_OFFER.replace(b"t=0 0", "t=\u0660 0".encode())),
 ]
 
 
@@ -132,6 +144,29 @@ def test_malformed_sdp_is_400(name: str, data: bytes) -> None:
     with pytest.raises(SdpError) as info:
         sdp.parse(data)
     assert info.value.status == 400, name
+    assert info.value.kind is ParseReason.SDP, name  # not UNEXPECTED: a check caught it, not the boundary
+
+
+@pytest.mark.parametrize(
+    "fingerprints",
+    [
+        [],
+        ["md5 " + ":".join(["AB"] * 16)],  # a hash we refuse
+        ["sha-256 AB:CD"],  # well-formed, wrong length
+        ["sha-1 " + ":".join(["AB"] * 32)],
+    ],
+    ids=["none", "md5", "short", "sha-1-with-sha-256-length"],
+)
+def test_dtls_without_a_usable_fingerprint_is_488_in_offers_and_answers(fingerprints: list[str]) -> None:
+    bare = DTLS_OFFER.replace(f"a=fingerprint:{FP}\r\n".encode(), b"")
+    data = bare + b"".join(f"a=fingerprint:{f}\r\n".encode() for f in fingerprints)
+    parsed = sdp.parse(data)  # well-formed: refused as unusable, not as malformed
+    local = LocalAudio("10.30.0.6", 4000, mode="dtls", fingerprint="sha-256 " + ":".join(["AA"] * 32))
+    uses = (lambda: sdp.answer(parsed, local, "9", 1), lambda: sdp.audio_params(parsed, answer_to=parsed))
+    for use in uses:
+        with pytest.raises(SdpError) as info:
+            use()
+        assert info.value.status == 488
 
 
 def test_size_limits_are_413() -> None:
