@@ -325,7 +325,11 @@ class Phone:
             "sip_uri": self.sip_uri,
             "server": None
             if self.server is None
-            else {"uri": self.server.server_label, "registered": self.server.registered.is_set()},
+            else {
+                "uri": self.server.server_label,
+                "registered": self.server.registered.is_set(),
+                "address": f"{self.server.proxy[0]}:{self.server.proxy[1]}",
+            },
             "calls": [call.status() for call in self.calls.values()],
             "peers": [
                 {"name": p.name, "zid": p.zid.hex(), "address": p.address, "port": p.sip_port}

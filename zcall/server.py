@@ -2,8 +2,10 @@
 it, and the registration kept alive (RFC 3261 §10, RFC 5626 CRLF keep-alive, RFC 5923-style flow reuse: the
 server reaches us back on the connection we opened, so we need no listening port).
 
-The server's certificate is verified (system store or the configured CA) with its host name; a failure is a
-`registration_failed` naming the reason, and there is never a fallback to a plain transport. A dropped
+Without an outbound proxy the server is found in DNS (RFC 3263: NAPTR, SRV, A/AAAA; see zcall.sip.locate) and
+the next target is tried when one cannot be connected to or fails TLS. The server's certificate is verified
+(system store or the configured CA) against the SIP domain (RFC 5922); a failure is a `registration_failed`
+naming the reason, and there is never a fallback to a plain transport. A dropped
 connection is re-opened with backoff and the binding registered again; closing un-registers.
 """
 
@@ -17,6 +19,7 @@ from collections.abc import Callable
 
 from zcall import __version__, events, sip
 from zcall.settings import PhoneSettings
+from zcall.sip.locate import LocateError, Locator
 from zcall.sip.transport import KEEPALIVE_PING, StreamTransport, client_tls_context
 from zcall.sip.uri import SipUri, parse_uri
 from zcall.sipleg import Addr, SipLeg
@@ -25,10 +28,15 @@ REGISTER_EXPIRES = 600
 KEEPALIVE_S = 25.0
 BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 UNREGISTER_WAIT_S = 2.0
+CONNECT_TIMEOUT_S = 5.0  # per DNS target, so a dead one does not hold up the next
 
 
 class ServerConfigError(ValueError):
     """The [server] settings cannot work; the message says which one."""
+
+
+class NoServerReached(Exception):
+    """Every target DNS gave failed; the message says how each one did."""
 
 
 def describe_tls_failure(exc: BaseException) -> str:
@@ -87,10 +95,11 @@ class ServerLeg(SipLeg):
         self.emit = emit
         self.hostname = self.registrar.host.strip("[]")
         default_port = self.registrar.port or 5061
-        if settings.outbound_proxy:
-            self.proxy = parse_proxy(settings.outbound_proxy, default_port)
-        else:
-            self.proxy = (self.hostname, default_port)
+        # The configured outbound proxy, else DNS (RFC 3263); self.proxy is where the connection goes now.
+        proxy = settings.outbound_proxy
+        self.fixed_proxy = parse_proxy(proxy, default_port) if proxy else None
+        self.proxy: Addr = self.fixed_proxy or (self.hostname, default_port)
+        self.locator = Locator()
         self.server_label = f"sips:{self.hostname}:{default_port}"
         tls = client_tls_context(settings.server_ca or None)
         self.transport = StreamTransport(self._on_bytes, client_ssl=tls)
@@ -143,12 +152,41 @@ class ServerLeg(SipLeg):
                 self.emit(events.RegistrationFailed(reason="connection to the server lost; reconnecting"))
             except (OSError, TimeoutError, ssl.SSLError) as exc:
                 self._fail(describe_tls_failure(exc))
+            except LocateError as exc:
+                self._fail(f"cannot find the server in DNS: {exc}")
+            except NoServerReached as exc:
+                self._fail(str(exc))
             delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
             attempt += 1
             await asyncio.sleep(delay)
 
+    async def _connect(self) -> None:
+        """Open the TLS connection: to the outbound proxy, else to the first DNS target that answers and
+        proves it is the SIP domain (RFC 3263 §4.3 failover, RFC 5922 certificate check)."""
+        if self.fixed_proxy is not None:
+            self.proxy = self.fixed_proxy
+            await self.transport.connect(self.proxy, server_hostname=self.hostname)
+            return
+        failures: list[str] = []
+        for hop in await self.locator.hops(self.registrar):
+            try:
+                addresses = await self.locator.addresses(hop)
+            except LocateError as exc:
+                failures.append(str(exc))
+                continue
+            for address in addresses:
+                try:
+                    await self.transport.connect((address, hop.port), server_hostname=self.hostname,
+                                                 timeout=CONNECT_TIMEOUT_S)  # fmt: skip
+                except (OSError, TimeoutError, ssl.SSLError) as exc:
+                    failures.append(f"{hop.host} ({address}:{hop.port}): {describe_tls_failure(exc)}")
+                    continue
+                self.proxy = (address, hop.port)
+                return
+        raise NoServerReached("; ".join(failures[:4]) or f"no server found for {self.hostname}")
+
     async def _connect_and_register(self) -> None:
-        await self.transport.connect(self.proxy, server_hostname=self.hostname)
+        await self._connect()
         sock = self.transport.socket_for(self.proxy)
         local_port = int(sock.getsockname()[1]) if sock is not None else 5061
         if sock is not None:
