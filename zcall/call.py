@@ -26,6 +26,7 @@ from zcall.identity import Identity
 from zcall.media.audio import AudioSink, open_sink, open_source
 from zcall.media.srtp import SrtpKeys, SrtpProfile
 from zcall.media.stream import MediaSession
+from zcall.net import Addr
 from zcall.settings import PhoneSettings
 from zcall.sip.sdp import AudioParams, LocalAudio, SessionDescription
 from zcall.zrtp.cache import CacheError, RetainedSecrets, ZrtpCache
@@ -33,7 +34,6 @@ from zcall.zrtp.events import CacheMismatch, Failed, HelloHashMismatch, SecureRe
 from zcall.zrtp.events import Event as ZrtpEvent
 from zcall.zrtp.session import ZrtpSession
 
-Addr = tuple[str, int]
 Direction = Literal["out", "in"]
 
 # How long ZRTP or DTLS-SRTP may take before the call ends (a ZRTP Hello gives up by itself after ~4 s).

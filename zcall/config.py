@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from zcall.errors import ZcallError
+
 MAX_CONFIG_BYTES = 64 * 1024
 
 KEY_AGREEMENTS = ("X255", "EC25", "DH3k", "DH2k", "EC38")
@@ -18,7 +20,7 @@ SAS_TYPES = ("B256", "B32")
 ON_MISMATCH = ("hangup", "continue")
 
 
-class ConfigError(ValueError):
+class ConfigError(ZcallError, ValueError):
     """A config file that cannot be used; the message names the file and the key."""
 
 

@@ -15,13 +15,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from zcall.errors import ZcallError
+
 MAX_REQUEST_BYTES = 4096
 REPLY_TIMEOUT_S = 10.0
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 
-class ControlError(Exception):
+class ControlError(ZcallError):
     """A request the phone refused; the message is shown to the user."""
 
 

@@ -21,8 +21,10 @@ from zcall.call import Call, CallContext, Method
 from zcall.control import ControlError, ControlServer
 from zcall.discovery.lan import Discovery, DiscoveryError, local_ipv4_addresses
 from zcall.discovery.service import PeerDown, PeerUp
+from zcall.errors import ZcallError
 from zcall.identity import Identity, load_or_create
 from zcall.media.audio import AudioSpecError
+from zcall.net import Addr
 from zcall.paths import Paths
 from zcall.server import ServerConfigError, ServerLeg
 from zcall.settings import PhoneSettings
@@ -32,13 +34,12 @@ from zcall.sip.uri import SipUri, parse_uri
 from zcall.sipleg import LanLeg, SipLeg
 from zcall.zrtp.cache import ZrtpCache
 
-Addr = tuple[str, int]
 Listener = Callable[[events.Event], None]
 
 LAN_FALLBACK_S = 3.0  # a zcall unit on the LAN rings within milliseconds; silence this long means unreachable
 
 
-class PhoneError(Exception):
+class PhoneError(ZcallError):
     """A command the phone cannot carry out; the message is for the user."""
 
 

@@ -6,12 +6,14 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
+from zcall.errors import ZcallError
+
 CallState = Literal["dialing", "ringing", "incoming", "answered", "secure", "ended"]
 Direction = Literal["out", "in"]
 MAX_EVENT_LINE = 64 * 1024
 
 
-class EventDecodeError(ValueError):
+class EventDecodeError(ZcallError, ValueError):
     """A line that is not one of the contract's events."""
 
 

@@ -19,11 +19,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from zcall.errors import ZcallError
+
 ZID_BYTES = 12
 CERT_VALIDITY_DAYS = 3650
 
 
-class IdentityError(RuntimeError):
+class IdentityError(ZcallError, RuntimeError):
     """The identity files exist but cannot be used."""
 
 

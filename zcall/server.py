@@ -18,11 +18,13 @@ import ssl
 from collections.abc import Callable
 
 from zcall import __version__, events, sip
+from zcall.errors import ZcallError
+from zcall.net import Addr
 from zcall.settings import PhoneSettings
 from zcall.sip.locate import LocateError, Locator
 from zcall.sip.transport import KEEPALIVE_PING, StreamTransport, client_tls_context
 from zcall.sip.uri import SipUri, parse_uri
-from zcall.sipleg import Addr, SipLeg
+from zcall.sipleg import SipLeg
 
 REGISTER_EXPIRES = 600
 KEEPALIVE_S = 25.0
@@ -31,7 +33,7 @@ UNREGISTER_WAIT_S = 2.0
 CONNECT_TIMEOUT_S = 5.0  # per DNS target, so a dead one does not hold up the next
 
 
-class ServerConfigError(ValueError):
+class ServerConfigError(ZcallError, ValueError):
     """The [server] settings cannot work; the message says which one."""
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from zcall import sip
+from zcall.net import Addr
 
-Addr = tuple[str, int]
 MAX_SIP_DATAGRAM = 65535
 
 

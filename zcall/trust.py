@@ -6,11 +6,12 @@ import argparse
 import sys
 import time
 
+from zcall.errors import ZcallError
 from zcall.paths import Paths
 from zcall.zrtp.cache import PeerRecord, ZrtpCache
 
 
-class PeerNotFound(LookupError):
+class PeerNotFound(ZcallError, LookupError):
     pass
 
 

@@ -23,6 +23,7 @@ from tests.support.prereq import require_binary
 from tests.unit.dtls.harness import Cred, make_cred
 from zcall.dtls import DtlsFailed, DtlsSecure, DtlsSrtpSession, FingerprintMismatch, fingerprint_of
 from zcall.dtls.profiles import OPENSSL_NAMES, material_length
+from zcall.net import Addr
 
 pytestmark = pytest.mark.interop
 LIMIT = 15.0
@@ -76,7 +77,6 @@ def _pem_files(cred: Cred, directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-Addr = tuple[str, int]
 
 
 def _drive(dtls: DtlsSrtpSession, sock: socket.socket, peer: Addr | None) -> tuple[object, Addr]:

@@ -37,6 +37,7 @@ from zcall.discovery.service import (
     decode_txt,
     encode_txt,
 )
+from zcall.errors import ZcallError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ _DNS_TYPE_TXT = 16  # RFC 1035
 _DNS_CLASS_IN = 1
 
 
-class DiscoveryError(Exception):
+class DiscoveryError(ZcallError):
     """Discovery could not start (no usable address, no free name, socket trouble)."""
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from zcall.errors import ZcallError
+
 ZCALL_SERVICE = "_zcall._udp.local."
 SIP_SERVICE = "_sip._udp.local."
 TXT_VERSION = "1"
@@ -29,7 +31,7 @@ _PORT_RE = re.compile(r"[1-9][0-9]{0,4}")
 _AOR_RE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%-]{1,64}@[A-Za-z0-9.-]{1,63}")
 
 
-class TxtError(ValueError):
+class TxtError(ZcallError, ValueError):
     """A TXT record we will not use. `reason` is a short fixed token for drop counters."""
 
     def __init__(self, reason: str, detail: str = "") -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from zcall.errors import ZcallError
+
 # RFC 8122 hash names still worth trusting -> hashlib names; md5/md2 are refused on purpose.
 _DIGEST_SIZES = {"sha-1": 20, "sha-224": 28, "sha-256": 32, "sha-384": 48, "sha-512": 64}
 _HASHES = {name: name.replace("-", "") for name in _DIGEST_SIZES}
@@ -21,7 +23,7 @@ MAX_FINGERPRINTS = 8
 MAX_FINGERPRINT_TEXT = 256
 
 
-class FingerprintParseError(ValueError):
+class FingerprintParseError(ZcallError, ValueError):
     """An a=fingerprint value we cannot use."""
 
 

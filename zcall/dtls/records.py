@@ -6,6 +6,8 @@ record by record before OpenSSL sees them, and outgoing bytes are split at recor
 
 from __future__ import annotations
 
+from zcall.errors import ZcallError
+
 HEADER = 13  # type(1) version(2) epoch(2) sequence(6) length(2)
 # RFC 6347 §4.1.1.1 / RFC 5246 §6.2.3: ciphertext is at most 2^14 + 2048 octets.
 MAX_FRAGMENT = 2**14 + 2048
@@ -14,7 +16,7 @@ MAX_DATAGRAM = 2**16  # a UDP payload cannot be larger
 CONTENT_TYPES = frozenset({20, 21, 22, 23})
 
 
-class RecordError(ValueError):
+class RecordError(ZcallError, ValueError):
     """Bytes that are not a sequence of DTLS records; `.reason` is a drop-counter key."""
 
     def __init__(self, reason: str) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+from zcall.errors import ZcallError
+
 Role = Literal["client", "server"]
 _VALUES = ("active", "passive", "actpass", "holdconn")
 
 
-class SetupError(ValueError):
+class SetupError(ZcallError, ValueError):
     """The two a=setup values do not make one DTLS client and one server."""
 
 

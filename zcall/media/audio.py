@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Protocol
 import numpy as np
 import soxr
 
+from zcall.errors import ZcallError
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 
 SILENCE = bytes(FRAME_BYTES)
@@ -30,7 +31,7 @@ MAX_WAV_SECONDS = 600  # a longer prompt file is a mistake, not a use case
 MAX_TONE_HZ = SAMPLE_RATE // 2
 
 
-class AudioSpecError(ValueError):
+class AudioSpecError(ZcallError, ValueError):
     """An --audio-in / --audio-out spec or a WAV file could not be used."""
 
 

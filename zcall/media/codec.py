@@ -15,6 +15,8 @@ import opuslib.api.ctl as ctl
 import opuslib.api.decoder as opus_dec
 import opuslib.api.encoder as opus_enc
 
+from zcall.errors import ZcallError
+
 SAMPLE_RATE = 48000
 CHANNELS = 1
 FRAME_MS = 20
@@ -33,7 +35,7 @@ _opus_encode.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.
 _opus_encode.restype = ctypes.c_int32
 
 
-class CodecError(ValueError):
+class CodecError(ZcallError, ValueError):
     """A frame could not be encoded or a packet could not be decoded; `.reason` is a short slug."""
 
     def __init__(self, reason: str, detail: str = "") -> None:

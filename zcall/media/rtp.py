@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from zcall.errors import ZcallError
+
 RTP_VERSION = 2
 RTP_HEADER_LEN = 12
 # Larger than any UDP payload we accept on a 1500-byte MTU; bigger input is hostile or broken.
@@ -24,7 +26,7 @@ SDES_END = 0
 SDES_CNAME = 1
 
 
-class RtpParseError(ValueError):
+class RtpParseError(ZcallError, ValueError):
     """Malformed RTP/RTCP input; `.reason` is a short slug suitable as a counter key."""
 
     def __init__(self, reason: str, detail: str = "") -> None:

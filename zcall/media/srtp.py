@@ -17,6 +17,8 @@ import pylibsrtp
 # pylibsrtp 1.0 has no AES-256-CM profile constant; its cffi module lets us fill the crypto policy directly.
 from pylibsrtp._binding import ffi
 
+from zcall.errors import ZcallError
+
 # Smallest packets libsrtp could accept: an RTP fixed header / an RTCP header plus SSRC.
 _MIN_RTP = 12
 _MIN_RTCP = 8
@@ -84,7 +86,7 @@ class SrtpKeys:
             raise ValueError(f"{self.profile.value} needs a {salt_length(self.profile)}-octet master salt")
 
 
-class SrtpError(Exception):
+class SrtpError(ZcallError):
     """A packet libsrtp refused; `.reason` is a counter key: auth, replay, malformed, too_large, ..."""
 
     def __init__(self, reason: str, detail: str = "") -> None:

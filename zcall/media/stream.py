@@ -40,8 +40,8 @@ from zcall.media.rtp import (
 )
 from zcall.media.srtp import SrtpError, SrtpKeys, SrtpReceiver, SrtpSender
 from zcall.media.stats import MediaStats
+from zcall.net import Addr
 
-Addr = tuple[str, int]
 KeyPacketHandler = Callable[[bytes, Addr], None]
 
 TICK_S = 0.020

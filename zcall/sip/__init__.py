@@ -22,11 +22,10 @@ from zcall.sip.errors import SipParseError
 from zcall.sip.model import Request, Response
 from zcall.sip.parser import parse
 from zcall.sip.register import Registered, RegistrationFailed
-from zcall.sip.transaction import Addr, Timers
+from zcall.sip.transaction import Timers
 from zcall.sip.ua import UserAgent
 
 __all__ = [
-    "Addr",
     "CallAnswered",
     "CallConfirmed",
     "CallEnded",

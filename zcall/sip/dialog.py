@@ -8,15 +8,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+from zcall.net import Addr
 from zcall.sip.headers import CSeq, Headers
 from zcall.sip.model import Request, Response
 from zcall.sip.register import Registered, RegistrationFailed
-from zcall.sip.transaction import (
-    DEFAULT_TIMERS,
-    Addr,
-    Timers,
-    new_branch,
-)
+from zcall.sip.transaction import DEFAULT_TIMERS, Timers, new_branch
 from zcall.sip.uri import NameAddr, SipUri
 
 ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import re
 
+from zcall.errors import ZcallError
+
 
 class ParseReason(enum.Enum):
     """Why input was refused. A closed set: counters are keyed by it, never by text from the wire."""
@@ -30,7 +32,8 @@ class ParseReason(enum.Enum):
     UNEXPECTED = "unexpected"  # a parser bug caught at the boundary; the fuzzers treat it as a crash
 
 
-class SipParseError(ValueError):
+
+class SipParseError(ZcallError, ValueError):
     """Malformed input. `status` is the hint for the response to send (None: drop silently, nobody to answer).
 
     `kind` is the counted reason; `reason` is a human-readable detail for logs, which may quote the input.

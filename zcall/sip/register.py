@@ -8,11 +8,12 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from zcall.net import Addr
 from zcall.sip.digest import DigestClient
 from zcall.sip.errors import ascii_number
 from zcall.sip.headers import CSeq, Headers
 from zcall.sip.model import Request, Response
-from zcall.sip.transaction import Addr, new_branch
+from zcall.sip.transaction import new_branch
 from zcall.sip.uri import NameAddr, SipUri, parse_name_addr
 
 MIN_REFRESH = 5.0

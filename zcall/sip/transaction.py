@@ -11,10 +11,10 @@ import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from zcall.net import Addr
 from zcall.sip.headers import CSeq, Headers
 from zcall.sip.model import Request, Response, build_response
 
-Addr = tuple[str, int]
 BRANCH_MAGIC = "z9hG4bK"
 
 

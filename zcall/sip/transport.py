@@ -15,9 +15,10 @@ import socket
 import ssl
 from collections.abc import Callable
 
+from zcall.errors import ZcallError
+from zcall.net import Addr
 from zcall.sip.parser import MAX_BODY, MAX_HEADER_BYTES
 
-Addr = tuple[str, int]
 # (message bytes, source address, came over a stream)
 Handler = Callable[[bytes, Addr, bool], None]
 
@@ -26,7 +27,7 @@ KEEPALIVE_PING = b"\r\n\r\n"
 KEEPALIVE_PONG = b"\r\n"
 
 
-class FramingError(ValueError):
+class FramingError(ZcallError, ValueError):
     """The stream cannot be cut into SIP messages any more; the connection must be closed."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 
+from zcall.net import Addr
 from zcall.sip.dialog import (
     CallAnswered,
     CallFailed,
@@ -27,7 +28,7 @@ from zcall.sip.headers import CSeq, Headers, Via
 from zcall.sip.model import Request, Response, build_response
 from zcall.sip.parser import MalformedRequest, parse
 from zcall.sip.register import Registered, Registration, RegistrationFailed
-from zcall.sip.transaction import Addr, ClientTransaction, TxResponse, TxTimeout, client_key
+from zcall.sip.transaction import ClientTransaction, TxResponse, TxTimeout, client_key
 from zcall.sip.ua_core import Drop, _Call, _sdp_of
 from zcall.sip.uas import _UasSide
 from zcall.sip.uri import NameAddr, SipUri, parse_uri

@@ -10,12 +10,13 @@ import enum
 from collections import Counter
 from dataclasses import dataclass, field
 
+from zcall.net import Addr
 from zcall.sip.dialog import ALLOW, CallEnded, Dialog, UaConfig, UaEvent, new_tag
 from zcall.sip.digest import DigestClient
 from zcall.sip.errors import ParseReason
 from zcall.sip.model import Request, Response, build_response
 from zcall.sip.register import Registration
-from zcall.sip.transaction import Addr, ClientTransaction, ServerTransaction
+from zcall.sip.transaction import ClientTransaction, ServerTransaction
 
 
 class Drop(enum.Enum):

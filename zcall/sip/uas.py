@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 
+from zcall.net import Addr
 from zcall.sip.dialog import ALLOW, CallConfirmed, Dialog, IncomingCall, ReInviteReceived, new_tag
 from zcall.sip.model import Request
-from zcall.sip.transaction import Addr, ServerTransaction, server_key
+from zcall.sip.transaction import ServerTransaction, server_key
 from zcall.sip.ua_core import Drop, _Call, _sdp_of, _UaCore
 from zcall.sip.uri import NameAddr
 

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from zcall.errors import ZcallError
+
 ZID_LEN = 12
 MAX_SECRET_LEN = 64  # rs1/rs2 are one hash long: 32 (S256) or 48 (S384) bytes
 MAX_NAME_LEN = 128
@@ -40,11 +42,11 @@ CREATE TABLE IF NOT EXISTS peers (
 """
 
 
-class CacheError(Exception):
+class CacheError(ZcallError):
     """The cache file is corrupt, foreign or unreadable; the message names the file and where it was moved."""
 
 
-class _NotOurs(Exception):
+class _NotOurs(ZcallError):
     """Raised while opening when the file is a database but not (this version of) our cache."""
 
 

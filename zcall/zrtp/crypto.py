@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import dh, ec, x25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.utils import CryptographyDeprecationWarning
 
+from zcall.errors import ZcallError
+
 T = TypeVar("T")
 
 HASHES = {"S256": "sha256", "S384": "sha384"}  # ZRTP name -> hashlib name
@@ -65,7 +67,7 @@ DH_PRIMES = {"DH2k": _MODP_2048, "DH3k": _MODP_3072}
 _CURVES: dict[str, ec.EllipticCurve] = {"EC25": ec.SECP256R1(), "EC38": ec.SECP384R1()}
 
 
-class BadPublicValue(ValueError):
+class BadPublicValue(ZcallError, ValueError):
     """A peer's DH/ECDH public value failed the §4.4.1.1 checks (Error 0x61)."""
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from zcall.errors import ZcallError
+
 
 class ZrtpErrorCode(IntEnum):
     """The §5.9 Error message codes."""
@@ -30,7 +32,7 @@ class ZrtpErrorCode(IntEnum):
     GOCLEAR_NOT_ALLOWED = 0x100  # GoClear received but not allowed
 
 
-class Drop(Exception):
+class Drop(ZcallError):
     """An input we ignore (counted under `reason`), as §9 says for failed hash-chain and MAC checks."""
 
     def __init__(self, reason: str) -> None:
@@ -38,7 +40,7 @@ class Drop(Exception):
         self.reason = reason
 
 
-class Abort(Exception):
+class Abort(ZcallError):
     """A protocol failure that ends the session with a §5.9 Error message."""
 
     def __init__(self, code: ZrtpErrorCode, reason: str) -> None:

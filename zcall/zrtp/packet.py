@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from zcall.errors import ZcallError
 from zcall.zrtp.crc32c import zrtp_crc_bytes
 
 MAGIC_COOKIE = 0x5A525450
@@ -20,7 +21,7 @@ MAX_MESSAGE_LEN = 4 * 530
 MAX_PACKET_LEN = HEADER_LEN + MAX_MESSAGE_LEN + CRC_LEN
 
 
-class ParseError(ValueError):
+class ParseError(ZcallError, ValueError):
     """A packet or message that cannot be accepted; `reason` names the drop counter."""
 
     reason = "malformed"

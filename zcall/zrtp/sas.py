@@ -10,6 +10,8 @@ import functools
 import importlib.resources
 import re
 
+from zcall.errors import ZcallError
+
 # RFC 6189 §5.1.6: the z-base-32 alphabet, ordered so the easiest characters to say come first.
 B32_ALPHABET = "ybndrfg8ejkmcpqxot1uwisza345h769"
 
@@ -21,7 +23,7 @@ _WORD_RE = re.compile(r"[A-Za-z]{2,16}")
 _HEX_RE = re.compile(r"[0-9a-f]{2}")
 
 
-class SasError(ValueError):
+class SasError(ZcallError, ValueError):
     """A SAS value or type that cannot be rendered."""
 
 
