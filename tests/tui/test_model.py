@@ -28,10 +28,10 @@ def test_fold_home_call_and_recent() -> None:
     for event in scenes.home_events():
         view.apply(event)
     assert (view.name, view.zid) == ("desk-a", scenes.ME_ZID)
-    labels = [(label, trust) for _, label, trust in view.peer_rows()]
-    assert labels == [("Carol", "known"), ("bob-desk", "new"), ("dave", "new")]  # nicknamed first
-    assert view.peers["dave"].busy  # the last call to dave got 486
-    assert view.recent[0].reason == "486 Busy Here" and not view.calls
+    rows = view.peer_rows()
+    assert [(r.label, r.trust) for r in rows] == [("Carol", "known"), ("bob-desk", "new"), ("dave", "new")]
+    assert [r.peer.name for r in rows if r.busy] == ["dave"]  # the last call to dave got 486
+    assert view.recent[0].reason == "486 Busy Here" and view.active is None
     for event in scenes.in_call_events():
         view.apply(event)
     call = view.active
@@ -39,7 +39,7 @@ def test_fold_home_call_and_recent() -> None:
     assert call.state == "secure" and not call.muted
     view.apply(events.Peer(action="down", name="bob-desk", zid=scenes.BOB_ZID.hex()))
     assert "bob-desk" not in view.peers
-    assert len(view.log) == 6 + 6 + 1
+    assert len(view.log) == view.logged == 6 + 6 + 1
 
 
 def test_alarm_mutes_and_survives_the_end() -> None:
@@ -50,6 +50,7 @@ def test_alarm_mutes_and_survives_the_end() -> None:
     assert call is not None and call.alarm is not None and call.alarm.alert == "cache_mismatch"
     assert call.muted
     view.apply(events.Ended(id=call.id, reason="cache mismatch", duration_s=3.0))
+    call = view.calls[call.id]  # kept a while after the end, for the screen that shows it
     assert view.active is None and call.ended is not None and call.alarm is not None
     assert view.elapsed(call) == 3.0
 

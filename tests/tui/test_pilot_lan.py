@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.events import Key
 from textual.widgets import DataTable
 
 from tests.support.netns import Host
 from tests.support.prereq import require_binary, require_root
 from tests.support.zcall_peer import ZcallPeer
 from tests.tui.helpers import free_port, phone_settings, until
+from zcall import events
 from zcall.engine import Phone
 from zcall.paths import Paths
 from zcall.tui.app import ZcallApp
@@ -68,6 +70,8 @@ async def test_peer_appears_is_called_from_the_list_and_leaves(tmp_path: Path) -
         paths = Paths.for_home(tmp_path / "alice")
         phone = Phone(phone_settings("alice", my_ip, free_port(my_ip), mdns=True), paths)
         app = ZcallApp(phone, paths)
+        placed: list[events.Event] = []
+        phone.subscribe(lambda event: placed.append(event) if isinstance(event, events.Call) else None)
         bob = ZcallPeer(far, tmp_path / "bob", name="bob", auto_answer=True)
         async with app.run_test(size=(60, 20)) as pilot:
             await until(lambda: app.started, what="the phone to start")
@@ -76,13 +80,20 @@ async def test_peer_appears_is_called_from_the_list_and_leaves(tmp_path: Path) -
                 table: DataTable[object] = app.screen.query_one(PeerTable)
                 await until(lambda: table.row_count == 1, what="bob's row")
                 assert [str(cell) for cell in table.get_row_at(0)] == ["bob", far.ip, "new"]
-                await pilot.press("enter")
+                bob_zid = app.view.peers["bob"].zid
+                # Two presses of OK faster than the app handles them (a bouncing button): one call, not two.
+                for _ in range(2):
+                    app.post_message(Key("enter", "\r"))
                 secure = await asyncio.to_thread(bob.wait_event, "secure")
+                await pilot.pause(0.5)
+                dialed = [e for e in placed if isinstance(e, events.Call) and e.state == "dialing"]
+                assert len(dialed) == 1, dialed
                 screen = app.screen
                 assert isinstance(screen, InCallScreen)
                 await until(lambda: screen.call is not None and screen.call.secure is not None, what="secure")
                 assert screen.call is not None and screen.call.secure is not None
                 assert screen.call.secure.sas_words == tuple(secure["sas_words"])
+                assert screen.call.zid == bob_zid  # the call carries the ZID it was chosen by
                 await pilot.press("h")
                 await asyncio.to_thread(bob.wait_event, "ended")
                 await until(lambda: not isinstance(app.screen, InCallScreen), what="home after the call")

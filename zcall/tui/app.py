@@ -1,7 +1,8 @@
 """The Textual app: renders the Phone's events and sends it the user's commands.
 
 It never reaches into protocol objects: everything shown comes from zcall.events (folded by model.PhoneView)
-or from the trust cache's public records; everything done goes through Phone's public commands.
+or from the trust cache's public records; everything done goes through Phone's public commands. The folded
+state is published as reactive attributes (`publish`); each screen watches the ones it shows.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.reactive import var
+from textual.screen import Screen
 
 from zcall import config as configmod
 from zcall import events
@@ -24,14 +28,17 @@ from zcall.media.audio import AudioSpecError
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
 from zcall.tui.keys import VOLUME_STEP
-from zcall.tui.model import KnownDevice, PhoneView
+from zcall.tui.model import CallView, KnownDevice, PeerRow, PhoneView, RecentCall
 from zcall.tui.ring import Ringer
-from zcall.tui.screens.base import ZScreen
+from zcall.tui.screens.home import HomeScreen
+from zcall.tui.screens.incall import InCallScreen
+from zcall.tui.screens.incoming import IncomingScreen
 from zcall.zrtp.cache import PeerRecord, ZrtpCache
 
 # What a command may raise besides PhoneError: opening the audio devices for a call (no sound card, a
 # device name that is gone). The user is told; the app keeps running.
 COMMAND_ERRORS = (PhoneError, AudioSpecError, OSError)
+CALL_GROUP = "call"  # the workers that place or answer a call: one at a time
 
 
 class PhoneEvent(Message):
@@ -47,6 +54,16 @@ class ZcallApp(App[None]):
     TITLE = "zcall"
     ENABLE_COMMAND_PALETTE = False  # every action has its own key; the footer needs the room
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False)]
+
+    # The folded state, as the screens see it (set only by publish(); every value is immutable).
+    me: var[tuple[str, str]] = var(("", ""))  # (name, ZID) once the phone is ready
+    registration: var[str | None] = var(None)
+    peers: var[tuple[PeerRow, ...]] = var(())
+    recent: var[tuple[RecentCall, ...]] = var(())
+    calls: var[dict[str, CallView]] = var(dict)
+    records: var[tuple[PeerRecord, ...]] = var(())
+    logged: var[int] = var(0)
+    volume: var[int] = var(0)
 
     def __init__(
         self,
@@ -67,26 +84,27 @@ class ZcallApp(App[None]):
         self.view = PhoneView(clock)
         self.live = live
         self.config = configmod.load(paths.config_file)
-        self.records: list[PeerRecord] = []
         out = phone.settings.audio_out if phone is not None else "null"
         self.ringer = Ringer(out, self.note, **({"path": ring_path} if ring_path else {}))
-        self.volume = self.config.audio.volume
+        self.set_reactive(ZcallApp.volume, self.config.audio.volume)
         self.started = False
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
-    def on_mount(self) -> None:
-        from zcall.tui.screens.home import HomeScreen
+    def get_default_screen(self) -> Screen[None]:
+        return HomeScreen()
 
-        self.push_screen(HomeScreen())
+    def on_mount(self) -> None:
         self.reload_known()
         if self.phone is not None:
             if self.phone.settings.server_uri:
                 self.view.registration = f"registering with {self.phone.settings.server_uri}…"
             self.phone.subscribe(self._hear)
             self.volume = self.phone.set_volume(self.volume)
-            self.run_worker(self._start_phone(), name="phone-start")
+            self._start_phone()
+        self.publish()
 
+    @work(name="phone-start")
     async def _start_phone(self) -> None:
         assert self.phone is not None
         try:
@@ -108,7 +126,17 @@ class ZcallApp(App[None]):
             if had_calls:
                 await asyncio.sleep(0.2)  # let the last BYE leave before the socket goes
 
-    # --- events ---------------------------------------------------------------------------------------
+    # --- state ----------------------------------------------------------------------------------------
+
+    def publish(self) -> None:
+        """Hand the folded state to the screens: a watcher runs only where a value really changed."""
+        view = self.view
+        self.me = (view.name, view.zid)
+        self.registration = view.registration
+        self.peers = view.peer_rows()
+        self.recent = tuple(view.recent)
+        self.calls = dict(view.calls)
+        self.logged = view.logged
 
     def _hear(self, event: events.Event) -> None:
         self.view.apply(event)
@@ -120,51 +148,54 @@ class ZcallApp(App[None]):
 
     def note(self, text: str) -> None:
         """A line for the log screen that is not an engine event (e.g. the ring could not play)."""
-        self.view.log.append(f"{time.strftime('%H:%M:%S', time.localtime(self.view.clock()))} {text}")
+        self.view.note(text)
+        self.logged = self.view.logged
 
-    def on_phone_event(self, message: PhoneEvent) -> None:
-        from zcall.tui.screens.incall import InCallScreen
-        from zcall.tui.screens.incoming import IncomingScreen
-
+    @on(PhoneEvent)
+    def _show_event(self, message: PhoneEvent) -> None:
         event = message.event
+        if isinstance(event, (events.Secure, events.Ended)):
+            self.reload_known()
+        self.publish()
         if isinstance(event, events.Call):
-            if event.state == "incoming":
-                self.push_screen(IncomingScreen(event.id))
-                self.ringer.start()
-            elif event.state == "dialing":
-                self.push_screen(InCallScreen(event.id))
-            elif event.state == "answered" and event.direction == "in":
-                self.ringer.stop()
-                if isinstance(self.screen, IncomingScreen) and self.screen.call_id == event.id:
-                    self.switch_screen(InCallScreen(event.id))
-                else:
-                    self.push_screen(InCallScreen(event.id))
-        elif isinstance(event, events.Secure):
-            self.reload_known()
+            self._follow_call(event)
         elif isinstance(event, events.Ended):
+            self._follow_end(event)
+
+    def _follow_call(self, event: events.Call) -> None:
+        if event.state == "incoming":
+            self.push_screen(IncomingScreen(event.id))
+            self.ringer.start()
+        elif event.state == "dialing":
+            self.push_screen(InCallScreen(event.id))
+        elif event.state == "answered" and event.direction == "in":
             self.ringer.stop()
-            self.reload_known()
-            if event.reason != "local hangup":
-                self.notify(event.reason, title="Call ended", timeout=8)
-            screen = self.screen
-            if getattr(screen, "call_id", None) == event.id:
-                # An alarm or a words-differ warning stays until the user has read it.
-                keep = isinstance(screen, InCallScreen) and screen.keeps_open()
-                if not keep:
-                    self.pop_screen()
+            if isinstance(self.screen, IncomingScreen) and self.screen.call_id == event.id:
+                self.switch_screen(InCallScreen(event.id))
+            else:
+                self.push_screen(InCallScreen(event.id))
+
+    def _follow_end(self, event: events.Ended) -> None:
+        self.ringer.stop()
+        if event.reason != "local hangup":
+            self.notify(event.reason, title="Call ended", timeout=8)
         screen = self.screen
-        if isinstance(screen, ZScreen) and screen.ready:
-            screen.refresh_view(event)
+        if getattr(screen, "call_id", None) == event.id:
+            # An alarm or a words-differ warning stays until the user has read it.
+            keep = isinstance(screen, InCallScreen) and screen.keeps_open()
+            if not keep:
+                self.pop_screen()
 
     # --- trust ----------------------------------------------------------------------------------------
 
     def reload_known(self) -> None:
         if self.cache is None:
             return
-        self.records = self.cache.peers()
+        self.records = tuple(self.cache.peers())
         self.view.set_known(
             KnownDevice(r.zid.hex(), r.name, r.verified, r.has_secret) for r in self.records
         )
+        self.peers = self.view.peer_rows()
 
     # --- commands (every one goes through Phone's public API) ------------------------------------------
 
@@ -176,17 +207,41 @@ class ZcallApp(App[None]):
             return None
         return self.phone
 
-    async def dial(self, target: str) -> None:
+    def placing(self) -> bool:
+        """Whether a call is being placed or answered right now (its worker has not finished)."""
+        return any(w.group == CALL_GROUP and not w.is_finished for w in self.workers)
+
+    def dial(self, target: str, zid: str = "") -> bool:
+        """Place a call to a URI, a name or a ZID (zid: the peer it was chosen as, if any). Refused while
+        another call is being placed or is up, so a second press of Enter cannot call twice."""
+        target = target.strip()
+        if not target or self.placing() or self.view.active is not None:
+            return False
+        self._dial(target, zid)
+        return True
+
+    @work(group=CALL_GROUP)
+    async def _dial(self, target: str, zid: str) -> None:
+        # Not exclusive: cancelling a call half-placed would strand its media; dial() refuses instead.
         phone = self._phone()
-        if phone is None or not target.strip():
+        if phone is None:
             return
         try:
-            await phone.call(target)
+            call_id = await phone.call(target)
         except COMMAND_ERRORS as exc:
             self.note(f"cannot call {target}: {exc}")
             self.notify(str(exc), title="Cannot call", severity="error")
+            return
+        if zid:
+            self.view.update_call(call_id, zid=zid)
+            self.publish()
 
-    async def answer(self, call_id: str) -> None:
+    def answer(self, call_id: str) -> None:
+        if not self.placing():
+            self._answer(call_id)
+
+    @work(group=CALL_GROUP)
+    async def _answer(self, call_id: str) -> None:
         phone = self._phone()
         if phone is None:
             return
@@ -217,10 +272,10 @@ class ZcallApp(App[None]):
         except PhoneError as exc:
             self.notify(str(exc), severity="error")
             return
-        call.verified = True
-        call.muted = phone.is_muted(call_id)
+        self.view.update_call(call_id, verified=True, muted=phone.is_muted(call_id))
         self.note(f"call {call_id}: you confirmed the words match; {call.peer} is now verified")
         self.reload_known()
+        self.publish()
 
     def words_differ(self, call_id: str) -> None:
         phone = self._phone()
@@ -240,13 +295,12 @@ class ZcallApp(App[None]):
             phone.set_muted(not call.user_muted, call_id)
         except PhoneError:
             return
-        call.user_muted = not call.user_muted
-        call.muted = phone.is_muted(call_id)
+        self.view.update_call(call_id, user_muted=not call.user_muted, muted=phone.is_muted(call_id))
+        self.publish()
 
     def change_volume(self, steps: int) -> int:
-        self.volume = max(0, min(100, self.volume + steps * VOLUME_STEP))
-        if self.phone is not None:
-            self.volume = self.phone.set_volume(self.volume)
+        volume = max(0, min(100, self.volume + steps * VOLUME_STEP))
+        self.volume = self.phone.set_volume(volume) if self.phone is not None else volume
         return self.volume
 
 

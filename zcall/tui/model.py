@@ -1,22 +1,31 @@
 """What the TUI shows, folded from the engine's events: pure state, no widgets, no I/O.
 
-The screens read this; the app feeds it every event. Keeping it apart from Textual lets the folding be tested
-with plain events and keeps the widgets thin.
+The app feeds it every event and publishes the result as reactive attributes; screens watch those. Every
+value handed out is immutable (frozen dataclasses, tuples), so a watcher fires only when something it shows
+really changed. Keeping it apart from Textual lets the folding be tested with plain events.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from zcall import events
 
 Trust = Literal["verified", "known", "new"]
 MAX_RECENT = 20
 MAX_LOG = 500
+MAX_ENDED = 4  # ended calls kept so a screen showing one can still say how it ended
+ALARMS = ("cache_mismatch", "zrtp_hash_mismatch")
+
+
+def is_busy(reason: str) -> bool:
+    """Whether an end reason means the peer was busy (the one place that reads the reason's text)."""
+    return reason.startswith("486")
 
 
 @dataclass(frozen=True)
@@ -29,26 +38,36 @@ class KnownDevice:
     has_secret: bool
 
 
-@dataclass
+@dataclass(frozen=True)
 class LanPeer:
     name: str
     zid: str
     address: str
     port: int
-    busy: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
+class PeerRow:
+    """One line of the Home list: the peer, what to call it, how far we trust it, whether it was busy."""
+
+    peer: LanPeer
+    label: str
+    trust: Trust
+    busy: bool
+
+
+@dataclass(frozen=True)
 class CallView:
     id: str
     peer: str
     direction: events.Direction
     state: events.CallState
     started: float
+    zid: str = ""  # the ZID the call was placed to, or the one ZRTP proved (empty until known)
     secure: events.Secure | None = None
     secure_at: float | None = None
     stats: events.Stats | None = None
-    alerts: list[events.Alert] = field(default_factory=list)
+    alerts: tuple[events.Alert, ...] = ()
     verified: bool = False
     muted: bool = False  # our microphone is held back (by the user, or after an alarm until they choose)
     user_muted: bool = False
@@ -60,9 +79,6 @@ class CallView:
         return next((a for a in self.alerts if a.alert in ALARMS), None)
 
 
-ALARMS = ("cache_mismatch", "zrtp_hash_mismatch")
-
-
 @dataclass(frozen=True)
 class RecentCall:
     peer: str
@@ -70,6 +86,7 @@ class RecentCall:
     reason: str
     duration_s: float
     at: float
+    zid: str = ""
 
 
 def _stamp(at: float) -> str:
@@ -117,11 +134,13 @@ class PhoneView:
         self.zid = ""
         self.sip_uri = ""
         self.registration: str | None = None  # None: no server configured
-        self.peers: dict[str, LanPeer] = {}
+        self.peers: dict[str, LanPeer] = {}  # by instance name, as the engine keys them
+        self.busy: set[str] = set()  # ZIDs whose last call ended "busy"
         self.known: dict[str, KnownDevice] = {}
-        self.calls: dict[str, CallView] = {}
+        self.calls: dict[str, CallView] = {}  # live calls, then the last few ended ones
         self.recent: collections.deque[RecentCall] = collections.deque(maxlen=MAX_RECENT)
         self.log: collections.deque[str] = collections.deque(maxlen=MAX_LOG)
+        self.logged = 0  # lines ever appended (the deque forgets; this does not)
 
     # --- trust ---
 
@@ -138,11 +157,14 @@ class PhoneView:
         device = self.known.get(zid)
         return device.name if device is not None else ""
 
-    def peer_rows(self) -> list[tuple[LanPeer, str, Trust]]:
-        """(peer, label, trust): peers with a nickname first, then by name."""
-        rows = [(p, self.nickname(p.zid) or p.name, self.trust_of(p.zid)) for p in self.peers.values()]
-        rows.sort(key=lambda row: (not self.nickname(row[0].zid), row[1].lower()))
-        return rows
+    def peer_rows(self) -> tuple[PeerRow, ...]:
+        """Peers with a nickname first, then by name."""
+        rows = [
+            PeerRow(p, self.nickname(p.zid) or p.name, self.trust_of(p.zid), p.zid in self.busy)
+            for p in self.peers.values()
+        ]
+        rows.sort(key=lambda row: (not self.nickname(row.peer.zid), row.label.lower()))
+        return tuple(rows)
 
     # --- calls ---
 
@@ -158,11 +180,24 @@ class PhoneView:
         start = call.secure_at if call.secure_at is not None else call.started
         return max(0.0, self.clock() - start)
 
+    def update_call(self, call_id: str, **changes: Any) -> CallView | None:
+        """Replace one call's view with some fields changed (the app's own commands: verify, mute, ZID)."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return None
+        call = dataclasses.replace(call, **changes)
+        self.calls[call_id] = call
+        return call
+
     # --- folding ---
+
+    def note(self, text: str) -> None:
+        self.log.append(f"{_stamp(self.clock())} {text}")
+        self.logged += 1
 
     def apply(self, event: events.Event) -> None:
         now = self.clock()
-        self.log.append(f"{_stamp(now)} {describe(event)}")
+        self.note(describe(event))
         if isinstance(event, events.Ready):
             self.name, self.zid, self.sip_uri = event.name, event.zid, event.sip_uri
         elif isinstance(event, events.Peer):
@@ -171,23 +206,30 @@ class PhoneView:
             elif event.action == "down":
                 self.peers.pop(event.name, None)
         elif isinstance(event, events.Call):
-            self._on_call(event, now)
+            call = self.calls.get(event.id)
+            if call is None:
+                self.calls[event.id] = CallView(event.id, event.peer, event.direction, event.state, now)
+            else:
+                self.update_call(event.id, state=event.state)
         elif isinstance(event, events.Secure):
             call = self.calls.get(event.id)
             if call is not None:
-                call.secure, call.secure_at = event, now
-                call.verified = bool(event.verified)
-                call.muted = call.muted or event.cache == "mismatch"
+                self.update_call(
+                    event.id,
+                    secure=event,
+                    secure_at=now,
+                    zid=event.peer_zid or call.zid,
+                    verified=bool(event.verified),
+                    muted=call.muted or event.cache == "mismatch",
+                )
         elif isinstance(event, events.Alert):
             call = self.calls.get(event.id or "")
             if call is not None:
-                call.alerts.append(event)
-                if event.alert in ALARMS:
-                    call.muted = True
+                self.update_call(
+                    call.id, alerts=(*call.alerts, event), muted=call.muted or event.alert in ALARMS
+                )
         elif isinstance(event, events.Stats):
-            call = self.calls.get(event.id)
-            if call is not None:
-                call.stats = event
+            self.update_call(event.id, stats=event)
         elif isinstance(event, events.Ended):
             self._on_ended(event, now)
         elif isinstance(event, events.Registered):
@@ -195,24 +237,19 @@ class PhoneView:
         elif isinstance(event, events.RegistrationFailed):
             self.registration = f"not registered: {event.reason}"
 
-    def _on_call(self, event: events.Call, now: float) -> None:
-        call = self.calls.get(event.id)
-        if call is None:
-            call = CallView(event.id, event.peer, event.direction, event.state, now)
-            self.calls[event.id] = call
-        call.state = event.state
-
     def _on_ended(self, event: events.Ended, now: float) -> None:
-        call = self.calls.pop(event.id, None)
+        call = self.update_call(event.id, ended=event, state="ended")
         if call is None:
             return
-        call.ended = event
-        self.recent.appendleft(RecentCall(call.peer, call.direction, event.reason, event.duration_s, now))
-        if event.reason.startswith("486"):
-            for peer in self.peers.values():
-                if peer.name == call.peer:
-                    peer.busy = True
+        ended = [c.id for c in self.calls.values() if c.ended is not None]
+        for old in ended[:-MAX_ENDED]:
+            del self.calls[old]
+        self.recent.appendleft(
+            RecentCall(call.peer, call.direction, event.reason, event.duration_s, now, zid=call.zid)
+        )
+        # A call placed by name or URI has no ZID until ZRTP proves one: find the peer by its name then.
+        zids = {call.zid} if call.zid else {p.zid for p in self.peers.values() if p.name == call.peer}
+        if is_busy(event.reason):
+            self.busy |= zids
         else:
-            for peer in self.peers.values():
-                if peer.name == call.peer:
-                    peer.busy = False
+            self.busy -= zids

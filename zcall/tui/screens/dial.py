@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Input, Static
@@ -26,9 +27,10 @@ class DialScreen(ZScreen):
     def on_mount(self) -> None:
         self.query_one(Input).focus()
 
-    async def on_input_submitted(self, message: Input.Submitted) -> None:
+    @on(Input.Submitted, "#target")
+    def _call(self, message: Input.Submitted) -> None:
         target = message.value.strip()
         if not target:
             return
         self.app.pop_screen()
-        await self.zapp.dial(target)
+        self.zapp.dial(target)

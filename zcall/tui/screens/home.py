@@ -6,15 +6,21 @@ import time
 from typing import ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 
-from zcall import events
+from zcall.tui.model import PeerRow, RecentCall
 from zcall.tui.screens.base import ZScreen
+from zcall.tui.screens.dial import DialScreen
+from zcall.tui.screens.log import LogScreen
+from zcall.tui.screens.settings import SettingsScreen
+from zcall.tui.screens.trust import TrustScreen
 
 TRUST_STYLE = {"verified": "bold green", "known": "yellow", "new": "dim"}
 RECENT_SHOWN = 4
+COLUMNS = ("name", "address", "trust")
 
 
 class PeerTable(DataTable[Text]):
@@ -23,6 +29,15 @@ class PeerTable(DataTable[Text]):
 
 def short_zid(zid: str) -> str:
     return zid[:8] + "…" if len(zid) > 8 else zid
+
+
+def peer_cells(row: PeerRow) -> tuple[Text, Text, Text]:
+    peer = row.peer
+    name = row.label if row.label == peer.name else f"{row.label} ({peer.name})"
+    trust = Text(row.trust, style=TRUST_STYLE[row.trust])
+    if row.busy:
+        trust.append(" busy", style="bold red")
+    return Text(name), Text(peer.address), trust
 
 
 class HomeScreen(ZScreen):
@@ -34,90 +49,99 @@ class HomeScreen(ZScreen):
         Binding("q", "app.quit", "Quit"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: dict[str, PeerRow] = {}  # by ZID: the rows the table holds now
+
     def compose(self) -> ComposeResult:
         yield Static("", id="me", classes="title")
         yield Static("", id="registration", classes="hint")
         yield Static("Peers on the LAN", classes="section")
-        table: PeerTable = PeerTable(id="peers", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield PeerTable(id="peers", cursor_type="row", zebra_stripes=True)
         yield Static("", id="nopeers", classes="hint")
         yield Static("Recent calls", classes="section")
         yield Static("", id="recent")
         yield Footer(compact=True)
 
+    @property
+    def table(self) -> PeerTable:
+        return self.query_one(PeerTable)
+
     def on_mount(self) -> None:
-        table = self.query_one(PeerTable)
-        table.add_column("Name", key="name")
-        table.add_column("Address", key="address")
-        table.add_column("Trust", key="trust")
-        table.focus()
-        self.refresh_view()
+        for key in COLUMNS:
+            self.table.add_column(key.capitalize(), key=key)
+        self.table.focus()
+        self.watch(self.app, "me", self._show_me)
+        self.watch(self.app, "registration", self._show_registration)
+        self.watch(self.app, "peers", self._show_peers)
+        self.watch(self.app, "recent", self._show_recent)
 
-    def refresh_view(self, event: events.Event | None = None) -> None:
-        view = self.zapp.view
-        me = view.name or "starting…"
-        zid = f"ZID {short_zid(view.zid)}" if view.zid else ""
-        self.query_one("#me", Static).update(f"zcall · {me} · {zid}".rstrip(" ·"))
+    def _show_me(self, me: tuple[str, str]) -> None:
+        name, zid = me
+        line = f"zcall · {name or 'starting…'}" + (f" · ZID {short_zid(zid)}" if zid else "")
+        self.query_one("#me", Static).update(line)
+
+    def _show_registration(self, registration: str | None) -> None:
         reg = self.query_one("#registration", Static)
-        reg.update(f"server: {view.registration}" if view.registration else "")
-        reg.display = view.registration is not None
-        self._fill_peers()
-        self._fill_recent()
+        reg.update(f"server: {registration}" if registration else "")
+        reg.display = registration is not None
 
-    def _fill_peers(self) -> None:
-        table = self.query_one(PeerTable)
-        rows = self.zapp.view.peer_rows()
-        selected = None
-        if table.row_count and table.cursor_row < table.row_count:
-            selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        table.clear()
-        for peer, label, trust in rows:
-            name = label if label == peer.name else f"{label} ({peer.name})"
-            trust_cell = Text(trust, style=TRUST_STYLE[trust])
-            if peer.busy:
-                trust_cell.append(" busy", style="bold red")
-            table.add_row(Text(name), Text(peer.address), trust_cell, key=peer.name)
-        keys = [peer.name for peer, _, _ in rows]
-        if selected in keys:
-            table.move_cursor(row=keys.index(selected))
+    def _show_peers(self, rows: tuple[PeerRow, ...]) -> None:
+        """Change only the cells that changed; rebuild only when peers come, go or move."""
+        table = self.table
+        keys = [row.peer.zid for row in rows]
+        if keys == list(self.shown):
+            for row in rows:
+                old = self.shown[row.peer.zid]
+                if old != row:
+                    for column, was, now in zip(COLUMNS, peer_cells(old), peer_cells(row), strict=True):
+                        if was != now:
+                            table.update_cell(row.peer.zid, column, now, update_width=True)
+        else:
+            selected = self._selected()
+            table.clear()
+            for row in rows:
+                table.add_row(*peer_cells(row), key=row.peer.zid)
+            if selected in keys:
+                table.move_cursor(row=keys.index(selected))
+        self.shown = {row.peer.zid: row for row in rows}
         hint = self.query_one("#nopeers", Static)
         hint.update("No zcall units seen yet. Press d to dial a SIP URI." if not rows else "")
         hint.display = not rows
 
-    def _fill_recent(self) -> None:
-        recent = list(self.zapp.view.recent)[:RECENT_SHOWN]
+    def _selected(self) -> str | None:
+        table = self.table
+        if not table.row_count or table.cursor_row >= table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def _show_recent(self, recent: tuple[RecentCall, ...]) -> None:
+        box = self.query_one("#recent", Static)
         if not recent:
-            self.query_one("#recent", Static).update(Text("none yet", style="dim"))
+            box.update(Text("none yet", style="dim"))
             return
         lines = Text()
-        for item in recent:
+        for item in recent[:RECENT_SHOWN]:
             arrow = "→" if item.direction == "out" else "←"
             at = time.strftime("%H:%M", time.localtime(item.at))
             lines.append(f"{at} {arrow} {item.peer[:20]:<20} {item.duration_s:>5.0f} s  {item.reason}\n")
         lines.rstrip()
-        self.query_one("#recent", Static).update(lines)
+        box.update(lines)
 
-    async def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
-        name = message.row_key.value
-        if name:
-            await self.zapp.dial(name)
+    @on(DataTable.RowSelected, "#peers")
+    def _call_selected(self, message: DataTable.RowSelected) -> None:
+        row = self.shown.get(message.row_key.value or "")
+        if row is not None:
+            self.zapp.dial(row.peer.zid, zid=row.peer.zid)  # by ZID: the device chosen, not a name
 
     def action_dial(self) -> None:
-        from zcall.tui.screens.dial import DialScreen
-
         self.app.push_screen(DialScreen())
 
     def action_trust(self) -> None:
-        from zcall.tui.screens.trust import TrustScreen
-
         self.app.push_screen(TrustScreen())
 
     def action_settings(self) -> None:
-        from zcall.tui.screens.settings import SettingsScreen
-
         self.app.push_screen(SettingsScreen())
 
     def action_log(self) -> None:
-        from zcall.tui.screens.log import LogScreen
-
         self.app.push_screen(LogScreen())

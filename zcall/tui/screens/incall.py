@@ -9,9 +9,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.reactive import reactive
 from textual.widgets import Footer, Static
 
-from zcall import events
 from zcall.tui.model import CallView
 from zcall.tui.screens.base import ZScreen
 from zcall.tui.widgets.meter import quality_text
@@ -68,10 +68,11 @@ class InCallScreen(ZScreen):
         Binding("escape", "hangup", "Hang up", show=False),
     ]
 
+    call: reactive[CallView | None] = reactive(None, init=False)
+
     def __init__(self, call_id: str) -> None:
         super().__init__()
         self.call_id = call_id
-        self.call: CallView | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="status", classes="title")
@@ -86,11 +87,19 @@ class InCallScreen(ZScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.call = self.zapp.view.calls.get(self.call_id)
         self.query_one("#sas", SasWords).border_title = "SAS"
+        self.watch(self.app, "calls", self._follow)
+        self.watch(self.app, "volume", self._show_audio)
         if self.zapp.live:
-            self.set_interval(1.0, self.refresh_view)
-        self.refresh_view()
+            self.set_interval(1.0, self._tick)
+
+    def _follow(self, calls: dict[str, CallView]) -> None:
+        # An ended call leaves the app's list after a while; this screen keeps its last state.
+        self.call = calls.get(self.call_id, self.call)
+
+    def _tick(self) -> None:
+        if self.call is not None:
+            self._status(self.call)
 
     def keeps_open(self) -> bool:
         """After the call ends, stay if there is a warning the user must read (they leave with Escape)."""
@@ -98,10 +107,7 @@ class InCallScreen(ZScreen):
             a.alert in (*ALARM_TEXT, "sas_mismatch") for a in self.call.alerts
         )
 
-    def refresh_view(self, event: events.Event | None = None) -> None:
-        if self.call is None:
-            self.call = self.zapp.view.calls.get(self.call_id)
-        call = self.call
+    def watch_call(self, call: CallView | None) -> None:
         if call is None:
             return
         self._status(call)
@@ -119,7 +125,7 @@ class InCallScreen(ZScreen):
         warning.update(DIFFER_TEXT if differ else "")
         self._sas(call, compact=alarm is not None)
         self.query_one("#quality", Static).update(quality_text(call.stats))
-        self._audio(call)
+        self._show_audio()
 
     def _status(self, call: CallView) -> None:
         """Badge first: on a narrow panel the end of the line is what gets cut."""
@@ -161,7 +167,10 @@ class InCallScreen(ZScreen):
             f"cache {secure.cache}"
         )
 
-    def _audio(self, call: CallView) -> None:
+    def _show_audio(self) -> None:
+        call = self.call
+        if call is None:
+            return
         text = Text("mic ")
         if call.ended is not None:
             text.append("off")
@@ -177,21 +186,17 @@ class InCallScreen(ZScreen):
     def action_match(self) -> None:
         if self.call is not None and self.call.ended is None:
             self.zapp.words_match(self.call_id)
-            self.refresh_view()
 
     def action_differ(self) -> None:
         if self.call is not None and self.call.ended is None:
             self.zapp.words_differ(self.call_id)
-            self.refresh_view()
 
     def action_mute(self) -> None:
         if self.call is not None and self.call.ended is None:
             self.zapp.toggle_mute(self.call_id)
-            self.refresh_view()
 
     def action_volume(self, steps: int) -> None:
         self.zapp.change_volume(steps)
-        self.refresh_view()
 
     def action_hangup(self) -> None:
         if self.call is None or self.call.ended is not None:

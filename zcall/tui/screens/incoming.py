@@ -9,7 +9,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Static
 
-from zcall import events
 from zcall.tui.screens.base import ZScreen
 
 TRUST_WORDS = {
@@ -37,7 +36,8 @@ class IncomingScreen(ZScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.refresh_view()
+        self.watch(self.app, "calls", self._show)
+        self.watch(self.app, "peers", self._show)
 
     def caller_trust(self, caller: str) -> str | None:
         """What the cache says about a caller whose display name matches a LAN peer or a known device."""
@@ -48,8 +48,8 @@ class IncomingScreen(ZScreen):
         named = [d for d in view.known.values() if d.name == caller]
         return view.trust_of(named[0].zid) if len(named) == 1 else None
 
-    def refresh_view(self, event: events.Event | None = None) -> None:
-        call = self.zapp.view.calls.get(self.call_id)
+    def _show(self) -> None:
+        call = self.zapp.calls.get(self.call_id)
         if call is None:
             return
         text = Text("\n((( ringing )))\n\n", style="bold")
@@ -63,8 +63,8 @@ class IncomingScreen(ZScreen):
         text.append("\nEnter: answer    Escape: reject")
         self.query_one("#incoming", Static).update(text)
 
-    async def action_answer(self) -> None:
-        await self.zapp.answer(self.call_id)
+    def action_answer(self) -> None:
+        self.zapp.answer(self.call_id)
 
     def action_reject(self) -> None:
         self.zapp.hangup(self.call_id)

@@ -8,12 +8,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Log, Static
 
-from zcall import events
 from zcall.tui.screens.base import ZScreen
 
 
 class LogScreen(ZScreen):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = 0  # the app's line count when this screen last wrote
 
     def compose(self) -> ComposeResult:
         yield Static("Log", classes="title")
@@ -21,14 +24,11 @@ class LogScreen(ZScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self._shown = 0
-        self.refresh_view()
+        self.watch(self.app, "logged", self._show_new)
 
-    def refresh_view(self, event: events.Event | None = None) -> None:
+    def _show_new(self, logged: int) -> None:
         lines = list(self.zapp.view.log)
-        log = self.query_one(Log)
-        if self._shown > len(lines):  # the bounded log rolled over: start again
-            log.clear()
-            self._shown = 0
-        log.write_lines(lines[self._shown :])
-        self._shown = len(lines)
+        new = min(logged - self.written, len(lines))  # the bounded log may have forgotten some
+        if new > 0:
+            self.query_one(Log).write_lines(lines[-new:])
+        self.written = logged

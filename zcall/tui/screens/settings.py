@@ -13,8 +13,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Input, Label, Select, Static
 
 from zcall import config as configmod
-from zcall import events
 from zcall.media.audio import AudioSource, AudioSpecError, ToneSource, open_sink, open_source
+from zcall.tui.model import CallView
 from zcall.tui.screens.base import ZScreen
 from zcall.tui.widgets.meter import level_text, rms_dbfs
 
@@ -100,6 +100,7 @@ class SettingsScreen(ZScreen):
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
         self._open_meter()
+        self.watch(self.app, "calls", self._follow_calls, init=False)
         if self.zapp.live:
             self.set_interval(METER_S, self._measure)
         self._measure()
@@ -181,12 +182,9 @@ class SettingsScreen(ZScreen):
         self.zapp.note(f"settings: saved {self.zapp.paths.config_file}")
         self.notify("Saved. Restart zcall to apply.", title="Settings")
 
-    def refresh_view(self, event: events.Event | None = None) -> None:
+    def _follow_calls(self, calls: dict[str, CallView]) -> None:
         # A call took the audio devices: stop listening; it ended: listen again.
-        if isinstance(event, events.Call) and event.state in ("incoming", "dialing"):
+        if any(call.ended is None for call in calls.values()):
             self._close_meter()
-        elif isinstance(event, events.Ended) and self._source is None:
+        elif self._source is None:
             self._open_meter()
-
-
-

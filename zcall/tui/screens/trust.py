@@ -13,7 +13,6 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from zcall import events
 from zcall.tui.screens.base import ZScreen
 from zcall.zrtp.cache import MAX_NAME_LEN, PeerRecord
 
@@ -86,14 +85,14 @@ class TrustScreen(ZScreen):
         for label in ("Name", "Trust", "Last seen", "ZID", "First seen"):
             table.add_column(label, key=label)
         table.focus()
-        self.refresh_view()
+        self.zapp.reload_known()  # last-seen times move without an event
+        self.watch(self.app, "records", self._show)
 
-    def refresh_view(self, event: events.Event | None = None) -> None:
-        self.zapp.reload_known()
+    def _show(self, records: tuple[PeerRecord, ...]) -> None:
         table: DataTable[Text] = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()
-        records = sorted(self.zapp.records, key=lambda r: (not r.verified, r.name.lower(), r.zid))
+        records = tuple(sorted(records, key=lambda r: (not r.verified, r.name.lower(), r.zid)))
         for record in records:
             table.add_row(
                 Text(record.name or "-"),
@@ -137,7 +136,7 @@ class TrustScreen(ZScreen):
         elif action == "forget":
             cache.forget(record.zid)
         self.zapp.note(f"trust: {action} {record.zid.hex()} {record.name}".rstrip())
-        self.refresh_view()
+        self.zapp.reload_known()
 
     def action_verify(self) -> None:
         record = self.selected()
@@ -176,6 +175,6 @@ class TrustScreen(ZScreen):
                 self.notify(str(exc), severity="error")
                 return
             self.zapp.note(f"trust: renamed {record.zid.hex()} to {name}")
-            self.refresh_view()
+            self.zapp.reload_known()
 
         self.app.push_screen(RenameDialog(record.name), done)
