@@ -30,7 +30,14 @@ from zcall.net import Addr
 from zcall.settings import PhoneSettings
 from zcall.sip.sdp import AudioParams, LocalAudio, SessionDescription
 from zcall.zrtp.cache import CacheError, RetainedSecrets, ZrtpCache
-from zcall.zrtp.events import CacheMismatch, Failed, HelloHashMismatch, SecureReady
+from zcall.zrtp.events import (
+    CacheMismatch,
+    Failed,
+    HelloHashMismatch,
+    PeerIdentified,
+    ReceiveKeysReady,
+    SecureReady,
+)
 from zcall.zrtp.events import Event as ZrtpEvent
 from zcall.zrtp.session import ZrtpSession
 
@@ -133,7 +140,6 @@ class Call:
         self.zrtp = ZrtpSession(
             self.ctx.zid,
             ssrc=int.from_bytes(os.urandom(4), "big"),
-            secrets_lookup=self._lookup_secrets,
             key_agreements=settings.key_agreements,
             sas_types=settings.sas_types,
         )
@@ -157,7 +163,7 @@ class Call:
         if self.zrtp is None:
             raise RuntimeError("ZRTP not prepared")
         if remote.zrtp_hash:
-            self.zrtp.set_peer_hello_hash(remote.zrtp_hash)
+            self.zrtp.set_peer_hello_hash(remote.zrtp_hash, self._now())
         self.zrtp.start(self._now())
         self._pump()
 
@@ -335,6 +341,8 @@ class Call:
                 self._on_zrtp_event(event)  # type: ignore[arg-type]
             if self.ended:
                 return
+            for datagram in core.datagrams_to_send(self._now()):  # answering an event may send
+                self.media.send_key_packet(datagram)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -343,7 +351,12 @@ class Call:
             self._timer = asyncio.get_running_loop().call_later(max(0.0, due - self._now()), self._on_timer)
 
     def _on_zrtp_event(self, event: ZrtpEvent) -> None:
-        if isinstance(event, SecureReady):
+        if isinstance(event, PeerIdentified):
+            if event.needs_secrets and self.zrtp is not None:
+                self.zrtp.provide_secrets(event.peer_zid, self._lookup_secrets(event.peer_zid), self._now())
+        elif isinstance(event, ReceiveKeysReady):
+            pass  # the implicit Conf2ACK needs the media path to report authenticated SRTP
+        elif isinstance(event, SecureReady):
             self._on_secure(event)
         elif isinstance(event, CacheMismatch):
             self.muted_for_mismatch = True
@@ -454,7 +467,9 @@ class Call:
             self.muted_for_mismatch = True
         else:
             known = cache.lookup(ready.peer_zid, now)
-            self.verified = ready.cache == "match" and known is not None and known.verified
+            # Both ends must have compared the words on this chain: our cached flag and the peer's V.
+            verified_here = ready.cache == "match" and known is not None and known.verified
+            self.verified = verified_here and ready.peer_verified
             if ready.new_rs1 is not None:
                 cache.store_new_rs1(ready.peer_zid, ready.new_rs1, ready.rs1_expires_in, now)
 

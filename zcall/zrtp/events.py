@@ -22,16 +22,50 @@ class SecureReady:
     key_agreement: str
     peer_zid: bytes
     cache: str
-    peer_verified: bool
+    peer_verified: bool  # the V flag in the peer's Confirm: it has compared the words with us before
+    local_verified: bool  # the V flag we sent
     new_rs1: bytes | None
     rs1_expires_in: int
     is_initiator: bool
+
+    @property
+    def verified(self) -> bool:
+        """Both ends say the words were compared on this secret chain (bzrtp reports the same pair)."""
+        return self.local_verified and self.peer_verified
 
     def __repr__(self) -> str:  # keys and secrets stay out of logs and test output
         return (
             f"SecureReady({self.srtp_profile}, {self.hash}/{self.cipher}/{self.auth}/{self.key_agreement}, "
             f"sas={self.sas_text!r}, cache={self.cache}, initiator={self.is_initiator})"
         )
+
+
+@dataclass(frozen=True)
+class PeerIdentified:
+    """The peer's Hello was accepted: this is the ZID the exchange runs with.
+
+    needs_secrets: the session waits (no Commit sent, a received Commit held) until the owner calls
+    provide_secrets() for this ZID. False when secrets for it were handed in up front.
+    """
+
+    peer_zid: bytes
+    needs_secrets: bool
+
+
+@dataclass(frozen=True)
+class ReceiveKeysReady:
+    """Initiator only, after a valid Confirm1: SRTP from the responder can be checked from now on.
+
+    The owner installs these receive keys and calls srtp_received() on the first packet that authenticates
+    with them: RFC 6189 §4.6 makes that packet count as Conf2ACK when every Conf2ACK is lost.
+    """
+
+    srtp_profile: str
+    remote_key: bytes
+    remote_salt: bytes
+
+    def __repr__(self) -> str:
+        return f"ReceiveKeysReady({self.srtp_profile})"
 
 
 @dataclass(frozen=True)
@@ -51,4 +85,4 @@ class Failed:
     """The §5.9 code sent or received: a ZrtpErrorCode, or a bare int for a code we do not know."""
 
 
-Event = SecureReady | CacheMismatch | HelloHashMismatch | Failed
+Event = PeerIdentified | ReceiveKeysReady | SecureReady | CacheMismatch | HelloHashMismatch | Failed

@@ -8,14 +8,13 @@ ends derived the same keys. Keys stay in here and leave only in the SecureReady 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from zcall.zrtp import crypto, sas
 from zcall.zrtp import messages as m
 from zcall.zrtp.errors import Abort, Drop, ZrtpErrorCode
-from zcall.zrtp.events import SecureReady
+from zcall.zrtp.events import ReceiveKeysReady, SecureReady
 from zcall.zrtp.negotiation import Choice, wire
 from zcall.zrtp.packet import ParseError
 
@@ -33,8 +32,6 @@ class SecretsView(Protocol):
     def verified(self) -> bool: ...
 
 
-SecretsLookup = Callable[[bytes], SecretsView | None]
-
 _M = TypeVar("_M", m.Commit, m.DHPart)
 
 
@@ -50,7 +47,7 @@ def mac_sealed(encoded: bytes, key: bytes) -> bytes:
     return m.replace_mac(encoded, crypto.implicit_mac(key, encoded[: -m.MAC_LEN]))
 
 
-@dataclass
+@dataclass(repr=False)  # it holds the hash chain and keys: nothing of it belongs in a log
 class Exchange:
     """Everything one DH exchange accumulates; kept apart so the session fields stay few."""
 
@@ -68,6 +65,7 @@ class Exchange:
     own_confirm: bytes = b""
     peer_confirm: bytes = b""
     peer_body: m.ConfirmBody | None = None
+    sent_verified: bool = False
     own_dhpart: m.DHPart = field(init=False)  # DHPart2 (initiator) or DHPart1 (responder)
 
     def __post_init__(self) -> None:
@@ -149,6 +147,7 @@ class Exchange:
         verified = verified_override
         if verified is None:
             verified = bool(self.secrets and self.secrets.verified and self.cache == "match")
+        self.sent_verified = verified
         body = m.ConfirmBody(h0=self.chain.h0, sas_verified=verified, cache_expiry=cache_expiry).encode()
         iv = os.urandom(16)
         encrypted = crypto.cfb_encrypt(zrtp_key, iv, body)
@@ -177,6 +176,13 @@ class Exchange:
         self.peer_body = body
         self.peer_confirm = confirm.raw
 
+    def receive_keys(self) -> ReceiveKeysReady:
+        """The keys of the peer's SRTP, for an initiator that has checked Confirm1 (§4.6)."""
+        keys = self.keys
+        assert keys is not None and self.is_initiator
+        profile = crypto.srtp_profile(self.choice.cipher, self.choice.auth)
+        return ReceiveKeysReady(profile, keys.srtp_key_r, keys.srtp_salt_r)
+
     def secure_ready(self, peer_zid: bytes, cache_expiry: int) -> SecureReady:
         """The event that hands SRTP keys, SAS and the new retained secret to the owner."""
         keys, body = self.keys, self.peer_body
@@ -203,7 +209,8 @@ class Exchange:
             peer_zid=peer_zid,
             cache=self.cache,
             peer_verified=body.sas_verified,
-            new_rs1=keys.new_rs1 if expires_in != 0 else None,
+            local_verified=self.sent_verified,
+            new_rs1=keys.new_rs1,
             rs1_expires_in=expires_in,
             is_initiator=self.is_initiator,
         )

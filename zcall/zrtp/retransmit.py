@@ -10,6 +10,8 @@ from zcall.zrtp.packet import encode_packet
 # T1 paces Hello; T2 paces every later message the sender must repeat until answered.
 T1_INITIAL, T1_CAP, T1_RETRIES = 0.050, 0.200, 20
 T2_INITIAL, T2_CAP, T2_RETRIES = 0.150, 1.200, 10
+# From the first Hello until a sender gives up on it: how long a peer keeps offering its real Hello.
+T1_SPAN = sum(min(T1_INITIAL * 2**n, T1_CAP) for n in range(T1_RETRIES + 1))
 
 
 @dataclass

@@ -1,9 +1,33 @@
 """One ZRTP endpoint (RFC 6189), DH mode, as a sans-I/O state machine.
 
-Driven from outside: receive(data, now) / datagrams_to_send(now) / get_timer() / handle_timer(now) /
-next_event(). It reads no clock and does no I/O; retained secrets come in through `secrets_lookup` and new
-ones go out in SecureReady, so the engine owns the cache. Nothing a peer sends raises out of receive():
-bad packets are dropped and counted in `drops`, protocol failures end in a Failed event.
+It reads no clock and does no I/O. The owner (the call's shell) drives it:
+
+    start(now)                          send our Hello (receiving a Hello first also starts us)
+    receive(data, now)                  one ZRTP packet from the media port; nothing a peer sends raises
+    datagrams_to_send(now) -> [bytes]   what to send to the peer, after every call into the session
+    get_timer() / handle_timer(now)     when to call back (None: no timer)
+    next_event() -> Event | None        drained after every call into the session
+    set_peer_hello_hash(value, now)     the peer's SDP a=zrtp-hash, whenever it arrives (before or after)
+    provide_secrets(peer_zid, secrets, now)
+                                        retained secrets (cache.RetainedSecrets or None) for one peer ZID
+    set_sas_verified(flag)              the V flag we send (default: the cache's flag, only on a match)
+    srtp_received(now)                  the first SRTP packet that authenticated with ReceiveKeysReady's
+                                        keys arrived: an implicit Conf2ACK (§4.6)
+    close()
+
+Retained secrets never come from inside receive(): the owner reads its cache outside the session. Secrets
+for the ZID it expects (the unit the user chose) can be handed in before start(); when the peer's Hello
+names that ZID the exchange goes straight on. Otherwise the session emits PeerIdentified(zid,
+needs_secrets=True) and waits (no Commit leaves, a received Commit is held) until provide_secrets() for that
+ZID. PeerIdentified is emitted either way, so the owner can compare the ZID with the one it chose.
+
+Events: PeerIdentified, ReceiveKeysReady (initiator), CacheMismatch (before its SecureReady), SecureReady
+(keys, SAS, the new rs1 to store, both V flags: `.verified` is true only when both ends set V),
+HelloHashMismatch (no Hello matching a=zrtp-hash arrived within the peer's Hello retries; the session then
+fails), Failed. New retained secrets leave only in SecureReady, so the owner owns the cache.
+
+Forged packets: a Hello that does not match a=zrtp-hash, or differs from the one accepted, is dropped and
+counted in `drops`; once SECURE an Error is acknowledged and ignored. Protocol failures end in Failed.
 
 This module holds the states and transitions only. The key exchange computations are in exchange.py,
 algorithm choice in negotiation.py, timers in retransmit.py, events in events.py and error codes in
@@ -15,16 +39,17 @@ from __future__ import annotations
 import collections
 import contextlib
 import enum
+from collections.abc import Callable
 from typing import Literal
 
 from zcall.zrtp import crypto
 from zcall.zrtp import messages as m
 from zcall.zrtp.errors import Abort, Drop, ZrtpErrorCode
-from zcall.zrtp.events import CacheMismatch, Event, Failed, HelloHashMismatch
-from zcall.zrtp.exchange import Exchange, SecretsLookup, SecretsView, mac_sealed
+from zcall.zrtp.events import CacheMismatch, Event, Failed, HelloHashMismatch, PeerIdentified
+from zcall.zrtp.exchange import Exchange, SecretsView, mac_sealed
 from zcall.zrtp.negotiation import NON_DH_MODES, Offer, name
 from zcall.zrtp.packet import Packet, ParseError, parse_packet
-from zcall.zrtp.retransmit import Outbox
+from zcall.zrtp.retransmit import T1_SPAN, Outbox
 
 VERSION = m.VERSION
 CACHE_NEVER_EXPIRES = 0xFFFFFFFF
@@ -53,7 +78,6 @@ class ZrtpSession:
         role_hint: Literal["initiator", "responder"] | None = None,
         *,
         ssrc: int,
-        secrets_lookup: SecretsLookup,
         client_id: str = "zcall 0.1",
         key_agreements: tuple[str, ...] = ("X255", "DH3k", "EC25", "EC38", "DH2k"),
         hashes: tuple[str, ...] = ("S256", "S384"),
@@ -69,7 +93,6 @@ class ZrtpSession:
         self.zid = zid
         self.role_hint = role_hint
         self.ssrc = ssrc & 0xFFFFFFFF
-        self._lookup = secrets_lookup
         self._cache_expiry = cache_expiry
         self._stall_timeout = stall_timeout
         self._chain = crypto.HashChain.generate()
@@ -85,8 +108,11 @@ class ZrtpSession:
         self._hello_acked = False
         self._signaled_hash: str | None = None
         self._verified_override: bool | None = None
+        self._provided: dict[bytes, SecretsView | None] = {}  # by peer ZID, from provide_secrets()
         self._secrets: SecretsView | None = None
         self._secrets_loaded = False
+        self._held_commit: m.Commit | None = None  # arrived while waiting for secrets
+        self._hash_alarm_at: float | None = None  # a Hello failed a=zrtp-hash: alarm unless a good one comes
         self._x: Exchange | None = None
         self._early_keypair: crypto.KeyPair | None = None
 
@@ -108,8 +134,11 @@ class ZrtpSession:
         except ParseError as exc:
             self.drops[exc.reason] += 1
             return
+        self._guarded(lambda: self._dispatch(message, packet, now), now)
+
+    def _guarded(self, step: Callable[[], None], now: float) -> None:
         try:
-            self._dispatch(message, packet, now)
+            step()
         except Drop as drop:
             self.drops[drop.reason] += 1
         except Abort as abort:
@@ -125,13 +154,19 @@ class ZrtpSession:
         if self.state in (State.FAILED, State.CLOSED, State.SECURE) and self._tx.retx is None:
             return None
         times = [r.due for r in (self._tx.hello, self._tx.retx) if r is not None]
+        if self._hash_alarm_at is not None and self.state not in _TERMINAL:
+            times.append(self._hash_alarm_at)
         if self._stall_applies():
             times.append(self._last_progress + self._stall_timeout)
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
+        if self._hash_alarm_at is not None and now >= self._hash_alarm_at:
+            self._hash_alarm()
         if self._tx.hello is not None and self._tx.expired(self._tx.hello, now):
             self._tx.hello = None
+            if self._hash_alarm_at is not None:
+                self._hash_alarm()  # Hellos did come, only none that the signalling vouched for
             self._fail("no answer to Hello", None)
         if self._tx.retx is not None and self._tx.expired(self._tx.retx, now):
             kind, self._tx.retx = self._tx.retx.kind, None
@@ -155,12 +190,38 @@ class ZrtpSession:
         """The value of our SDP a=zrtp-hash attribute: version, space, hex hash."""
         return f"{VERSION.decode()} {self.hello_hash()}"
 
-    def set_peer_hello_hash(self, value: str) -> None:
-        """The peer's a=zrtp-hash (with or without the version prefix); checked against its Hello."""
+    def set_peer_hello_hash(self, value: str, now: float) -> None:
+        """The peer's a=zrtp-hash (with or without the version prefix); checked against its Hello (§8.1)."""
         text = value.strip().split()[-1].lower() if value.strip() else ""
         self._signaled_hash = text
-        if self._peer_hello is not None and self.state not in _TERMINAL:
-            self._check_signaled_hash(self._peer_hello)
+        hello = self._peer_hello
+        if hello is None or self.state in _TERMINAL or self._hash_matches(hello):
+            return
+        if self.state is State.DISCOVERY and self._x is None:
+            # Accepted before the SDP said which Hello to expect, and nothing built on it yet: unseat it
+            # and wait for the one the signalling vouches for (bzrtp restarts the same way).
+            self._peer_hello = None
+            self._early_keypair = None
+            self._held_commit = None
+            self._mismatched_hello(now)
+            return
+        # The exchange already runs with a Hello the signalling does not vouch for.
+        self._events.append(HelloHashMismatch())
+        self._fail("peer Hello does not match the signalled zrtp-hash", None)
+
+    def provide_secrets(self, peer_zid: bytes, secrets: SecretsView | None, now: float) -> None:
+        """Retained secrets for `peer_zid` (None: never met), up front or after PeerIdentified."""
+        if len(peer_zid) != m.ZID_LEN:
+            raise ValueError("ZID must be 12 bytes")
+        self._provided[peer_zid] = secrets
+        hello = self._peer_hello
+        if hello is None or hello.zid != peer_zid or self.state in _TERMINAL:
+            return
+        held, self._held_commit = self._held_commit, None
+        if held is not None:
+            self._guarded(lambda: self._on_commit(held, now), now)
+        else:
+            self._guarded(lambda: self._maybe_commit(now), now)
 
     def set_sas_verified(self, verified: bool) -> None:
         """The V flag we send in Confirm (§7.1); without a call it follows the cache's verified flag."""
@@ -278,8 +339,13 @@ class ZrtpSession:
             self.start(now)  # the peer runs ZRTP: announce ourselves too
         if self._peer_hello is not None:
             if hello.raw != self._peer_hello.raw:
-                raise Abort(ZrtpErrorCode.HELLO_MISMATCH, "peer Hello changed during the exchange")
+                # Unauthenticated: a third host can send one at any time. The accepted Hello stays
+                # (GNU ZRTP and bzrtp ignore Hello once committed or secure).
+                raise Drop("hello_changed")
             self._tx.send(m.HelloAck().encode())
+            return
+        if self._signaled_hash is not None and not self._hash_matches(hello):
+            self._mismatched_hello(now)
             return
         if hello.version[:3] != VERSION[:3]:
             if hello.version > VERSION:
@@ -289,24 +355,33 @@ class ZrtpSession:
             raise Abort(ZrtpErrorCode.EQUAL_ZID, "peer uses our ZID")
         if packet.ssrc == self.ssrc:
             raise Abort(ZrtpErrorCode.SSRC_COLLISION, "peer uses our SSRC")
-        self._peer_hello = hello
-        if self._signaled_hash is not None and not self._check_signaled_hash(hello):
-            return
         choice = self._offer.choose(hello)  # raises Abort when nothing is in common
+        self._peer_hello = hello
+        self._hash_alarm_at = None
         # Both ends reach the same key agreement (§4.1.2), so the key pair can be made now and reused.
         self._early_keypair = crypto.KeyPair(choice.key_agreement)
         self._last_progress = now
         self._tx.send(m.HelloAck().encode())
+        self._events.append(PeerIdentified(hello.zid, needs_secrets=hello.zid not in self._provided))
         self._maybe_commit(now)
 
-    def _check_signaled_hash(self, hello: m.Hello) -> bool:
-        if crypto.macs_equal(
-            crypto.implicit_hash(hello.raw).hex().encode(), (self._signaled_hash or "").encode()
-        ):
-            return True
+    def _hash_matches(self, hello: m.Hello) -> bool:
+        signaled = (self._signaled_hash or "").encode()
+        return crypto.macs_equal(crypto.implicit_hash(hello.raw).hex().encode(), signaled)
+
+    def _mismatched_hello(self, now: float) -> None:
+        """§9: a Hello the signalling does not vouch for is rejected, and the exchange may still complete
+        with the right one; only if none comes while the peer would still be sending it is it an alarm."""
+        self.drops["hello_hash_mismatch"] += 1
+        if self._hash_alarm_at is None:
+            self._hash_alarm_at = now + T1_SPAN
+
+    def _hash_alarm(self) -> None:
+        self._hash_alarm_at = None
+        if self.state in _TERMINAL or self._peer_hello is not None:
+            return
         self._events.append(HelloHashMismatch())
-        self._fail("peer Hello does not match the signalled zrtp-hash", None)
-        return False
+        self._fail("no Hello matching the signalled zrtp-hash arrived", None)
 
     def _on_hello_ack(self, now: float) -> None:
         if self.state is not State.DISCOVERY:
@@ -316,10 +391,13 @@ class ZrtpSession:
         self._last_progress = now
         self._maybe_commit(now)
 
+    def _secrets_ready(self) -> bool:
+        return self._peer_hello is not None and self._peer_hello.zid in self._provided
+
     def _lookup_secrets(self) -> SecretsView | None:
-        # Once per session, even when contention replaces the exchange.
+        # Taken once per session, even when contention replaces the exchange.
         if not self._secrets_loaded and self._peer_hello is not None:
-            self._secrets = self._lookup(self._peer_hello.zid)
+            self._secrets = self._provided.get(self._peer_hello.zid)
             self._secrets_loaded = True
         return self._secrets
 
@@ -336,6 +414,7 @@ class ZrtpSession:
             or self._peer_hello is None
             or not self._hello_acked
             or self.role_hint == "responder"
+            or not self._secrets_ready()
         ):
             return
         hello = self._peer_hello
@@ -371,6 +450,7 @@ class ZrtpSession:
             raise Drop("unexpected")
         x.accept_confirm(confirm)
         own_confirm = x.make_confirm(self._verified_override, self._cache_expiry)
+        self._events.append(x.receive_keys())
         self._progress(State.WAIT_CONF2ACK, now)
         self._tx.start("Confirm2", own_confirm, now)
 
@@ -394,6 +474,9 @@ class ZrtpSession:
             return
         if self.state is not State.DISCOVERY:
             raise Drop("unexpected")
+        if self._peer_hello is not None and not self._secrets_ready():
+            self._held_commit = commit  # answered once the owner has looked up this peer's secrets
+            return
         self._respond(commit, now)
 
     def _respond(self, commit: m.Commit, now: float, lost_contention: Exchange | None = None) -> None:

@@ -1,14 +1,16 @@
 """Two ZRTP sessions joined by an in-memory link with a fake clock: seeded loss, delay jitter (reordering),
-and an optional mutator, so every run is deterministic."""
+and an optional mutator, so every run is deterministic. Each session's retained secrets are handed in when
+it asks for them (PeerIdentified), as the call's shell does after reading its cache."""
 
 from __future__ import annotations
 
 import heapq
 import random
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from zcall.zrtp.events import Event
+from zcall.zrtp.events import Event, PeerIdentified
 from zcall.zrtp.exchange import SecretsView
 from zcall.zrtp.session import ZrtpSession
 
@@ -22,20 +24,27 @@ class Secrets:
     verified: bool = False
 
 
-def lookup_of(secrets: SecretsView | None) -> Callable[[bytes], SecretsView | None]:
-    return lambda zid: secrets
+# What each session's owner would read from its cache for whichever peer it meets.
+SECRETS: weakref.WeakKeyDictionary[ZrtpSession, SecretsView | None] = weakref.WeakKeyDictionary()
 
 
 def make(
     zid_byte: int, role: str | None = None, secrets: SecretsView | None = None, **kw: object
 ) -> ZrtpSession:
-    return ZrtpSession(
+    session = ZrtpSession(
         bytes([zid_byte]) * 12,
         role,  # type: ignore[arg-type]
         ssrc=0x1000 + zid_byte,
-        secrets_lookup=lookup_of(secrets),
         **kw,  # type: ignore[arg-type]
     )
+    SECRETS[session] = secrets
+    return session
+
+
+def answer(session: ZrtpSession, event: Event, now: float) -> None:
+    """The owner's side of PeerIdentified: look the peer up (outside the session) and hand the secrets in."""
+    if isinstance(event, PeerIdentified) and event.needs_secrets:
+        session.provide_secrets(event.peer_zid, SECRETS.get(session), now)
 
 
 @dataclass
@@ -83,6 +92,8 @@ def run_pair(
     def collect(name: str) -> None:
         while (event := sessions[name].next_event()) is not None:
             run.events[name].append(event)
+            answer(sessions[name], event, now)
+            flush(name)
 
     while now <= until:
         for name, at in (("a", 0.0), ("b", start_b_at)):
@@ -104,6 +115,7 @@ def run_pair(
             _, _, dest, data = heapq.heappop(flight)
             sessions[dest].receive(data, now)
             flush(dest)
+            collect(dest)
         for session in sessions.values():
             timer = session.get_timer()
             if timer is not None and timer <= now:

@@ -99,10 +99,12 @@ def test_confirms_cross_and_secure_ready_mirrors_keys() -> None:
     assert ready_i.is_initiator and not ready_r.is_initiator and ready_i.peer_zid == ZIDR
 
 
-def test_zero_expiry_keeps_no_new_secret() -> None:
+def test_zero_expiry_is_reported_for_the_cache_to_honour() -> None:
+    # §4.9: expiry 0 is passed on (not hidden as "no new secret") so store_new_rs1 drops old secrets too.
     p = _pair()
     p.i.accept_confirm(_confirm(p.r.make_confirm(None, 0)))
-    assert p.i.secure_ready(ZIDR, 0xFFFFFFFF).new_rs1 is None
+    ready = p.i.secure_ready(ZIDR, 0xFFFFFFFF)
+    assert ready.rs1_expires_in == 0 and ready.new_rs1 is not None
 
 
 def test_tampered_confirm_mac_aborts_and_wrong_h0_is_dropped() -> None:

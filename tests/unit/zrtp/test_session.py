@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from tests.unit.zrtp.harness import Run, Secrets, make, run_pair
+from tests.unit.zrtp.harness import Run, Secrets, answer, make, run_pair
 from zcall.zrtp import crypto, session
 from zcall.zrtp import messages as m
 from zcall.zrtp.crc32c import zrtp_crc_bytes
@@ -304,10 +304,12 @@ def test_hello_changed_midway() -> None:
         body[12 + 16] ^= 1  # client id
         return bytes(body) + zrtp_crc_bytes(bytes(body))
 
-    # Delay b's HelloACK path so b retransmits its Hello: start b late and drop a's first HelloACK.
+    # A long delay makes b retransmit its Hello after a accepted the first one. The differing copy (what a
+    # third host could send) is dropped and counted; the exchange completes with the Hello a accepted.
     run = run_pair(a, b, mutate=second_differs, mutate_rate=1.0, start_b_at=0.0, delay=0.2)
-    assert any(f.error_code == ZrtpErrorCode.HELLO_MISMATCH for f in failures(run, "a"))
-    assert failures(run, "b")
+    assert seen["n"] >= 2 and a.drops["hello_changed"] >= 1
+    assert_agree(run)
+    assert not failures(run, "a") and not failures(run, "b")
 
 
 def test_hash_chain_forgery_is_dropped_and_times_out() -> None:
@@ -350,11 +352,11 @@ def test_commit_retransmission_schedule_then_timeout() -> None:
 
 def test_hello_hash_signalled() -> None:
     a, b = make(1, "initiator"), make(2, "responder")
-    a.set_peer_hello_hash("1.10 " + b.hello_hash())
-    b.set_peer_hello_hash(a.hello_hash().upper())
+    a.set_peer_hello_hash("1.10 " + b.hello_hash(), 0.0)
+    b.set_peer_hello_hash(a.hello_hash().upper(), 0.0)
     assert_agree(run_pair(a, b))
     a, b = make(1, "initiator"), make(2, "responder")
-    a.set_peer_hello_hash("1.10 " + "00" * 32)
+    a.set_peer_hello_hash("1.10 " + "00" * 32, 0.0)
     run = run_pair(a, b)
     assert any(isinstance(e, HelloHashMismatch) for e in run.events["a"])
     assert failures(run, "a") and a.state is State.FAILED
@@ -379,8 +381,9 @@ def test_cache_new_then_match_then_mismatch() -> None:
     ta, tb = assert_agree(third)
     assert ta.cache == tb.cache == "mismatch"
     for side, peer_zid in (("a", bytes([2]) * 12), ("b", bytes([1]) * 12)):
-        assert third.events[side][0] == CacheMismatch(peer_zid)
-        assert isinstance(third.events[side][1], SecureReady)
+        late = [e for e in third.events[side] if isinstance(e, CacheMismatch | SecureReady)]
+        assert late[0] == CacheMismatch(peer_zid)
+        assert isinstance(late[1], SecureReady)
 
 
 def test_rs2_matches_after_one_side_missed_an_update() -> None:
@@ -421,10 +424,8 @@ def test_verified_flag() -> None:
 def test_cache_expiry_is_the_minimum(ea: int, eb: int, expect: int) -> None:
     ra, rb = assert_agree_expiry(run_pair(make(1, "initiator", cache_expiry=ea), make(2, cache_expiry=eb)))
     assert ra.rs1_expires_in == rb.rs1_expires_in == expect
-    if expect == 0:  # 0 means: do not cache at all
-        assert ra.new_rs1 is None and rb.new_rs1 is None
-    else:
-        assert ra.new_rs1 == rb.new_rs1 is not None
+    # The new rs1 is reported either way: with 0 the cache discards it and the peer's old secrets (§4.9).
+    assert ra.new_rs1 == rb.new_rs1 is not None
 
 
 def assert_agree_expiry(run: Run) -> tuple[SecureReady, SecureReady]:
@@ -521,6 +522,8 @@ def _hellos_exchanged(a: ZrtpSession, b: ZrtpSession) -> None:
         for src, dst in ((a, b), (b, a)):
             for packet in src.datagrams_to_send(0.0):
                 dst.receive(packet, 0.0)
+            while (event := dst.next_event()) is not None:
+                answer(dst, event, 0.0)
 
 
 @pytest.mark.parametrize(("ka", "value_len"), [(b"Prsh", 16), (b"Mult", 16)])
@@ -546,8 +549,8 @@ def test_non_dh_commit_asks_for_dh_mode(ka: bytes, value_len: int) -> None:
 
 
 def test_ssrc_collision() -> None:
-    a = ZrtpSession(bytes([1]) * 12, ssrc=5, secrets_lookup=lambda zid: None)
-    b = ZrtpSession(bytes([2]) * 12, ssrc=5, secrets_lookup=lambda zid: None)
+    a = ZrtpSession(bytes([1]) * 12, ssrc=5)
+    b = ZrtpSession(bytes([2]) * 12, ssrc=5)
     run = run_pair(a, b)
     assert_failed_cleanly(run, a, b, ZrtpErrorCode.SSRC_COLLISION)
 

@@ -13,10 +13,11 @@ ZID_A, ZID_B = bytes([0xA]) * 12, bytes([0xB]) * 12
 
 
 def _call(cache_a: ZrtpCache, cache_b: ZrtpCache, now: float, expiry: int = 0xFFFFFFFF) -> list[SecureReady]:
-    a = ZrtpSession(
-        ZID_A, "initiator", ssrc=1, secrets_lookup=lambda z: cache_a.lookup(z, now), cache_expiry=expiry
-    )
-    b = ZrtpSession(ZID_B, ssrc=2, secrets_lookup=lambda z: cache_b.lookup(z, now), cache_expiry=expiry)
+    # Each owner reads its cache before the exchange and hands in the secrets of the peer it expects.
+    a = ZrtpSession(ZID_A, "initiator", ssrc=1, cache_expiry=expiry)
+    a.provide_secrets(ZID_B, cache_a.lookup(ZID_B, now), now)
+    b = ZrtpSession(ZID_B, ssrc=2, cache_expiry=expiry)
+    b.provide_secrets(ZID_A, cache_b.lookup(ZID_A, now), now)
     run = run_pair(a, b)
     out = []
     for side, cache, peer in (("a", cache_a, ZID_B), ("b", cache_b, ZID_A)):
