@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,15 @@ from textual.widgets import DataTable, Input, Static
 
 from tests.support.audio_check import dominant_frequency, read_wav
 from tests.tui import scenes
-from tests.tui.helpers import until
+from tests.tui.helpers import phone_settings, until
 from zcall import config as configmod
 from zcall.call import GainSink
+from zcall.engine import Phone
+from zcall.exitcodes import ExitCode
 from zcall.media.audio import WavSink
+from zcall.paths import Paths
 from zcall.tui.app import ZcallApp
+from zcall.tui.screens.home import HomeScreen
 from zcall.tui.screens.settings import SettingsScreen
 from zcall.tui.screens.trust import ConfirmDialog, RenameDialog, TrustScreen
 
@@ -88,3 +93,24 @@ def test_gain_sink_scales_playback(tmp_path: Path) -> None:
     sink.close()
     samples, _ = read_wav(out)
     assert abs(float(np.mean(samples[:960])) * 2 - float(np.mean(samples[960:]))) < 200
+
+
+async def test_sip_port_busy_says_so_offers_no_dial_and_exits_non_zero(tmp_path: Path) -> None:
+    """Issue 17 item 5: it used to stay at "starting…", offer Dial and exit 0."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        paths = Paths.for_home(tmp_path / "alice")
+        app = ZcallApp(Phone(phone_settings("alice", "127.0.0.1", port), paths), paths)
+        async with app.run_test(size=(80, 24)) as pilot:
+            failure = app.screen.query_one("#failure", Static)
+            await until(lambda: failure.display, what="the failure to show")
+            assert f"cannot listen for SIP on 127.0.0.1:{port}" in str(failure.content)
+            assert "starting" not in str(app.screen.query_one("#me", Static).content)
+            shown = app.screen.active_bindings.values()
+            footer = " ".join(b.binding.description for b in shown if b.binding.show)
+            assert "Dial" not in footer and "Call" not in footer and "Quit" in footer
+            await pilot.press("d")
+            assert isinstance(app.screen, HomeScreen), "no dial screen for a phone that is not running"
+            await pilot.press("q")
+        assert app.return_code == ExitCode.FAILED

@@ -44,6 +44,11 @@ async def home(app: ZcallApp, pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def port_busy(app: ZcallApp, pilot: Pilot[None]) -> None:
+    app.failure = "cannot listen for SIP on 0.0.0.0:5060: Address already in use"
+    await pilot.pause()
+
+
 async def dial(app: ZcallApp, pilot: Pilot[None]) -> None:
     await home(app, pilot)
     await pilot.press("d")
@@ -102,6 +107,7 @@ async def log(app: ZcallApp, pilot: Pilot[None]) -> None:
 
 SCENES: dict[str, Scene] = {
     "home": home,
+    "port_busy": port_busy,
     "dial": dial,
     "incoming": incoming,
     "securing": securing,

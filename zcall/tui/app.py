@@ -24,6 +24,7 @@ from textual.screen import Screen
 from zcall import config as configmod
 from zcall import events
 from zcall.engine import Phone, PhoneError
+from zcall.exitcodes import ExitCode
 from zcall.media.audio import AudioSpecError
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
@@ -57,6 +58,7 @@ class ZcallApp(App[None]):
 
     # The folded state, as the screens see it (set only by publish(); every value is immutable).
     me: var[tuple[str, str]] = var(("", ""))  # (name, ZID) once the phone is ready
+    failure: var[str] = var("")  # why the phone could not start ("" while it runs or is starting)
     registration: var[str | None] = var(None)
     peers: var[tuple[PeerRow, ...]] = var(())
     recent: var[tuple[RecentCall, ...]] = var(())
@@ -112,11 +114,11 @@ class ZcallApp(App[None]):
             self.started = True
         except PhoneError as exc:
             self._hear(events.Error(message=str(exc)))
-            self.notify(str(exc), title="The phone cannot start", severity="error", timeout=30)
+            self.failure = str(exc)
 
     async def action_quit(self) -> None:
         self.ringer.stop()
-        self.exit()
+        self.exit(return_code=ExitCode.FAILED if self.failure else ExitCode.OK)
 
     async def on_unmount(self) -> None:
         self.ringer.stop()
@@ -215,7 +217,7 @@ class ZcallApp(App[None]):
         """Place a call to a URI, a name or a ZID (zid: the peer it was chosen as, if any). Refused while
         another call is being placed or is up, so a second press of Enter cannot call twice."""
         target = target.strip()
-        if not target or self.placing() or self.view.active is not None:
+        if not target or self.failure or self.placing() or self.view.active is not None:
             return False
         self._dial(target, zid)
         return True
@@ -310,6 +312,7 @@ def run(settings: PhoneSettings, paths: Paths) -> int:
         phone = Phone(settings, paths)
     except PhoneError as exc:
         print(f"zcall: {exc}", file=sys.stderr)
-        return 1
-    ZcallApp(phone, paths).run()
-    return 0
+        return ExitCode.FAILED
+    app = ZcallApp(phone, paths)
+    app.run()
+    return app.return_code or ExitCode.OK

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from rich.text import Text
 from textual import on
@@ -25,6 +25,9 @@ COLUMNS = ("name", "address", "trust")
 
 class PeerTable(DataTable[Text]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select_cursor", "Call")]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "select_cursor" and cast("ZScreen", self.screen).zapp.failure)
 
 
 def short_zid(zid: str) -> str:
@@ -55,6 +58,7 @@ class HomeScreen(ZScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="me", classes="title")
+        yield Static("", id="failure")
         yield Static("", id="registration", classes="hint")
         yield Static("Peers on the LAN", classes="section")
         yield PeerTable(id="peers", cursor_type="row", zebra_stripes=True)
@@ -72,14 +76,31 @@ class HomeScreen(ZScreen):
             self.table.add_column(key.capitalize(), key=key)
         self.table.focus()
         self.watch(self.app, "me", self._show_me)
+        self.watch(self.app, "failure", self._show_failure)
         self.watch(self.app, "registration", self._show_registration)
         self.watch(self.app, "peers", self._show_peers)
         self.watch(self.app, "recent", self._show_recent)
 
     def _show_me(self, me: tuple[str, str]) -> None:
+        if self.zapp.failure:
+            return
         name, zid = me
         line = f"zcall · {name or 'starting…'}" + (f" · ZID {short_zid(zid)}" if zid else "")
         self.query_one("#me", Static).update(line)
+
+    def _show_failure(self, failure: str) -> None:
+        box = self.query_one("#failure", Static)
+        box.update(f"The phone is not running: {failure}. Press q to quit." if failure else "")
+        box.display = bool(failure)
+        if failure:
+            self.query_one("#me", Static).update("zcall · not running")
+            self.query_one("#nopeers", Static).display = False
+        self.refresh_bindings()
+        self.table.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A phone that could not start offers no way to call."""
+        return not (action == "dial" and self.zapp.failure)
 
     def _show_registration(self, registration: str | None) -> None:
         reg = self.query_one("#registration", Static)
@@ -107,7 +128,7 @@ class HomeScreen(ZScreen):
         self.shown = {row.peer.zid: row for row in rows}
         hint = self.query_one("#nopeers", Static)
         hint.update("No zcall units seen yet. Press d to dial a SIP URI." if not rows else "")
-        hint.display = not rows
+        hint.display = not rows and not self.zapp.failure
 
     def _selected(self) -> str | None:
         table = self.table
