@@ -112,6 +112,14 @@ class UaConfig:
     # Bounds on state a flood of requests can make us keep; past them new requests get 503.
     max_calls: int = 16
     max_server_transactions: int = 256
+    max_pending_invites: int = 4  # incoming INVITEs not yet answered or refused
+    max_stray_forks: int = 4  # extra 2xx dialogs per INVITE that we ACK and BYE
+    # New requests (and malformed ones we would answer) admitted per second, per source host and in all;
+    # past them they are dropped unanswered, so a flood buys neither work nor reflected answers.
+    new_requests_per_source: float = 20.0
+    new_requests_source_burst: float = 100.0
+    new_requests_total: float = 200.0
+    new_requests_total_burst: float = 400.0
 
     @property
     def reliable(self) -> bool:

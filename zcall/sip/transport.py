@@ -128,11 +128,13 @@ class UdpTransport:
 
 
 class _StreamProtocol(asyncio.Protocol):
-    def __init__(self, owner: StreamTransport) -> None:
+    def __init__(self, owner: StreamTransport, *, inbound: bool) -> None:
         self.owner = owner
+        self.inbound = inbound
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.peer: Addr = ("", 0)
+        self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -142,11 +144,29 @@ class _StreamProtocol(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = (str(host), int(port))
-        if len(self.owner._connections) >= self.owner.max_connections:
+        inbound = sum(1 for c in self.owner._connections.values() if c.inbound)
+        if len(self.owner._connections) >= self.owner.max_connections or (
+            self.inbound and inbound >= self.owner.max_inbound
+        ):
             self.owner.refused += 1
-            transport.abort()  # a connection flood must not grow our state without bound
+            transport.abort()  # a connection flood must not grow our state, nor crowd out our own connections
             return
         self.owner._connections[self.peer] = self
+        self._arm_idle()
+
+    def _arm_idle(self) -> None:
+        """An accepted connection that sends no whole message (or keep-alive) for idle_timeout is closed:
+        a slow drip of bytes must not hold a connection slot for ever."""
+        if not self.inbound:
+            return
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = asyncio.get_running_loop().call_later(self.owner.idle_timeout, self._on_idle)
+
+    def _on_idle(self) -> None:
+        self.owner.idle_closed += 1
+        if self.transport is not None:
+            self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         pings = self.framer.pings
@@ -159,10 +179,14 @@ class _StreamProtocol(asyncio.Protocol):
             return
         if self.framer.pings != pings and self.transport is not None:
             self.transport.write(KEEPALIVE_PONG)
+        if messages or self.framer.pings != pings:
+            self._arm_idle()
         for message in messages:
             self.owner.handler(message, self.peer, True)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
         if self.owner._connections.get(self.peer) is self:
             del self.owner._connections[self.peer]
 
@@ -177,9 +201,14 @@ class StreamTransport:
         server_ssl: ssl.SSLContext | None = None,
         client_ssl: ssl.SSLContext | None = None,
         max_connections: int = 128,
+        max_inbound: int = 64,
+        idle_timeout: float = 120.0,
     ) -> None:
         self.handler = handler
         self.max_connections = max_connections
+        self.max_inbound = min(max_inbound, max_connections)
+        self.idle_timeout = idle_timeout
+        self.idle_closed = 0
         self.refused = 0
         self.server_ssl = server_ssl
         self.client_ssl = client_ssl
@@ -194,7 +223,7 @@ class StreamTransport:
 
     async def listen(self, host: str, port: int) -> Addr:
         loop = asyncio.get_running_loop()
-        factory = lambda: _StreamProtocol(self)  # noqa: E731
+        factory = lambda: _StreamProtocol(self, inbound=True)  # noqa: E731
         self._server = await loop.create_server(factory, host, port, ssl=self.server_ssl)
         sockname = self._server.sockets[0].getsockname()
         return (str(sockname[0]), int(sockname[1]))
@@ -215,7 +244,8 @@ class StreamTransport:
         loop = asyncio.get_running_loop()
         hostname = (server_hostname or addr[0]) if self.client_ssl is not None else None
         connecting = loop.create_connection(
-            lambda: _StreamProtocol(self), addr[0], addr[1], ssl=self.client_ssl, server_hostname=hostname
+            lambda: _StreamProtocol(self, inbound=False), addr[0], addr[1], ssl=self.client_ssl,
+            server_hostname=hostname,
         )
         transport, _ = await asyncio.wait_for(connecting, timeout)
         host, port = transport.get_extra_info("peername")[:2]

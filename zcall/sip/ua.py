@@ -81,7 +81,7 @@ class UserAgent(_UasSide):
             message = parse(data, stream=stream, supported=self.config.supported)
         except MalformedRequest as exc:
             self._count(exc.kind)
-            if exc.request.method != "ACK":
+            if exc.request.method != "ACK" and self._admit(addr, now):
                 reply = build_response(exc.request, exc.status, _reason_text(exc), to_tag=new_tag())
                 if exc.unsupported:
                     reply.headers.add("Unsupported", ", ".join(exc.unsupported))
@@ -323,14 +323,14 @@ class UserAgent(_UasSide):
         status = response.status
         dialog = call.dialog
         if status < 200:
+            if call.state == "init":
+                call.state = "early"  # any provisional, 100 included, lets a CANCEL go (RFC 3261 §9.1)
+            if call.cancel_pending:
+                self._send_cancel(call, now)
             if status == 100:
                 return
             if response.to.tag and dialog.remote_tag is None:
                 self._learn_dialog(call, response)
-            if call.state == "init":
-                call.state = "early"
-            if call.cancel_pending:
-                self._send_cancel(call, now)
             self._events.append(CallProgress(call.call_id, status, response.reason, _sdp_of(response)))
         elif status < 300:
             if call.state in ("init", "early"):
@@ -339,7 +339,8 @@ class UserAgent(_UasSide):
                 call.state = "confirmed"
                 self._send_ack(call, response)
                 self._events.append(CallAnswered(call.call_id, _sdp_of(response)))
-                if call.cancelled:  # 2xx raced our CANCEL: the call exists, so end it properly
+                if call.cancelled or call.cancel_pending:  # we hung up first: the call exists, so end it
+                    call.cancel_pending = False
                     self._send_bye(call, now)
                     self._end(call, None)
             elif response.to.tag == dialog.remote_tag:
@@ -375,6 +376,9 @@ class UserAgent(_UasSide):
         """A 2xx from a second fork of our INVITE: ACK it, then BYE that dialog (RFC 3261 §13.2.2.4)."""
         tag = response.to.tag
         if tag is None or tag in call.stray_tags:
+            return
+        if len(call.stray_tags) >= self.config.max_stray_forks:
+            self._count(Drop.STRAY_FORKS)
             return
         call.stray_tags.add(tag)
         d = call.dialog

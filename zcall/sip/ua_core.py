@@ -15,6 +15,7 @@ from zcall.sip.dialog import ALLOW, CallEnded, Dialog, UaConfig, UaEvent, new_ta
 from zcall.sip.digest import DigestClient
 from zcall.sip.errors import ParseReason
 from zcall.sip.model import Request, Response, build_response
+from zcall.sip.ratelimit import SourceLimiter
 from zcall.sip.register import Registration
 from zcall.sip.transaction import ClientTransaction, ServerTransaction
 
@@ -26,6 +27,9 @@ class Drop(enum.Enum):
     STRAY_ACK = "stray-ack"
     STRAY_RESPONSE = "stray-response"
     NO_ACK = "no-ack"
+    RATE_LIMITED = "rate-limited"
+    PENDING_INVITES = "pending-invites"
+    STRAY_FORKS = "stray-forks"
 
 
 @dataclass
@@ -72,6 +76,12 @@ class _UaCore:
         self._events: list[UaEvent] = []
         self.dropped: Counter[ParseReason | Drop] = Counter()  # bounded: the keys are two closed sets
         self._now = 0.0  # the latest time we were given; new transactions start from it
+        per_source = config.new_requests_total if config.reliable else config.new_requests_per_source
+        # Over TCP/TLS every request comes from the one proxy: only the shared rate applies.
+        self._limiter = SourceLimiter(
+            per_source, config.new_requests_source_burst,
+            config.new_requests_total, config.new_requests_total_burst,
+        )  # fmt: skip
 
     def _start_client(self, request: Request, dest: Addr, now: float) -> ClientTransaction:
         request.headers.add("User-Agent", self.config.user_agent)
@@ -144,6 +154,13 @@ class _UaCore:
         reply = self._response(request, 503, None)
         reply.headers.add("Retry-After", "5")
         self._out.append((reply.serialize(), addr))
+
+    def _admit(self, addr: Addr, now: float) -> bool:
+        """Whether this source may start new work now (a new transaction, or an answer to broken input)."""
+        if self._limiter.admit(addr[0], now):
+            return True
+        self._count(Drop.RATE_LIMITED)
+        return False
 
     def _count(self, reason: ParseReason | Drop) -> None:
         self.dropped[reason] += 1

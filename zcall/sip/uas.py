@@ -87,6 +87,8 @@ class _UasSide(_UaCore):
         if method == "ACK":
             self._on_ack(request)
             return
+        if not self._admit(addr, now):
+            return
         if len(self._server) >= self.config.max_server_transactions:
             self._overloaded(request, addr)
             return
@@ -108,6 +110,11 @@ class _UasSide(_UaCore):
 
     def _new_call(self, request: Request, addr: Addr, now: float) -> None:
         if sum(1 for c in self.calls.values() if c.state != "ended") >= self.config.max_calls:
+            self._overloaded(request, addr)
+            return
+        pending = sum(1 for c in self.calls.values() if c.role == "uas" and c.state in ("init", "early"))
+        if pending >= self.config.max_pending_invites:
+            self._count(Drop.PENDING_INVITES)
             self._overloaded(request, addr)
             return
         if request.call_id in self.calls:

@@ -77,7 +77,8 @@ def test_drop_counter_keys_stay_a_closed_set_under_invented_text() -> None:
         bob.receive(f"SIP/2.0 {200 + n % 400} Reason {n}\r\n\r\n".encode(), A, 0.0)
         bob.messages_to_send()
     assert set(bob.dropped) <= set(ParseReason) | set(Drop)
-    assert len(bob.dropped) <= 3 and sum(bob.dropped.values()) == 4000
+    assert len(bob.dropped) <= 4 and sum(n for r, n in bob.dropped.items() if r in ParseReason) == 4000
+    assert bob.dropped[Drop.RATE_LIMITED] == 2000 - 100  # answers past the source's burst are not sent
 
 
 @pytest.mark.parametrize("swap", HOSTILE_FIELDS, ids=[s[1][:24] for s in HOSTILE_FIELDS])
@@ -107,3 +108,61 @@ def test_confirmed_call_survives_a_hostile_in_dialog_request() -> None:
     )
     net.inject(bye.encode(), A, B)
     assert bob.calls[call_id].state == "confirmed"
+
+
+def _cancelled_call(udp_drop_100: bool) -> tuple[Net, str]:
+    alice, bob = UserAgent(UaConfig(*A, user="alice")), UserAgent(UaConfig(*B, user="bob"))
+    net = Net(alice, bob)
+    if udp_drop_100:
+        net.drop = lambda m: isinstance(m, Response) and m.status == 100
+    call_id = alice.invite(f"sip:bob@{B[0]}:{B[1]}", SDP, net.now)
+    alice.cancel(call_id, net.now)  # hung up while dialing: nothing heard yet, so the CANCEL waits
+    return net, call_id
+
+
+def test_a_pending_cancel_goes_out_on_a_100_trying() -> None:
+    net, _ = _cancelled_call(udp_drop_100=False)
+    net.pump()  # bob's core answers 100 Trying at once (RFC 3261 §9.1: CANCEL after any provisional)
+    assert net.methods()[:3] == ["INVITE", "100", "CANCEL"]
+    assert sorted(net.methods()[3:5]) == ["200", "487"]
+
+
+def test_a_2xx_after_a_local_hang_up_gets_ack_and_bye() -> None:
+    net, call_id = _cancelled_call(udp_drop_100=True)
+    net.pump()
+    assert "CANCEL" not in net.methods()
+    bob = net.uas[B]
+    bob.answer(call_id, SDP, net.now)  # the callee answered before anything reached us
+    net.pump()
+    methods = net.methods()
+    assert methods[methods.index("200"):][:2] == ["200", "ACK"]
+    assert "BYE" in methods and bob.calls[call_id].state == "ended"
+
+
+def test_a_flooding_source_is_throttled_while_others_still_get_through() -> None:
+    bob = UserAgent(UaConfig(*B, user="bob"))
+    mallory = ("10.0.0.66", 5060)
+    answered = 0
+    for n in range(1000):  # all at one instant: only the source's burst is served
+        bob.receive(_invite(n).replace(b"hostile", b"flood"), mallory, 1.0)
+        answered += sum(1 for _, dest in bob.messages_to_send() if dest == mallory)
+        while bob.next_event() is not None:
+            pass
+    for call_id in list(bob.calls):
+        bob.reject(call_id, 486, 1.0)
+    bob.messages_to_send()
+    assert answered <= UaConfig.new_requests_source_burst
+    assert bob.dropped[Drop.RATE_LIMITED] >= 1000 - UaConfig.new_requests_source_burst
+    bob.receive(_invite(5000), A, 1.0)  # someone else, same instant
+    assert [e for e in iter(bob.next_event, None) if isinstance(e, IncomingCall)]
+    bob.receive(_invite(5001).replace(b"hostile", b"flood"), mallory, 1.0 + 5.0)  # refilled after a pause
+    assert any(dest == mallory for _, dest in bob.messages_to_send())
+
+
+def test_unanswered_incoming_invites_are_capped() -> None:
+    bob = UserAgent(UaConfig(*B, user="bob", max_pending_invites=2))
+    statuses = []
+    for n in range(4):
+        bob.receive(_invite(n), A, 0.0)
+        statuses += [int(d.split(b" ", 2)[1]) for d, _ in bob.messages_to_send()]
+    assert statuses == [100, 100, 503, 503] and bob.dropped[Drop.PENDING_INVITES] == 2

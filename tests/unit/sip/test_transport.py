@@ -263,3 +263,28 @@ async def test_connection_limit() -> None:
         for _, writer in conns:
             writer.close()
         await server.close()
+
+
+async def test_inbound_connections_cannot_crowd_out_our_own_and_idle_ones_are_closed() -> None:
+    _, handler = _queue()
+    server = StreamTransport(handler, max_connections=4, max_inbound=2, idle_timeout=0.5)
+    addr = await server.listen(LOOP, 0)
+    other = StreamTransport(handler)
+    other_addr = await other.listen(LOOP, 0)
+    conns = [await asyncio.open_connection(*addr) for _ in range(3)]
+    try:
+        await asyncio.sleep(0.1)
+        assert server.refused == 1  # the third inbound one
+        await server.connect(other_addr)  # an outbound slot is still there for us
+        assert server.connected(other_addr)
+        _, dripping = conns[0]
+        for _ in range(4):  # a byte at a time, never a whole message: closed when idle_timeout runs out
+            dripping.write(b"I")
+            await asyncio.sleep(0.2)
+        assert server.idle_closed >= 1
+        assert server.connected(other_addr)  # our own connection is never timed out
+    finally:
+        for _, writer in conns:
+            writer.close()
+        await server.close()
+        await other.close()
