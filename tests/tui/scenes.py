@@ -3,9 +3,12 @@ times, and a real trust cache in a temporary home. Nothing random or clock-depen
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from zcall import config as configmod
 from zcall import events
+from zcall import settings as settingsmod
 from zcall.paths import Paths
 from zcall.tui.app import ZcallApp
 from zcall.zrtp.cache import ZrtpCache
@@ -27,7 +30,8 @@ def make_app(home: Path) -> ZcallApp:
     cache.touch(BOB_ZID, NOW - 600)
     cache.touch(CAROL_ZID, NOW - 86400, name="Carol (front desk)")
     cache.store_new_rs1(CAROL_ZID, b"\x02" * 32, 3600 * 24 * 30, NOW - 86400)
-    return ZcallApp(None, paths, cache=cache, clock=lambda: NOW, live=False)
+    settings = dataclasses.replace(settingsmod.merge(configmod.Config()), name="desk-a")
+    return ZcallApp(None, paths, cache=cache, clock=lambda: NOW, live=False, settings=settings)
 
 
 def home_events() -> list[events.Event]:

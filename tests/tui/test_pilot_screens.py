@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from textual.widgets import DataTable, Input, Static
 
 from tests.support.audio_check import dominant_frequency, read_wav
 from tests.tui import scenes
-from tests.tui.helpers import phone_settings, until
+from tests.tui.helpers import free_port, phone_settings, until
 from zcall import config as configmod
 from zcall.call import GainSink
 from zcall.engine import Phone
@@ -114,3 +115,30 @@ async def test_sip_port_busy_says_so_offers_no_dial_and_exits_non_zero(tmp_path:
             assert isinstance(app.screen, HomeScreen), "no dial screen for a phone that is not running"
             await pilot.press("q")
         assert app.return_code == ExitCode.FAILED
+
+
+async def test_settings_show_the_values_in_effect(tmp_path: Path) -> None:
+    """Issue 17 item 11: the screen showed config.toml's values; the running phone's are what count."""
+    paths = Paths.for_home(tmp_path / "alice")
+    paths.ensure_private_dirs()
+    configmod.save(configmod.Config(audio=configmod.AudioConfig(volume=70)), paths.config_file)
+    port = free_port()
+    settings = dataclasses.replace(
+        phone_settings("alice", "127.0.0.1", port, on_mismatch="continue"), auto_answer=True, rtp_port=40400
+    )
+    app = ZcallApp(Phone(settings, paths), paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: app.started, what="the phone to start")
+        await pilot.press("s")
+        await until(lambda: isinstance(app.screen, SettingsScreen), what="settings")
+        rows = app.screen.query("#in_effect .value").results(Static)
+        shown = "\n".join(str(row.content) for row in rows)
+        for expected in (
+            f"alice · sip:zcall@127.0.0.1:{port}",
+            f"bind 127.0.0.1 · SIP port {port} · RTP port 40400 · mDNS off",
+            "in tone:440 · out null · volume 70%",
+            "auto-answer on · on mismatch: continue",
+            "none (LAN only)",
+        ):
+            assert expected in shown, (expected, shown)
+        await pilot.press("escape", "q")

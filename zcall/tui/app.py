@@ -23,6 +23,7 @@ from textual.screen import Screen
 
 from zcall import config as configmod
 from zcall import events
+from zcall import settings as settingsmod
 from zcall.engine import Phone, PhoneError
 from zcall.exitcodes import ExitCode
 from zcall.media.audio import AudioSpecError
@@ -76,9 +77,11 @@ class ZcallApp(App[None]):
         clock: Callable[[], float] = time.time,
         live: bool = True,
         ring_path: Path | None = None,
+        settings: PhoneSettings | None = None,
     ) -> None:
-        """phone=None shows the screens without an engine (snapshots); live=False stops every ticking
-        timer (call timer, level meter) so a snapshot is the same on every run."""
+        """phone=None shows the screens without an engine (snapshots), with `settings` as the values in
+        effect; live=False stops every ticking timer (call timer, level meter) so a snapshot is the same
+        on every run."""
         super().__init__()
         self.phone = phone
         self.paths = paths
@@ -86,6 +89,9 @@ class ZcallApp(App[None]):
         self.view = PhoneView(clock)
         self.live = live
         self.config = configmod.load(paths.config_file)
+        if phone is not None:
+            settings = phone.settings
+        self.settings = settings if settings is not None else settingsmod.merge(self.config)
         out = phone.settings.audio_out if phone is not None else "null"
         self.ringer = Ringer(out, self.note, **({"path": ring_path} if ring_path else {}))
         self.set_reactive(ZcallApp.volume, self.config.audio.volume)

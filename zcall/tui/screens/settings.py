@@ -9,11 +9,12 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input, Label, Select, Static
 
 from zcall import config as configmod
 from zcall.media.audio import AudioSource, AudioSpecError, ToneSource, open_sink, open_source
+from zcall.settings import PhoneSettings
 from zcall.tui.model import CallView
 from zcall.tui.screens.base import ZScreen
 from zcall.tui.widgets.meter import level_text, rms_dbfs
@@ -37,6 +38,39 @@ TONE_HZ = 440.0
 TONE_S = 1.0
 METER_S = 0.1
 FRAME_S = 0.02
+
+
+EFFECT_LABELS = ("Unit", "Network", "Audio", "Calls", "Security", "Server")
+
+
+def in_effect(settings: PhoneSettings, sip_uri: str, volume: int) -> list[tuple[str, str]]:
+    """What the running phone uses (config file plus command-line options), as (label, value) lines.
+    The password is never shown, only whether one is set."""
+    server = "none (LAN only)"
+    if settings.server_uri:
+        user = f" as {settings.server_user}" if settings.server_user else ""
+        secret = ", password set" if settings.server_password else ""
+        proxy = f", via {settings.outbound_proxy}" if settings.outbound_proxy else ""
+        server = f"{settings.server_uri}{user}{secret}{proxy}"
+    return [
+        ("Unit", f"{settings.name} · {sip_uri}" if sip_uri else settings.name),
+        (
+            "Network",
+            f"bind {settings.bind or 'all interfaces'} · SIP port {settings.sip_port} · "
+            f"RTP port {settings.rtp_port or 'any'} · mDNS {'on' if settings.mdns else 'off'}",
+        ),
+        ("Audio", f"in {settings.audio_in} · out {settings.audio_out} · volume {volume}%"),
+        (
+            "Calls",
+            f"auto-answer {'on' if settings.auto_answer else 'off'} · "
+            f"on mismatch: {settings.on_mismatch}",
+        ),
+        (
+            "Security",
+            f"SAS {', '.join(settings.sas_types)} · key agreement {', '.join(settings.key_agreements)}",
+        ),
+        ("Server", server),
+    ]
 
 
 def with_values(config: configmod.Config, values: dict[str, str], sas_first: str) -> configmod.Config:
@@ -69,8 +103,15 @@ class SettingsScreen(ZScreen):
 
     def compose(self) -> ComposeResult:
         config = self.zapp.config
-        yield Static(f"Settings · {self.zapp.paths.config_file.name}", classes="title")
+        yield Static("Settings", classes="title")
         with VerticalScroll(id="body"):
+            yield Static("In effect now", classes="section")
+            with Vertical(id="in_effect"):
+                for label in EFFECT_LABELS:
+                    with Horizontal(classes="row"):
+                        yield Label(label)
+                        yield Static("", id=f"effect_{label.lower()}", classes="value")
+            yield Static(f"Saved in {self.zapp.paths.config_file.name} (next start)", classes="section")
             for field_id, label, section, key in FIELDS:
                 with Horizontal(classes="row"):
                     yield Label(label)
@@ -101,6 +142,8 @@ class SettingsScreen(ZScreen):
         self.query_one("#name", Input).focus()
         self._open_meter()
         self.watch(self.app, "calls", self._follow_calls, init=False)
+        self.watch(self.app, "me", self._show_in_effect)
+        self.watch(self.app, "volume", self._show_in_effect)
         if self.zapp.live:
             self.set_interval(METER_S, self._measure)
         self._measure()
@@ -109,6 +152,10 @@ class SettingsScreen(ZScreen):
         self._close_meter()
         if self._tone is not None:
             self._tone.cancel()
+
+    def _show_in_effect(self) -> None:
+        for label, value in in_effect(self.zapp.settings, self.zapp.view.sip_uri, self.zapp.volume):
+            self.query_one(f"#effect_{label.lower()}", Static).update(value)
 
     # --- level meter ---
 
