@@ -35,6 +35,12 @@ _opus_encode.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.
 _opus_encode.restype = ctypes.c_int32
 
 
+def _plc_samples(samples: int) -> int:
+    """libopus conceals in multiples of 2.5 ms, at most 120 ms."""
+    step = SAMPLE_RATE // 400
+    return min(MAX_DECODE_SAMPLES, max(step, samples // step * step))
+
+
 class CodecError(ZcallError, ValueError):
     """A frame could not be encoded or a packet could not be decoded; `.reason` is a short slug."""
 
@@ -145,14 +151,15 @@ class OpusDecoder:
         self._check(payload)
         return self._run(payload, MAX_DECODE_SAMPLES, 0)
 
-    def decode_fec(self, next_payload: bytes) -> bytes:
-        """Rebuild the lost frame just before `next_payload` from its in-band FEC (PLC if it has none)."""
+    def decode_fec(self, next_payload: bytes, samples: int = FRAME_SAMPLES) -> bytes:
+        """Rebuild the lost packet (`samples` long) just before `next_payload` from its in-band FEC (PLC if it
+        has none)."""
         self._check(next_payload)
-        return self._run(next_payload, FRAME_SAMPLES, 1)
+        return self._run(next_payload, _plc_samples(samples), 1)
 
-    def conceal(self) -> bytes:
-        """Packet loss concealment: a plausible 20 ms frame when nothing arrived."""
-        return self._run(None, FRAME_SAMPLES, 0)
+    def conceal(self, samples: int = FRAME_SAMPLES) -> bytes:
+        """Packet loss concealment: a plausible frame of `samples` (one lost packet's duration)."""
+        return self._run(None, _plc_samples(samples), 0)
 
     def __del__(self) -> None:
         state = getattr(self, "_state", None)

@@ -11,6 +11,16 @@ loss. Depth adapts in whole frames:
   while `wants_level` is set the caller reports whether each frame it played was quiet, and the frame after
   a run of quiet ones goes. A source that never pauses (a tone) still sheds its surplus after a 5 s wait.
 The target comes from the spread of relative transit delays (arrival time minus media time) over a window.
+
+Talkspurts: an empty buffer mid-speech (the next packet is late) is concealed for up to max_ms and then played
+as silence; when the stream comes back without the marker bit and with timestamps that continue where playout
+stopped, it is the same talkspurt and plays at once (no second pre-buffering gap in the middle of a word). A
+packet with the marker bit (RFC 3551 §4.1: first after a silence, e.g. DTX) or a timestamp leap after an empty
+buffer starts a new talkspurt, which pre-buffers to the target: depth is set where a pause hides it.
+
+Packet durations: a peer may send 10, 40 or 60 ms packets (RFC 7587 ptime). The duration is learnt from the
+timestamp step between consecutive packets, and `frame_ms` (the unit of depth, target and deadlines) follows
+it; the caller pops once per packet duration (`frame_samples`).
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ _SHRINK_PATIENCE = 250  # ticks (5 s) a wanted drop waits for a pause before it 
 _TIMELINE_JUMP_MS = 1000.0  # a relative-delay step this big means the sender's timestamps jumped
 _MAX_MISORDER = 100  # packets this far behind are "late"; farther is a candidate for a restart
 _MAX_DROPOUT = 3000  # packets this far ahead are a gap; farther is a candidate for a restart
+_MAX_PACKET_MS = 120.0
 _RECEIVED_MEMORY = 512  # sequence numbers remembered to tell duplicates from late packets
 
 
@@ -96,12 +107,10 @@ class JitterBuffer:
         if frame_ms <= 0 or clock_rate <= 0 or not frame_ms <= min_ms <= max_ms:
             raise ValueError("need 0 < frame_ms <= min_ms <= max_ms and a positive clock rate")
         self.clock_rate = clock_rate
-        self.frame_ms = frame_ms
         self._ms_per_tick = 1000.0 / clock_rate
-        self._min_frames = math.ceil(min_ms / frame_ms)
-        self._max_frames = max(self._min_frames, max_ms // frame_ms)
-        # A gap wider than this skips ahead instead of concealing frame by frame.
-        self._capacity = 2 * self._max_frames + 2
+        self._min_ms, self._max_ms = min_ms, max_ms
+        self._target_frames = 1
+        self._set_frame_ms(frame_ms)
         # counters
         self.late = 0
         self.lost = 0
@@ -124,6 +133,7 @@ class JitterBuffer:
         self._packets: dict[int, tuple[RtpPacket, float]] = {}  # extended seq -> (packet, arrival ms)
         self._next: int | None = None  # extended sequence number to play next
         self._highest: int | None = None  # highest extended sequence number received
+        self._highest_ts: int | None = None  # its timestamp
         self._received: set[int] = set()
         self._received_order: deque[int] = deque()
         self._playing = False  # False while pre-buffering
@@ -134,7 +144,25 @@ class JitterBuffer:
         self._quiet_run = 0  # frames in a row the caller reported quiet while a drop was due
         self._shrink_waited = 0  # ticks a due drop has waited for a pause
         self._probation: int | None = None  # extended seq that would confirm a restart
+        self._last_played: tuple[int, int] | None = None  # (extended seq, timestamp) of the last frame played
+        self._stalled = False  # stopped playing on an empty buffer (not pre-buffering a new stream)
         self._reset_timeline()
+
+    def _set_frame_ms(self, frame_ms: float) -> None:
+        """Depth is counted in packets: rescale the limits (and the current target) to a packet duration."""
+        old_target_ms = self._target_frames * getattr(self, "frame_ms", frame_ms)
+        self.frame_ms = frame_ms
+        self._min_frames = max(1, math.ceil(self._min_ms / frame_ms))
+        self._max_frames = max(self._min_frames, int(self._max_ms // frame_ms))
+        # A gap wider than this skips ahead instead of concealing frame by frame.
+        self._capacity = 2 * self._max_frames + 2
+        target = math.ceil(old_target_ms / frame_ms)
+        self._target_frames = min(max(target, self._min_frames), self._max_frames)
+
+    @property
+    def frame_samples(self) -> int:
+        """Samples (at the clock rate) in one packet: what a concealed or FEC-rebuilt frame must last."""
+        return round(self.frame_ms * self.clock_rate / 1000)
 
     def _reset_timeline(self) -> None:
         self._delays = _SlidingRange(_DELAY_WINDOW)
@@ -145,11 +173,11 @@ class JitterBuffer:
 
     @property
     def target_ms(self) -> int:
-        return self._target_frames * self.frame_ms
+        return round(self._target_frames * self.frame_ms)
 
     @property
     def depth_ms(self) -> int:
-        return self._span() * self.frame_ms
+        return round(self._span() * self.frame_ms)
 
     def _span(self) -> int:
         """Frames from the next one to play up to the newest buffered, counting holes."""
@@ -182,8 +210,20 @@ class JitterBuffer:
         if self._next is not None and not self._accept_distance(ext, packet, arrival_ms):
             return
         if self._next is not None and (self._highest is None or ext > self._highest):
+            self._learn_duration(packet, ext)
             self._highest = ext
         self._store(packet, ext, arrival_ms)
+
+    def _learn_duration(self, packet: RtpPacket, ext: int) -> None:
+        """The timestamp step from the packet just before, unless this one opens a talkspurt."""
+        previous_ts, self._highest_ts = self._highest_ts, packet.timestamp
+        if packet.marker or previous_ts is None or self._highest != ext - 1:
+            return
+        step = (packet.timestamp - previous_ts) & 0xFFFFFFFF
+        step_ms = step * self._ms_per_tick
+        # RFC 6716: an Opus packet lasts 2.5..120 ms. A longer step is a pause, not a duration.
+        if 2.5 <= step_ms <= _MAX_PACKET_MS and step_ms != self.frame_ms:
+            self._set_frame_ms(step_ms)
 
     def _accept_distance(self, ext: int, packet: RtpPacket, arrival_ms: float) -> bool:
         """Sort out packets far from the play position; returns whether to store this one."""
@@ -290,9 +330,15 @@ class JitterBuffer:
             return _SILENCE
         span = self._span()
         if not self._playing:
-            if span < self._target_frames:
+            if span < self._target_frames and not self._continues_talkspurt():
                 return _SILENCE
             self._playing = True
+            self._stalled = False
+        elif self._idle_ticks and self._starts_talkspurt():
+            # Holding on an empty buffer, and a new talkspurt came: pre-buffer it (unheard, in a pause).
+            self._playing = False
+            self._idle_ticks = 0
+            return _SILENCE if span < self._target_frames else self.pop(now_ms)
         if span > self._target_frames or self._wants_level:
             self._shrink_when_quiet(span, now_ms)
         seq = self._next
@@ -304,8 +350,29 @@ class JitterBuffer:
             self._idle_ticks = 0
             self.played += 1
             self._next = seq + 1
+            self._last_played = (seq, packet.timestamp)
             return Playout(PlayoutKind.PLAY, packet.payload, packet.sequence)
         return self._missing(span, now_ms)
+
+    def _starts_talkspurt(self) -> bool:
+        """The next packet opens a talkspurt: marker bit, or timestamps leaping past the frames between."""
+        assert self._next is not None
+        entry = self._packets.get(self._next)
+        if entry is None:
+            return False
+        packet = entry[0]
+        if packet.marker:
+            return True
+        if self._last_played is None:
+            return False
+        seq, timestamp = self._last_played
+        expected = (timestamp + (self._next - seq) * self.frame_samples) & 0xFFFFFFFF
+        leap = (packet.timestamp - expected) & 0xFFFFFFFF
+        return leap != 0 and leap < 0x80000000
+
+    def _continues_talkspurt(self) -> bool:
+        """After a stall on an empty buffer: the stream resumed mid-talkspurt, so play it now."""
+        return self._stalled and self._next in self._packets and not self._starts_talkspurt()
 
     @property
     def wants_level(self) -> bool:
@@ -382,6 +449,7 @@ class JitterBuffer:
             if self._idle_ticks > self._max_frames:
                 # A long pause (DTX, hold, outage): stop concealing and pre-buffer again when audio resumes.
                 self._playing = False
+                self._stalled = True
                 self._slack.clear()
                 self._wants_level = False  # pre-buffering again sets the depth afresh
                 return _SILENCE

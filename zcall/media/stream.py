@@ -47,6 +47,7 @@ KeyPacketHandler = Callable[[bytes, Addr], None]
 TICK_S = 0.020
 RTCP_INTERVAL_S = 5.0
 _MAX_CATCH_UP_TICKS = 10  # after a stall longer than this, resynchronise instead of bursting
+_MAX_POPS_PER_TICK = 8  # 2.5 ms packets would need 8 for one 20 ms frame
 _MAX_CAPTURE_DRAIN = 50  # frames taken from a device ring at once (more than any ring holds)
 # Captured frames wait here for their turn to leave, one per tick on average (a token per tick, at most this
 # many saved up): a device that runs ahead of our clock or hands over bursts cannot build up delay or flood
@@ -131,6 +132,7 @@ class MediaSession:
         self._decoded_any = False
         self._clean_reports = 0
         self._pending: collections.deque[bytes] = collections.deque()
+        self._played = bytearray()  # decoded audio not yet played (a packet longer than 20 ms)
         self._capture_tokens = float(_MAX_CAPTURE_BACKLOG)
         self.drops: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
@@ -298,32 +300,42 @@ class MediaSession:
         self.stats_core.on_sent(len(payload), timestamp, now)
 
     def _playout(self, now: float) -> None:
+        """Play one 20 ms frame. Packets are decoded whole, whatever they last (10/20/40/60 ms): decoded audio
+        waits in a small queue; the jitter buffer is asked for the next packet whenever under 20 ms remain."""
         if self._rx is None:
             return
-        out = self._jitter.pop(now * 1000.0)
+        out = self._played
+        for _ in range(_MAX_POPS_PER_TICK):
+            if len(out) >= FRAME_BYTES:
+                break
+            out += self._next_decoded(now)
+        if len(out) < FRAME_BYTES:
+            out += bytes(FRAME_BYTES - len(out))
+        frame = bytes(out[:FRAME_BYTES])
+        del out[:FRAME_BYTES]
+        self._sink.write_frame(frame)
+
+    def _next_decoded(self, now: float) -> bytes:
+        jitter = self._jitter
+        out = jitter.pop(now * 1000.0)
+        samples = jitter.frame_samples
         pcm: bytes
         try:
             if out.kind is PlayoutKind.PLAY and out.payload is not None:
                 pcm = self._decoder.decode(out.payload)
                 self._decoded_any = True
             elif out.kind is PlayoutKind.FEC and out.payload is not None:
-                pcm = self._decoder.decode_fec(out.payload)
+                pcm = self._decoder.decode_fec(out.payload, samples)
             elif out.kind is PlayoutKind.CONCEAL and self._decoded_any:
-                pcm = self._decoder.conceal()
+                pcm = self._decoder.conceal(samples)
             else:
-                pcm = SILENCE
+                pcm = bytes(2 * samples)
         except CodecError:
             self.drops["undecodable"] += 1
-            pcm = self._decoder.conceal() if self._decoded_any else SILENCE
-        if self._jitter.wants_level:
-            self._jitter.note_level(_is_quiet(pcm))
-        if len(pcm) == FRAME_BYTES:
-            self._sink.write_frame(pcm)
-            return
-        # Peers may send 10/40/60 ms packets: play in 20 ms frames.
-        for pos in range(0, max(len(pcm), 1), FRAME_BYTES):
-            chunk = pcm[pos : pos + FRAME_BYTES]
-            self._sink.write_frame(chunk + bytes(FRAME_BYTES - len(chunk)))
+            pcm = self._decoder.conceal(samples) if self._decoded_any else bytes(2 * samples)
+        if jitter.wants_level:
+            jitter.note_level(_is_quiet(pcm))
+        return pcm
 
     # --- receiving ---
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -327,3 +328,52 @@ def test_sliding_range_matches_the_window(size: int, values: list[float]) -> Non
         recent = values[max(0, i + 1 - size) : i + 1]
         assert (window.high, window.low) == (max(recent), min(recent))
         assert (window.last, window.count) == (value, i + 1)
+
+
+def _first_play_tick(run: Run, payload: bytes) -> int:
+    return next(t for t, o in enumerate(run.outputs) if o.kind is PlayoutKind.PLAY and o.payload == payload)
+
+
+def _marked(seq: int, ts: int) -> RtpPacket:
+    return RtpPacket(111, seq, ts, 1, b"f%d" % seq, marker=True)
+
+
+@pytest.mark.parametrize("new_talkspurt", [False, True])
+def test_empty_buffer_mid_talkspurt_resumes_at_once_new_talkspurt_prebuffers(new_talkspurt: bool) -> None:
+    """Jittery arrivals (target 60 ms), then 400 ms without packets. Mid-talkspurt (no marker, timestamps
+    continue) the stream plays again the tick its first packet is back: a second pre-buffering gap would cut
+    into the word. After a pause (marker bit, timestamps leap past it) the talkspurt pre-buffers."""
+    jb = JitterBuffer()
+    arrivals = [(i * FRAME + 3 + (i % 3) * 20, pkt(i)) for i in range(50)]
+    resume_ms = 50 * FRAME + 400
+    for i in range(50, 100):
+        arrival = resume_ms + (i - 50) * FRAME + 3
+        if new_talkspurt:
+            ts = (i + 20) * 960
+            arrivals.append((arrival, _marked(i, ts) if i == 50 else pkt(i, ts=ts)))
+        else:
+            arrivals.append((arrival, pkt(i)))
+    run = drive(jb, arrivals, 130)
+    resume_tick = math.ceil((resume_ms + 3 - 10) / FRAME)
+    if new_talkspurt:
+        assert jb.target_ms == 60  # (mid-talkspurt, the 400 ms stall itself raises the target)
+    waited = _first_play_tick(run, b"f50") - resume_tick
+    assert waited == (2 if new_talkspurt else 0)
+    assert played(run)[-50:] == [b"f%d" % i for i in range(50, 100)]
+    # the wait for the missing packet: concealed, then silence (not 400 ms of concealment)
+    assert max_run(run, PlayoutKind.CONCEAL) <= 10
+
+
+def test_packet_duration_is_learnt_from_timestamps() -> None:
+    jb = JitterBuffer()
+    arrivals = [(i * 60.0 + 3, pkt(i, ts=i * 2880)) for i in range(40)]  # 60 ms packets
+    outputs = []
+    for tick in range(45):  # the caller pops once per packet duration once it knows it
+        now = tick * 60.0 + 10
+        for arrival, packet in arrivals:
+            if now - 60 < arrival <= now:
+                jb.push(packet, arrival)
+        outputs.append(jb.pop(now))
+    assert jb.frame_ms == 60 and jb.frame_samples == 2880
+    assert [o.payload for o in outputs if o.kind is PlayoutKind.PLAY] == [b"f%d" % i for i in range(40)]
+    assert jb.lost == 0 and jb.target_ms == 60

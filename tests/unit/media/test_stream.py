@@ -355,3 +355,35 @@ def test_fec_goes_off_only_after_several_clean_reports() -> None:
         assert session.stats()["fec"]
     session._follow_reported_loss(0)
     assert not session.stats()["fec"] and session.stats()["fec_expected_loss_pct"] == 0
+
+
+@pytest.mark.parametrize("packet_ms", [10, 20, 40, 60])
+def test_packets_of_any_duration_are_decoded_whole(packet_ms: int) -> None:
+    """A peer's 10/40/60 ms packets play as the continuous tone they carry: not padded with silence, not
+    split, one 20 ms frame per tick (fake clock, packets fed straight into the receive path)."""
+    import opuslib
+
+    clock = [0.0]
+    sink = ListSink()
+    session = MediaSession(SilenceSource(), sink, clock=lambda: clock[0])
+    session.start_srtp(KEY_A, KEY_B)
+    sender = SrtpSender(KEY_B, 0x1234)
+    encoder = opuslib.Encoder(48000, 1, opuslib.APPLICATION_VOIP)
+    samples = 48 * packet_ms
+    tone = (np.sin(2 * np.pi * 440 * np.arange(48000 * 3) / 48000) * 8000).astype("<i2")
+    packets = [encoder.encode(tone[i : i + samples].tobytes(), samples) for i in range(0, len(tone), samples)]
+    ticks, sent = 140, 0
+    for tick in range(ticks):
+        clock[0] = tick * 0.020
+        while (sent + 1) * packet_ms <= tick * 20:  # each packet once all of it was captured
+            rtp = RtpPacket(111, sent, sent * samples, 0x1234, packets[sent], marker=sent == 0)
+            session._on_datagram(sender.protect(rtp.serialize()), ("127.0.0.1", 9))
+            sent += 1
+        session.tick(clock[0])
+    playout = session.stats()["playout"]
+    assert len(sink.frames) == ticks
+    assert playout["concealed"] == 0 and playout["lost"] == 0, playout
+    pcm = sink.pcm(skip=20).astype(np.float64)
+    blocks = pcm[: len(pcm) // 240 * 240].reshape(-1, 240)  # 5 ms blocks: a padded gap would show
+    assert np.sqrt((blocks**2).mean(axis=1)).min() > 2000
+    assert abs(dominant_frequency(sink.pcm(skip=20), 48000) - 440) < 5
