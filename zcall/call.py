@@ -29,7 +29,7 @@ from zcall.media.stream import MediaSession
 from zcall.net import Addr
 from zcall.settings import PhoneSettings
 from zcall.sip.sdp import AudioParams, LocalAudio, SessionDescription
-from zcall.zrtp.cache import CacheError, RetainedSecrets, ZrtpCache
+from zcall.zrtp.cache import CacheError, RetainedSecrets, StoredBefore, ZrtpCache
 from zcall.zrtp.events import (
     CacheMismatch,
     Failed,
@@ -119,6 +119,7 @@ class Call:
         self.ended = False
         self.gain: GainSink | None = None
         self._pending_rs1: tuple[bytes, int] | None = None  # held back after a cache mismatch
+        self._stored_before: StoredBefore | None = None  # undone if the words of this call differ
         self._timer: asyncio.TimerHandle | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._stats_task: asyncio.Task[None] | None = None
@@ -200,6 +201,13 @@ class Call:
         if self.peer_zid is None or self.secure_event is None:
             return
         if not words_match:
+            if self._stored_before is not None:
+                # Trust revoked: this call's secret goes and the peer is no longer verified.
+                try:
+                    self.ctx.cache.rollback(self._stored_before)
+                except CacheError as exc:
+                    self.ctx.emit(events.Error(message=f"could not revoke trust in the cache: {exc}"))
+                self._stored_before = None
             self._abort("sas_mismatch", "The words differ: hung up.", "sas mismatch")
             return
         cache = self.ctx.cache
@@ -471,7 +479,9 @@ class Call:
             verified_here = ready.cache == "match" and known is not None and known.verified
             self.verified = verified_here and ready.peer_verified
             if ready.new_rs1 is not None:
-                cache.store_new_rs1(ready.peer_zid, ready.new_rs1, ready.rs1_expires_in, now)
+                self._stored_before = cache.store_new_rs1(
+                    ready.peer_zid, ready.new_rs1, ready.rs1_expires_in, now
+                )
 
     def _apply_mute(self) -> None:
         if self.media is not None:

@@ -47,7 +47,7 @@ def format_table(records: list[PeerRecord]) -> str:
 def run(args: argparse.Namespace, paths: Paths) -> int:
     paths.ensure_private_dirs()
     with ZrtpCache(paths.cache_file) as cache:
-        records = cache.peers()
+        records = cache.peers(time.time())
         if args.trust_command == "list":
             print(format_table(records), end="")
             return 0
@@ -57,6 +57,15 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
             print(f"zcall: {exc}", file=sys.stderr)
             return 1
         if args.trust_command == "verify":
+            if not peer.has_secret:
+                # Verified vouches for a secret chain; this one expired, so there is nothing to vouch for.
+                who = f"{peer.zid.hex()} {peer.name}".rstrip()
+                print(
+                    f"zcall: cannot verify {who}: its secrets expired. "
+                    "Call it and compare the words; a match marks it verified.",
+                    file=sys.stderr,
+                )
+                return 1
             cache.set_verified(peer.zid, True)
         elif args.trust_command == "unverify":
             cache.set_verified(peer.zid, False)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pathlib
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zcall.zrtp.cache import NEVER_EXPIRES, CacheError, RetainedSecrets, ZrtpCache
+from zcall.zrtp.cache import NEVER_EXPIRES, CacheError, RetainedSecrets, StoredBefore, ZrtpCache
 
 ZIDS = [bytes([n]) * 12 for n in range(3)]
 
@@ -40,6 +40,7 @@ _ops = st.one_of(
         st.sampled_from([0, 1, 5, 30, 3600, NEVER_EXPIRES]),
     ),
     st.tuples(st.just("verify"), _zid, st.booleans()),
+    st.tuples(st.just("rollback"), _zid),
     st.tuples(st.just("forget"), _zid),
     st.tuples(st.just("reopen")),
     st.tuples(st.just("wait"), st.integers(min_value=0, max_value=40)),
@@ -53,6 +54,8 @@ def test_cache_matches_model(ops: list[tuple[object, ...]]) -> None:
         path = pathlib.Path(tmp) / "cache.sqlite"
         cache = ZrtpCache(path)
         model: dict[bytes, Model] = {}
+        # The last store per ZID: what the cache returned, and the model before it with what it wrote.
+        stores: dict[bytes, tuple[StoredBefore, Model, bytes | None]] = {}
         now = 1_000_000.0
         try:
             for op in ops:
@@ -60,13 +63,28 @@ def test_cache_matches_model(ops: list[tuple[object, ...]]) -> None:
                 if kind == "store":
                     zid, secret, expires = op[1], op[2], op[3]
                     assert isinstance(zid, bytes) and isinstance(secret, bytes) and isinstance(expires, int)
-                    cache.store_new_rs1(zid, secret, expires, now)
+                    before = cache.store_new_rs1(zid, secret, expires, now)
                     m = model.setdefault(zid, Model())
+                    stores[zid] = (before, replace(m), None if expires == 0 else secret)
                     if expires == 0:
                         model[zid] = Model()
                     else:
+                        live = m.view(now)
                         exp = None if expires == NEVER_EXPIRES else now + expires
                         m.rs2, m.rs2_exp, m.rs1, m.rs1_exp = m.rs1, m.rs1_exp, secret, exp
+                        # A new chain after everything expired is not the chain that was verified.
+                        m.verified = m.verified and (live.rs1 is not None or live.rs2 is not None)
+                elif kind == "rollback":
+                    zid = op[1]
+                    assert isinstance(zid, bytes)
+                    if zid in stores:
+                        before, old, written = stores.pop(zid)
+                        cache.rollback(before)
+                        if zid in model:
+                            m = model[zid]
+                            if m.rs1 == written:
+                                model[zid] = replace(old)
+                            model[zid].verified = False
                 elif kind == "verify":
                     zid, flag = op[1], op[2]
                     assert isinstance(zid, bytes) and isinstance(flag, bool)

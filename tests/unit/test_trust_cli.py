@@ -72,3 +72,17 @@ def test_corrupt_cache_is_reported_not_replaced(tmp_path: Path) -> None:
     assert str(paths.cache_file) in result.stderr
     kept = [p for p in paths.data_dir.iterdir() if p.name.startswith("cache.sqlite.corrupt")]
     assert kept and kept[0].read_bytes() == b"this is not sqlite" * 100
+
+
+def test_verify_of_an_expired_entry_is_refused(tmp_path: Path) -> None:
+    paths = Paths.resolve(tmp_path)
+    paths.ensure_private_dirs()
+    with ZrtpCache(paths.cache_file) as cache:
+        cache.touch(ALICE, 1_700_000_000.0, name="alice desk")
+        cache.store_new_rs1(ALICE, b"\x11" * 32, 60, 1_700_000_000.0)  # long expired
+    result = zcall("--home", str(tmp_path), "trust", "verify", "alice desk")
+    assert result.returncode == 1
+    assert "secrets expired" in result.stderr and "compare the words" in result.stderr
+    assert _verified(paths)[ALICE] == ("alice desk", False)
+    listing = zcall("--home", str(tmp_path), "trust", "list")
+    assert "expired" in listing.stdout and "verified" not in listing.stdout

@@ -8,6 +8,7 @@ that is not our cache is never silently replaced: it is moved aside and CacheErr
 from __future__ import annotations
 
 import contextlib
+import hmac
 import math
 import os
 import pathlib
@@ -67,6 +68,22 @@ class RetainedSecrets:
     rs2: bytes | None = field(repr=False)
     verified: bool
     rs1_expires_at: float | None  # unix time; None = never expires
+
+
+@dataclass(frozen=True)
+class StoredBefore:
+    """One peer's secrets as they were before store_new_rs1, so rollback() can put them back.
+
+    Held in memory for the length of a call (never written anywhere); secrets stay out of repr.
+    """
+
+    peer_zid: bytes
+    existed: bool
+    rs1: bytes | None = field(repr=False)
+    rs1_expires_at: float | None
+    rs2: bytes | None = field(repr=False)
+    rs2_expires_at: float | None
+    written_rs1: bytes | None = field(repr=False)  # what this store put in rs1 (None: it cleared them)
 
 
 @dataclass(frozen=True)
@@ -265,12 +282,16 @@ class ZrtpCache:
             rs1_expires_at=float(row[1]) if rs1 is not None and row[1] is not None else None,
         )
 
-    def store_new_rs1(self, peer_zid: bytes, rs1: bytes, expires_in: int, now: float) -> None:
+    def store_new_rs1(self, peer_zid: bytes, rs1: bytes, expires_in: int, now: float) -> StoredBefore:
         """After a successful exchange: old rs1 becomes rs2 and the new rs1 is kept for `expires_in` seconds.
 
         expires_in is the lesser cache expiration interval from the two Confirm messages: 0xFFFFFFFF keeps it
-        forever; 0 means do not cache, so the peer's existing secrets are discarded too (and with them the
-        verified flag, which only means something alongside a secret).
+        forever; 0 means do not cache, so the peer's existing secrets are discarded too (§4.9; and with them
+        the verified flag, which only means something alongside a secret). When no live secret was left
+        (first contact, or everything expired) the verified flag is cleared as well: it vouched for a chain
+        that has ended, and nobody compared words on the new one.
+
+        Returns the state before, for rollback() if the words of this call turn out to differ.
         """
         _check_zid(peer_zid)
         now = _check_now(now)
@@ -279,6 +300,18 @@ class ZrtpCache:
         if not 0 <= expires_in <= NEVER_EXPIRES:
             raise ValueError("expires_in must be a 32-bit unsigned interval")
         with self._errors(), self._write() as db:
+            row = db.execute(
+                "SELECT rs1, rs1_expires_at, rs2, rs2_expires_at FROM peers WHERE zid = ?", (peer_zid,)
+            ).fetchone()
+            before = StoredBefore(
+                peer_zid=peer_zid,
+                existed=row is not None,
+                rs1=row[0] if row else None,
+                rs1_expires_at=row[1] if row else None,
+                rs2=row[2] if row else None,
+                rs2_expires_at=row[3] if row else None,
+                written_rs1=None if expires_in == 0 else rs1,
+            )
             self._ensure_row(db, peer_zid, now)
             if expires_in == 0:
                 db.execute(
@@ -286,13 +319,33 @@ class ZrtpCache:
                     " verified = 0 WHERE zid = ?",
                     (peer_zid,),
                 )
-                return
+                return before
+            live = row is not None and (_live(row[0], row[1], now) or _live(row[2], row[3], now))
             expires_at = None if expires_in == NEVER_EXPIRES else now + expires_in
             db.execute(
-                "UPDATE peers SET rs2 = rs1, rs2_expires_at = rs1_expires_at, rs1 = ?, rs1_expires_at = ?"
-                " WHERE zid = ?",
-                (rs1, expires_at, peer_zid),
+                "UPDATE peers SET rs2 = rs1, rs2_expires_at = rs1_expires_at, rs1 = ?, rs1_expires_at = ?,"
+                " verified = CASE WHEN ? THEN verified ELSE 0 END WHERE zid = ?",
+                (rs1, expires_at, int(bool(live)), peer_zid),
             )
+        return before
+
+    def rollback(self, before: StoredBefore) -> None:
+        """Undo one store_new_rs1 (the words of that call differed): its secrets go back to what they were,
+        and the peer is no longer verified. If another exchange stored a newer rs1 since, that one is kept
+        (it is not this call's to undo) and only the verified flag is cleared."""
+        peer_zid = _check_zid(before.peer_zid)
+        with self._errors(), self._write() as db:
+            row = db.execute("SELECT rs1 FROM peers WHERE zid = ?", (peer_zid,)).fetchone()
+            if row is None:
+                return
+            # Both empty after an expiry-0 store: still ours to undo.
+            ours = hmac.compare_digest(row[0] or b"", before.written_rs1 or b"")
+            if ours:
+                db.execute(
+                    "UPDATE peers SET rs1 = ?, rs1_expires_at = ?, rs2 = ?, rs2_expires_at = ? WHERE zid = ?",
+                    (before.rs1, before.rs1_expires_at, before.rs2, before.rs2_expires_at, peer_zid),
+                )
+            db.execute("UPDATE peers SET verified = 0 WHERE zid = ?", (peer_zid,))
 
     def set_verified(self, peer_zid: bytes, verified: bool) -> None:
         _check_zid(peer_zid)
@@ -308,7 +361,8 @@ class ZrtpCache:
             db.execute("UPDATE peers SET name = ? WHERE zid = ?", (name, peer_zid))
 
     def touch(self, peer_zid: bytes, now: float, name: str | None = None) -> None:
-        """Record that we talked to this peer now (first_seen set once); optionally refresh its name."""
+        """Record that we talked to this peer now (first_seen set once). `name` only fills an empty name:
+        a name from the network (SIP display name, mDNS label) never renames an entry; set_name() does."""
         _check_zid(peer_zid)
         now = _check_now(now)
         if name is not None:
@@ -316,8 +370,8 @@ class ZrtpCache:
         with self._errors(), self._write() as db:
             self._ensure_row(db, peer_zid, now)
             db.execute(
-                "UPDATE peers SET last_seen = max(coalesce(last_seen, ?), ?), name = coalesce(?, name)"
-                " WHERE zid = ?",
+                "UPDATE peers SET last_seen = max(coalesce(last_seen, ?), ?),"
+                " name = CASE WHEN name = '' THEN coalesce(?, name) ELSE name END WHERE zid = ?",
                 (now, now, name, peer_zid),
             )
 
@@ -326,15 +380,23 @@ class ZrtpCache:
         with self._errors(), self._write() as db:
             db.execute("DELETE FROM peers WHERE zid = ?", (peer_zid,))
 
-    def peers(self) -> list[PeerRecord]:
-        """Every cached peer, most recently seen first. Rows that fail validation are skipped, not trusted."""
+    def peers(self, now: float | None = None) -> list[PeerRecord]:
+        """Every cached peer, most recently seen first. Rows that fail validation are skipped, not trusted.
+
+        With `now`, has_secret means a live (unexpired) secret and verified is only reported alongside one,
+        as lookup() does; without it, any stored secret counts."""
         with self._errors():
             rows = self._db.execute(
-                "SELECT zid, name, verified, first_seen, last_seen, rs1 IS NOT NULL OR rs2 IS NOT NULL"
+                "SELECT zid, name, verified, first_seen, last_seen, rs1, rs1_expires_at, rs2, rs2_expires_at"
                 " FROM peers ORDER BY last_seen DESC, zid"
             ).fetchall()
         records = []
-        for zid, name, verified, first_seen, last_seen, has_secret in rows:
+        for zid, name, verified, first_seen, last_seen, rs1, rs1_exp, rs2, rs2_exp in rows:
+            if now is None:
+                has_secret = rs1 is not None or rs2 is not None
+            else:
+                has_secret = _live(rs1, rs1_exp, now) is not None or _live(rs2, rs2_exp, now) is not None
+                verified = verified and has_secret
             if not isinstance(zid, bytes) or len(zid) != ZID_LEN or not isinstance(name, str):
                 continue
             records.append(
