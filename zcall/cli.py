@@ -24,6 +24,12 @@ def _port(text: str) -> int:
     return value
 
 
+def _bind(text: str) -> str:
+    if not configmod.is_bind_address(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {configmod.BIND_EXPECTED}")
+    return text
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -46,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no UI; events as JSON lines on stdout")
     run.add_argument("--events", choices=["jsonl"], default="jsonl", help="event output format")
     run.add_argument("--name", help="this unit's display name")
-    run.add_argument("--bind", metavar="IP", help="the address to listen on")
+    run.add_argument("--bind", type=_bind, metavar="IP", help="the address to listen on")
     run.add_argument("--sip-port", type=_port, metavar="N")
     run.add_argument("--rtp-port", type=_port, metavar="N")
     run.add_argument("--no-mdns", action="store_true", help="neither advertise nor browse on the LAN")
@@ -174,7 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     except CacheError as exc:
         print(f"zcall: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
+    except OSError as exc:  # a home or file we cannot use (--home /dev/null/x, a read-only folder)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"zcall: {where}{exc.strerror or exc}", file=sys.stderr)
+        return ExitCode.FAILED
 
 
 if __name__ == "__main__":

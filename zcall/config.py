@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import tomllib
@@ -22,6 +23,18 @@ ON_MISMATCH = ("hangup", "continue")
 
 class ConfigError(ZcallError, ValueError):
     """A config file that cannot be used; the message names the file and the key."""
+
+
+BIND_EXPECTED = "an IPv4 address of this machine (e.g. 192.168.1.20), or empty for all"
+
+
+def is_bind_address(text: str) -> bool:
+    """An IPv4 literal (SIP, SDP and mDNS here are IPv4); a name could resolve to anything."""
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ class Config:
 Check = tuple[Callable[[Any], bool], str]
 _CHECKS: dict[str, Check] = {
     "unit.name": (lambda v: len(v) <= 63 and v.isprintable(), "a printable name of at most 63 characters"),
+    "network.bind": (lambda v: v == "" or is_bind_address(v), BIND_EXPECTED),
     "network.sip_port": (lambda v: 1 <= v <= 65535, "a port number 1-65535"),
     "network.rtp_port": (lambda v: 0 <= v <= 65535 and v % 2 == 0, "0 or an even port number up to 65534"),
     "audio.volume": (lambda v: 0 <= v <= 100, "a volume 0-100"),

@@ -140,3 +140,28 @@ def test_help_lists_the_exit_codes() -> None:
     assert "exit codes:" in out
     for code in ExitCode:
         assert f"  {code.value}  " in out
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--headless", "--bind", "999.1.1.1"], ExitCode.USAGE, "'999.1.1.1' is not an IPv4 address"),
+        (["--headless", "--bind", "localhost"], ExitCode.USAGE, "'localhost' is not an IPv4 address"),
+        (["--home", "/dev/null/x", "trust", "list"], ExitCode.FAILED, "/dev/null/x/data: Not a directory"),
+        (["--home", "/dev/null/x", "config", "init"], ExitCode.FAILED, "/dev/null/x: Not a directory"),
+    ],
+)
+def test_bad_input_is_one_clear_line_not_a_traceback(args: list[str], code: int, message: str) -> None:
+    result = zcall(*args)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == code
+    assert message in result.stderr
+
+
+def test_a_bad_bind_in_the_config_is_refused_everywhere(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[network]\nbind = '999.1.1.1'\n")
+    for args in (["config", "show"], ["--headless", "--no-mdns"]):
+        result = zcall("--home", str(tmp_path), *args)
+        assert result.returncode == ExitCode.USAGE and "network.bind" in result.stderr
+    doctor = zcall("--home", str(tmp_path), "doctor")
+    assert doctor.returncode == ExitCode.FAILED and "network.bind" in doctor.stdout

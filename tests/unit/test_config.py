@@ -46,6 +46,8 @@ def test_round_trip_through_toml(tmp_path: Path) -> None:
         ("[security]\nsas_types = 'B32'\n", "security.sas_types: expected a list of strings"),
         ("[security]\non_mismatch = 'shrug'\n", "security.on_mismatch: expected one of"),
         ("[server]\nuri = 'http://x'\n", "server.uri: expected a SIP URI"),
+        ("[network]\nbind = '999.1.1.1'\n", "network.bind: expected an IPv4 address"),
+        ("[network]\nbind = 'localhost'\n", "network.bind: expected an IPv4 address"),
         ("[unit\nname='x'\n", "not valid TOML"),
     ],
 )
