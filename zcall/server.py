@@ -201,6 +201,7 @@ class ServerLeg(SipLeg):
             user=settings.server_user,
             display=settings.name,
             user_agent=f"zcall/{__version__}",
+            aor=SipUri("sips", self.hostname, settings.server_user),
         )
         credentials = sip.DigestClient(settings.server_user, settings.server_password)
         self.ua = sip.UserAgent(config, credentials)

@@ -181,3 +181,28 @@ def test_lan_peer_that_cannot_be_reached_is_called_through_the_server(
         assert bob.wait_event("secure", timeout=10)["method"] == "dtls-srtp"
         alice.ctl("hangup")
         bob.wait_event("ended", timeout=5)
+
+
+def test_calls_carry_the_account_and_answer_the_servers_challenge(lan3: netns.Lan, tmp_path: Path) -> None:
+    """A PBX that takes new requests only From its own domain and challenges every INVITE: zcall's calls say
+    who they are (From sips:user@domain) and authenticate, the second call too, in both directions."""
+    require_binary("kamailio", "openssl", "ss")
+    with sip_server(lan3[0], USERS, tmp_path, dns_name="zcall.test", own_users_only=True) as srv:
+        alice = zcall_account(lan3, srv, 1, "alice", tmp_path, auto_answer=True)
+        bob = zcall_account(lan3, srv, 2, "bob", tmp_path, auto_answer=True)
+        with alice, bob:
+            alice.wait_event("registered", timeout=15)
+            bob.wait_event("registered", timeout=15)
+            for caller, callee, target in ((alice, bob, "bob"), (alice, bob, "bob"), (bob, alice, "alice")):
+                caller.ctl("call", target)
+                assert callee.wait_event("call", state="incoming", timeout=15)["peer"] == caller.name
+                for side in (caller, callee):
+                    assert side.wait_event("secure", timeout=20)["method"] == "dtls-srtp"
+                caller.ctl("hangup")
+                for side in (caller, callee):
+                    side.wait_event("ended", timeout=10)
+        log = srv.kamailio.log()
+    assert log.count("zcall-challenge INVITE from sips:alice@zcall.test") == 2, log[-3000:]
+    assert log.count("zcall-accepted INVITE from sips:alice@zcall.test") == 2
+    assert log.count("zcall-accepted INVITE from sips:bob@zcall.test") == 1
+    assert "Not from this domain" not in log

@@ -7,6 +7,9 @@ stderr log stays in that directory for debugging.
 
 Routing keeps every request on the connection the user registered or called from (nathelper's contact alias),
 so user agents never need to accept incoming TLS connections.
+
+`own_users_only=True` makes it a stricter, common PBX setup: a new request must come From the domain itself
+(sip:user@realm, else 403), and every INVITE is challenged and logged ("zcall-challenge"/"zcall-accepted").
 """
 
 from __future__ import annotations
@@ -39,12 +42,25 @@ class KamailioError(RuntimeError):
     """Kamailio did not start, or stopped unexpectedly."""
 
 
-def _config(host: Host, users: dict[str, str], udp_port: int, tls_port: int, realm: str, rundir: Path) -> str:
+def _config(
+    host: Host, users: dict[str, str], udp_port: int, tls_port: int, realm: str, rundir: Path,
+    own_users_only: bool = False,
+) -> str:  # fmt: skip
     for name, password in users.items():
         if not _SAFE.fullmatch(name) or not _SAFE.fullmatch(password):
             raise ValueError(f"user {name!r}: names and passwords must match {_SAFE.pattern}")
     loads = "\n".join(f'loadmodule "{name}.so"' for name in _MODULES)
     fill = "\n".join(f'    $sht(users=>{name}) = "{password}";' for name, password in users.items())
+    own_domain = (
+        '    if (!from_uri==myself) {\n'
+        '        xlog("L_NOTICE", "zcall-foreign $rm from $fu\\n");\n'
+        '        sl_send_reply("403", "Not from this domain");\n'
+        '        exit;\n'
+        '    }\n'
+        if own_users_only else ""
+    )  # fmt: skip
+    # From URIs carry no port: the domain is ours on any port (an alias with a port matches only that one).
+    any_port = f"alias={realm}\n" if own_users_only else ""
     return f"""#!KAMAILIO
 debug=2
 log_stderror=yes
@@ -58,7 +74,7 @@ listen=tls:{host.ip}:{tls_port}
 alias={host.ip}:{udp_port}
 alias={host.ip}:{tls_port}
 alias={realm}:{tls_port}
-enable_tls=yes
+{any_port}enable_tls=yes
 tcp_connection_lifetime=3605
 tcp_accept_no_cl=yes
 dns=no
@@ -91,10 +107,12 @@ request_route {{
     t_check_trans();
     if (is_method("REGISTER")) {{ route(REGISTRAR); exit; }}
     # Everything else out of dialog must come from a known user.
-    if (!pv_auth_check("{realm}", "$sht(users=>$fU)", "0", "1")) {{
+{own_domain}    if (!pv_auth_check("{realm}", "$sht(users=>$fU)", "0", "1")) {{
+        xlog("L_NOTICE", "zcall-challenge $rm from $fu\n");
         auth_challenge("{realm}", "0");
         exit;
     }}
+    xlog("L_NOTICE", "zcall-accepted $rm from $fu\n");
     consume_credentials();
     if (is_method("INVITE|SUBSCRIBE|REFER")) {{ record_route(); }}
     # Replies and in-dialog requests must find the caller on the connection it used.
@@ -176,6 +194,7 @@ class Kamailio:
         workdir: Path | None = None,
         start_timeout: float = 10.0,
         quickack: bool = False,
+        own_users_only: bool = False,
     ) -> None:
         require_binary("kamailio")
         self.host = host
@@ -192,7 +211,8 @@ class Kamailio:
         self.log_path = self.dir / "kamailio.log"
         self.pid_path = self.dir / "kamailio.pid"
         (self.dir / "tls.cfg").write_text(_tls_config(cert, key, ca))
-        self.config_path.write_text(_config(host, self.users, udp_port, tls_port, realm, self.dir))
+        config = _config(host, self.users, udp_port, tls_port, realm, self.dir, own_users_only)
+        self.config_path.write_text(config)
         self._proc: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None  # set by stop(); 0 is a clean shutdown
 
@@ -320,14 +340,15 @@ class SipServer:
 
 @contextlib.contextmanager
 def sip_server(
-    host: Host, users: dict[str, str], workdir: Path, dns_name: str = "sip.zcall.test", quickack: bool = False
-) -> Iterator[SipServer]:
+    host: Host, users: dict[str, str], workdir: Path, dns_name: str = "sip.zcall.test", *,
+    quickack: bool = False, own_users_only: bool = False,
+) -> Iterator[SipServer]:  # fmt: skip
     """A fresh CA, a server certificate for `host`'s IP and `dns_name`, and Kamailio serving it."""
     ca = CertificateAuthority(workdir / "pki")
     cert = ca.server_cert(host.ip, dns_name)
     kam = Kamailio(
         host, users, cert=cert.cert_path, key=cert.key_path, ca=ca.cert_path, workdir=workdir / "kamailio",
-        quickack=quickack,
+        quickack=quickack, own_users_only=own_users_only,
     )
     with kam:
         yield SipServer(kam, ca, cert, dns_name)

@@ -109,6 +109,7 @@ class UaConfig:
     timers: Timers = DEFAULT_TIMERS
     user_agent: str = "zcall/0.1"
     supported: frozenset[str] = frozenset()
+    aor: SipUri | None = None  # our address of record at a server (From of our requests); None: the contact
     # Bounds on state a flood of requests can make us keep; past them new requests get 503.
     max_calls: int = 16
     max_server_transactions: int = 256
@@ -124,6 +125,11 @@ class UaConfig:
     @property
     def reliable(self) -> bool:
         return self.transport != "UDP"
+
+    @property
+    def identity(self) -> SipUri:
+        """Who we say we are in From: the account's address of record, else where we can be reached."""
+        return self.aor if self.aor is not None else self.uri.without_headers()
 
     @property
     def uri(self) -> SipUri:

@@ -175,35 +175,47 @@ def compute_response(
 
 @dataclass
 class DigestClient:
-    """Answers challenges for one set of credentials, counting nc per nonce."""
+    """Answers challenges for one set of credentials, counting nc per nonce.
+
+    `realm` is pinned by the first accepted registration: from then on only that realm's challenges to our
+    calls are answered, so a callee behind the proxy cannot make us hash the password into its own realm.
+    """
 
     username: str
     password: str = field(repr=False)
+    realm: str | None = None
+    last_challenge: Challenge | None = field(default=None, repr=False)
     _nc: dict[str, int] = field(default_factory=dict, repr=False)
     _failed_realms: set[str] = field(default_factory=set, repr=False)
 
     def authorize(
-        self, response: Response, *, method: str, uri: str, body: bytes = b"", cnonce: str | None = None
-    ) -> tuple[str, str] | None:
+        self, response: Response, *, method: str, uri: str, body: bytes = b"", cnonce: str | None = None,
+        tried: set[str] | None = None, pinned: bool = False,
+    ) -> tuple[str, str] | None:  # fmt: skip
         """(header name, value) answering a 401/407, or None when retrying is pointless.
 
-        A second challenge for a realm we already answered means the password was refused, unless the
-        server says the nonce was merely stale.
+        A second challenge for a realm already answered in `tried` (the realms answered for this request;
+        by default the client's own set, used by registration) means the password was refused, unless the
+        server says the nonce was merely stale. `pinned`: answer only the pinned realm, once there is one.
         """
+        answered = self._failed_realms if tried is None else tried
         for challenge in challenges(response):
-            if challenge.realm in self._failed_realms and not challenge.stale:
+            if pinned and self.realm is not None and challenge.realm != self.realm:
+                continue
+            if challenge.realm in answered and not challenge.stale:
                 return None
-            self._failed_realms.add(challenge.realm)
+            answered.add(challenge.realm)
+            self.last_challenge = challenge
             return challenge.header_name, self.header_value(challenge, method=method, uri=uri, body=body,
                                                             cnonce=cnonce)
         return None
 
     def succeeded(self, realm: str | None = None) -> None:
-        """Call when a request carrying our credentials was accepted, so a later challenge is answered."""
-        if realm is None:
-            self._failed_realms.clear()
-        else:
-            self._failed_realms.discard(realm)
+        """Call when a request carrying our credentials was accepted, so a later challenge is answered.
+        Given a realm (registration's), that realm is pinned for the calls' challenges."""
+        self._failed_realms.clear()
+        if realm is not None and self.realm is None:
+            self.realm = realm
 
     def header_value(
         self, challenge: Challenge, *, method: str, uri: str, body: bytes = b"", cnonce: str | None = None

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 
 from zcall.net import Addr
-from zcall.sip.digest import DigestClient
+from zcall.sip.digest import Challenge, DigestClient
 from zcall.sip.errors import ascii_number
 from zcall.sip.headers import CSeq, Headers
 from zcall.sip.model import Request, Response
@@ -58,7 +58,8 @@ class Registration:
         self.token = self.call_id
         self.seq = 0
         self.refresh_at: float | None = None
-        self._auth: tuple[str, str] | None = None
+        self._challenge: Challenge | None = None  # the latest one answered: every REGISTER gets a fresh nc
+        self._answer: tuple[str, str] | None = None  # the answer to it, for the REGISTER that retries
 
     def request(self, expires: int | None = None) -> Request:
         """The next REGISTER (same Call-ID, rising CSeq, the latest credentials)."""
@@ -74,8 +75,12 @@ class Registration:
         headers.add("CSeq", str(CSeq(self.seq, "REGISTER")))
         headers.add("Contact", self.contact)
         headers.add("Expires", str(self.expires))
-        if self._auth is not None:
-            headers.add(*self._auth)
+        if self._answer is not None:
+            headers.add(*self._answer)
+            self._answer = None
+        elif self._challenge is not None and self.credentials is not None:
+            value = self.credentials.header_value(self._challenge, method="REGISTER", uri=str(self.registrar))
+            headers.add(self._challenge.header_name, value)
         return Request("REGISTER", self.registrar, headers)
 
     def on_response(self, response: Response, now: float) -> Request | Registered | RegistrationFailed | None:
@@ -86,11 +91,11 @@ class Registration:
         if status in (401, 407) and self.credentials is not None:
             answer = self.credentials.authorize(response, method="REGISTER", uri=str(self.registrar))
             if answer is not None:
-                self._auth = answer
+                self._challenge, self._answer = self.credentials.last_challenge, answer
                 return self.request()
         if 200 <= status < 300:
             if self.credentials is not None:
-                self.credentials.succeeded()
+                self.credentials.succeeded(self._challenge.realm if self._challenge is not None else None)
             granted = self._granted(response)
             self.refresh_at = None if self.expires == 0 else now + max(MIN_REFRESH, granted * 0.8)
             return Registered(self.token, granted if self.expires else 0)

@@ -103,7 +103,7 @@ class UserAgent(_UasSide):
         self._now = max(self._now, now)
         uri = parse_uri(target) if isinstance(target, str) else target
         call_id = f"{secrets.token_hex(10)}@{self.config.host}"
-        local = NameAddr(self.config.uri.without_headers(), self.config.display)
+        local = NameAddr(self.config.identity, self.config.display)
         seq = secrets.randbelow(2**20) + 1
         dialog = Dialog(call_id, new_tag(), None, local, NameAddr(uri), seq, None, uri)
         call = _Call(call_id, "uac", dialog, dest or dialog.destination(("0.0.0.0", 5060)))
@@ -162,7 +162,7 @@ class UserAgent(_UasSide):
     def options(self, target: SipUri | str, now: float, *, dest: Addr | None = None) -> str:
         self._now = max(self._now, now)
         uri = parse_uri(target) if isinstance(target, str) else target
-        local = NameAddr(self.config.uri.without_headers(), self.config.display)
+        local = NameAddr(self.config.identity, self.config.display)
         call_id = f"{secrets.token_hex(10)}@{self.config.host}"
         dialog = Dialog(call_id, new_tag(), None, local, NameAddr(uri), 1, None, uri)
         request = dialog.request("OPTIONS", self.config, seq=1)
@@ -358,7 +358,8 @@ class UserAgent(_UasSide):
         invite = call.invite
         if self.credentials is None or invite is None:
             return False
-        answer = self.credentials.authorize(response, method="INVITE", uri=str(invite.uri), body=invite.body)
+        answer = self.credentials.authorize(response, method="INVITE", uri=str(invite.uri), body=invite.body,
+                                            tried=call.auth_realms, pinned=True)  # fmt: skip
         if answer is None:
             return False
         call.dialog.local_seq += 1

@@ -181,3 +181,74 @@ def test_requests_are_stamped_with_received_and_rport() -> None:
     assert reply.top_via.params == {"branch": "z9hG4bKnat1", "rport": "5060", "received": "10.0.0.1"}
     assert not any(isinstance(e, IncomingCall) for e in net.take(("10.0.0.2", 5060)))
 
+
+
+def test_every_call_answers_its_own_407() -> None:
+    """The server challenges each INVITE with the same nonce and realm: each call answers once (a realm
+    answered by one call is no refusal for the next)."""
+    server = ChallengingServer("pw")
+    net, ua = _net(server, "pw")
+    ua.register(f"sip:{S[0]}", net.now)
+    net.pump()
+    net.take(A)
+    for _ in range(3):
+        call_id = ua.invite(f"sip:bob@{S[0]}", b"", net.now)
+        net.pump()
+        assert net.take(A) == [CallAnswered(call_id, b"")]
+    assert [r.method for r in server.accepted] == ["REGISTER", "INVITE", "INVITE", "INVITE"]
+
+
+def test_a_refused_invite_is_not_retried_twice() -> None:
+    server = ChallengingServer("right")
+    net, ua = _net(server, "wrong")
+    call_id = ua.invite(f"sip:bob@{S[0]}", b"", net.now)
+    net.pump()
+    assert net.take(A) == [CallFailed(call_id, 407, "Proxy Authentication Required")]
+    assert sum(1 for _, _, m in net.log if isinstance(m, Request) and m.method == "INVITE") == 2
+
+
+def test_invite_from_is_the_address_of_record() -> None:
+    aor = parse_uri("sips:alice@zcall.test")
+    ua = UserAgent(UaConfig(*A, user="alice", transport="TLS", display="Alice", aor=aor))
+    ua.invite("sips:bob@zcall.test", b"", 0.0, dest=S)
+    invite = parse(ua.messages_to_send()[0][0])
+    assert isinstance(invite, Request)
+    assert invite.from_.uri == aor and invite.from_.display == "Alice"
+    contact = invite.headers.get("Contact") or ""
+    assert f"{A[0]}:{A[1]}" in contact  # where we are reached stays the contact
+    lan = UserAgent(UaConfig(*A, user="zcall"))
+    lan.invite("sip:bob@10.0.0.2", b"", 0.0)
+    plain = parse(lan.messages_to_send()[0][0])
+    assert isinstance(plain, Request) and plain.from_.uri.host == A[0]  # no account: the contact address
+
+
+def test_challenge_in_a_foreign_realm_is_not_answered() -> None:
+    """Once registered in zcall.test, a 407 from a callee in its own realm gets no digest of our password."""
+    server = ChallengingServer("pw")
+    net, ua = _net(server, "pw")
+    ua.register(f"sip:{S[0]}", net.now)
+    net.pump()
+    net.take(A)
+    net.drop = lambda msg: isinstance(msg, Request) and msg.method == "INVITE"  # the callee answers, not S
+    call_id = ua.invite(f"sip:bob@{S[0]}", b"", net.now)
+    net.pump()
+    first = next(m for _, _, m in reversed(net.log) if isinstance(m, Request) and m.method == "INVITE")
+    assert isinstance(first, Request)
+    net.log.clear()
+    rogue = build_response(first, 407, to_tag="evil")
+    rogue.headers.add("Proxy-Authenticate", 'Digest realm="attacker.example", nonce="fixed"')
+    ua.receive(rogue.serialize(), S, net.now)
+    net.pump()
+    assert net.take(A)[-1] == CallFailed(call_id, 407, "Proxy Authentication Required")
+    sent = [m for _, _, m in net.log if isinstance(m, Request) and m.method == "INVITE"]
+    assert all(m.headers.get("Proxy-Authorization") is None for m in sent)
+
+
+def test_register_refresh_counts_nc_up() -> None:
+    server = ChallengingServer("pw")
+    net, ua = _net(server, "pw")
+    ua.register(f"sip:{S[0]}", net.now, expires=300)
+    net.pump()
+    net.run_until(250.0)  # two refreshes at 80 % of 120 s
+    ncs = [re.search(r"nc=(\w+)", r.headers.get("Authorization") or "") for r in server.accepted]
+    assert [m.group(1) for m in ncs if m] == ["00000001", "00000002", "00000003"]
