@@ -37,7 +37,7 @@ class ServerConfigError(ZcallError, ValueError):
     """The [server] settings cannot work; the message says which one."""
 
 
-class NoServerReached(Exception):
+class NoServerReached(ZcallError):
     """Every target DNS gave failed; the message says how each one did."""
 
 

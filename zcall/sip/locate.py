@@ -23,6 +23,7 @@ import dns.asyncresolver
 import dns.exception
 import dns.resolver
 
+from zcall.errors import ZcallError
 from zcall.sip.uri import SipUri
 
 SIPS_SERVICE = "SIPS+D2T"  # RFC 3263 §4.1: SIP over TLS over TCP
@@ -33,7 +34,7 @@ MAX_HOPS = 16  # SRV targets tried at most (a zone cannot make us walk forever)
 MAX_ADDRESSES = 8  # addresses tried per target
 
 
-class LocateError(Exception):
+class LocateError(ZcallError):
     """DNS could not say where the server is. `reason` is one of REASONS; `name` the name looked up."""
 
     REASONS = (
