@@ -53,7 +53,7 @@ class SipLeg(abc.ABC):
         core = self.ua
         if core is None:
             return
-        for data, addr in core.messages_to_send():
+        for data, addr in core.datagrams_to_send(self.now()):
             self._send(data, addr)
         while (event := core.next_event()) is not None:
             self._on_event(self, event)

@@ -158,14 +158,14 @@ def test_user_agent_survives_any_message_sequence(messages: list[bytes], stage: 
                     ua.reject(ev.call_id, 486, now)
             elif isinstance(ev, ReInviteReceived):
                 ua.answer_reinvite(ev.call_id, b"", now)
-        for out, _ in ua.messages_to_send():
+        for out, _ in ua.datagrams_to_send(now):
             parse(out)  # whatever we send must itself parse
         now += 0.3
         timer = ua.get_timer()
         if timer is not None:
             assert timer >= 0
             ua.handle_timer(max(now, timer))
-            ua.messages_to_send()
+            ua.datagrams_to_send(now)
 
 
 def _split_reference(text: str, sep: str) -> list[str] | None:

@@ -93,7 +93,7 @@ class _Transaction(ABC):
             del self._deadlines[name]
             self._fire(name, now)
 
-    def messages_to_send(self) -> list[tuple[bytes, Addr]]:
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
         out, self._out = self._out, []
         return out
 

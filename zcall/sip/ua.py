@@ -1,6 +1,6 @@
 """The SIP user agent core (RFC 3261 §8, §13–§15), sans-I/O: transactions, dialogs and registrations together.
 
-UserAgent is driven like every zcall core: receive(data, addr, now) / messages_to_send() / get_timer() /
+UserAgent is driven like every zcall core: receive(data, addr, now) / datagrams_to_send(now) / get_timer() /
 handle_timer(now) / next_event(). Calls are named by their Call-ID. The core speaks INVITE/180/200/ACK,
 re-INVITE, BYE, CANCEL→487, OPTIONS and REGISTER, retries with digest credentials on 401/407, and answers
 what it cannot do (481, 405, 415, 491, 500, 4xx for malformed requests) by itself. SDP is carried as bytes:
@@ -41,7 +41,8 @@ class UserAgent(_UasSide):
 
     # ------------------------------------------------ sans-I/O surface
 
-    def messages_to_send(self) -> list[tuple[bytes, Addr]]:
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
+        self._now = max(self._now, now)
         self._collect(self._now)
         out, self._out = self._out, []
         return out
@@ -245,16 +246,16 @@ class UserAgent(_UasSide):
     def _collect(self, now: float) -> None:
         """Move transaction output to ours and turn transaction events into UA events."""
         for key, ctx in list(self._client.items()):
-            self._out += ctx.messages_to_send()
+            self._out += ctx.datagrams_to_send(now)
             while (ev := ctx.next_event()) is not None:
                 self._client_event(ctx, ev, now)
-                self._out += ctx.messages_to_send()
+                self._out += ctx.datagrams_to_send(now)
             if ctx.terminated:
                 del self._client[key]
                 self._options.pop(key, None)
                 self._reg_tx.pop(key, None)
         for skey, stx in list(self._server.items()):
-            self._out += stx.messages_to_send()
+            self._out += stx.datagrams_to_send(now)
             while stx.next_event() is not None:
                 self._count(Drop.NO_ACK)
             if stx.terminated:

@@ -75,7 +75,7 @@ def test_drop_counter_keys_stay_a_closed_set_under_invented_text() -> None:
         junk = _invite(n, ("Max-Forwards: 70", f"Max-Forwards: 70\r\nX {n} invented: {n}"))
         bob.receive(junk, A, 0.0)
         bob.receive(f"SIP/2.0 {200 + n % 400} Reason {n}\r\n\r\n".encode(), A, 0.0)
-        bob.messages_to_send()
+        bob.datagrams_to_send(0.0)
     assert set(bob.dropped) <= set(ParseReason) | set(Drop)
     assert len(bob.dropped) <= 4 and sum(n for r, n in bob.dropped.items() if r in ParseReason) == 4000
     assert bob.dropped[Drop.RATE_LIMITED] == 2000 - 100  # answers past the source's burst are not sent
@@ -85,7 +85,7 @@ def test_drop_counter_keys_stay_a_closed_set_under_invented_text() -> None:
 def test_the_answer_echoes_nothing_from_the_request_line_or_reason(swap: tuple[str, str]) -> None:
     bob = UserAgent(UaConfig(*B, user="bob"))
     bob.receive(_invite(1, swap), A, 0.0)
-    for data, dest in bob.messages_to_send():
+    for data, dest in bob.datagrams_to_send(0.0):
         status_line = data.split(b"\r\n", 1)[0]
         assert status_line.startswith(b"SIP/2.0 400 Bad Request (") and dest == A
         assert "\u00b2".encode() not in status_line

@@ -75,7 +75,7 @@ class ChallengingServer:
         resp.headers.add(name, challenge + (", stale=true" if stale and self.stale_first else ""))
         self._out.append((resp.serialize(), addr))
 
-    def messages_to_send(self) -> list[tuple[bytes, Addr]]:
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
         out, self._out = self._out, []
         return out
 

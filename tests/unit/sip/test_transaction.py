@@ -26,7 +26,7 @@ def _run(tx: ClientTransaction | ServerTransaction, until: float) -> tuple[list[
     while (when := tx.get_timer()) is not None and when <= until:
         now = when
         tx.handle_timer(now)
-        sent += [now] * len(tx.messages_to_send())
+        sent += [now] * len(tx.datagrams_to_send(now))
     return sent, now
 
 
@@ -39,7 +39,7 @@ def _events(tx: ClientTransaction | ServerTransaction) -> list[object]:
 
 def test_invite_client_timer_a_doubles_until_b() -> None:
     tx = ClientTransaction(_request(), DEST, 0.0, reliable=False)
-    assert len(tx.messages_to_send()) == 1
+    assert len(tx.datagrams_to_send(0.0)) == 1
     sent, now = _run(tx, 100.0)
     assert sent == [0.5, 1.5, 3.5, 7.5, 15.5, 31.5]
     assert now == 32.0 and tx.terminated
@@ -48,7 +48,7 @@ def test_invite_client_timer_a_doubles_until_b() -> None:
 
 def test_non_invite_client_timer_e_caps_at_t2_until_f() -> None:
     tx = ClientTransaction(_request("OPTIONS"), DEST, 0.0, reliable=False)
-    tx.messages_to_send()
+    tx.datagrams_to_send(0.0)
     sent, now = _run(tx, 100.0)
     assert sent == [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
     assert now == 32.0 and _events(tx) == [TxTimeout("F")]
@@ -57,22 +57,22 @@ def test_non_invite_client_timer_e_caps_at_t2_until_f() -> None:
 def test_non_invite_proceeding_retransmits_every_t2() -> None:
     req = _request("BYE")
     tx = ClientTransaction(req, DEST, 0.0, reliable=False)
-    tx.messages_to_send()
+    tx.datagrams_to_send(0.0)
     tx.handle_timer(0.5)
-    tx.messages_to_send()
+    tx.datagrams_to_send(0.5)
     tx.receive(build_response(req, 100), 0.6)
     assert tx.state == "proceeding"
     sent: list[float] = []
     while (when := tx.get_timer()) is not None and when < 20:
         tx.handle_timer(when)
-        sent += [when] * len(tx.messages_to_send())
+        sent += [when] * len(tx.datagrams_to_send(when))
     assert sent == [1.5, 5.5, 9.5, 13.5, 17.5]  # E was already armed for 1.5, then T2 apart
 
 
 def test_reliable_transport_never_retransmits() -> None:
     for method, timeout in (("INVITE", "B"), ("OPTIONS", "F")):
         tx = ClientTransaction(_request(method), DEST, 0.0, reliable=True)
-        tx.messages_to_send()
+        tx.datagrams_to_send(0.0)
         sent, now = _run(tx, 100.0)
         assert sent == [] and now == 32.0
         assert _events(tx) == [TxTimeout(timeout)]
@@ -81,18 +81,18 @@ def test_reliable_transport_never_retransmits() -> None:
 def test_invite_client_non_2xx_acks_and_absorbs_retransmissions_for_d() -> None:
     req = _request()
     tx = ClientTransaction(req, DEST, 0.0, reliable=False)
-    tx.messages_to_send()
+    tx.datagrams_to_send(0.0)
     tx.receive(build_response(req, 180, to_tag="x"), 0.2)
     assert tx.state == "proceeding" and tx.get_timer() is None  # A and B stopped: ringing may last
     busy = build_response(req, 486, to_tag="x")
     tx.receive(busy, 1.0)
-    (ack_wire, addr), = tx.messages_to_send()
+    (ack_wire, addr), = tx.datagrams_to_send(1.0)
     ack = parse(ack_wire)
     assert isinstance(ack, Request) and ack.method == "ACK" and addr == DEST
     assert ack.top_via.branch == req.top_via.branch and ack.to.tag == "x" and str(ack.cseq) == "314159 ACK"
     assert [type(e) for e in _events(tx)] == [TxResponse, TxResponse]
     tx.receive(busy, 2.0)  # retransmitted 486: ACK again, nothing for the TU
-    assert len(tx.messages_to_send()) == 1 and _events(tx) == []
+    assert len(tx.datagrams_to_send(2.0)) == 1 and _events(tx) == []
     assert tx.get_timer() == 33.0
     tx.handle_timer(33.0)
     assert tx.terminated
@@ -125,13 +125,13 @@ def test_non_invite_client_timer_k() -> None:
 def test_invite_server_sends_trying_and_repeats_last_response() -> None:
     req = _request()
     tx = ServerTransaction(req, ("192.0.2.10", 5060), 0.0, reliable=False)
-    (wire, _), = tx.messages_to_send()
+    (wire, _), = tx.datagrams_to_send(0.0)
     trying = parse(wire)
     assert isinstance(trying, Response) and trying.status == 100
     tx.respond(build_response(req, 180, to_tag="t"), 0.1)
-    tx.messages_to_send()
+    tx.datagrams_to_send(0.1)
     tx.receive(req, 0.5)
-    (again, _), = tx.messages_to_send()
+    (again, _), = tx.datagrams_to_send(0.5)
     assert parse(again).status == 180  # type: ignore[union-attr]
 
 
@@ -139,7 +139,7 @@ def test_invite_server_timer_g_doubles_caps_and_h_times_out() -> None:
     req = _request()
     tx = ServerTransaction(req, ("192.0.2.10", 5060), 0.0, reliable=False, send_trying=False)
     tx.respond(build_response(req, 486, to_tag="t"), 0.0)
-    tx.messages_to_send()
+    tx.datagrams_to_send(0.0)
     sent, now = _run(tx, 100.0)
     assert sent == [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
     assert now == 32.0 and _events(tx) == [TxTimeout("H")]
@@ -152,12 +152,12 @@ def test_invite_server_ack_stops_g_and_i_absorbs() -> None:
     for reliable, t_i in ((False, 5.0), (True, 0.0)):
         tx = ServerTransaction(req, ("192.0.2.10", 5060), 0.0, reliable=reliable, send_trying=False)
         tx.respond(build_response(req, 603, to_tag="t"), 0.0)
-        tx.messages_to_send()
+        tx.datagrams_to_send(0.0)
         tx.receive(ack, 0.7)
         assert tx.state == "confirmed" and tx.get_timer() == pytest.approx(0.7 + t_i)
         tx.receive(ack, 0.8)
         tx.receive(req, 0.9)  # retransmitted INVITE in Confirmed: absorbed
-        assert tx.messages_to_send() == []
+        assert tx.datagrams_to_send(0.9) == []
         tx.handle_timer(0.7 + t_i)
         assert tx.terminated and _events(tx) == []
 
@@ -166,9 +166,9 @@ def test_invite_server_2xx_accepted_until_l() -> None:
     req = _request()
     tx = ServerTransaction(req, ("192.0.2.10", 5060), 0.0, reliable=False, send_trying=False)
     tx.respond(build_response(req, 200, to_tag="t"), 0.0)
-    tx.messages_to_send()
+    tx.datagrams_to_send(0.0)
     tx.receive(req, 1.0)  # the TU, not the transaction, retransmits 2xx
-    assert tx.messages_to_send() == [] and tx.state == "accepted"
+    assert tx.datagrams_to_send(1.0) == [] and tx.state == "accepted"
     tx.handle_timer(32.0)
     assert tx.terminated
 
@@ -177,15 +177,15 @@ def test_non_invite_server_timer_j_and_retransmits() -> None:
     req = _request("OPTIONS")
     for reliable, j in ((False, 32.0), (True, 0.0)):
         tx = ServerTransaction(req, ("192.0.2.10", 5060), 0.0, reliable=reliable)
-        assert tx.messages_to_send() == []  # no 100 Trying for non-INVITE
+        assert tx.datagrams_to_send(0.0) == []  # no 100 Trying for non-INVITE
         tx.receive(req, 0.1)  # retransmission while Trying: nothing to repeat yet
-        assert tx.messages_to_send() == []
+        assert tx.datagrams_to_send(0.1) == []
         tx.respond(build_response(req, 200, to_tag="t"), 0.2)
-        tx.messages_to_send()
+        tx.datagrams_to_send(0.2)
         tx.receive(req, 0.3)
-        assert len(tx.messages_to_send()) == 1
+        assert len(tx.datagrams_to_send(0.3)) == 1
         tx.respond(build_response(req, 500), 0.4)  # a second final response is ignored
-        assert tx.messages_to_send() == []
+        assert tx.datagrams_to_send(0.4) == []
         assert tx.get_timer() == pytest.approx(0.2 + j)
         tx.handle_timer(0.2 + j)
         assert tx.terminated

@@ -187,7 +187,7 @@ class _Phone:
         asyncio.get_running_loop().create_task(self.flush())
 
     async def flush(self) -> None:
-        for data, addr in self.ua.messages_to_send():
+        for data, addr in self.ua.datagrams_to_send(asyncio.get_running_loop().time()):
             result = self.send(data, addr)  # type: ignore[operator]
             if asyncio.iscoroutine(result):
                 await result

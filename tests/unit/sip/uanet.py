@@ -25,7 +25,7 @@ class Net:
         while moved:
             moved = False
             for src, ua in self.uas.items():
-                for data, dst in ua.messages_to_send():
+                for data, dst in ua.datagrams_to_send(self.now):
                     moved = True
                     msg = parse(data)
                     self.log.append((src, dst, msg))
