@@ -145,18 +145,18 @@ def test_a_flooding_source_is_throttled_while_others_still_get_through() -> None
     answered = 0
     for n in range(1000):  # all at one instant: only the source's burst is served
         bob.receive(_invite(n).replace(b"hostile", b"flood"), mallory, 1.0)
-        answered += sum(1 for _, dest in bob.messages_to_send() if dest == mallory)
+        answered += sum(1 for _, dest in bob.datagrams_to_send(1.0) if dest == mallory)
         while bob.next_event() is not None:
             pass
     for call_id in list(bob.calls):
         bob.reject(call_id, 486, 1.0)
-    bob.messages_to_send()
+    bob.datagrams_to_send(1.0)
     assert answered <= UaConfig.new_requests_source_burst
     assert bob.dropped[Drop.RATE_LIMITED] >= 1000 - UaConfig.new_requests_source_burst
     bob.receive(_invite(5000), A, 1.0)  # someone else, same instant
     assert [e for e in iter(bob.next_event, None) if isinstance(e, IncomingCall)]
     bob.receive(_invite(5001).replace(b"hostile", b"flood"), mallory, 1.0 + 5.0)  # refilled after a pause
-    assert any(dest == mallory for _, dest in bob.messages_to_send())
+    assert any(dest == mallory for _, dest in bob.datagrams_to_send(6.0))
 
 
 def test_unanswered_incoming_invites_are_capped() -> None:
@@ -164,5 +164,5 @@ def test_unanswered_incoming_invites_are_capped() -> None:
     statuses = []
     for n in range(4):
         bob.receive(_invite(n), A, 0.0)
-        statuses += [int(d.split(b" ", 2)[1]) for d, _ in bob.messages_to_send()]
+        statuses += [int(d.split(b" ", 2)[1]) for d, _ in bob.datagrams_to_send(0.0)]
     assert statuses == [100, 100, 503, 503] and bob.dropped[Drop.PENDING_INVITES] == 2
