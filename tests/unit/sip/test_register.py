@@ -211,14 +211,14 @@ def test_invite_from_is_the_address_of_record() -> None:
     aor = parse_uri("sips:alice@zcall.test")
     ua = UserAgent(UaConfig(*A, user="alice", transport="TLS", display="Alice", aor=aor))
     ua.invite("sips:bob@zcall.test", b"", 0.0, dest=S)
-    invite = parse(ua.messages_to_send()[0][0])
+    invite = parse(ua.datagrams_to_send(0.0)[0][0])
     assert isinstance(invite, Request)
     assert invite.from_.uri == aor and invite.from_.display == "Alice"
     contact = invite.headers.get("Contact") or ""
     assert f"{A[0]}:{A[1]}" in contact  # where we are reached stays the contact
     lan = UserAgent(UaConfig(*A, user="zcall"))
     lan.invite("sip:bob@10.0.0.2", b"", 0.0)
-    plain = parse(lan.messages_to_send()[0][0])
+    plain = parse(lan.datagrams_to_send(0.0)[0][0])
     assert isinstance(plain, Request) and plain.from_.uri.host == A[0]  # no account: the contact address
 
 
