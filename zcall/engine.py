@@ -1,8 +1,9 @@
-"""The phone: one asyncio engine under both the TUI and the headless CLI.
+"""The phone: the one asyncio shell under both the TUI and the headless CLI.
 
-It owns the sockets and the long-lived parts (SIP user agent core, LAN discovery, the ZRTP cache, the
-control socket) and one Call per call. Faces drive it with commands (call, answer, hangup, verify) and read
-its events.
+It owns the sockets and the long-lived parts (the SIP legs, LAN discovery, the trust cache, the control
+socket) and one Call per call; each call's policy is its CallCore (zcall/callcore.py), and every sans-I/O
+core is driven by the same CoreDriver (zcall/driver.py). Faces drive the phone with commands (call, answer,
+hangup, verify) and read its events.
 """
 
 from __future__ import annotations
@@ -10,49 +11,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from zcall import __version__, events
 from zcall import sip as ua
-from zcall.call import Call, CallContext, Method
+from zcall.call import Call, CallContext, SipSide, new_call_id
+from zcall.callcore import CallCommandError, CallCore, CallPolicy
 from zcall.control import ControlError, ControlServer
 from zcall.discovery.lan import Discovery, DiscoveryError, local_ipv4_addresses
 from zcall.discovery.service import PeerDown, PeerUp
 from zcall.errors import ZcallError
 from zcall.identity import Identity, load_or_create
-from zcall.media.audio import AudioSpecError
-from zcall.net import Addr
 from zcall.paths import Paths
+from zcall.routing import Route, RouteError, ServerRoute, resolve
 from zcall.server import ServerConfigError, ServerLeg
 from zcall.settings import PhoneSettings
 from zcall.sip import sdp
 from zcall.sip.errors import SipParseError
-from zcall.sip.uri import SipUri, parse_uri
 from zcall.sipleg import LanLeg, SipLeg
 from zcall.zrtp.cache import ZrtpCache
 
 Listener = Callable[[events.Event], None]
 
-LAN_FALLBACK_S = 3.0  # a zcall unit on the LAN rings within milliseconds; silence this long means unreachable
-
 
 class PhoneError(ZcallError):
     """A command the phone cannot carry out; the message is for the user."""
-
-
-@dataclass(frozen=True)
-class Route:
-    """How a call reaches its target: request URI, first hop, label for the user, SIP leg, key agreement."""
-
-    uri: SipUri
-    dest: Addr
-    label: str
-    leg: SipLeg
-    method: Method
-    fallback: str | None = None  # the peer's server AOR, tried when the LAN path does not answer
 
 
 def pick_local_ip(bind: str) -> str:
@@ -79,7 +65,6 @@ class Phone:
         self._listeners: list[Listener] = []
         self.lan = LanLeg(self._on_sip_event)
         self.server: ServerLeg | None = None
-        self._call_leg: dict[str, SipLeg] = {}  # call id -> the leg its dialog lives on
         if settings.server_uri:
             try:
                 self.server = ServerLeg(settings, self.local_ip, self._on_sip_event, self.emit)
@@ -94,9 +79,12 @@ class Phone:
             identity=self.identity,
             settings=settings,
             cache=self.cache,
+            local_ip=self.local_ip,
             emit=self.emit,
-            end_call=self._end_call,
+            fall_back=self._fall_back,
+            forget=self._forget,
         )
+        self._policy = CallPolicy(on_mismatch=settings.on_mismatch)
 
     # --- events ---------------------------------------------------------------------------------------
 
@@ -168,7 +156,7 @@ class Phone:
             return
         self._closed = True
         for call in list(self.calls.values()):
-            self._end_call(call, "phone closed")
+            call.step(partial(call.core.hangup, reason="phone closed", cause=events.EndCause.PHONE_CLOSED))
         if self.server is not None:
             await self.server.close()
         if self.discovery is not None:
@@ -182,77 +170,39 @@ class Phone:
     # --- commands -------------------------------------------------------------------------------------
 
     def resolve_target(self, target: str) -> Route:
-        """Where a call goes. A discovered peer (by name or ZID): straight to it with ZRTP. A SIP URI with
-        an IPv4 address over UDP: straight there with ZRTP. Anything else (a user name, a URI with a domain
-        or TLS): through the configured server with DTLS-SRTP."""
-        wanted = target.strip()
-        for peer in self.peers.values():
-            if wanted in (peer.name, peer.zid.hex()):
-                uri = parse_uri(f"sip:zcall@{peer.address}:{peer.sip_port}")
-                fallback = peer.aor if self.server is not None else None
-                return Route(uri, (peer.address, peer.sip_port), peer.name, self.lan, "zrtp", fallback)
-        direct: SipUri | None = None
-        if wanted.lower().startswith(("sip:", "sips:")):
-            try:
-                uri = parse_uri(wanted)
-            except SipParseError as exc:
-                raise PhoneError(f"not a SIP URI: {wanted!r} ({exc})") from exc
-            if uri.scheme == "sip" and (uri.params.get("transport") or "udp").lower() == "udp":
-                with contextlib.suppress(ValueError):
-                    ipaddress.IPv4Address(uri.host)
-                    direct = uri
-            if direct is not None:
-                return Route(direct, (direct.host, direct.port or 5060), wanted, self.lan, "zrtp")
-        if self.server is None:
-            if wanted.lower().startswith(("sip:", "sips:")):
-                raise PhoneError(
-                    f"{wanted!r} is not on the LAN and no SIP server is configured (give an IPv4 SIP URI)"
-                )
-            raise PhoneError(f"no peer named {wanted!r} on the LAN (try `zcall peers`, or give a SIP URI)")
-        if not self.server.registered.is_set():
-            raise PhoneError("the SIP server is not reachable now (not registered)")
-        if not wanted.lower().startswith(("sip:", "sips:")):
-            wanted = f"sips:{wanted}@{self.server.hostname}"
+        server = None
+        if self.server is not None:
+            registered = self.server.registered.is_set()
+            server = ServerRoute(self.server, self.server.hostname, self.server.proxy, registered)
         try:
-            uri = parse_uri(wanted)
-        except SipParseError as exc:
-            raise PhoneError(f"not a SIP URI: {wanted!r} ({exc})") from exc
-        return Route(uri, self.server.proxy, wanted, self.server, "dtls-srtp")
+            return resolve(target, self.peers.values(), self.lan, server)
+        except RouteError as exc:
+            raise PhoneError(str(exc)) from exc
 
     async def call(self, target: str) -> str:
         route = self.resolve_target(target)
-        leg = route.leg
-        if leg.ua is None:
+        if route.leg.ua is None:
             raise PhoneError("the phone is not started")
-        call = Call(self._ctx, "out", route.label, method=route.method)
-        try:
-            local = await call.open_media(self.local_ip)
-        except (AudioSpecError, OSError) as exc:
-            call.close(f"media: {exc}")
-            raise PhoneError(f"cannot open the call's audio or media port: {exc}") from exc
-        offer = sdp.make_offer(local, session_id=str(int(time.time())), version=1)
-        call.offer = offer
-        call.sip_call_id = leg.ua.invite(route.uri, offer.serialize(), self._now(), dest=route.dest)
+        if any(not c.core.ended for c in self.calls.values()):
+            raise PhoneError("already in a call (one call at a time)")
+        now = self._now()
+        core = CallCore(
+            new_call_id(), "out", route.label, self._policy, now,
+            dtls=route.dtls, expected_zid=route.expected_zid, fallback_aor=route.fallback,
+        )  # fmt: skip
+        call = Call(self._ctx, core, SipSide(route.leg, route.uri, route.dest))
         self.calls[call.id] = call
-        self._call_leg[call.id] = leg
-        self.emit(events.Call(id=call.id, state="dialing", direction="out", peer=route.label))
-        leg.flush()
-        if route.fallback is not None:
-            loop = asyncio.get_running_loop()
-            loop.call_later(LAN_FALLBACK_S, self._fall_back, call.id, route.fallback)
+        call.step(lambda now: None)
+        try:
+            await call.opened
+        except Exception as exc:
+            raise PhoneError(f"cannot open the call's audio or media port: {exc}") from exc
         return call.id
 
-    def _fall_back(self, call_id: str, aor: str) -> None:
+    def _fall_back(self, aor: str) -> None:
         """A LAN peer that did not even ring: reach it through the server instead (DTLS-SRTP)."""
-        call = self.calls.get(call_id)
-        if (
-            call is None
-            or call.state != "dialing"
-            or self.server is None
-            or not self.server.registered.is_set()
-        ):
+        if self.server is None or not self.server.registered.is_set():
             return
-        self._end_call(call, "no answer on the LAN; calling through the server")
         task = asyncio.get_running_loop().create_task(self.call(f"sips:{aor}"))
         task.add_done_callback(self._report_failed_call)
 
@@ -261,47 +211,41 @@ class Phone:
             self.emit(events.Error(message=str(task.exception())))
 
     async def answer(self, call_id: str | None = None) -> str:
-        call = self._find(call_id, state="incoming")
-        leg = self._call_leg.get(call.id)
-        if leg is None or leg.ua is None or call.sip_call_id is None:
-            raise PhoneError("nothing to answer")
-        offer = call.offer
-        if offer is None:
-            raise PhoneError("the incoming call has no offer")
+        call = self._find(call_id, state=events.CallState.INCOMING)
+        self._command(call, call.core.answer)
         try:
-            local = await call.open_media(self.local_ip)
-            answer = sdp.answer(offer, local, session_id=str(int(time.time())), version=1)
-        except sdp.SdpError as exc:
-            self._refuse_incoming(call, 488, f"incompatible offer: {exc.reason}")
-            raise PhoneError(f"cannot accept the call's media: {exc.reason}") from exc
-        except (AudioSpecError, OSError) as exc:
-            self._refuse_incoming(call, 500, f"media: {exc}")
+            await call.opened
+        except Exception as exc:
             raise PhoneError(f"cannot open the call's audio or media port: {exc}") from exc
-        leg.ua.answer(call.sip_call_id, answer.serialize(), self._now())
-        leg.flush()
-        call.set_state("answered")
-        call.start_media(sdp.audio_params(offer))
+        if call.core.ended:
+            raise PhoneError("cannot accept the call's media")
         return call.id
 
-    def _refuse_incoming(self, call: Call, status: int, reason: str) -> None:
-        leg = self._call_leg.get(call.id)
-        if leg is not None and leg.ua is not None and call.sip_call_id is not None:
-            leg.ua.reject(call.sip_call_id, status, self._now(), reason)
-            leg.flush()
-        self._forget(call, reason)
+    def reject(self, call_id: str | None = None) -> str:
+        call = self._find(call_id, state=events.CallState.INCOMING)
+        self._command(call, call.core.reject)
+        return call.id
+
+    @staticmethod
+    def _command(call: Call, command: Callable[[float], None]) -> None:
+        try:
+            call.step(command)
+        except CallCommandError as exc:
+            raise PhoneError(str(exc)) from exc
 
     def hangup(self, call_id: str | None = None) -> str:
         call = self._find(call_id)
-        self._end_call(call, "local hangup")
+        self._command(call, call.core.hangup)
         return call.id
 
     def verify(self, call_id: str | None = None, words_match: bool = True) -> str:
-        call = self._find(call_id, state="secure")
-        call.confirm_sas(words_match)
+        call = self._find(call_id, state=events.CallState.SECURE)
+        self._command(call, lambda now: call.core.words(words_match, now))
         return call.id
 
     def set_muted(self, muted: bool, call_id: str | None = None) -> None:
-        self._find(call_id).set_user_muted(muted)
+        call = self._find(call_id)
+        call.step(lambda now: call.core.set_muted(muted))
 
     @property
     def volume(self) -> int:
@@ -316,8 +260,7 @@ class Phone:
 
     def is_muted(self, call_id: str | None = None) -> bool:
         """Whether our microphone is held back in this call (by the user or after a cache mismatch)."""
-        call = self._find(call_id)
-        return call.user_muted or call.muted_for_mismatch or call.secure_event is None
+        return self._find(call_id).core.muted
 
     def status(self) -> dict[str, Any]:
         return {
@@ -338,13 +281,13 @@ class Phone:
             ],
         }
 
-    def _find(self, call_id: str | None, state: str | None = None) -> Call:
+    def _find(self, call_id: str | None, state: events.CallState | None = None) -> Call:
         if call_id is not None:
             call = self.calls.get(call_id)
             if call is None:
                 raise PhoneError(f"no call {call_id!r}")
             return call
-        candidates = [c for c in self.calls.values() if state is None or c.state == state]
+        candidates = [c for c in self.calls.values() if state is None or c.core.state == state]
         if not candidates:
             raise PhoneError("no call" + (f" in state {state}" if state else ""))
         return candidates[-1]
@@ -390,18 +333,12 @@ class Phone:
 
     # --- SIP plumbing ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _now() -> float:
-        return time.monotonic()
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
 
     def _call_for(self, leg: SipLeg, sip_call_id: str) -> Call | None:
         return next(
-            (
-                c
-                for c in self.calls.values()
-                if c.sip_call_id == sip_call_id and self._call_leg.get(c.id) is leg
-            ),
-            None,
+            (c for c in self.calls.values() if c.sip_call_id == sip_call_id and c.sip.leg is leg), None
         )
 
     def _on_sip_event(self, leg: SipLeg, event: ua.UaEvent) -> None:
@@ -417,81 +354,46 @@ class Phone:
         call = self._call_for(leg, event.call_id)
         if call is None:
             return
+        core = call.core
         if isinstance(event, ua.CallProgress):
-            if event.status in (180, 183):
-                call.set_state("ringing")
+            call.step(lambda now: core.sip_progress(event.status, now))
         elif isinstance(event, ua.CallAnswered):
-            self._on_answered(call, event.sdp)
+            call.step(lambda now: core.sip_answered(event.sdp, now))
         elif isinstance(event, ua.CallFailed):
-            self._forget(call, f"{event.status} {event.reason}".strip())
+            call.step(lambda now: core.sip_failed(event.status, event.reason, now))
         elif isinstance(event, ua.CallEnded):
-            self._forget(call, "remote hangup" if event.reason == "bye" else event.reason)
-        elif isinstance(event, ua.ReInviteReceived) and leg.ua is not None:
-            self._on_reoffer(leg, call, event.sdp)
-
-    def _on_reoffer(self, leg: SipLeg, call: Call, offer_sdp: bytes) -> None:
-        """A re-INVITE (hold, resume): answer on the same media and keys; anything else is refused (488)."""
-        assert leg.ua is not None
-        try:
-            if call.local_audio is None or not offer_sdp:
-                raise sdp.SdpError("re-INVITE without an offer", 488)
-            offer = sdp.parse(offer_sdp)
-            call.sdp_version += 1
-            answer = sdp.answer(
-                offer, call.local_audio, session_id=str(int(time.time())), version=call.sdp_version
-            )
-            direction = sdp.audio_params(offer).direction
-        except SipParseError as exc:
-            leg.ua.answer_reinvite(call.sip_call_id or "", b"", self._now(), status=exc.status or 488)
-            return
-        leg.ua.answer_reinvite(call.sip_call_id or "", answer.serialize(), self._now())
-        call.on_reoffer(direction)
+            call.step(lambda now: core.sip_ended(event.reason, now))
+        elif isinstance(event, ua.ReInviteReceived):
+            call.step(lambda now: core.sip_reoffer(event.sdp, now))
 
     def _on_incoming(self, leg: SipLeg, event: ua.IncomingCall) -> None:
         core = leg.ua
         assert core is not None
         try:
             offer = sdp.parse(event.sdp)
-            sdp.audio_params(offer)
+            params = sdp.audio_params(offer)
         except SipParseError as exc:
             core.reject(event.call_id, exc.status or 488, self._now(), exc.reason)
             return
-        if any(c.state not in ("ended",) for c in self.calls.values()):
-            core.reject(event.call_id, 486, self._now())
+        if any(not c.core.ended for c in self.calls.values()):
+            core.reject(event.call_id, 486, self._now())  # one call at a time
             return
         caller = event.caller.display or str(event.caller.uri)
-        # The offer's profile says how the caller keys media: RTP/AVP is ZRTP, UDP/TLS/RTP/SAVP(F) DTLS-SRTP.
-        method: Method = "dtls-srtp" if "TLS" in sdp.audio_params(offer).proto else "zrtp"
-        call = Call(self._ctx, "in", caller, event.call_id, method=method)
-        call.offer = offer
+        expected = self._known_caller(event.source[0])
+        call_core = CallCore(
+            new_call_id(), "in", caller, self._policy, self._now(),
+            # The offer's profile says how the caller keys media: RTP/AVP is ZRTP, UDP/TLS/RTP/SAVP(F) DTLS.
+            dtls="TLS" in params.proto, offer=offer, expected_zid=expected,
+            auto_answer=bool(self.settings.auto_answer),
+        )  # fmt: skip
+        call = Call(self._ctx, call_core, SipSide(leg), event.call_id)
         self.calls[call.id] = call
-        self._call_leg[call.id] = leg
-        core.ringing(event.call_id, self._now())
-        self.emit(events.Call(id=call.id, state="incoming", direction="in", peer=caller))
-        if self.settings.auto_answer:
-            asyncio.get_running_loop().create_task(self._auto_answer(call.id))
+        call.step(lambda now: None)
 
-    async def _auto_answer(self, call_id: str) -> None:
-        with contextlib.suppress(PhoneError):
-            await self.answer(call_id)
+    def _known_caller(self, address: str) -> bytes | None:
+        """The ZID of the discovered unit at this address, if exactly one: the identity the caller claims."""
+        zids = {p.zid for p in self.peers.values() if p.address == address}
+        return zids.pop() if len(zids) == 1 else None
 
-    def _on_answered(self, call: Call, answer_sdp: bytes) -> None:
-        try:
-            params = sdp.audio_params(sdp.parse(answer_sdp), answer_to=call.offer)
-        except SipParseError as exc:
-            self._end_call(call, f"unusable answer: {exc.reason}")
-            return
-        call.set_state("answered")
-        call.start_media(params)
-
-    def _end_call(self, call: Call, reason: str) -> None:
-        leg = self._call_leg.get(call.id)
-        if leg is not None and leg.ua is not None and call.sip_call_id is not None:
-            leg.ua.hangup(call.sip_call_id, self._now())
-            leg.flush()
-        self._forget(call, reason)
-
-    def _forget(self, call: Call, reason: str) -> None:
-        call.close(reason)
+    def _forget(self, call: Call) -> None:
         self.calls.pop(call.id, None)
-        self._call_leg.pop(call.id, None)

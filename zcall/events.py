@@ -4,12 +4,56 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from zcall.errors import ZcallError
 
-CallState = Literal["dialing", "ringing", "incoming", "answered", "secure", "ended"]
 Direction = Literal["out", "in"]
+
+
+class CallState(StrEnum):
+    """Where one call is; the values are the contract's `state` strings."""
+
+    DIALING = "dialing"
+    RINGING = "ringing"
+    INCOMING = "incoming"
+    ANSWERED = "answered"
+    SECURE = "secure"
+    ENDED = "ended"
+
+
+class AlertKind(StrEnum):
+    """Why a call raised an alarm; the values are the contract's alert `kind` strings."""
+
+    CACHE_MISMATCH = "cache_mismatch"
+    ZRTP_HASH_MISMATCH = "zrtp_hash_mismatch"
+    FINGERPRINT_MISMATCH = "fingerprint_mismatch"
+    SAS_MISMATCH = "sas_mismatch"
+    IDENTITY_MISMATCH = "identity_mismatch"
+    CHANNEL_BINDING_MISMATCH = "channel_binding_mismatch"
+    DOWNGRADE = "downgrade"
+
+
+class EndCause(StrEnum):
+    """Why a call ended, for scripts and the UI (the `cause` field); `reason` stays the words for people."""
+
+    LOCAL_HANGUP = "local_hangup"
+    REMOTE_HANGUP = "remote_hangup"
+    BUSY = "busy"
+    DECLINED = "declined"
+    NO_ANSWER = "no_answer"
+    CANCELLED = "cancelled"
+    UNREACHABLE = "unreachable"
+    FAILED = "failed"
+    NO_ZRTP = "no_zrtp"
+    KEYS_FAILED = "keys_failed"
+    ALARM = "alarm"
+    MEDIA_FAILED = "media_failed"
+    FALLBACK = "fallback"
+    PHONE_CLOSED = "phone_closed"
+
+
 MAX_EVENT_LINE = 64 * 1024
 
 
@@ -89,11 +133,11 @@ class Secure(Event):
 class Alert(Event):
     kind: ClassVar[str] = "alert"
     id: str | None
-    alert: str  # written as "kind" on the wire; see to_dict
+    alert: AlertKind  # written as "kind" on the wire; see to_dict
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": self.kind, "id": self.id, "kind": self.alert, "message": self.message}
+        return {"event": self.kind, "id": self.id, "kind": str(self.alert), "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -128,6 +172,7 @@ class Ended(Event):
     id: str
     reason: str
     duration_s: float
+    cause: EndCause = EndCause.FAILED
 
 
 @dataclass(frozen=True)
@@ -156,8 +201,15 @@ def decode(line: str) -> Event:
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise EventDecodeError(f"unknown event {kind!r}")
-    if cls is Alert:
-        data["alert"] = data.pop("kind", None)
+    try:
+        if cls is Alert:
+            data["alert"] = AlertKind(data.pop("kind", None))
+        if cls is Ended and "cause" in data:
+            data["cause"] = EndCause(data["cause"])
+        if cls is Call and "state" in data:
+            data["state"] = CallState(data["state"])
+    except ValueError as exc:
+        raise EventDecodeError(f"{kind}: {exc}") from exc
     names = {item.name for item in fields(cls)}
     unknown = set(data) - names
     if unknown:

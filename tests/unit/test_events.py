@@ -18,7 +18,7 @@ PINNED = {
     "stats": ["event", "id", "sent", "received", "lost", "jitter_ms", "rtt_ms", "jitter_buffer_ms", "mos"],
     "registered": ["event", "server", "expires"],
     "registration_failed": ["event", "reason"],
-    "ended": ["event", "id", "reason", "duration_s"],
+    "ended": ["event", "id", "reason", "duration_s", "cause"],
     "error": ["event", "message"],
 }
 

@@ -1,0 +1,387 @@
+"""The call policy for one call, as a sans-I/O state machine.
+
+Inputs: SIP dialog facts (`sip_*`), key-agreement events (`on_key_event`, one interface for ZRTP and
+DTLS-SRTP), the user's commands (answer, reject, hangup, words, mute), media facts (`media_*`) and timers
+(`handle_timer(now)` when `get_timer()` is due). Outputs: `next_action()` hands out zcall.actions values —
+contract events to emit and effects for the shell (send SIP, open media, install keys, store or roll back a
+retained secret, mute). It reads no clock and does no I/O, so the whole policy is tested on a fake clock.
+
+One place decides mute (`_muted`); one table says which state may follow which (`TRANSITIONS`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, replace
+
+from zcall import actions as act
+from zcall import events
+from zcall.errors import ZcallError
+from zcall.events import AlertKind, CallState, Direction, EndCause
+from zcall.keying import KeyAlarm, KeyEvent, KeyFailed, KeysReady, ZrtpFacts
+from zcall.sip import sdp
+from zcall.sip.errors import SipParseError
+
+S = CallState
+# Which state may follow which (h11 _state.py style): anything else is a bug in the caller.
+TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+    S.DIALING: frozenset({S.RINGING, S.ANSWERED, S.ENDED}),
+    S.RINGING: frozenset({S.ANSWERED, S.ENDED}),
+    S.INCOMING: frozenset({S.ANSWERED, S.ENDED}),
+    S.ANSWERED: frozenset({S.SECURE, S.ENDED}),
+    S.SECURE: frozenset({S.ENDED}),
+    S.ENDED: frozenset(),
+}
+
+# A final SIP status says why an outgoing call ended.
+STATUS_CAUSES: dict[int, EndCause] = {
+    486: EndCause.BUSY, 600: EndCause.BUSY, 603: EndCause.DECLINED, 480: EndCause.NO_ANSWER,
+    408: EndCause.NO_ANSWER, 487: EndCause.CANCELLED, 404: EndCause.UNREACHABLE, 503: EndCause.UNREACHABLE,
+}  # fmt: skip
+# How the dialog's end (sip.CallEnded.reason) reads for people and scripts.
+DIALOG_ENDS: dict[str, tuple[str, EndCause]] = {
+    "bye": ("remote hangup", EndCause.REMOTE_HANGUP),
+    "cancelled": ("cancelled by the caller", EndCause.CANCELLED),
+}
+
+
+class Timer(enum.Enum):
+    FALLBACK = "fallback"  # a LAN peer that does not ring is called through the server
+    RING = "ring"  # an incoming call nobody answers gets 480
+    KEYS = "keys"  # ZRTP or DTLS-SRTP must finish in time
+
+
+class CallCommandError(ZcallError):
+    """A user command that does not fit the call's state; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """The knobs of the policy (from settings)."""
+
+    on_mismatch: str = "continue"  # "hangup": end at once on a cache mismatch; "continue": muted, words asked
+    ring_timeout_s: float = 60.0
+    keys_deadline_s: float = 20.0
+    lan_fallback_s: float = 3.0
+
+
+class CallCore:
+    def __init__(
+        self,
+        call_id: str,
+        direction: Direction,
+        peer: str,
+        policy: CallPolicy,
+        now: float,
+        *,
+        dtls: bool = False,
+        expected_zid: bytes | None = None,
+        offer: sdp.SessionDescription | None = None,
+        fallback_aor: str | None = None,
+        auto_answer: bool = False,
+    ) -> None:
+        self.id = call_id
+        self.direction: Direction = direction
+        self.peer = peer
+        self.policy = policy
+        self.dtls = dtls
+        self.expected_zid = expected_zid  # the identity this call was chosen by (discovery, trust list)
+        self.state = S.DIALING if direction == "out" else S.INCOMING
+        self.offer = offer  # ours (out) or the caller's (in)
+        self.local: sdp.LocalAudio | None = None
+        self.secure: events.Secure | None = None
+        self.peer_zid: bytes | None = None
+        self.verified = False
+        self.user_muted = False
+        self._alarm_muted = False  # identity or cache mismatch: until the words match
+        self._held = False
+        self._muted_sent: bool | None = None
+        self._pending_secret: tuple[bytes, int] | None = None  # held back after a mismatch
+        self._stored_secret = False  # this call stored a new rs1 (rolled back if the words differ)
+        self._sdp_version = 1
+        self._secure_at: float | None = None
+        self._opening = False
+        self._fallback_aor = fallback_aor
+        self._timers: dict[Timer, float] = {}
+        self._actions: deque[act.Action] = deque()
+        if direction == "out":
+            self._do(act.OpenMedia())
+            self._opening = True
+            if fallback_aor is not None:
+                self._timers[Timer.FALLBACK] = now + policy.lan_fallback_s
+        else:
+            self._do(act.SendRinging())
+            self._emit_state()
+            self._timers[Timer.RING] = now + policy.ring_timeout_s
+            if auto_answer:
+                self.answer(now)
+
+    # --- outputs ------------------------------------------------------------------------------------
+
+    def next_event(self) -> act.Action | None:
+        """The next thing the shell must do (the core's events are actions)."""
+        return self._actions.popleft() if self._actions else None
+
+    def datagrams_to_send(self, now: float) -> tuple[()]:
+        return ()  # the shell sends SIP and media; the core only decides
+
+    def get_timer(self) -> float | None:
+        return min(self._timers.values()) if self._timers else None
+
+    @property
+    def ended(self) -> bool:
+        return self.state is S.ENDED
+
+    @property
+    def muted(self) -> bool:
+        """Whether our microphone is held back: the one place that decides it."""
+        return self.user_muted or self._alarm_muted or self._held or self.state is not S.SECURE
+
+    # --- media ---------------------------------------------------------------------------------------
+
+    def media_opened(self, local: sdp.LocalAudio, session_id: str, now: float) -> None:
+        if self.ended or not self._opening:
+            return
+        self.local, self._opening = local, False
+        if self.direction == "out":
+            self.offer = sdp.make_offer(local, session_id=session_id, version=1)
+            self._do(act.SendInvite(self.offer.serialize()))
+            self._emit_state()
+            return
+        assert self.offer is not None
+        try:
+            answer = sdp.answer(self.offer, local, session_id=session_id, version=1)
+            remote = sdp.audio_params(self.offer)
+        except SipParseError as exc:
+            self._do(act.SendReject(exc.status or 488, f"incompatible offer: {exc.reason}"))
+            self._end(f"incompatible offer: {exc.reason}", EndCause.FAILED, now)
+            return
+        self._do(act.SendAnswer(answer.serialize()))
+        self._go(S.ANSWERED)
+        self._start_keys(remote, now)
+
+    def media_failed(self, reason: str, now: float) -> None:
+        if self.ended:
+            return
+        if self.direction == "in":
+            self._do(act.SendReject(500, reason))
+        self._end(f"media: {reason}", EndCause.MEDIA_FAILED, now)
+
+    # --- SIP ----------------------------------------------------------------------------------------
+
+    def sip_progress(self, status: int, now: float) -> None:
+        if status in (180, 183) and self.state is S.DIALING:
+            self._timers.pop(Timer.FALLBACK, None)
+            self._go(S.RINGING)
+
+    def sip_answered(self, answer_sdp: bytes, now: float) -> None:
+        if self.state not in (S.DIALING, S.RINGING):
+            return
+        self._timers.pop(Timer.FALLBACK, None)
+        try:
+            remote = sdp.audio_params(sdp.parse(answer_sdp), answer_to=self.offer)
+        except SipParseError as exc:
+            self._hang_up(f"unusable answer: {exc.reason}", EndCause.FAILED, now)
+            return
+        self._go(S.ANSWERED)
+        self._start_keys(remote, now)
+
+    def sip_failed(self, status: int, reason: str, now: float) -> None:
+        self._end(f"{status} {reason}".strip(), STATUS_CAUSES.get(status, EndCause.FAILED), now)
+
+    def sip_ended(self, reason: str, now: float) -> None:
+        text, cause = DIALOG_ENDS.get(reason, (reason, EndCause.FAILED))
+        self._end(text, cause, now)
+
+    def sip_reoffer(self, offer_sdp: bytes, now: float) -> None:
+        """A re-INVITE (hold, resume): answered on the same media and keys; anything else gets 488."""
+        try:
+            if self.local is None or not offer_sdp:
+                raise sdp.SdpError("re-INVITE without an offer", 488)
+            offer = sdp.parse(offer_sdp)
+            self._sdp_version += 1
+            answer = sdp.answer(
+                offer, self.local, session_id=str(self._sdp_version), version=self._sdp_version
+            )
+            direction = sdp.audio_params(offer).direction
+        except SipParseError as exc:
+            self._do(act.AnswerReInvite(b"", exc.status or 488))
+            return
+        self._do(act.AnswerReInvite(answer.serialize()))
+        self._held = direction in ("sendonly", "inactive")
+        self._update_mute()
+
+    # --- the user's commands --------------------------------------------------------------------------
+
+    def answer(self, now: float) -> None:
+        if self.state is not S.INCOMING or self._opening:
+            raise CallCommandError("nothing to answer")
+        self._opening = True
+        self._timers.pop(Timer.RING, None)
+        self._do(act.OpenMedia())
+
+    def reject(self, now: float) -> None:
+        if self.state is not S.INCOMING:
+            raise CallCommandError("nothing to reject")
+        self._do(act.SendReject(603, "Decline"))
+        self._end("rejected", EndCause.DECLINED, now)
+
+    def hangup(
+        self, now: float, reason: str = "local hangup", cause: EndCause = EndCause.LOCAL_HANGUP
+    ) -> None:
+        self._hang_up(reason, cause, now)
+
+    def set_muted(self, muted: bool) -> None:
+        self.user_muted = muted
+        self._update_mute()
+
+    def words(self, match: bool, now: float) -> None:
+        """The people compared the words: a match verifies the peer; a difference revokes it and hangs up."""
+        if self.state is not S.SECURE or self.peer_zid is None:
+            raise CallCommandError("no words to compare in this call")
+        zid = self.peer_zid
+        if not match:
+            self._do(act.SetVerified(zid, False))
+            if self._stored_secret:
+                self._do(act.RollbackSecret(zid))
+            self._alert(
+                AlertKind.SAS_MISMATCH, "The words differ: hung up. This device is no longer trusted."
+            )
+            self._hang_up("sas mismatch", EndCause.ALARM, now)
+            return
+        if self._pending_secret is not None:
+            rs1, expires_in = self._pending_secret
+            self._do(act.StoreSecret(zid, rs1, expires_in))
+            self._pending_secret = None
+            self._stored_secret = True
+        self._do(act.SetVerified(zid, True))
+        self._do(act.SetSasVerified(True))  # our V flag in the next Confirm
+        self.verified = True
+        self._alarm_muted = False
+        self._update_mute()
+
+    # --- key agreement ------------------------------------------------------------------------------
+
+    def on_key_event(self, event: KeyEvent, now: float) -> None:
+        if self.ended:
+            return
+        if isinstance(event, KeysReady):
+            self._keys_ready(event, now)
+        elif isinstance(event, KeyAlarm):
+            self._alert(event.alert, event.message)
+            if event.fatal:
+                self._hang_up(str(event.alert).replace("_", " "), EndCause.ALARM, now)
+            else:
+                self._alarm_muted = True
+        elif isinstance(event, KeyFailed):
+            self._hang_up(event.reason, event.cause, now)
+        # SecretsWanted is the shell's business (it reads the trust cache)
+
+    def _keys_ready(self, ready: KeysReady, now: float) -> None:
+        if self.state is not S.ANSWERED:
+            return
+        self._timers.pop(Timer.KEYS, None)
+        secure = ready.secure
+        if ready.zrtp is not None:
+            secure = replace(secure, verified=self._judge(ready.zrtp))
+        self.secure = secure
+        self._secure_at = now
+        self._do(act.InstallKeys(ready.tx, ready.rx))
+        self._go(S.SECURE)
+        self._do(act.Emit(secure))
+        self._update_mute()
+        if ready.zrtp is not None and ready.zrtp.cache == "mismatch" and self.policy.on_mismatch == "hangup":
+            self._hang_up("cache mismatch", EndCause.ALARM, now)
+
+    def _judge(self, facts: ZrtpFacts) -> bool:
+        """Trust bookkeeping for the ZRTP peer we met; returns whether this call counts as verified."""
+        zid = self.peer_zid = facts.peer_zid
+        if self.expected_zid is not None and zid != self.expected_zid:
+            self._alarm_muted = True
+            self._alert(
+                AlertKind.IDENTITY_MISMATCH,
+                f"This is not the device you chose: {self.peer} is {self.expected_zid.hex()}, but the peer "
+                f"answered as {zid.hex()}. The microphone stays muted. Read the words to each other; hang "
+                "up if they differ.",
+            )
+        self._do(act.RememberPeer(zid, self.peer))
+        if facts.cache == "mismatch":
+            # The new secret waits for the people's word; until then the device is not trusted.
+            self._alarm_muted = True
+            self._do(act.SetVerified(zid, False))
+            if facts.new_rs1 is not None:
+                self._pending_secret = (facts.new_rs1, facts.rs1_expires_in)
+        elif facts.new_rs1 is not None:
+            self._do(act.StoreSecret(zid, facts.new_rs1, facts.rs1_expires_in))
+            self._stored_secret = True
+        # Verified needs both sides' V flags over a matching secret chain (RFC 6189 §7.1).
+        self.verified = facts.cache == "match" and facts.cached_verified and facts.peer_verified
+        self.verified = self.verified and not self._alarm_muted
+        return self.verified
+
+    # --- timers -------------------------------------------------------------------------------------
+
+    def handle_timer(self, now: float) -> None:
+        for timer, due in list(self._timers.items()):
+            if due <= now and self._timers.pop(timer, None) is not None and not self.ended:
+                self._fire(timer, now)
+
+    def _fire(self, timer: Timer, now: float) -> None:
+        if timer is Timer.FALLBACK and self.state is S.DIALING and self._fallback_aor is not None:
+            self._hang_up("no answer on the LAN; calling through the server", EndCause.FALLBACK, now)
+            self._do(act.FallBack(self._fallback_aor))
+        elif timer is Timer.RING and self.state is S.INCOMING:
+            self._do(act.SendReject(480, "Temporarily Unavailable"))
+            self._end("not answered", EndCause.NO_ANSWER, now)
+        elif timer is Timer.KEYS and self.state is S.ANSWERED:
+            if self.dtls:
+                self._hang_up("DTLS-SRTP did not complete", EndCause.KEYS_FAILED, now)
+            else:
+                self._hang_up("peer does not support ZRTP", EndCause.NO_ZRTP, now)
+
+    # --- machinery ----------------------------------------------------------------------------------
+
+    def _start_keys(self, remote: sdp.AudioParams, now: float) -> None:
+        self._timers[Timer.KEYS] = now + self.policy.keys_deadline_s
+        self._do(act.StartKeys(remote))
+
+    def _hang_up(self, reason: str, cause: EndCause, now: float) -> None:
+        if not self.ended:
+            self._do(act.SendHangup())
+            self._end(reason, cause, now)
+
+    def _end(self, reason: str, cause: EndCause, now: float) -> None:
+        if self.ended:
+            return
+        self._go(S.ENDED)
+        self._timers.clear()
+        self._pending_secret = None
+        self._do(act.CloseMedia())
+        duration = now - self._secure_at if self._secure_at is not None else 0.0
+        self._do(
+            act.Emit(events.Ended(id=self.id, reason=reason, duration_s=round(duration, 3), cause=cause))
+        )
+
+    def _go(self, state: CallState) -> None:
+        if state not in TRANSITIONS[self.state]:
+            raise RuntimeError(f"call {self.id}: {self.state} -> {state} is not a transition")
+        self.state = state
+        self._emit_state()
+
+    def _emit_state(self) -> None:
+        self._do(
+            act.Emit(events.Call(id=self.id, state=self.state, direction=self.direction, peer=self.peer))
+        )
+
+    def _alert(self, kind: AlertKind, message: str) -> None:
+        self._do(act.Emit(events.Alert(id=self.id, alert=kind, message=message)))
+
+    def _update_mute(self) -> None:
+        muted = self.muted
+        if muted != self._muted_sent:
+            self._muted_sent = muted
+            self._do(act.SetMuted(muted))
+
+    def _do(self, action: act.Action) -> None:
+        self._actions.append(action)
