@@ -41,7 +41,7 @@ def home_events() -> list[events.Event]:
         events.Peer(action="up", name="dave", zid=DAVE_ZID.hex(), address="10.0.0.7", port=5060),
         events.Peer(action="up", name="carol", zid=CAROL_ZID.hex(), address="10.0.0.6", port=5062),
         events.Call(id="c0ffee01", state="dialing", direction="out", peer="dave"),
-        events.Ended(id="c0ffee01", reason="486 Busy Here", duration_s=0.0),
+        events.Ended(id="c0ffee01", reason="486 Busy Here", duration_s=0.0, cause=events.EndCause.BUSY),
     ]
 
 

@@ -23,9 +23,9 @@ MAX_ENDED = 4  # ended calls kept so a screen showing one can still say how it e
 ALARMS = ("cache_mismatch", "zrtp_hash_mismatch")
 
 
-def is_busy(reason: str) -> bool:
-    """Whether an end reason means the peer was busy (the one place that reads the reason's text)."""
-    return reason.startswith("486")
+def is_busy(ended: events.Ended) -> bool:
+    """Whether a call ended because the peer was busy."""
+    return ended.cause is events.EndCause.BUSY
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ class PhoneView:
         )
         # A call placed by name or URI has no ZID until ZRTP proves one: find the peer by its name then.
         zids = {call.zid} if call.zid else {p.zid for p in self.peers.values() if p.name == call.peer}
-        if is_busy(event.reason):
+        if is_busy(event):
             self.busy |= zids
         else:
             self.busy -= zids
