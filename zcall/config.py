@@ -76,6 +76,7 @@ class ServerConfig:
     password: str = ""
     ca_file: str = ""  # empty: the system store
     outbound_proxy: str = ""
+    keepalive: int = 25  # seconds between CRLF pings on the TLS flow (RFC 5626); keeps NAT bindings open
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ _CHECKS: dict[str, Check] = {
     ),
     "security.on_mismatch": (lambda v: v in ON_MISMATCH, f"one of {list(ON_MISMATCH)}"),
     "server.uri": (lambda v: v == "" or v.startswith(("sips:", "sip:")), "a SIP URI (sips:host[:port])"),
+    "server.keepalive": (lambda v: 2 <= v <= 3600, "seconds between keep-alive pings, 2-3600"),
 }
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false"}

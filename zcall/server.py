@@ -21,13 +21,13 @@ from zcall import __version__, events, sip
 from zcall.errors import ZcallError
 from zcall.net import Addr
 from zcall.settings import PhoneSettings
+from zcall.sip.keepalive import Due, KeepAlive
 from zcall.sip.locate import LocateError, Locator
-from zcall.sip.transport import KEEPALIVE_PING, StreamTransport, client_tls_context
+from zcall.sip.transport import StreamTransport, client_tls_context
 from zcall.sip.uri import SipUri, parse_uri
 from zcall.sipleg import SipLeg
 
 REGISTER_EXPIRES = 600
-KEEPALIVE_S = 25.0
 BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 UNREGISTER_WAIT_S = 2.0
 CONNECT_TIMEOUT_S = 5.0  # per DNS target, so a dead one does not hold up the next
@@ -104,7 +104,7 @@ class ServerLeg(SipLeg):
         self.locator = Locator()
         self.server_label = f"sips:{self.hostname}:{default_port}"
         tls = client_tls_context(settings.server_ca or None)
-        self.transport = StreamTransport(self._on_bytes, client_ssl=tls)
+        self.transport = StreamTransport(self._on_bytes, client_ssl=tls, on_pong=self._on_pong)
         self.registered = asyncio.Event()
         self.expires = 0
         self._token: str | None = None
@@ -112,6 +112,8 @@ class ServerLeg(SipLeg):
         self._keepalive: asyncio.Task[None] | None = None
         self._last_failure: str | None = None
         self._connection_lost = asyncio.Event()
+        self._lost_reason: str | None = None
+        self._flow: KeepAlive | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -151,7 +153,8 @@ class ServerLeg(SipLeg):
                 while self.transport.connected(self.proxy) and not self._connection_lost.is_set():
                     await asyncio.sleep(0.5)
                 self.registered.clear()
-                self.emit(events.RegistrationFailed(reason="connection to the server lost; reconnecting"))
+                reason = self._lost_reason or "connection to the server lost; reconnecting"
+                self.emit(events.RegistrationFailed(reason=reason))
             except (OSError, TimeoutError, ssl.SSLError) as exc:
                 self._fail(describe_tls_failure(exc))
             except LocateError as exc:
@@ -189,6 +192,7 @@ class ServerLeg(SipLeg):
 
     async def _connect_and_register(self) -> None:
         await self._connect()
+        self._lost_reason = None
         sock = self.transport.socket_for(self.proxy)
         local_port = int(sock.getsockname()[1]) if sock is not None else 5061
         if sock is not None:
@@ -207,17 +211,32 @@ class ServerLeg(SipLeg):
         self.ua = sip.UserAgent(config, credentials)
         self._token = self.ua.register(self.registrar, self.now(), expires=REGISTER_EXPIRES, dest=self.proxy)
         self.flush()
-        if self._keepalive is None or self._keepalive.done():
-            self._keepalive = asyncio.get_running_loop().create_task(self._keep_alive())
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+        self._flow = KeepAlive(self.now(), float(self.settings.server_keepalive))
+        self._keepalive = asyncio.get_running_loop().create_task(self._keep_alive(self._flow))
 
-    async def _keep_alive(self) -> None:
-        """RFC 5626 §4.4.1: a CRLF ping keeps NAT bindings and tells us early when the flow died."""
-        while not self.closed:
-            await asyncio.sleep(KEEPALIVE_S)
-            try:
-                self.transport.send_nowait(KEEPALIVE_PING, self.proxy)
-            except ConnectionError:
+    async def _keep_alive(self, flow: KeepAlive) -> None:
+        """RFC 5626 §4.4.1: a CRLF ping keeps NAT bindings open; a pong missing for 10 s means the flow is
+        dead (a NAT or the server forgot us while TCP looks fine): drop it, reconnect, register again."""
+        while not self.closed and (due := flow.get_timer()) is not None:
+            await asyncio.sleep(max(0.0, due - self.now()))
+            action = flow.handle_timer(self.now())
+            if action is Due.PING:
+                try:
+                    self.transport.ping(self.proxy)
+                except ConnectionError:
+                    self._connection_lost.set()
+                    return
+            elif action is Due.DEAD:
+                self._lost_reason = "the server stopped answering keep-alive pings; reconnecting"
+                self.transport.drop(self.proxy)
                 self._connection_lost.set()
+                return
+
+    def _on_pong(self, addr: Addr) -> None:
+        if self._flow is not None and addr == self.proxy:
+            self._flow.alive(self.now())
 
     def _fail(self, reason: str) -> None:
         self.registered.clear()
@@ -242,8 +261,8 @@ class ServerLeg(SipLeg):
     # --- bytes ------------------------------------------------------------------------------------------
 
     def _on_bytes(self, data: bytes, addr: Addr, stream: bool) -> None:
-        if data.strip() == b"":
-            return  # a keep-alive pong
+        if self._flow is not None:
+            self._flow.alive(self.now())  # any message back shows the flow works
         self.received(data, self.proxy, stream=True)
 
     def _send(self, data: bytes, addr: Addr) -> None:

@@ -27,6 +27,7 @@ class PhoneSettings:
     server_password: str
     server_ca: str
     outbound_proxy: str
+    server_keepalive: int
 
 
 def _pick(override: object, value: object) -> object:
@@ -57,4 +58,5 @@ def merge(config: Config, args: argparse.Namespace | None = None) -> PhoneSettin
         server_password=str(_pick(arg("password"), config.server.password)),
         server_ca=str(_pick(arg("server_ca"), config.server.ca_file)),
         outbound_proxy=config.server.outbound_proxy,
+        server_keepalive=config.server.keepalive,
     )

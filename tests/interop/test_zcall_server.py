@@ -37,7 +37,7 @@ def server(lan3: netns.Lan, tmp_path: Path) -> Iterator[SipServer]:
 
 def zcall_account(
     lan: netns.Lan, srv: SipServer, index: int, user: str, tmp: Path, *, password: str | None = None,
-    ca: Path | None = None, hostname: str | None = None, **kw: object,
+    ca: Path | None = None, hostname: str | None = None, keepalive: int = 25, **kw: object,
 ) -> ZcallPeer:  # fmt: skip
     """A headless zcall on host `index` with a [server] account on Kamailio (outbound proxy = its IP)."""
     home = tmp / user
@@ -49,6 +49,7 @@ def zcall_account(
         f'user = "{user}"\npassword = "{password or USERS[user]}"\n'
         f'ca_file = "{ca or srv.ca.cert_path}"\n'
         f'outbound_proxy = "{kam.host.ip}:{kam.tls_port}"\n'
+        f"keepalive = {keepalive}\n"
     )
     extra = [] if kw.pop("mdns", False) else ["--no-mdns"]
     return ZcallPeer(lan[index], home, name=user, extra=extra, **kw)  # type: ignore[arg-type]
@@ -206,3 +207,28 @@ def test_calls_carry_the_account_and_answer_the_servers_challenge(lan3: netns.La
     assert log.count("zcall-accepted INVITE from sips:alice@zcall.test") == 2
     assert log.count("zcall-accepted INVITE from sips:bob@zcall.test") == 1
     assert "Not from this domain" not in log
+
+
+def test_a_flow_that_stops_answering_pings_is_replaced(
+    lan3: netns.Lan, server: SipServer, tmp_path: Path
+) -> None:
+    """RFC 5626: the server's packets stop reaching zcall (a NAT forgot the binding) while TCP looks open;
+    the missing pong is noticed, reported, and the account registers again once the path is back."""
+    require_binary("nft")
+    with zcall_account(lan3, server, 1, "alice", tmp_path, keepalive=3) as alice:
+        alice.wait_event("registered", timeout=15)
+        time.sleep(8)  # pings answered meanwhile: nothing is reported
+        assert not [e for e in alice.events if e["event"] == "registration_failed"]
+        block = [
+            ["add", "table", "ip", "zcall_nat"],
+            ["add", "chain", "ip", "zcall_nat", "in", "{ type filter hook input priority 0 ; }"],
+            ["add", "rule", "ip", "zcall_nat", "in", "ip", "saddr", lan3[0].ip, "drop"],
+        ]
+        for rule in block:
+            assert lan3[1].run(["nft", *rule]).returncode == 0
+        # Within one interval and the 10 s pong deadline (TCP alone would take minutes to give up).
+        failed = alice.wait_event("registration_failed", timeout=30)
+        assert "keep-alive" in failed["reason"], failed
+        assert alice.ctl("status")["server"]["registered"] is False
+        assert lan3[1].run(["nft", "delete", "table", "ip", "zcall_nat"]).returncode == 0
+        assert alice.wait_event("registered", timeout=40)["expires"] > 0

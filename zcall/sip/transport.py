@@ -32,11 +32,14 @@ class FramingError(ZcallError, ValueError):
 
 
 class StreamFramer:
-    """Sans-I/O: feed() bytes as they arrive, get whole messages back. Counts CRLF keep-alive pings."""
+    """Sans-I/O: feed() bytes as they arrive, get whole messages back. Counts CRLF keep-alive pings, and the
+    pongs to our own pings while `awaiting_pong` (a lone CRLF is then a pong, not half a ping)."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self.pings = 0
+        self.pongs = 0
+        self.awaiting_pong = False
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buf += data
@@ -47,6 +50,10 @@ class StreamFramer:
                 if self._buf.startswith(KEEPALIVE_PING):
                     self.pings += 1
                     del self._buf[:4]
+                elif self.awaiting_pong:
+                    self.pongs += 1
+                    self.awaiting_pong = False
+                    del self._buf[:2]
                 elif KEEPALIVE_PING.startswith(self._buf):
                     return out  # maybe the first half of a ping: wait for more
                 else:
@@ -169,7 +176,7 @@ class _StreamProtocol(asyncio.Protocol):
             self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
-        pings = self.framer.pings
+        pings, pongs = self.framer.pings, self.framer.pongs
         try:
             messages = self.framer.feed(data)
         except FramingError:
@@ -181,6 +188,8 @@ class _StreamProtocol(asyncio.Protocol):
             self.transport.write(KEEPALIVE_PONG)
         if messages or self.framer.pings != pings:
             self._arm_idle()
+        if self.framer.pongs != pongs and self.owner.on_pong is not None:
+            self.owner.on_pong(self.peer)
         for message in messages:
             self.owner.handler(message, self.peer, True)
 
@@ -203,8 +212,10 @@ class StreamTransport:
         max_connections: int = 128,
         max_inbound: int = 64,
         idle_timeout: float = 120.0,
+        on_pong: Callable[[Addr], None] | None = None,
     ) -> None:
         self.handler = handler
+        self.on_pong = on_pong  # a CRLF pong answered our ping() on that connection
         self.max_connections = max_connections
         self.max_inbound = min(max_inbound, max_connections)
         self.idle_timeout = idle_timeout
@@ -270,6 +281,19 @@ class StreamTransport:
 
     def connected(self, addr: Addr) -> bool:
         return addr in self._connections
+
+    def ping(self, addr: Addr) -> None:
+        """RFC 5626 CRLF ping on the connection to addr; on_pong is called when its pong arrives."""
+        conn = self._connections.get(addr)
+        self.send_nowait(KEEPALIVE_PING, addr)
+        if conn is not None:
+            conn.framer.awaiting_pong = True
+
+    def drop(self, addr: Addr) -> None:
+        """Abandon the connection to addr at once (a dead flow: nothing more can be sent on it)."""
+        conn = self._connections.pop(addr, None)
+        if conn is not None and conn.transport is not None:
+            conn.transport.abort()
 
     def socket_for(self, addr: Addr) -> socket.socket | None:
         conn = self._connections.get(addr)

@@ -126,6 +126,48 @@ async def test_tcp_keepalive_ping_gets_pong() -> None:
         await server.close()
 
 
+async def test_our_ping_is_answered_and_a_silent_peer_is_not_mistaken_for_alive() -> None:
+    """Client side of RFC 5626: our ping's lone CRLF is a pong (not half a ping); a server that only reads
+    gives none, and drop() abandons that flow."""
+    _, handler = _queue()
+    server = StreamTransport(handler)
+    addr = await server.listen(LOOP, 0)
+    pongs: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+    client = StreamTransport(handler, on_pong=pongs.put_nowait)
+    silent_seen: list[bytes] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        silent_seen.append(await reader.read(4))  # reads the ping, never answers
+
+    mute = await asyncio.start_server(silent, LOOP, 0)
+    mute_addr = mute.sockets[0].getsockname()[:2]
+    try:
+        await client.connect(addr)
+        for _ in range(2):
+            client.ping(addr)
+            assert await asyncio.wait_for(pongs.get(), 5) == addr
+        await client.connect(mute_addr)
+        client.ping(mute_addr)
+        await asyncio.sleep(0.3)
+        assert pongs.empty() and silent_seen == [b"\r\n\r\n"]
+        client.drop(mute_addr)
+        assert not client.connected(mute_addr)
+    finally:
+        mute.close()
+        await client.close()
+        await server.close()
+
+
+def test_framer_takes_a_lone_crlf_as_the_pong_only_after_our_ping() -> None:
+    framer = StreamFramer()
+    assert framer.feed(b"\r\n") == [] and framer.pongs == 0  # maybe half a ping: wait
+    framer = StreamFramer()
+    framer.awaiting_pong = True
+    message = invite()
+    assert framer.feed(b"\r\n" + message) == [message]
+    assert (framer.pongs, framer.pings, framer.awaiting_pong) == (1, 0, False)
+
+
 @pytest.fixture
 def ca(tmp_path: Path) -> CertificateAuthority:
     return CertificateAuthority(tmp_path / "pki")
