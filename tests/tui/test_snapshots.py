@@ -1,4 +1,4 @@
-"""Snapshots of every screen at 80×24 and at 60×20 (a 3.5" panel's console), from fixed scenes.
+"""Snapshots of every screen at 80×24, 60×20 and 40×15, from fixed scenes.
 
 Update after an intended change with: .venv/bin/pytest tests/tui/test_snapshots.py --snapshot-update
 """
@@ -17,7 +17,11 @@ from tests.tui import scenes
 from zcall import events
 from zcall.tui.app import ZcallApp
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((60, 20), id="60x20")]
+SIZES = [
+    pytest.param((80, 24), id="80x24"),
+    pytest.param((60, 20), id="60x20"),  # a 3.5" panel's console
+    pytest.param((40, 15), id="40x15"),  # the smallest the desk unit's console can be set to
+]
 Scene = Callable[[ZcallApp, Pilot[None]], Awaitable[None]]
 
 
@@ -102,6 +106,7 @@ async def log(app: ZcallApp, pilot: Pilot[None]) -> None:
     await home(app, pilot)
     await feed(app, pilot, scenes.in_call_events())
     await feed(app, pilot, [events.Ended(id="5ca1ab1e", reason="remote hangup", duration_s=62.0)])
+    app.clear_notifications()
     await pilot.press("l")
 
 

@@ -17,6 +17,7 @@ from zcall.tui.screens.dial import DialScreen
 from zcall.tui.screens.log import LogScreen
 from zcall.tui.screens.settings import SettingsScreen
 from zcall.tui.screens.trust import TrustScreen
+from zcall.tui.widgets.columns import fit_widths
 
 TRUST_STYLE = {"verified": "bold green", "known": "yellow", "new": "dim"}
 RECENT_SHOWN = 4
@@ -39,22 +40,25 @@ def peer_cells(row: PeerRow) -> tuple[Text, Text, Text]:
     name = row.label if row.label == peer.name else f"{row.label} ({peer.name})"
     trust = Text(row.trust, style=TRUST_STYLE[row.trust])
     if row.busy:
-        trust.append(" busy", style="bold red")
+        trust.append(" · ")
+        trust.append("busy", style="bold red")
     return Text(name), Text(peer.address), trust
 
 
 class HomeScreen(ZScreen):
+    # Most needed first: a narrow console's footer shows as many as fit, from the left.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("d", "dial", "Dial URI"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("d", "dial", "Dial"),
         Binding("t", "trust", "Trust"),
         Binding("s", "settings", "Settings"),
         Binding("l", "log", "Log"),
-        Binding("q", "app.quit", "Quit"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.shown: dict[str, PeerRow] = {}  # by ZID: the rows the table holds now
+        self.widths: tuple[int, ...] = ()  # the columns' widths now
 
     def compose(self) -> ComposeResult:
         yield Static("", id="me", classes="title")
@@ -72,8 +76,6 @@ class HomeScreen(ZScreen):
         return self.query_one(PeerTable)
 
     def on_mount(self) -> None:
-        for key in COLUMNS:
-            self.table.add_column(key.capitalize(), key=key)
         self.table.focus()
         self.watch(self.app, "me", self._show_me)
         self.watch(self.app, "failure", self._show_failure)
@@ -108,27 +110,35 @@ class HomeScreen(ZScreen):
         reg.display = registration is not None
 
     def _show_peers(self, rows: tuple[PeerRow, ...]) -> None:
-        """Change only the cells that changed; rebuild only when peers come, go or move."""
+        """Change only the cells that changed; rebuild only when peers come, go or the widths change."""
         table = self.table
         keys = [row.peer.zid for row in rows]
-        if keys == list(self.shown):
+        widths = fit_widths(COLUMNS, [peer_cells(row) for row in rows], table.size.width)
+        if keys == list(self.shown) and widths == self.widths:
             for row in rows:
                 old = self.shown[row.peer.zid]
                 if old != row:
                     for column, was, now in zip(COLUMNS, peer_cells(old), peer_cells(row), strict=True):
                         if was != now:
-                            table.update_cell(row.peer.zid, column, now, update_width=True)
+                            table.update_cell(row.peer.zid, column, now)
         else:
             selected = self._selected()
-            table.clear()
+            table.clear(columns=True)
+            for key, width in zip(COLUMNS, widths, strict=True):
+                table.add_column(key.capitalize(), key=key, width=width)
             for row in rows:
-                table.add_row(*peer_cells(row), key=row.peer.zid)
+                table.add_row(*peer_cells(row), key=row.peer.zid, height=None)  # a long name wraps
             if selected in keys:
                 table.move_cursor(row=keys.index(selected))
+            self.widths = widths
         self.shown = {row.peer.zid: row for row in rows}
         hint = self.query_one("#nopeers", Static)
         hint.update("No zcall units seen yet. Press d to dial a SIP URI." if not rows else "")
         hint.display = not rows and not self.zapp.failure
+
+    def on_resize(self) -> None:
+        self.widths = ()
+        self._show_peers(self.zapp.peers)
 
     def _selected(self) -> str | None:
         table = self.table
@@ -145,7 +155,7 @@ class HomeScreen(ZScreen):
         for item in recent[:RECENT_SHOWN]:
             arrow = "→" if item.direction == "out" else "←"
             at = time.strftime("%H:%M", time.localtime(item.at))
-            lines.append(f"{at} {arrow} {item.peer[:20]:<20} {item.duration_s:>5.0f} s  {item.reason}\n")
+            lines.append(f"{at} {arrow} {item.peer} · {item.duration_s:.0f} s · {item.reason}\n")
         lines.rstrip()
         box.update(lines)
 

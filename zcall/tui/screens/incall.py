@@ -57,14 +57,15 @@ def clock_text(seconds: float) -> str:
 
 
 class InCallScreen(ZScreen):
+    # Most needed first: a narrow console's footer shows as many as fit, from the left.
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("h", "hangup", "Hang up"),
         Binding("y", "match", "Match"),
         Binding("enter", "match", "Words match", show=False),
         Binding("n", "differ", "Differ"),
         Binding("m", "mute", "Mute"),
         Binding("up,plus", "volume(1)", "Vol+"),
         Binding("down,minus", "volume(-1)", "Vol-"),
-        Binding("h", "hangup", "Hang up"),
         Binding("escape", "hangup", "Hang up", show=False),
     ]
 
@@ -128,7 +129,7 @@ class InCallScreen(ZScreen):
         self._show_audio()
 
     def _status(self, call: CallView) -> None:
-        """Badge first: on a narrow panel the end of the line is what gets cut."""
+        """Badge, state and clock, then the peer; the line wraps on a narrow panel rather than cut."""
         text = Text()
         if call.secure is not None:
             text.append(
@@ -178,7 +179,7 @@ class InCallScreen(ZScreen):
             text.append("MUTED", style="bold red")
         else:
             text.append("live", style="green")
-        text.append(f"   volume {self.zapp.volume}%")
+        text.append(f" · volume {self.zapp.volume}%")
         self.query_one("#audio", Static).update(text)
 
     # --- keys ---

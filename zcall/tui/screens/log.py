@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Footer, RichLog, Static
 
 from zcall.tui.screens.base import ZScreen
 
@@ -20,7 +20,8 @@ class LogScreen(ZScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("Log", classes="title")
-        yield Log(id="log", max_lines=1000, auto_scroll=True)
+        # Wrapped at words, never cut: a desk unit's console can be 40 columns wide.
+        yield RichLog(id="log", max_lines=1000, wrap=True, min_width=20, markup=False, highlight=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -30,5 +31,7 @@ class LogScreen(ZScreen):
         lines = list(self.zapp.view.log)
         new = min(logged - self.written, len(lines))  # the bounded log may have forgotten some
         if new > 0:
-            self.query_one(Log).write_lines(lines[-new:])
+            log = self.query_one(RichLog)
+            for line in lines[-new:]:
+                log.write(line)
         self.written = logged

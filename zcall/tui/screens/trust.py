@@ -14,7 +14,10 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from zcall.tui.screens.base import ZScreen
+from zcall.tui.widgets.columns import fit_widths
 from zcall.zrtp.cache import MAX_NAME_LEN, PeerRecord
+
+COLUMNS = ("Name", "Trust", "Last seen")  # the ZID and first-seen time are in the line below
 
 
 def when(stamp: float) -> str:
@@ -81,27 +84,20 @@ class TrustScreen(ZScreen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table: DataTable[Text] = self.query_one(DataTable)
-        for label in ("Name", "Trust", "Last seen", "ZID", "First seen"):
-            table.add_column(label, key=label)
-        table.focus()
+        self.query_one(DataTable).focus()
         self.zapp.reload_known()  # last-seen times move without an event
         self.watch(self.app, "records", self._show)
 
     def _show(self, records: tuple[PeerRecord, ...]) -> None:
         table: DataTable[Text] = self.query_one(DataTable)
         row = table.cursor_row
-        table.clear()
+        table.clear(columns=True)
         records = tuple(sorted(records, key=lambda r: (not r.verified, r.name.lower(), r.zid)))
-        for record in records:
-            table.add_row(
-                Text(record.name or "-"),
-                trust_word(record),
-                Text(when(record.last_seen)),
-                Text(record.zid.hex()[:8] + "…"),
-                Text(when(record.first_seen)),
-                key=record.zid.hex(),
-            )
+        rows = [(Text(r.name or "-"), trust_word(r), Text(when(r.last_seen))) for r in records]
+        for label, width in zip(COLUMNS, fit_widths(COLUMNS, rows, table.size.width), strict=True):
+            table.add_column(label, key=label, width=width)
+        for record, cells in zip(records, rows, strict=True):
+            table.add_row(*cells, key=record.zid.hex(), height=None)  # a long name wraps
         if records:
             table.move_cursor(row=min(row, len(records) - 1))
         self._detail()
@@ -124,6 +120,9 @@ class TrustScreen(ZScreen):
 
     def on_data_table_row_highlighted(self) -> None:
         self._detail()
+
+    def on_resize(self) -> None:
+        self._show(self.zapp.records)
 
     def _change(self, action: str, record: PeerRecord) -> None:
         cache = self.zapp.cache
