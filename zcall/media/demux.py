@@ -4,11 +4,11 @@ cookie (RFC 6189 §5). Anything else is dropped and counted by reason."""
 from __future__ import annotations
 
 import enum
-from collections import Counter
 
 from zcall.media.rtp import is_rtcp
+from zcall.zrtp.packet import MAGIC_COOKIE
 
-ZRTP_MAGIC = b"\x5a\x52\x54\x50"  # "ZRTP"
+_ZRTP_MAGIC = MAGIC_COOKIE.to_bytes(4, "big")
 _ZRTP_FIRST = 0x10
 _ZRTP_MIN = 12 + 4  # packet header plus CRC
 _STUN_MIN = 20  # STUN header
@@ -35,7 +35,7 @@ def classify_with_reason(data: bytes) -> tuple[PacketKind, str | None]:
         return (PacketKind.STUN, None) if len(data) >= _STUN_MIN else (PacketKind.UNKNOWN, "short_stun")
     if 16 <= first <= 19:
         # RFC 7983 gives 16..19 to ZRTP; we also insist on version 0's first octet and the cookie.
-        if first == _ZRTP_FIRST and len(data) >= _ZRTP_MIN and data[4:8] == ZRTP_MAGIC:
+        if first == _ZRTP_FIRST and len(data) >= _ZRTP_MIN and data[4:8] == _ZRTP_MAGIC:
             return PacketKind.ZRTP, None
         return PacketKind.UNKNOWN, "zrtp_no_cookie"
     if 20 <= first <= 63:
@@ -51,18 +51,3 @@ def classify_with_reason(data: bytes) -> tuple[PacketKind, str | None]:
 
 def classify(data: bytes) -> PacketKind:
     return classify_with_reason(data)[0]
-
-
-class DemuxCounters:
-    """Counts datagrams by kind and the dropped ones by reason."""
-
-    def __init__(self) -> None:
-        self.by_kind: Counter[PacketKind] = Counter()
-        self.drops: Counter[str] = Counter()
-
-    def classify(self, data: bytes) -> PacketKind:
-        kind, reason = classify_with_reason(data)
-        self.by_kind[kind] += 1
-        if reason is not None:
-            self.drops[reason] += 1
-        return kind

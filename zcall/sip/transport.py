@@ -1,6 +1,7 @@
-"""SIP transports on asyncio: they only move bytes (RFC 3261 §18).
+"""SIP stream transports on asyncio: they only move bytes (RFC 3261 §18). SIP over UDP (one datagram is one
+message) is the phone's LAN leg in zcall.sipleg.
 
-UDP: one datagram is one message. TCP/TLS: a byte stream cut into messages by Content-Length (StreamFramer),
+TCP/TLS: a byte stream cut into messages by Content-Length (StreamFramer),
 with TCP_NODELAY on every connection (Nagle would add tens of ms per request). A connection opened by either
 side is reused for both directions and is found by the peer's address. TLS client contexts verify the server
 certificate and its hostname by default and send SNI.
@@ -91,44 +92,6 @@ def server_tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(certfile, keyfile)
     return ctx
-
-
-# ---------------------------------------------------------------- UDP
-
-
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.handler(data, (str(addr[0]), int(addr[1])), False)
-
-    def error_received(self, exc: Exception) -> None:
-        pass  # ICMP unreachable and the like: the transaction timers deal with silence
-
-
-class UdpTransport:
-    def __init__(self, transport: asyncio.DatagramTransport) -> None:
-        self._transport = transport
-
-    @classmethod
-    async def listen(cls, host: str, port: int, handler: Handler) -> UdpTransport:
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(handler), local_addr=(host, port)
-        )
-        return cls(transport)
-
-    @property
-    def local_addr(self) -> Addr:
-        host, port = self._transport.get_extra_info("sockname")[:2]
-        return (str(host), int(port))
-
-    def send(self, data: bytes, addr: Addr) -> None:
-        self._transport.sendto(data, addr)
-
-    def close(self) -> None:
-        self._transport.close()
 
 
 # ---------------------------------------------------------------- TCP / TLS

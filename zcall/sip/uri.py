@@ -100,11 +100,6 @@ class SipUri:
             return value.upper()
         return "TLS" if self.scheme == "sips" else "UDP"
 
-    def with_params(self, **params: str | None) -> SipUri:
-        merged = dict(self.params)
-        merged.update(params)
-        return replace(self, params=merged)
-
     def without_headers(self) -> SipUri:
         return replace(self, headers="")
 

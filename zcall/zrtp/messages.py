@@ -473,11 +473,6 @@ def parse_message(raw: bytes) -> Message:
     return cls(raw=raw)
 
 
-def with_raw(message: Message) -> Message:
-    """Encode a message and return it parsed again, so `raw` holds the exact bytes to send."""
-    return parse_message(message.encode())
-
-
 def replace_mac(encoded: bytes, mac: bytes) -> bytes:
     """Put a MAC into the last 8 bytes of an encoded Hello, Commit or DHPart."""
     return encoded[:-MAC_LEN] + _exact(mac, MAC_LEN, "MAC")

@@ -54,11 +54,6 @@ class Packet:
     message: bytes
 
 
-def is_zrtp(data: bytes) -> bool:
-    """Cheap demultiplexing test (first nibble 0001, magic cookie), as RFC 7983 demuxers use."""
-    return len(data) >= 8 and (data[0] >> 4) == 1 and int.from_bytes(data[4:8], "big") == MAGIC_COOKIE
-
-
 def encode_packet(sequence: int, ssrc: int, message: bytes) -> bytes:
     head = struct.pack("!BBHII", 0x10, 0, sequence & 0xFFFF, MAGIC_COOKIE, ssrc & 0xFFFFFFFF)
     body = head + message

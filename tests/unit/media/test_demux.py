@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zcall.media.demux import DemuxCounters, PacketKind, classify, classify_with_reason
+from zcall.media.demux import PacketKind, classify, classify_with_reason
 from zcall.media.rtp import Bye, ReceiverReport, RtpPacket, SenderReport, serialize_rtcp_compound
 from zcall.media.srtp import SrtpKeys, SrtpProfile, SrtpSender
 
@@ -83,11 +83,3 @@ def test_rtcp_split_by_rtcp_mux_rule() -> None:
         data = bytes([0x80, second]) + bytes(30)
         expected = PacketKind.RTCP if 192 <= second <= 223 else PacketKind.RTP
         assert classify(data) is expected
-
-
-def test_counters() -> None:
-    counters = DemuxCounters()
-    for data in (ZRTP, STUN, STUN, b"", bytes([200]) + bytes(20)):
-        counters.classify(data)
-    assert counters.by_kind == {PacketKind.ZRTP: 1, PacketKind.STUN: 2, PacketKind.UNKNOWN: 2}
-    assert counters.drops == {"empty": 1, "unassigned_first_octet": 1}

@@ -1,4 +1,5 @@
-"""Transports on loopback: UDP datagrams, TCP framing (split and coalesced), TLS verification, a real call."""
+"""Transports on loopback: TCP framing (split and coalesced), TLS verification, a real call over TCP and over
+the phone's own UDP leg."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from zcall.sip.transport import (
     Handler,
     StreamFramer,
     StreamTransport,
-    UdpTransport,
     client_tls_context,
     server_tls_context,
 )
 from zcall.sip.ua import UserAgent
+from zcall.sipleg import LanLeg, SipLeg
 
 LOOP = "127.0.0.1"
 
@@ -65,22 +66,6 @@ def test_framer_split_coalesced_and_keepalive() -> None:
 def test_framer_rejects_unframeable_streams(bad: bytes) -> None:
     with pytest.raises(FramingError):
         StreamFramer().feed(bad)
-
-
-async def test_udp_loopback() -> None:
-    qa, ha = _queue()
-    qb, hb = _queue()
-    a = await UdpTransport.listen(LOOP, 0, ha)
-    b = await UdpTransport.listen(LOOP, 0, hb)
-    try:
-        a.send(invite(), b.local_addr)
-        data, src, stream = await asyncio.wait_for(qb.get(), 5)
-        assert data == invite() and src == a.local_addr and not stream
-        b.send(b"pong", src)
-        assert (await asyncio.wait_for(qa.get(), 5))[0] == b"pong"
-    finally:
-        a.close()
-        b.close()
 
 
 async def test_tcp_split_and_coalesced_messages_and_nodelay() -> None:
@@ -243,50 +228,75 @@ class _Phone:
                 return ev
 
 
-@pytest.mark.parametrize("kind", ["UDP", "TCP"])
-async def test_call_between_two_agents_over_loopback(kind: str) -> None:
+async def _call_and_hang_up(alice: _Phone, bob: _Phone, target: str) -> None:
+    call_id = alice.ua.invite(target, SDP, asyncio.get_running_loop().time())
+    await alice.flush()
+    incoming = await bob.expect(IncomingCall)
+    assert isinstance(incoming, IncomingCall) and incoming.call_id == call_id
+    bob.ua.answer(call_id, SDP, asyncio.get_running_loop().time())
+    await bob.flush()
+    answered = await alice.expect(CallAnswered)
+    assert isinstance(answered, CallAnswered) and parse(invite()).body == answered.sdp
+    alice.ua.bye(call_id, asyncio.get_running_loop().time())
+    await alice.flush()
+    assert await bob.expect(CallEnded) == CallEnded(call_id, "bye")
+
+
+async def test_call_between_two_agents_over_tcp() -> None:
     phones: list[_Phone] = []
-    closers: list[object] = []
+    transports: list[StreamTransport] = []
     for user in ("alice", "bob"):
         holder: list[_Phone] = []
 
         def handler(data: bytes, addr: Addr, stream: bool, holder: list[_Phone] = holder) -> None:
             holder[0].on_message(data, addr, stream)
 
-        if kind == "UDP":
-            udp = await UdpTransport.listen(LOOP, 0, handler)
-            host, port = udp.local_addr
-            send: object = udp.send
-            closers.append(udp.close)
-        else:
-            tcp = StreamTransport(handler)
-            host, port = await tcp.listen(LOOP, 0)
-            send = tcp.send
-            closers.append(tcp.close)
-        phone = _Phone(UserAgent(UaConfig(host, port, kind, user=user)), send)
+        tcp = StreamTransport(handler)
+        host, port = await tcp.listen(LOOP, 0)
+        transports.append(tcp)
+        phone = _Phone(UserAgent(UaConfig(host, port, "TCP", user=user)), tcp.send)
         holder.append(phone)
         phones.append(phone)
     alice, bob = phones
     try:
-        now = asyncio.get_running_loop().time()
-        suffix = ";transport=tcp" if kind == "TCP" else ""
-        target = f"sip:bob@{bob.ua.config.host}:{bob.ua.config.port}{suffix}"
-        call_id = alice.ua.invite(target, SDP, now)
-        await alice.flush()
-        incoming = await bob.expect(IncomingCall)
-        assert isinstance(incoming, IncomingCall) and incoming.call_id == call_id
-        bob.ua.answer(call_id, SDP, asyncio.get_running_loop().time())
-        await bob.flush()
-        answered = await alice.expect(CallAnswered)
-        assert isinstance(answered, CallAnswered) and parse(invite()).body == answered.sdp
-        alice.ua.bye(call_id, asyncio.get_running_loop().time())
-        await alice.flush()
-        assert await bob.expect(CallEnded) == CallEnded(call_id, "bye")
+        target = f"sip:bob@{bob.ua.config.host}:{bob.ua.config.port};transport=tcp"
+        await _call_and_hang_up(alice, bob, target)
     finally:
-        for close in closers:
-            result = close()  # type: ignore[operator]
-            if asyncio.iscoroutine(result):
-                await result
+        for tcp in transports:
+            await tcp.close()
+
+
+class _LegPhone(_Phone):
+    """The phone's own SIP-over-UDP leg (zcall.sipleg.LanLeg) with its events collected."""
+
+    def __init__(self, leg: LanLeg, ua: UserAgent) -> None:
+        super().__init__(ua, None)
+        self.leg = leg
+
+    async def flush(self) -> None:
+        self.leg.flush()
+
+
+async def test_call_between_two_lan_legs_over_udp() -> None:
+    phones: list[_LegPhone] = []
+    for user in ("alice", "bob"):
+        events: asyncio.Queue[UaEvent] = asyncio.Queue()
+
+        def on_event(_leg: SipLeg, event: UaEvent, events: asyncio.Queue[UaEvent] = events) -> None:
+            events.put_nowait(event)
+
+        leg = LanLeg(on_event)
+        port = await leg.listen(LOOP, 0)
+        leg.ua = UserAgent(UaConfig(LOOP, port, "UDP", user=user))
+        phone = _LegPhone(leg, leg.ua)
+        phone.events = events
+        phones.append(phone)
+    alice, bob = phones
+    try:
+        await _call_and_hang_up(alice, bob, f"sip:bob@{LOOP}:{bob.ua.config.port}")
+    finally:
+        for phone in phones:
+            phone.leg.close()
 
 
 async def test_connection_limit() -> None:
