@@ -170,11 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is not None:
             return COMMANDS[args.command](args, paths)
         config = configmod.load(paths.config_file)  # a bad config is reported before anything starts
+        merged = settings.merge(config, args)
+        for warning in settings.startup_warnings(merged):
+            print(f"zcall: warning: {warning}", file=sys.stderr)
         if not args.headless:
             from zcall.tui import app  # imported late: Textual is not needed by the other commands
 
-            return app.run(settings.merge(config, args), paths)
-        return asyncio.run(headless.run(settings.merge(config, args), paths, args))
+            return app.run(merged, paths)
+        return asyncio.run(headless.run(merged, paths, args))
     except configmod.ConfigError as exc:
         print(f"zcall: config error: {exc}", file=sys.stderr)
         return ExitCode.USAGE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import ipaddress
 import json
 import os
@@ -19,6 +20,14 @@ MAX_CONFIG_BYTES = 64 * 1024
 KEY_AGREEMENTS = ("X255", "EC25", "DH3k", "DH2k", "EC38")
 SAS_TYPES = ("B256", "B32")
 ON_MISMATCH = ("hangup", "continue")
+
+
+class AutoAnswer(enum.StrEnum):
+    """[call] auto_answer: which incoming calls are answered without a person."""
+
+    OFF = "off"
+    VERIFIED = "verified"  # only a device whose words were compared (the call core checks the ZID)
+    ALL = "all"  # anyone on the LAN or via the server: they can listen to the room (tests, intercoms)
 
 
 class ConfigError(ZcallError, ValueError):
@@ -66,7 +75,7 @@ class SecurityConfig:
 
 @dataclass(frozen=True)
 class CallConfig:
-    auto_answer: bool = False
+    auto_answer: str = AutoAnswer.OFF.value
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,9 @@ _CHECKS: dict[str, Check] = {
         f"a non-empty list from {list(KEY_AGREEMENTS)}",
     ),
     "security.on_mismatch": (lambda v: v in ON_MISMATCH, f"one of {list(ON_MISMATCH)}"),
+    "call.auto_answer": (
+        lambda v: v in {a.value for a in AutoAnswer}, f"one of {[a.value for a in AutoAnswer]}"
+    ),
     "server.uri": (lambda v: v == "" or v.startswith(("sips:", "sip:")), "a SIP URI (sips:host[:port])"),
     "server.keepalive": (lambda v: 2 <= v <= 3600, "seconds between keep-alive pings, 2-3600"),
 }
@@ -139,6 +151,8 @@ def _section(cls: type[T], name: str, table: Any) -> T:
     values: dict[str, Any] = {}
     for key, raw in table.items():
         dotted = f"{name}.{key}"
+        if dotted == "call.auto_answer" and isinstance(raw, bool):
+            raw = (AutoAnswer.ALL if raw else AutoAnswer.OFF).value  # files from before the three values
         value = _convert(dotted, raw, getattr(defaults, key))
         check = _CHECKS.get(dotted)
         if check is not None and not check[0](value):

@@ -20,6 +20,7 @@ from zcall import __version__, events
 from zcall import sip as ua
 from zcall.call import Call, CallContext, SipSide, new_call_id
 from zcall.callcore import CallCommandError, CallCore, CallPolicy
+from zcall.config import AutoAnswer
 from zcall.control import ControlError, ControlServer
 from zcall.discovery.lan import Discovery, DiscoveryError, local_ipv4_addresses
 from zcall.discovery.service import PeerDown, PeerUp
@@ -384,7 +385,8 @@ class Phone:
             new_call_id(), "in", caller, self._policy, self._now(),
             # The offer's profile says how the caller keys media: RTP/AVP is ZRTP, UDP/TLS/RTP/SAVP(F) DTLS.
             dtls="TLS" in params.proto, offer=offer, expected_zid=expected,
-            auto_answer=bool(self.settings.auto_answer),
+            # "verified" needs the ZID checked against the trust list first: the call core's to decide.
+            auto_answer=self.settings.auto_answer is AutoAnswer.ALL,
         )  # fmt: skip
         call = Call(self._ctx, call_core, SipSide(leg), event.call_id)
         self.calls[call.id] = call

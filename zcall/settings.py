@@ -6,7 +6,7 @@ import argparse
 import socket
 from dataclasses import dataclass
 
-from zcall.config import Config
+from zcall.config import AutoAnswer, Config
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class PhoneSettings:
     mdns: bool
     audio_in: str
     audio_out: str
-    auto_answer: bool
+    auto_answer: AutoAnswer
     on_mismatch: str
     sas_types: tuple[str, ...]
     key_agreements: tuple[str, ...]
@@ -49,7 +49,8 @@ def merge(config: Config, args: argparse.Namespace | None = None) -> PhoneSettin
         mdns=config.network.mdns and not bool(arg("no_mdns")),
         audio_in=str(_pick(arg("audio_in"), config.audio.input)),
         audio_out=str(_pick(arg("audio_out"), config.audio.output)),
-        auto_answer=config.call.auto_answer or bool(arg("auto_answer")),
+        # --auto-answer (tests, demos) means everyone.
+        auto_answer=AutoAnswer.ALL if arg("auto_answer") else AutoAnswer(config.call.auto_answer),
         on_mismatch=str(_pick(arg("on_mismatch"), config.security.on_mismatch)),
         sas_types=config.security.sas_types,
         key_agreements=config.security.key_agreements,
@@ -60,3 +61,14 @@ def merge(config: Config, args: argparse.Namespace | None = None) -> PhoneSettin
         outbound_proxy=config.server.outbound_proxy,
         server_keepalive=config.server.keepalive,
     )
+
+
+def startup_warnings(settings: PhoneSettings) -> list[str]:
+    """What a person starting this phone should be told before it runs."""
+    warnings = []
+    if settings.auto_answer is AutoAnswer.ALL:
+        warnings.append(
+            "auto-answer is on for every caller: anyone on the LAN (or via the server) can listen to this "
+            'room. Use [call] auto_answer = "verified" to answer only devices whose words you compared.'
+        )
+    return warnings

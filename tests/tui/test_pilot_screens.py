@@ -124,7 +124,9 @@ async def test_settings_show_the_values_in_effect(tmp_path: Path) -> None:
     configmod.save(configmod.Config(audio=configmod.AudioConfig(volume=70)), paths.config_file)
     port = free_port()
     settings = dataclasses.replace(
-        phone_settings("alice", "127.0.0.1", port, on_mismatch="continue"), auto_answer=True, rtp_port=40400
+        phone_settings("alice", "127.0.0.1", port, on_mismatch="continue"),
+        auto_answer=configmod.AutoAnswer.ALL,
+        rtp_port=40400,
     )
     app = ZcallApp(Phone(settings, paths), paths)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -137,7 +139,7 @@ async def test_settings_show_the_values_in_effect(tmp_path: Path) -> None:
             f"alice · sip:zcall@127.0.0.1:{port}",
             f"bind 127.0.0.1 · SIP port {port} · RTP port 40400 · mDNS off",
             "in tone:440 · out null · volume 70%",
-            "auto-answer on · on mismatch: continue",
+            "auto-answer all · on mismatch: continue",
             "none (LAN only)",
         ):
             assert expected in shown, (expected, shown)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import os
 import stat
 from pathlib import Path
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zcall import config
+from zcall import settings as settingsmod
 from zcall.paths import Paths
 
 
@@ -49,6 +51,8 @@ def test_round_trip_through_toml(tmp_path: Path) -> None:
         ("[network]\nbind = '999.1.1.1'\n", "network.bind: expected an IPv4 address"),
         ("[network]\nbind = 'localhost'\n", "network.bind: expected an IPv4 address"),
         ("[unit\nname='x'\n", "not valid TOML"),
+        ("[call]\nauto_answer = 'yes'\n", "call.auto_answer: expected one of ['off', 'verified', 'all']"),
+        ("[call]\nauto_answer = 1\n", "call.auto_answer: expected a string"),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -116,3 +120,36 @@ def test_xdg_locations() -> None:
     assert paths.control_socket == Path("/r/zcall/zcall.sock")
     bare = Paths.from_environment({"HOME": "/h"})
     assert bare.config_file == Path("/h/.config/zcall/config.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", config.AutoAnswer.OFF),
+        ("[call]\nauto_answer = 'verified'\n", config.AutoAnswer.VERIFIED),
+        ("[call]\nauto_answer = 'all'\n", config.AutoAnswer.ALL),
+        ("[call]\nauto_answer = true\n", config.AutoAnswer.ALL),  # files written before the three values
+        ("[call]\nauto_answer = false\n", config.AutoAnswer.OFF),
+    ],
+)
+def test_auto_answer_values(tmp_path: Path, text: str, expected: config.AutoAnswer) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    merged = settingsmod.merge(config.load(path))
+    assert merged.auto_answer is expected
+    config.save(config.load(path), path)  # and it writes back as one of the three words
+    assert settingsmod.merge(config.load(path)).auto_answer is expected
+    warned = settingsmod.startup_warnings(merged)
+    assert bool(warned) == (expected is config.AutoAnswer.ALL)
+    assert not warned or "anyone" in warned[0]
+
+
+def test_auto_answer_flag_means_everyone() -> None:
+    args = argparse.Namespace(auto_answer=True)
+    merged = settingsmod.merge(config.from_mapping({"call": {"auto_answer": "verified"}}), args)
+    assert merged.auto_answer is config.AutoAnswer.ALL
+
+
+def test_the_desk_unit_image_answers_only_verified_devices() -> None:
+    image = config.load(Path(__file__).parents[2] / "firmware" / "zcall" / "config.toml")
+    assert settingsmod.merge(image).auto_answer is config.AutoAnswer.VERIFIED

@@ -62,7 +62,7 @@ def in_effect(settings: PhoneSettings, sip_uri: str, volume: int) -> list[tuple[
         ("Audio", f"in {settings.audio_in} · out {settings.audio_out} · volume {volume}%"),
         (
             "Calls",
-            f"auto-answer {'on' if settings.auto_answer else 'off'} · "
+            f"auto-answer {settings.auto_answer.value} · "
             f"on mismatch: {settings.on_mismatch}",
         ),
         (
