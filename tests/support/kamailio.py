@@ -109,7 +109,7 @@ request_route {{
     # Everything else out of dialog must come from a known user.
 {own_domain}    if (!pv_auth_check("{realm}", "$sht(users=>$fU)", "0", "1")) {{
         xlog("L_NOTICE", "zcall-challenge $rm from $fu\n");
-        auth_challenge("{realm}", "0");
+        auth_challenge("{realm}", "1");  # 1: qop=auth, which zcall requires
         exit;
     }}
     xlog("L_NOTICE", "zcall-accepted $rm from $fu\n");
@@ -123,7 +123,7 @@ request_route {{
 
 route[REGISTRAR] {{
     if (!pv_auth_check("{realm}", "$sht(users=>$tU)", "0", "1")) {{
-        auth_challenge("{realm}", "0");
+        auth_challenge("{realm}", "1");  # 1: qop=auth, which zcall requires
         exit;
     }}
     consume_credentials();

@@ -1,7 +1,8 @@
 """Client side of HTTP Digest for SIP 401/407 challenges (RFC 2617, RFC 7616, RFC 8760).
 
-MD5 and SHA-256 (and their -sess forms), qop=auth (auth-int when it is the only choice), nc per nonce, a fresh
-cnonce per request, and stale=true handling: a stale nonce is retried, a plain second refusal is not.
+MD5 and SHA-256 (and their -sess forms, SHA-256 preferred), qop=auth required, nc counting up per request
+for a nonce, a fresh cnonce per request, one answer per challenge and stale=true handling (a stale nonce is
+retried, twice at most; a plain second refusal is not). Only the account's own realm is answered.
 The password never leaves this module except as a hash inside the response value.
 """
 
@@ -173,49 +174,70 @@ def compute_response(
     return h(f"{ha1}:{challenge.nonce}:{ha2}")
 
 
+MAX_STALE_RETRIES = 2  # fresh nonces accepted in a row for one request before we call it a refusal
+MAX_TRACKED = 64  # exchanges (and nonces) remembered; the oldest are forgotten first
+
+
+@dataclass
+class _Round:
+    nonce: str
+    stale_retries: int
+
+
 @dataclass
 class DigestClient:
-    """Answers challenges for one set of credentials, counting nc per nonce.
+    """Answers challenges for one account: only in its server's realm, only with qop=auth, once per challenge.
 
-    `realm` is pinned by the first accepted registration: from then on only that realm's challenges to our
-    calls are answered, so a callee behind the proxy cannot make us hash the password into its own realm.
+    `realm` is the server's realm when configured; otherwise the first challenge to a REGISTER pins it
+    (`learn_realm=True`), and until then nothing is answered. A callee reached through the proxy can send its
+    own 401 with a realm and nonce of its choosing; answering it would hand over a crackable hash.
     """
 
     username: str
     password: str = field(repr=False)
     realm: str | None = None
-    last_challenge: Challenge | None = field(default=None, repr=False)
     _nc: dict[str, int] = field(default_factory=dict, repr=False)
-    _failed_realms: set[str] = field(default_factory=set, repr=False)
+    _rounds: dict[tuple[str, str], _Round] = field(default_factory=dict, repr=False)
+
+    def choose(self, response: Response, *, learn_realm: bool = False) -> Challenge | None:
+        """The challenge in a 401/407 to answer, or None: none in our realm with qop=auth, or this exchange
+        (Call-ID and method) was refused already and the new challenge does not call the nonce stale."""
+        usable = [c for c in challenges(response) if "auth" in c.qop and self._realm_ok(c, learn_realm)]
+        if not usable:
+            return None
+        challenge = usable[0]
+        key = (response.call_id, response.cseq.method)
+        last = self._rounds.pop(key, None)
+        retries = 0
+        if last is not None:
+            fresh = challenge.stale and challenge.nonce != last.nonce
+            if not fresh or last.stale_retries >= MAX_STALE_RETRIES:
+                return None
+            retries = last.stale_retries + 1
+        self._rounds[key] = _Round(challenge.nonce, retries)
+        while len(self._rounds) > MAX_TRACKED:
+            del self._rounds[next(iter(self._rounds))]
+        if self.realm is None:
+            self.realm = challenge.realm
+        return challenge
+
+    def _realm_ok(self, challenge: Challenge, learn_realm: bool) -> bool:
+        return challenge.realm == self.realm if self.realm is not None else learn_realm
 
     def authorize(
         self, response: Response, *, method: str, uri: str, body: bytes = b"", cnonce: str | None = None,
-        tried: set[str] | None = None, pinned: bool = False,
-    ) -> tuple[str, str] | None:  # fmt: skip
-        """(header name, value) answering a 401/407, or None when retrying is pointless.
+        learn_realm: bool = False,
+    ) -> tuple[str, str] | None:
+        """(header name, value) answering a 401/407, or None when we must not (see choose())."""
+        challenge = self.choose(response, learn_realm=learn_realm)
+        if challenge is None:
+            return None
+        value = self.header_value(challenge, method=method, uri=uri, body=body, cnonce=cnonce)
+        return challenge.header_name, value
 
-        A second challenge for a realm already answered in `tried` (the realms answered for this request;
-        by default the client's own set, used by registration) means the password was refused, unless the
-        server says the nonce was merely stale. `pinned`: answer only the pinned realm, once there is one.
-        """
-        answered = self._failed_realms if tried is None else tried
-        for challenge in challenges(response):
-            if pinned and self.realm is not None and challenge.realm != self.realm:
-                continue
-            if challenge.realm in answered and not challenge.stale:
-                return None
-            answered.add(challenge.realm)
-            self.last_challenge = challenge
-            return challenge.header_name, self.header_value(challenge, method=method, uri=uri, body=body,
-                                                            cnonce=cnonce)
-        return None
-
-    def succeeded(self, realm: str | None = None) -> None:
-        """Call when a request carrying our credentials was accepted, so a later challenge is answered.
-        Given a realm (registration's), that realm is pinned for the calls' challenges."""
-        self._failed_realms.clear()
-        if realm is not None and self.realm is None:
-            self.realm = realm
+    def succeeded(self, response: Response) -> None:
+        """A 2xx to a request that carried our credentials: a later challenge in that exchange is new."""
+        self._rounds.pop((response.call_id, response.cseq.method), None)
 
     def header_value(
         self, challenge: Challenge, *, method: str, uri: str, body: bytes = b"", cnonce: str | None = None
@@ -223,8 +245,10 @@ class DigestClient:
         qop: str | None = None
         if challenge.qop:
             qop = "auth" if "auth" in challenge.qop else "auth-int"
-        nc = self._nc.get(challenge.nonce, 0) + 1
+        nc = self._nc.pop(challenge.nonce, 0) + 1  # every request with this nonce counts up (RFC 7616 §3.4)
         self._nc[challenge.nonce] = nc
+        while len(self._nc) > MAX_TRACKED:
+            del self._nc[next(iter(self._nc))]
         cnonce = cnonce or secrets.token_hex(16)
         digest = compute_response(
             challenge, method=method, uri=uri, username=self.username, password=self.password,

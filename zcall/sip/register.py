@@ -58,8 +58,7 @@ class Registration:
         self.token = self.call_id
         self.seq = 0
         self.refresh_at: float | None = None
-        self._challenge: Challenge | None = None  # the latest one answered: every REGISTER gets a fresh nc
-        self._answer: tuple[str, str] | None = None  # the answer to it, for the REGISTER that retries
+        self._challenge: Challenge | None = None
 
     def request(self, expires: int | None = None) -> Request:
         """The next REGISTER (same Call-ID, rising CSeq, the latest credentials)."""
@@ -75,10 +74,8 @@ class Registration:
         headers.add("CSeq", str(CSeq(self.seq, "REGISTER")))
         headers.add("Contact", self.contact)
         headers.add("Expires", str(self.expires))
-        if self._answer is not None:
-            headers.add(*self._answer)
-            self._answer = None
-        elif self._challenge is not None and self.credentials is not None:
+        if self._challenge is not None and self.credentials is not None:
+            # Computed afresh for every REGISTER: the nonce count goes up, the cnonce is new (RFC 7616 §3.4).
             value = self.credentials.header_value(self._challenge, method="REGISTER", uri=str(self.registrar))
             headers.add(self._challenge.header_name, value)
         return Request("REGISTER", self.registrar, headers)
@@ -88,14 +85,14 @@ class Registration:
         status = response.status
         if status < 200:
             return None
-        if status in (401, 407) and self.credentials is not None:
-            answer = self.credentials.authorize(response, method="REGISTER", uri=str(self.registrar))
-            if answer is not None:
-                self._challenge, self._answer = self.credentials.last_challenge, answer
+        if status in (401, 407) and self.credentials is not None and self.transport == "TLS":
+            challenge = self.credentials.choose(response, learn_realm=True)  # credentials only over TLS
+            if challenge is not None:
+                self._challenge = challenge
                 return self.request()
         if 200 <= status < 300:
             if self.credentials is not None:
-                self.credentials.succeeded(self._challenge.realm if self._challenge is not None else None)
+                self.credentials.succeeded(response)
             granted = self._granted(response)
             self.refresh_at = None if self.expires == 0 else now + max(MIN_REFRESH, granted * 0.8)
             return Registered(self.token, granted if self.expires else 0)

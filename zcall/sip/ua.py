@@ -334,6 +334,8 @@ class UserAgent(_UasSide):
                 self._learn_dialog(call, response)
             self._events.append(CallProgress(call.call_id, status, response.reason, _sdp_of(response)))
         elif status < 300:
+            if self.credentials is not None:
+                self.credentials.succeeded(response)
             if call.state in ("init", "early"):
                 self._learn_dialog(call, response)
                 dialog.confirmed = True
@@ -357,10 +359,9 @@ class UserAgent(_UasSide):
     def _retry_with_auth(self, call: _Call, response: Response, now: float) -> bool:
         """Re-send the INVITE with credentials: new branch, next CSeq, same Call-ID and tags (§22.2)."""
         invite = call.invite
-        if self.credentials is None or invite is None:
-            return False
-        answer = self.credentials.authorize(response, method="INVITE", uri=str(invite.uri), body=invite.body,
-                                            tried=call.auth_realms, pinned=True)  # fmt: skip
+        if self.credentials is None or invite is None or self.config.transport != "TLS":
+            return False  # credentials only ever go over TLS
+        answer = self.credentials.authorize(response, method="INVITE", uri=str(invite.uri), body=invite.body)
         if answer is None:
             return False
         call.dialog.local_seq += 1

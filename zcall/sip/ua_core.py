@@ -54,7 +54,6 @@ class _Call:
     ended_at: float | None = None
     stray_tags: set[str] = field(default_factory=set)  # forks whose 2xx we acknowledged and ended
     bye_pending: bool = False  # we hung up before the ACK of our 2xx arrived
-    auth_realms: set[str] = field(default_factory=set)  # realms our INVITE answered: a 2nd 407 is a refusal
 
 
 def _sdp_of(message: Request | Response) -> bytes:

@@ -73,7 +73,8 @@ def test_parse_challenge_forms() -> None:
 
 def _challenge_response(status: int, *values: str) -> Response:
     name = "Proxy-Authenticate" if status == 407 else "WWW-Authenticate"
-    return Response(status, headers=Headers([(name, v) for v in values]))
+    headers = [("Call-ID", "c1@h"), ("CSeq", "1 REGISTER"), *((name, v) for v in values)]
+    return Response(status, headers=Headers(headers))
 
 
 def test_client_prefers_sha256_counts_nc_and_handles_stale() -> None:
@@ -85,28 +86,64 @@ def test_client_prefers_sha256_counts_nc_and_handles_stale() -> None:
     )
     assert [c.algorithm for c in challenges(resp)] == ["SHA-256", "MD5"]
     client = DigestClient("alice", "secret")
-    got = client.authorize(resp, method="REGISTER", uri="sip:sip.test", cnonce="cn")
-    assert got is not None
+    assert client.authorize(resp, method="REGISTER", uri="sip:sip.test") is None  # no realm pinned yet
+    got = client.authorize(resp, method="REGISTER", uri="sip:sip.test", cnonce="cn", learn_realm=True)
+    assert got is not None and client.realm == "sip.test"
     name, value = got
     assert name == "Authorization"
     assert 'algorithm=SHA-256' in value and "nc=00000001" in value and 'opaque="o"' in value
     assert "secret" not in value
-    # The same realm refuses again without stale: the password is wrong, give up.
+    # The same exchange refused again without stale: the password is wrong, give up.
     assert client.authorize(resp, method="REGISTER", uri="sip:sip.test") is None
-    stale = _challenge_response(401, 'Digest realm="sip.test", nonce="n2", qop="auth", stale=true')
-    again = client.authorize(stale, method="REGISTER", uri="sip:sip.test")
-    assert again is not None and 'nonce="n2"' in again[1]
     # Reusing a nonce counts up.
     c = challenges(resp)[0]
     assert "nc=00000002" in client.header_value(c, method="INVITE", uri="sip:b@sip.test")
-    client.succeeded("sip.test")
+    assert "nc=00000003" in client.header_value(c, method="INVITE", uri="sip:b@sip.test")
+    client.succeeded(resp)  # a 2xx in that exchange: the next challenge is a new one
     assert client.authorize(resp, method="REGISTER", uri="sip:sip.test") is not None
 
 
+def _stale(n: int) -> Response:
+    return _challenge_response(401, f'Digest realm="sip.test", nonce="s{n}", qop="auth", stale=true')
+
+
+def test_stale_nonces_are_retried_twice_then_it_is_a_refusal() -> None:
+    client = DigestClient("alice", "secret", realm="sip.test")
+    first = _challenge_response(401, 'Digest realm="sip.test", nonce="n0", qop="auth"')
+    assert client.authorize(first, method="REGISTER", uri="sip:sip.test") is not None
+    assert client.authorize(_stale(1), method="REGISTER", uri="sip:sip.test") is not None
+    assert client.authorize(_stale(1), method="REGISTER", uri="sip:sip.test") is None  # the same nonce again
+    client.succeeded(_stale(1))
+    assert client.authorize(first, method="REGISTER", uri="sip:sip.test") is not None
+    assert client.authorize(_stale(2), method="REGISTER", uri="sip:sip.test") is not None
+    assert client.authorize(_stale(3), method="REGISTER", uri="sip:sip.test") is not None
+    assert client.authorize(_stale(4), method="REGISTER", uri="sip:sip.test") is None  # a server looping us
+
+
+@pytest.mark.parametrize(
+    "challenge",
+    [
+        'Digest realm="attacker.example", nonce="fixed", qop="auth", algorithm=SHA-256',  # a callee's realm
+        'Digest realm="sip.test", nonce="fixed"',  # no qop: the challenger controls every hashed input
+        'Digest realm="sip.test", nonce="fixed", qop="auth-int"',
+    ],
+    ids=["foreign-realm", "no-qop", "auth-int-only"],
+)
+def test_challenges_we_must_not_answer(challenge: str) -> None:
+    client = DigestClient("alice", "secret", realm="sip.test")
+    for status in (401, 407):
+        refused = _challenge_response(status, challenge)
+        assert client.authorize(refused, method="INVITE", uri="sip:b@x") is None
+    learning = DigestClient("alice", "secret")
+    if "attacker" not in challenge:
+        assert learning.authorize(_challenge_response(401, challenge), method="REGISTER", uri="sip:r",
+                                  learn_realm=True) is None
+
+
 def test_proxy_challenge_uses_proxy_authorization() -> None:
-    resp = _challenge_response(407, 'Digest realm="p", nonce="n"')
-    got = DigestClient("bob", "pw").authorize(resp, method="INVITE", uri="sip:x@p")
-    assert got is not None and got[0] == "Proxy-Authorization" and "qop" not in got[1]
+    resp = _challenge_response(407, 'Digest realm="p", nonce="n", qop="auth"')
+    got = DigestClient("bob", "pw", realm="p").authorize(resp, method="INVITE", uri="sip:x@p")
+    assert got is not None and got[0] == "Proxy-Authorization" and "qop=auth" in got[1]
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,7 @@ class ChallengingServer:
 
 
 def _net(server: ChallengingServer, password: str) -> tuple[Net, UserAgent]:
-    ua = UserAgent(UaConfig(*A, user="alice"), DigestClient("alice", password))
+    ua = UserAgent(UaConfig(*A, "TLS", user="alice"), DigestClient("alice", password))
     net = Net(ua)
     net.uas[S] = server  # type: ignore[assignment]
     net.events[S] = []
@@ -136,9 +136,19 @@ def test_stale_nonce_is_retried() -> None:
     assert sum(1 for _, _, m in net.log if isinstance(m, Request)) == 3
 
 
+def _registered(password: str = "pw") -> tuple[ChallengingServer, Net, UserAgent]:
+    """Registered: the registrar's challenge pinned the realm the INVITE's 407 must come from."""
+    server = ChallengingServer(password)
+    net, ua = _net(server, password)
+    token = ua.register(f"sip:{S[0]}", net.now)
+    net.pump()
+    assert net.take(A) == [Registered(token, 120)]
+    net.log.clear()
+    return server, net, ua
+
+
 def test_invite_retried_after_407_keeps_call_id_and_tag() -> None:
-    server = ChallengingServer("pw")
-    net, ua = _net(server, "pw")
+    _, net, ua = _registered()
     call_id = ua.invite(f"sip:bob@{S[0]}", b"", net.now)
     net.pump()
     assert net.take(A) == [CallAnswered(call_id, b"")]
@@ -182,7 +192,6 @@ def test_requests_are_stamped_with_received_and_rport() -> None:
     assert not any(isinstance(e, IncomingCall) for e in net.take(("10.0.0.2", 5060)))
 
 
-
 def test_every_call_answers_its_own_407() -> None:
     """The server challenges each INVITE with the same nonce and realm: each call answers once (a realm
     answered by one call is no refusal for the next)."""
@@ -199,8 +208,8 @@ def test_every_call_answers_its_own_407() -> None:
 
 
 def test_a_refused_invite_is_not_retried_twice() -> None:
-    server = ChallengingServer("right")
-    net, ua = _net(server, "wrong")
+    server, net, ua = _registered("right")
+    server.password = "changed on the server since"
     call_id = ua.invite(f"sip:bob@{S[0]}", b"", net.now)
     net.pump()
     assert net.take(A) == [CallFailed(call_id, 407, "Proxy Authentication Required")]
@@ -244,11 +253,25 @@ def test_challenge_in_a_foreign_realm_is_not_answered() -> None:
     assert all(m.headers.get("Proxy-Authorization") is None for m in sent)
 
 
-def test_register_refresh_counts_nc_up() -> None:
+def test_each_register_refresh_counts_nc_up_with_a_new_cnonce() -> None:
     server = ChallengingServer("pw")
     net, ua = _net(server, "pw")
     ua.register(f"sip:{S[0]}", net.now, expires=300)
+    net.run_until(300.0)  # two refreshes at 80 % of 120 s, all on the one nonce
+    fields = [dict(re.findall(r'(\w+)="?([^",]*)"?', r.headers.get("Authorization") or ""))
+              for r in server.accepted]  # fmt: skip
+    assert len(fields) >= 3 and {f["nonce"] for f in fields} == {"n0"}
+    assert [f["nc"] for f in fields[:3]] == ["00000001", "00000002", "00000003"]
+    assert len({f["cnonce"] for f in fields}) == len(fields)
+
+
+def test_no_credentials_leave_over_a_plain_transport() -> None:
+    server = ChallengingServer("pw")
+    ua = UserAgent(UaConfig(*A, user="alice"), DigestClient("alice", "pw", realm=REALM))  # UDP
+    net = Net(ua)
+    net.uas[S] = server  # type: ignore[assignment]
+    net.events[S] = []
+    token = ua.register(f"sip:{S[0]}", net.now)
     net.pump()
-    net.run_until(250.0)  # two refreshes at 80 % of 120 s
-    ncs = [re.search(r"nc=(\w+)", r.headers.get("Authorization") or "") for r in server.accepted]
-    assert [m.group(1) for m in ncs if m] == ["00000001", "00000002", "00000003"]
+    assert net.take(A) == [RegistrationFailed(token, 401, "Unauthorized")]
+    assert not any(isinstance(m, Request) and m.headers.get("Authorization") for _, _, m in net.log)
