@@ -18,7 +18,7 @@ IMAGE_DEBS_FOREIGN := qemu-user-static binfmt-support
 BOOT_TEST_DEBS := qemu-system-x86 mtools
 ARCH ?= amd64
 
-.PHONY: setup setup-test run test bench lint clean deb image boot-test
+.PHONY: setup setup-test run test bench lint clean deb fuzz image boot-test
 
 setup: $(STAMP)
 
@@ -44,6 +44,18 @@ test: setup-test lint
 
 bench: setup-test
 	$(BIN)/pytest tests/bench -p no:cacheprovider -o addopts="" -s -q $(PYTEST_ARGS)
+
+# Coverage-guided fuzzing (atheris): FUZZ_RUNS executions of every target, growing the kept corpus in
+# tests/fuzz/corpus. A crash or hang stops with the input saved as crash-*/timeout-* in fuzz-artifacts/.
+FUZZ_RUNS ?= 1000000
+FUZZ_TARGETS ?= sip_message sdp sip_text zrtp_packet rtp discovery_txt dtls_text config sip_core zrtp_core dtls_core
+fuzz: setup
+	@mkdir -p fuzz-artifacts
+	@for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t ($(FUZZ_RUNS) runs)"; \
+		$(BIN)/python -m tests.fuzz.atheris.run $$t -runs=$(FUZZ_RUNS) -timeout=10 -rss_limit_mb=2048 \
+			-print_final_stats=1 -artifact_prefix=fuzz-artifacts/$$t- tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
