@@ -170,13 +170,13 @@ def sip_core(data: bytes) -> None:
             if isinstance(event, IncomingCall):
                 ua.ringing(event.call_id, now)
                 ua.answer(event.call_id, _SDP_ANSWER, now)
-        ua.messages_to_send()
+        ua.datagrams_to_send(now)
         now += 0.7
         timer = ua.get_timer()
         if timer is not None and timer <= now:
             ua.handle_timer(now)
     ua.handle_timer(now + 3600.0)
-    ua.messages_to_send()
+    ua.datagrams_to_send(now)
 
 
 _SDP_ANSWER = (
