@@ -18,7 +18,7 @@ IMAGE_DEBS_FOREIGN := qemu-user-static binfmt-support
 BOOT_TEST_DEBS := qemu-system-x86 mtools
 ARCH ?= amd64
 
-.PHONY: setup setup-test run test bench lint clean deb fuzz image boot-test
+.PHONY: setup setup-test run test bench lint clean deb fuzz durability image boot-test
 
 setup: $(STAMP)
 
@@ -56,6 +56,10 @@ fuzz: setup
 		$(BIN)/python -m tests.fuzz.atheris.run $$t -runs=$(FUZZ_RUNS) -timeout=10 -rss_limit_mb=2048 \
 			-print_final_stats=1 -artifact_prefix=fuzz-artifacts/$$t- tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# SIGKILL during trust-cache writes, 1000 times per case (one writer, two writers on one file).
+durability: setup
+	ZCALL_DURABILITY_ROUNDS=1000 $(BIN)/pytest tests/e2e/test_cache_durability.py -p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

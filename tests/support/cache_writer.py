@@ -1,0 +1,36 @@
+"""A process that writes the ZRTP trust cache as fast as it can and reports each write once it returned
+(`python -m tests.support.cache_writer PATH WRITER_ID`): one line "zid-hex rs1-hex" per stored secret.
+The durability tests kill it with SIGKILL at random moments."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import time
+
+from zcall.zrtp.cache import NEVER_EXPIRES, ZrtpCache
+
+PEERS = 8  # each writer cycles over its own peers, so rs1 moves to rs2 and rows are rewritten
+
+
+def main() -> None:
+    path, writer = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+    cache = ZrtpCache(path)
+    out = sys.stdout
+    i = 0
+    while True:
+        zid = bytes([writer]) + (i % PEERS).to_bytes(11, "big")
+        rs1 = os.urandom(32)
+        cache.store_new_rs1(zid, rs1, NEVER_EXPIRES, time.time())
+        if i % 5 == 0:
+            cache.set_verified(zid, True)
+        if i % 7 == 0:
+            cache.touch(zid, time.time(), name=f"peer {writer}/{i % PEERS}")
+        out.write(f"{zid.hex()} {rs1.hex()}\n")
+        out.flush()
+        i += 1
+
+
+if __name__ == "__main__":
+    main()
