@@ -11,6 +11,7 @@ import sys
 from zcall import events
 from zcall.engine import Phone, PhoneError
 from zcall.exitcodes import ExitCode
+from zcall.media import audio
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
 
@@ -78,6 +79,12 @@ class _Runner:
 
 async def run(settings: PhoneSettings, paths: Paths, args: argparse.Namespace) -> int:
     """Run until a signal (or, with --exit-after-call, the end of the first call); returns an ExitCode."""
+    try:  # a spec no call could open is said once, now, not at every call's setup
+        audio.check_source(settings.audio_in)
+        audio.check_sink(settings.audio_out)
+    except audio.AudioSpecError as exc:
+        print(events.Error(message=f"audio: {exc}").to_json(), flush=True)
+        return ExitCode.FAILED
     try:
         phone = Phone(settings, paths)
     except PhoneError as exc:

@@ -100,7 +100,10 @@ def test_doctor_reports_every_check(tmp_path: Path) -> None:
     ],
 )
 def test_bad_server_settings_are_refused_clearly(tmp_path: Path, args: list[str], message: str) -> None:
-    result = zcall("--home", str(tmp_path), "--headless", "--no-mdns", "--bind", "127.0.0.1", *args)
+    result = zcall(
+        "--home", str(tmp_path), "--headless", "--no-mdns", "--bind", "127.0.0.1", "--audio-in", "silence",
+        "--audio-out", "null", *args,
+    )
     assert result.returncode == 1
     assert message in result.stdout  # an `error` event
 
@@ -165,3 +168,28 @@ def test_a_bad_bind_in_the_config_is_refused_everywhere(tmp_path: Path) -> None:
         assert result.returncode == ExitCode.USAGE and "network.bind" in result.stderr
     doctor = zcall("--home", str(tmp_path), "doctor")
     assert doctor.returncode == ExitCode.FAILED and "network.bind" in doctor.stdout
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (["--audio-in", "file:/nonexistent/x.wav"], "/nonexistent/x.wav: cannot read"),
+        (["--audio-in", "file:NOTWAV"], "not a PCM WAV file"),
+        (["--audio-in", "tone:abc"], "bad tone frequency in 'tone:abc'"),
+        (["--audio-in", "tone:0"], "tone frequency must be within"),
+        (["--audio-in", "no such microphone"], "no audio device named 'no such microphone'"),
+        (["--audio-out", "no such speaker"], "no audio device named 'no such speaker'"),
+        (["--audio-out", "file:/nonexistent/out.wav"], "/nonexistent/out.wav: cannot write"),
+    ],
+)
+def test_an_unusable_audio_spec_stops_the_start_once(tmp_path: Path, spec: list[str], message: str) -> None:
+    not_wav = tmp_path / "notes.wav"
+    not_wav.write_text("these are not samples")
+    spec = [part.replace("NOTWAV", str(not_wav)) for part in spec]
+    result = zcall(
+        "--home", str(tmp_path / "home"), "--headless", "--no-mdns", "--bind", "127.0.0.1", "--sip-port", "0",
+        "--audio-in", "silence", "--audio-out", "null", *spec,
+    )
+    assert result.returncode == ExitCode.FAILED
+    assert message in result.stdout and '"event":"ready"' not in result.stdout
+    assert result.stdout.count('"event":"error"') == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import collections
+import contextlib
 import ctypes
 import ctypes.util
 import math
@@ -16,7 +17,7 @@ import os
 import struct
 import threading
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -138,8 +139,9 @@ class NullSink:
 # --- WAV files ---
 
 
-def read_wav_48k_mono(path: str | Path) -> np.ndarray[Any, np.dtype[np.int16]]:
-    """Whole file as int16 mono 48 kHz: channels averaged, resampled by soxr."""
+@contextlib.contextmanager
+def _wav_reader(path: str | Path) -> Iterator[tuple[wave.Wave_read, int, int, int, int]]:
+    """An open WAV with its format checked: (reader, sample width, channels, rate, frame count)."""
     try:
         with wave.open(str(path), "rb") as wav:
             width, channels, rate, count = (wav.getsampwidth(), wav.getnchannels(), wav.getframerate(),
@@ -148,11 +150,17 @@ def read_wav_48k_mono(path: str | Path) -> np.ndarray[Any, np.dtype[np.int16]]:
                 raise AudioSpecError(f"{path}: unsupported WAV ({width * 8} bit, {channels} ch, {rate} Hz)")
             if count > MAX_WAV_SECONDS * rate:
                 raise AudioSpecError(f"{path}: longer than {MAX_WAV_SECONDS} s")
-            raw = wav.readframes(count)
+            yield wav, width, channels, rate, count
     except (wave.Error, EOFError, RuntimeError, struct.error) as exc:  # wave raises all of these on bad input
         raise AudioSpecError(f"{path}: not a PCM WAV file ({exc})") from exc
     except OSError as exc:
         raise AudioSpecError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def read_wav_48k_mono(path: str | Path) -> np.ndarray[Any, np.dtype[np.int16]]:
+    """Whole file as int16 mono 48 kHz: channels averaged, resampled by soxr."""
+    with _wav_reader(path) as (wav, width, channels, rate, count):
+        raw = wav.readframes(count)
     usable = len(raw) // (width * channels) * width * channels
     if width == 1:  # 8-bit WAV is unsigned
         data = (np.frombuffer(raw[:usable], np.uint8).astype(np.float32) - 128.0) / 128.0
@@ -405,16 +413,22 @@ def _device_arg(spec: str) -> str | int | None:
     return int(spec) if spec.isdigit() else spec
 
 
+def _tone_hz(spec: str) -> float:
+    try:
+        hz = float(spec[5:])
+    except ValueError as exc:
+        raise AudioSpecError(f"bad tone frequency in {spec!r}") from exc
+    if not 0 < hz < MAX_TONE_HZ:
+        raise AudioSpecError(f"tone frequency must be within 0..{MAX_TONE_HZ} Hz")
+    return hz
+
+
 def open_source(spec: str) -> AudioSource:
     """default | DEVICE (name or index) | file:PATH.wav | tone:HZ | silence"""
     if spec.startswith("file:"):
         return WavSource(spec[5:])
     if spec.startswith("tone:"):
-        try:
-            hz = float(spec[5:])
-        except ValueError as exc:
-            raise AudioSpecError(f"bad tone frequency in {spec!r}") from exc
-        return ToneSource(hz)
+        return ToneSource(_tone_hz(spec))
     if spec == "silence":
         return SilenceSource()
     return DeviceSource(_device_arg(spec))
@@ -427,3 +441,40 @@ def open_sink(spec: str) -> AudioSink:
     if spec == "null":
         return NullSink()
     return DeviceSink(_device_arg(spec))
+
+
+# --- checks at start: what open_source/open_sink would refuse, found before the first call ---
+
+
+def _check_device(device: str | int | None, want_input: bool) -> None:
+    pa = _pyaudio()
+    try:
+        if _find_device(pa, device, want_input) is None:
+            try:
+                pa.get_default_input_device_info() if want_input else pa.get_default_output_device_info()
+            except OSError:
+                kind = "input" if want_input else "output"
+                raise AudioSpecError(f"no default audio {kind} device on this machine") from None
+    finally:
+        pa.terminate()
+
+
+def check_source(spec: str) -> None:
+    """Raise AudioSpecError if open_source(spec) cannot work (a WAV's header is read, not its audio)."""
+    if spec.startswith("file:"):
+        with _wav_reader(spec[5:]):
+            pass
+    elif spec.startswith("tone:"):
+        _tone_hz(spec)
+    elif spec != "silence":
+        _check_device(_device_arg(spec), want_input=True)
+
+
+def check_sink(spec: str) -> None:
+    """Raise AudioSpecError if open_sink(spec) cannot work (a file's folder must take a new file)."""
+    if spec.startswith("file:"):
+        path = Path(spec[5:])
+        if path.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK):
+            raise AudioSpecError(f"{path}: cannot write here")
+    elif spec != "null":
+        _check_device(_device_arg(spec), want_input=False)

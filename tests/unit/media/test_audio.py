@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from zcall.media.audio import (
     ToneSource,
     WavSink,
     WavSource,
+    check_sink,
+    check_source,
     open_sink,
     open_source,
     read_wav_48k_mono,
@@ -259,3 +262,32 @@ def test_real_time_devices_in_a_media_session(tmp_path: Path) -> None:
     voiced = heard[np.abs(heard) > 100]
     assert len(voiced) > 48000
     assert abs(_dominant_hz(voiced.tobytes()) - 440) < 5
+
+
+def _refused(fn: Callable[[str], object], spec: str) -> bool:
+    try:
+        fn(spec)
+    except AudioSpecError:
+        return True
+    return False
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_the_start_check_refuses_exactly_the_tone_specs_open_refuses(tail: str) -> None:
+    assert _refused(check_source, f"tone:{tail}") == _refused(open_source, f"tone:{tail}")
+
+
+def test_the_start_check_agrees_with_open_on_files(tmp_path: Path) -> None:
+    good = tmp_path / "good.wav"
+    _write_wav(good, np.zeros(4800, np.int16), 48000)
+    not_wav = tmp_path / "text.wav"
+    not_wav.write_text("hello")
+    odd_rate = tmp_path / "odd.wav"
+    _write_wav(odd_rate, np.zeros(10, np.int16), 1000)
+    for path, ok in ((good, True), (not_wav, False), (odd_rate, False), (tmp_path / "none.wav", False)):
+        assert _refused(check_source, f"file:{path}") == _refused(open_source, f"file:{path}") == (not ok)
+    for spec, ok in ((f"file:{tmp_path / 'out.wav'}", True), (f"file:{tmp_path / 'no' / 'x.wav'}", False),
+                     (f"file:{tmp_path}", False), ("null", True)):
+        assert _refused(check_sink, spec) == (not ok)
+    assert not _refused(check_source, "silence")
