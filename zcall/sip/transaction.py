@@ -7,6 +7,7 @@ timers are never armed and the absorb timers (D, I, J, K) are zero.
 
 from __future__ import annotations
 
+import enum
 import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -45,6 +46,47 @@ class TxTimeout:
 TxEvent = TxResponse | TxTimeout
 
 
+class TxState(enum.Enum):
+    CALLING = "calling"
+    TRYING = "trying"
+    PROCEEDING = "proceeding"
+    ACCEPTED = "accepted"  # RFC 6026: a 2xx went by; absorb its retransmissions
+    COMPLETED = "completed"
+    CONFIRMED = "confirmed"
+    TERMINATED = "terminated"
+
+
+T = TxState
+# Which state may follow which, for each kind of transaction (RFC 3261 figures 5-8 with RFC 6026's Accepted).
+# Staying put is not a move. Anything outside these tables is a bug here, not something a peer can cause.
+INVITE_CLIENT: dict[TxState, frozenset[TxState]] = {
+    T.CALLING: frozenset({T.PROCEEDING, T.ACCEPTED, T.COMPLETED, T.TERMINATED}),
+    T.PROCEEDING: frozenset({T.ACCEPTED, T.COMPLETED, T.TERMINATED}),
+    T.ACCEPTED: frozenset({T.TERMINATED}),
+    T.COMPLETED: frozenset({T.TERMINATED}),
+    T.TERMINATED: frozenset(),
+}
+NON_INVITE_CLIENT: dict[TxState, frozenset[TxState]] = {
+    T.TRYING: frozenset({T.PROCEEDING, T.COMPLETED, T.TERMINATED}),
+    T.PROCEEDING: frozenset({T.COMPLETED, T.TERMINATED}),
+    T.COMPLETED: frozenset({T.TERMINATED}),
+    T.TERMINATED: frozenset(),
+}
+INVITE_SERVER: dict[TxState, frozenset[TxState]] = {
+    T.PROCEEDING: frozenset({T.ACCEPTED, T.COMPLETED}),
+    T.ACCEPTED: frozenset({T.TERMINATED}),
+    T.COMPLETED: frozenset({T.CONFIRMED, T.TERMINATED}),
+    T.CONFIRMED: frozenset({T.TERMINATED}),
+    T.TERMINATED: frozenset(),
+}
+NON_INVITE_SERVER: dict[TxState, frozenset[TxState]] = {
+    T.TRYING: frozenset({T.PROCEEDING, T.COMPLETED}),
+    T.PROCEEDING: frozenset({T.COMPLETED}),
+    T.COMPLETED: frozenset({T.TERMINATED}),
+    T.TERMINATED: frozenset(),
+}
+
+
 def new_branch() -> str:
     return BRANCH_MAGIC + secrets.token_hex(8)
 
@@ -67,11 +109,20 @@ def server_key(request: Request) -> tuple[str, str, str]:
 
 
 class _Transaction(ABC):
-    def __init__(self, dest: Addr, now: float, reliable: bool, timers: Timers) -> None:
+    def __init__(
+        self,
+        dest: Addr,
+        now: float,
+        reliable: bool,
+        timers: Timers,
+        transitions: dict[TxState, frozenset[TxState]],
+        state: TxState,
+    ) -> None:
         self.dest = dest
         self.reliable = reliable
         self.timers = timers
-        self.state = ""
+        self._transitions = transitions
+        self.state = state
         self._deadlines: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
         self._out: list[tuple[bytes, Addr]] = []
@@ -80,7 +131,7 @@ class _Transaction(ABC):
 
     @property
     def terminated(self) -> bool:
-        return self.state == "terminated"
+        return self.state is T.TERMINATED
 
     def get_timer(self) -> float | None:
         return min(self._deadlines.values()) if self._deadlines else None
@@ -108,8 +159,14 @@ class _Transaction(ABC):
             self._intervals[name] = interval
             self._arm(name, now, interval)
 
+    def move(self, state: TxState) -> None:
+        """The one place the state changes, checked against this kind's table."""
+        if state is not self.state and state not in self._transitions[self.state]:
+            raise RuntimeError(f"transaction {self.state.value} -> {state.value} is not a transition")
+        self.state = state
+
     def _terminate(self) -> None:
-        self.state = "terminated"
+        self.move(T.TERMINATED)
         self._deadlines.clear()
 
     @abstractmethod
@@ -123,20 +180,23 @@ class ClientTransaction(_Transaction):
     def __init__(
         self, request: Request, dest: Addr, now: float, *, reliable: bool, timers: Timers = DEFAULT_TIMERS
     ) -> None:
-        super().__init__(dest, now, reliable, timers)
+        is_invite = request.method == "INVITE"
+        if is_invite:
+            super().__init__(dest, now, reliable, timers, INVITE_CLIENT, T.CALLING)
+        else:
+            super().__init__(dest, now, reliable, timers, NON_INVITE_CLIENT, T.TRYING)
         self.request = request
-        self.is_invite = request.method == "INVITE"
+        self.is_invite = is_invite
         self.key = (request.top_via.branch or "", request.method)
         self._wire = request.serialize()
         self._ack: bytes | None = None
         self._out.append((self._wire, dest))
-        self.state = "calling" if self.is_invite else "trying"
         self._arm_retransmit("A" if self.is_invite else "E", now, timers.t1)
         self._arm("B" if self.is_invite else "F", now, 64 * timers.t1)
 
     def receive(self, response: Response, now: float) -> None:
         status = response.status
-        if self.state in ("terminated",):
+        if self.state is T.TERMINATED:
             return
         if self.is_invite:
             self._receive_invite(response, status, now)
@@ -144,40 +204,40 @@ class ClientTransaction(_Transaction):
             self._receive_non_invite(response, status, now)
 
     def _receive_invite(self, response: Response, status: int, now: float) -> None:
-        if self.state in ("calling", "proceeding"):
+        if self.state in (T.CALLING, T.PROCEEDING):
             self._deadlines.pop("A", None)
             if status < 200:
                 # Timer B only guards the Calling state: a phone may ring for as long as the TU lets it.
                 self._deadlines.pop("B", None)
-                self.state = "proceeding"
+                self.move(T.PROCEEDING)
                 self._events.append(TxResponse(response))
             elif status < 300:
                 # RFC 6026: stay to pass 2xx retransmissions up (the TU re-sends its ACK), then end at M.
-                self.state = "accepted"
+                self.move(T.ACCEPTED)
                 self._deadlines.pop("B", None)
                 self._arm("M", now, 64 * self.timers.t1)
                 self._events.append(TxResponse(response))
             else:
-                self.state = "completed"
+                self.move(T.COMPLETED)
                 self._deadlines.pop("B", None)
                 self._ack = self._build_ack(response).serialize()
                 self._out.append((self._ack, self.dest))
                 self._arm("D", now, 0.0 if self.reliable else 32.0)
                 self._events.append(TxResponse(response))
-        elif self.state == "accepted" and 200 <= status < 300:
+        elif self.state is T.ACCEPTED and 200 <= status < 300:
             self._events.append(TxResponse(response))
-        elif self.state == "completed" and status >= 300 and self._ack is not None:
+        elif self.state is T.COMPLETED and status >= 300 and self._ack is not None:
             self._out.append((self._ack, self.dest))  # our ACK was lost; the final response is absorbed
 
     def _receive_non_invite(self, response: Response, status: int, now: float) -> None:
-        if self.state == "trying" and status < 200:
-            self.state = "proceeding"
+        if self.state is T.TRYING and status < 200:
+            self.move(T.PROCEEDING)
             self._events.append(TxResponse(response))
-        elif self.state in ("trying", "proceeding"):
+        elif self.state in (T.TRYING, T.PROCEEDING):
             if status < 200:
                 self._events.append(TxResponse(response))
                 return
-            self.state = "completed"
+            self.move(T.COMPLETED)
             self._deadlines.pop("E", None)
             self._deadlines.pop("F", None)
             self._arm("K", now, 0.0 if self.reliable else self.timers.t4)
@@ -203,7 +263,7 @@ class ClientTransaction(_Transaction):
             interval = self._intervals[name] * 2
             if name == "E":
                 interval = min(interval, self.timers.t2)
-            if name == "E" and self.state == "proceeding":
+            if name == "E" and self.state is T.PROCEEDING:
                 interval = self.timers.t2
             self._intervals[name] = interval
             self._arm(name, now, interval)
@@ -227,45 +287,48 @@ class ServerTransaction(_Transaction):
         timers: Timers = DEFAULT_TIMERS,
         send_trying: bool = True,
     ) -> None:
-        super().__init__(source, now, reliable, timers)
+        is_invite = request.method == "INVITE"
+        if is_invite:
+            super().__init__(source, now, reliable, timers, INVITE_SERVER, T.PROCEEDING)
+        else:
+            super().__init__(source, now, reliable, timers, NON_INVITE_SERVER, T.TRYING)
         self.request = request
-        self.is_invite = request.method == "INVITE"
+        self.is_invite = is_invite
         self.key = server_key(request)
         self._last: bytes | None = None
-        self.state = "proceeding" if self.is_invite else "trying"
         if self.is_invite and send_trying:
             self.respond(build_response(request, 100), now)
 
     def respond(self, response: Response, now: float) -> None:
         """Send a response from the TU. Responses after a final one are ignored."""
-        if self.state not in ("trying", "proceeding"):
+        if self.state not in (T.TRYING, T.PROCEEDING):
             return
         self._last = response.serialize()
         self._out.append((self._last, self.dest))
         status = response.status
         if status < 200:
-            self.state = "proceeding"
+            self.move(T.PROCEEDING)
         elif self.is_invite and status < 300:
-            self.state = "accepted"
+            self.move(T.ACCEPTED)
             self._arm("L", now, 64 * self.timers.t1)
         elif self.is_invite:
-            self.state = "completed"
+            self.move(T.COMPLETED)
             self._arm_retransmit("G", now, self.timers.t1)
             self._arm("H", now, 64 * self.timers.t1)
         else:
-            self.state = "completed"
+            self.move(T.COMPLETED)
             self._arm("J", now, 0.0 if self.reliable else 64 * self.timers.t1)
 
     def receive(self, request: Request, now: float) -> None:
         """A retransmitted request (or the ACK of our non-2xx final response)."""
         if request.method == "ACK":
-            if self.is_invite and self.state == "completed":
-                self.state = "confirmed"
+            if self.is_invite and self.state is T.COMPLETED:
+                self.move(T.CONFIRMED)
                 self._deadlines.pop("G", None)
                 self._deadlines.pop("H", None)
                 self._arm("I", now, 0.0 if self.reliable else self.timers.t4)
             return
-        if self.state in ("proceeding", "completed") and self._last is not None:
+        if self.state in (T.PROCEEDING, T.COMPLETED) and self._last is not None:
             self._out.append((self._last, self.dest))
 
     def _fire(self, name: str, now: float) -> None:

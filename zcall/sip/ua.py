@@ -29,7 +29,7 @@ from zcall.sip.model import Request, Response, build_response
 from zcall.sip.parser import MalformedRequest, parse
 from zcall.sip.register import Registered, Registration, RegistrationFailed
 from zcall.sip.transaction import ClientTransaction, TxResponse, TxTimeout, client_key
-from zcall.sip.ua_core import Drop, _Call, _sdp_of
+from zcall.sip.ua_core import Drop, SipCallState, _Call, _sdp_of
 from zcall.sip.uas import _UasSide
 from zcall.sip.uri import NameAddr, SipUri, parse_uri
 
@@ -72,7 +72,8 @@ class UserAgent(_UasSide):
                 self._send_register(reg, reg.request(), now)
         for call in list(self.calls.values()):
             self._ok_timers(call, now)
-            if call.state == "ended" and call.ended_at is not None and now >= call.ended_at + self._linger:
+            ended_at = call.ended_at if call.state is SipCallState.ENDED else None
+            if ended_at is not None and now >= ended_at + self._linger:
                 del self.calls[call.call_id]
         self._collect(now)
 
@@ -118,9 +119,9 @@ class UserAgent(_UasSide):
         """Cancel our pending INVITE; sent once a provisional response has arrived (RFC 3261 §9.1)."""
         self._now = max(self._now, now)
         call = self.calls.get(call_id)
-        if call is None or call.role != "uac" or call.state not in ("init", "early") or call.cancelled:
+        if call is None or call.role != "uac" or not call.pending or call.cancelled:
             return
-        if call.state == "init":
+        if call.state is SipCallState.INIT:
             call.cancel_pending = True
             return
         self._send_cancel(call, now)
@@ -128,9 +129,9 @@ class UserAgent(_UasSide):
     def bye(self, call_id: str, now: float) -> None:
         self._now = max(self._now, now)
         call = self.calls.get(call_id)
-        if call is None or call.state not in ("answered", "confirmed"):
+        if call is None or call.state not in (SipCallState.ANSWERED, SipCallState.CONFIRMED):
             return
-        if call.role == "uas" and call.state == "answered":
+        if call.role == "uas" and call.state is SipCallState.ANSWERED:
             # RFC 3261 §15: the callee waits for the ACK of its 2xx (or gives up on it) before its BYE.
             call.bye_pending = True
             return
@@ -143,9 +144,9 @@ class UserAgent(_UasSide):
         call = self.calls.get(call_id)
         if call is None:
             return
-        if call.role == "uac" and call.state in ("init", "early"):
+        if call.role == "uac" and call.pending:
             self.cancel(call_id, now)
-        elif call.role == "uas" and call.state in ("init", "early"):
+        elif call.role == "uas" and call.pending:
             self.reject(call_id, 603, now)
         else:
             self.bye(call_id, now)
@@ -154,7 +155,7 @@ class UserAgent(_UasSide):
         """Send a re-INVITE with a new offer (hold/resume). False if the dialog is not ready for one."""
         self._now = max(self._now, now)
         call = self.calls.get(call_id)
-        if call is None or call.state != "confirmed" or call.reinvite_out or call.reinvite_tx:
+        if call is None or call.state is not SipCallState.CONFIRMED or call.reinvite_out or call.reinvite_tx:
             return False
         request = call.dialog.request("INVITE", self.config, sdp)
         call.reinvite_out = self._start_client(request, call.dialog.destination(call.dest), now)
@@ -316,7 +317,7 @@ class UserAgent(_UasSide):
 
     def _invite_response(self, call: _Call, ev: TxResponse | TxTimeout, now: float) -> None:
         if isinstance(ev, TxTimeout):
-            if call.state in ("init", "early"):
+            if call.pending:
                 self._end(call, None)
                 self._events.append(CallFailed(call.call_id, 408, "Request Timeout"))
             return
@@ -324,8 +325,9 @@ class UserAgent(_UasSide):
         status = response.status
         dialog = call.dialog
         if status < 200:
-            if call.state == "init":
-                call.state = "early"  # any provisional, 100 included, lets a CANCEL go (RFC 3261 §9.1)
+            if call.state is SipCallState.INIT:
+                # Any provisional, 100 included, lets a CANCEL go (RFC 3261 §9.1).
+                call.move(SipCallState.EARLY)
             if call.cancel_pending:
                 self._send_cancel(call, now)
             if status == 100:
@@ -336,10 +338,10 @@ class UserAgent(_UasSide):
         elif status < 300:
             if self.credentials is not None:
                 self.credentials.succeeded(response)
-            if call.state in ("init", "early"):
+            if call.pending:
                 self._learn_dialog(call, response)
                 dialog.confirmed = True
-                call.state = "confirmed"
+                call.move(SipCallState.CONFIRMED)
                 self._send_ack(call, response)
                 self._events.append(CallAnswered(call.call_id, _sdp_of(response)))
                 if call.cancelled or call.cancel_pending:  # we hung up first: the call exists, so end it
@@ -350,7 +352,7 @@ class UserAgent(_UasSide):
                 self._send_ack(call, response)
             else:
                 self._end_stray_fork(call, response, now)
-        elif call.state in ("init", "early"):
+        elif call.pending:
             if status in (401, 407) and not call.cancelled and self._retry_with_auth(call, response, now):
                 return
             self._end(call, None)

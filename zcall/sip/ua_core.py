@@ -32,13 +32,34 @@ class Drop(enum.Enum):
     STRAY_FORKS = "stray-forks"
 
 
+class SipCallState(enum.Enum):
+    """Where an INVITE dialog stands, on either side."""
+
+    INIT = "init"  # INVITE sent or received, nothing back yet
+    EARLY = "early"  # a provisional response went by
+    ANSWERED = "answered"  # UAS: our 2xx is out, its ACK not yet in
+    CONFIRMED = "confirmed"  # ACKed: the call is up
+    ENDED = "ended"
+
+
+C = SipCallState
+# Which state may follow which; staying put is not a move. Anything else is a bug in the user agent.
+CALL_TRANSITIONS: dict[SipCallState, frozenset[SipCallState]] = {
+    C.INIT: frozenset({C.EARLY, C.ANSWERED, C.CONFIRMED, C.ENDED}),
+    C.EARLY: frozenset({C.ANSWERED, C.CONFIRMED, C.ENDED}),
+    C.ANSWERED: frozenset({C.CONFIRMED, C.ENDED}),
+    C.CONFIRMED: frozenset({C.ENDED}),
+    C.ENDED: frozenset(),
+}
+
+
 @dataclass
 class _Call:
     call_id: str
     role: str  # "uac" | "uas"
     dialog: Dialog
     dest: Addr
-    state: str = "init"  # init, early, answered, confirmed, ended
+    state: SipCallState = SipCallState.INIT
     invite_tx: ClientTransaction | ServerTransaction | None = None
     invite: Request | None = None
     cancel_pending: bool = False
@@ -54,6 +75,17 @@ class _Call:
     ended_at: float | None = None
     stray_tags: set[str] = field(default_factory=set)  # forks whose 2xx we acknowledged and ended
     bye_pending: bool = False  # we hung up before the ACK of our 2xx arrived
+
+    @property
+    def pending(self) -> bool:
+        """No final answer yet (INIT or EARLY)."""
+        return self.state in (C.INIT, C.EARLY)
+
+    def move(self, state: SipCallState) -> None:
+        """The one place the state changes, checked against CALL_TRANSITIONS."""
+        if state is not self.state and state not in CALL_TRANSITIONS[self.state]:
+            raise RuntimeError(f"call {self.call_id}: {self.state.value} -> {state.value} is no transition")
+        self.state = state
 
 
 def _sdp_of(message: Request | Response) -> bytes:
@@ -121,7 +153,7 @@ class _UaCore:
         self._start_client(request, call.dialog.destination(call.dest), now)
 
     def _end(self, call: _Call, reason: str | None) -> None:
-        call.state = "ended"
+        call.move(SipCallState.ENDED)
         call.ended_at = self._now
         call.ok_next = call.ok_deadline = None
         if reason is not None:

@@ -7,8 +7,8 @@ import secrets
 from zcall.net import Addr
 from zcall.sip.dialog import ALLOW, CallConfirmed, Dialog, IncomingCall, ReInviteReceived, new_tag
 from zcall.sip.model import Request
-from zcall.sip.transaction import ServerTransaction, server_key
-from zcall.sip.ua_core import Drop, _Call, _sdp_of, _UaCore
+from zcall.sip.transaction import ServerTransaction, TxState, server_key
+from zcall.sip.ua_core import Drop, SipCallState, _Call, _sdp_of, _UaCore
 from zcall.sip.uri import NameAddr
 
 
@@ -20,24 +20,24 @@ class _UasSide(_UaCore):
     def ringing(self, call_id: str, now: float) -> None:
         self._now = max(self._now, now)
         call = self.calls.get(call_id)
-        if call is None or call.role != "uas" or call.state not in ("init", "early"):
+        if call is None or call.role != "uas" or not call.pending:
             return
-        call.state = "early"
+        call.move(SipCallState.EARLY)
         self._respond_invite(call, 180, b"", now)
 
     def answer(self, call_id: str, sdp: bytes, now: float) -> None:
         self._now = max(self._now, now)
         call = self.calls.get(call_id)
-        if call is None or call.role != "uas" or call.state not in ("init", "early"):
+        if call is None or call.role != "uas" or not call.pending:
             return
-        call.state = "answered"
+        call.move(SipCallState.ANSWERED)
         self._respond_invite(call, 200, sdp, now)
 
     def reject(self, call_id: str, status: int, now: float, reason: str = "") -> None:
         """486 Busy Here, 488 Not Acceptable Here, 603 Decline… to an incoming INVITE."""
         self._now = max(self._now, now)
         call = self.calls.get(call_id)
-        if call is None or call.role != "uas" or call.state not in ("init", "early"):
+        if call is None or call.role != "uas" or not call.pending:
             return
         self._respond_invite(call, status, b"", now, reason)
         self._end(call, None)
@@ -80,7 +80,7 @@ class _UasSide(_UaCore):
     def _on_request(self, request: Request, addr: Addr, now: float) -> None:
         key = server_key(request)
         existing = self._server.get(key)
-        if existing is not None and (request.method != "ACK" or existing.state == "completed"):
+        if existing is not None and (request.method != "ACK" or existing.state is TxState.COMPLETED):
             existing.receive(request, now)  # retransmission, or the ACK of a non-2xx final response
             return
         method = request.method
@@ -109,10 +109,10 @@ class _UasSide(_UaCore):
             self._reply(request, addr, now, 405)
 
     def _new_call(self, request: Request, addr: Addr, now: float) -> None:
-        if sum(1 for c in self.calls.values() if c.state != "ended") >= self.config.max_calls:
+        if sum(1 for c in self.calls.values() if c.state is not SipCallState.ENDED) >= self.config.max_calls:
             self._overloaded(request, addr)
             return
-        pending = sum(1 for c in self.calls.values() if c.role == "uas" and c.state in ("init", "early"))
+        pending = sum(1 for c in self.calls.values() if c.role == "uas" and c.pending)
         if pending >= self.config.max_pending_invites:
             self._count(Drop.PENDING_INVITES)
             self._overloaded(request, addr)
@@ -150,7 +150,7 @@ class _UasSide(_UaCore):
         if call is None or call.dialog.local_tag != request.to.tag or call.ok_seq != request.cseq.seq:
             self._count(Drop.STRAY_ACK)
             return
-        first = call.state == "answered"
+        first = call.state is SipCallState.ANSWERED
         call.ok_wire = None
         call.ok_seq = None
         call.ok_next = call.ok_deadline = None
@@ -158,7 +158,7 @@ class _UasSide(_UaCore):
             self._send_bye(call, self._now)
             self._end(call, None)
         elif first:
-            call.state = "confirmed"
+            call.move(SipCallState.CONFIRMED)
             call.dialog.confirmed = True
             self._events.append(CallConfirmed(call.call_id, _sdp_of(request)))
 
@@ -170,7 +170,7 @@ class _UasSide(_UaCore):
             return
         call = self.calls.get(request.call_id)
         self._reply(request, addr, now, 200, call)
-        if call is not None and call.role == "uas" and call.state in ("init", "early"):
+        if call is not None and call.role == "uas" and call.pending:
             invite_tx.respond(self._response(invite_tx.request, 487, call), now)
             self._end(call, "cancelled")
 
@@ -180,7 +180,7 @@ class _UasSide(_UaCore):
         if (
             call is None
             or dialog is None
-            or call.state == "ended"
+            or call.state is SipCallState.ENDED
             or dialog.local_tag != request.to.tag
             or dialog.remote_tag != request.from_.tag
         ):

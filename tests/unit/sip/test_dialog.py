@@ -20,6 +20,7 @@ from zcall.sip.dialog import (
 from zcall.sip.model import Request, Response, build_response
 from zcall.sip.parser import parse
 from zcall.sip.ua import UserAgent
+from zcall.sip.ua_core import CALL_TRANSITIONS, SipCallState
 
 A = ("10.0.0.1", 5060)
 B = ("10.0.0.2", 5062)
@@ -416,3 +417,18 @@ def test_a_flood_gets_503_and_leaves_no_state() -> None:
     statuses = [m.status for _, _, m in net.log[-5:] if isinstance(m, Response)]
     assert statuses == [200, 200, 503, 503, 503]
     assert len(b._server) == 5
+
+
+def test_call_states_follow_the_table_and_refuse_other_moves(udp: Net) -> None:
+    assert all(t in CALL_TRANSITIONS for targets in CALL_TRANSITIONS.values() for t in targets)
+    assert CALL_TRANSITIONS[SipCallState.ENDED] == frozenset()
+    call_id = _call(udp)
+    caller, callee = udp.uas[A].calls[call_id], udp.uas[B].calls[call_id]
+    assert caller.state is SipCallState.CONFIRMED and callee.state is SipCallState.CONFIRMED
+    with pytest.raises(RuntimeError, match="confirmed -> early is no transition"):
+        caller.move(SipCallState.EARLY)
+    udp.uas[A].bye(call_id, udp.now)
+    udp.pump()
+    assert caller.state is SipCallState.ENDED and callee.state is SipCallState.ENDED
+    with pytest.raises(RuntimeError, match="ended -> confirmed"):
+        callee.move(SipCallState.CONFIRMED)

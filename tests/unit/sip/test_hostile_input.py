@@ -10,7 +10,7 @@ from zcall.sip.dialog import CallConfirmed, IncomingCall, UaConfig
 from zcall.sip.errors import ParseReason
 from zcall.sip.model import Response
 from zcall.sip.ua import UserAgent
-from zcall.sip.ua_core import Drop
+from zcall.sip.ua_core import Drop, SipCallState
 
 A = ("10.0.0.1", 5060)
 B = ("10.0.0.2", 5062)
@@ -107,7 +107,7 @@ def test_confirmed_call_survives_a_hostile_in_dialog_request() -> None:
         f"Call-ID: {call_id}\r\nCSeq: 9\u00b2 BYE\r\nContent-Length: 0\r\n\r\n"
     )
     net.inject(bye.encode(), A, B)
-    assert bob.calls[call_id].state == "confirmed"
+    assert bob.calls[call_id].state is SipCallState.CONFIRMED
 
 
 def _cancelled_call(udp_drop_100: bool) -> tuple[Net, str]:
@@ -136,7 +136,7 @@ def test_a_2xx_after_a_local_hang_up_gets_ack_and_bye() -> None:
     net.pump()
     methods = net.methods()
     assert methods[methods.index("200"):][:2] == ["200", "ACK"]
-    assert "BYE" in methods and bob.calls[call_id].state == "ended"
+    assert "BYE" in methods and bob.calls[call_id].state is SipCallState.ENDED
 
 
 def test_a_flooding_source_is_throttled_while_others_still_get_through() -> None:

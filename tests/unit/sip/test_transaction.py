@@ -7,7 +7,18 @@ import pytest
 from tests.unit.sip.samples import invite
 from zcall.sip.model import Request, Response, build_response
 from zcall.sip.parser import parse
-from zcall.sip.transaction import ClientTransaction, ServerTransaction, TxResponse, TxTimeout, server_key
+from zcall.sip.transaction import (
+    INVITE_CLIENT,
+    INVITE_SERVER,
+    NON_INVITE_CLIENT,
+    NON_INVITE_SERVER,
+    ClientTransaction,
+    ServerTransaction,
+    TxResponse,
+    TxState,
+    TxTimeout,
+    server_key,
+)
 
 DEST = ("192.0.2.20", 5060)
 
@@ -61,7 +72,7 @@ def test_non_invite_proceeding_retransmits_every_t2() -> None:
     tx.handle_timer(0.5)
     tx.datagrams_to_send(0.5)
     tx.receive(build_response(req, 100), 0.6)
-    assert tx.state == "proceeding"
+    assert tx.state is TxState.PROCEEDING
     sent: list[float] = []
     while (when := tx.get_timer()) is not None and when < 20:
         tx.handle_timer(when)
@@ -83,7 +94,7 @@ def test_invite_client_non_2xx_acks_and_absorbs_retransmissions_for_d() -> None:
     tx = ClientTransaction(req, DEST, 0.0, reliable=False)
     tx.datagrams_to_send(0.0)
     tx.receive(build_response(req, 180, to_tag="x"), 0.2)
-    assert tx.state == "proceeding" and tx.get_timer() is None  # A and B stopped: ringing may last
+    assert tx.state is TxState.PROCEEDING and tx.get_timer() is None  # A and B stopped: ringing may last
     busy = build_response(req, 486, to_tag="x")
     tx.receive(busy, 1.0)
     (ack_wire, addr), = tx.datagrams_to_send(1.0)
@@ -104,7 +115,7 @@ def test_invite_client_2xx_goes_to_accepted_and_passes_retransmissions_up() -> N
     ok = build_response(req, 200, to_tag="y")
     tx.receive(ok, 0.1)
     tx.receive(ok, 0.6)
-    assert tx.state == "accepted" and len(_events(tx)) == 2
+    assert tx.state is TxState.ACCEPTED and len(_events(tx)) == 2
     assert tx.get_timer() == pytest.approx(32.1)
     tx.handle_timer(32.1)
     assert tx.terminated and _events(tx) == []
@@ -115,7 +126,7 @@ def test_non_invite_client_timer_k() -> None:
     for reliable, k in ((False, 5.0), (True, 0.0)):
         tx = ClientTransaction(req, DEST, 0.0, reliable=reliable)
         tx.receive(build_response(req, 200, to_tag="z"), 1.0)
-        assert tx.state == "completed" and tx.get_timer() == 1.0 + k
+        assert tx.state is TxState.COMPLETED and tx.get_timer() == 1.0 + k
         tx.receive(build_response(req, 200, to_tag="z"), 1.1)  # absorbed
         assert len(_events(tx)) == 1
         tx.handle_timer(1.0 + k)
@@ -154,7 +165,7 @@ def test_invite_server_ack_stops_g_and_i_absorbs() -> None:
         tx.respond(build_response(req, 603, to_tag="t"), 0.0)
         tx.datagrams_to_send(0.0)
         tx.receive(ack, 0.7)
-        assert tx.state == "confirmed" and tx.get_timer() == pytest.approx(0.7 + t_i)
+        assert tx.state is TxState.CONFIRMED and tx.get_timer() == pytest.approx(0.7 + t_i)
         tx.receive(ack, 0.8)
         tx.receive(req, 0.9)  # retransmitted INVITE in Confirmed: absorbed
         assert tx.datagrams_to_send(0.9) == []
@@ -168,7 +179,7 @@ def test_invite_server_2xx_accepted_until_l() -> None:
     tx.respond(build_response(req, 200, to_tag="t"), 0.0)
     tx.datagrams_to_send(0.0)
     tx.receive(req, 1.0)  # the TU, not the transaction, retransmits 2xx
-    assert tx.datagrams_to_send(1.0) == [] and tx.state == "accepted"
+    assert tx.datagrams_to_send(1.0) == [] and tx.state is TxState.ACCEPTED
     tx.handle_timer(32.0)
     assert tx.terminated
 
@@ -189,3 +200,21 @@ def test_non_invite_server_timer_j_and_retransmits() -> None:
         assert tx.get_timer() == pytest.approx(0.2 + j)
         tx.handle_timer(0.2 + j)
         assert tx.terminated
+
+
+@pytest.mark.parametrize("table", [INVITE_CLIENT, NON_INVITE_CLIENT, INVITE_SERVER, NON_INVITE_SERVER])
+def test_transition_tables_are_closed_and_end_in_terminated(table: dict[TxState, frozenset[TxState]]) -> None:
+    assert all(target in table for targets in table.values() for target in targets)
+    assert table[TxState.TERMINATED] == frozenset()
+    assert TxState.TERMINATED in table[TxState.COMPLETED]
+
+
+def test_a_move_outside_the_table_is_refused() -> None:
+    tx = ClientTransaction(_request(), DEST, 0.0, reliable=False)
+    tx.receive(build_response(_request(), 486, to_tag="x"), 0.1)
+    assert tx.state is TxState.COMPLETED
+    with pytest.raises(RuntimeError, match="completed -> proceeding"):
+        tx.move(TxState.PROCEEDING)
+    server = ServerTransaction(_request("OPTIONS"), DEST, 0.0, reliable=False)
+    with pytest.raises(RuntimeError, match="trying -> confirmed"):
+        server.move(TxState.CONFIRMED)
