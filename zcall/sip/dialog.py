@@ -181,7 +181,8 @@ class Dialog:
             headers.add("Allow", ", ".join(ALLOW))  # RFC 3261 §13.2.1: say what may be sent to us
         if body:
             headers.add("Content-Type", "application/sdp")
-        return Request(method, self.remote_target, headers, body)
+        # A Contact's ?headers are not ours to send: a peer must not choose headers of our requests.
+        return Request(method, self.remote_target.without_headers(), headers, body)
 
     def destination(self, fallback: Addr) -> Addr:
         """Loose routing: the first Route if there is one, else the remote target (RFC 3261 §12.2.1.1)."""

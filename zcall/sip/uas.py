@@ -168,7 +168,9 @@ class _UasSide(_UaCore):
         if invite_tx is None:
             self._reply(request, addr, now, 481)
             return
-        call = self.calls.get(request.call_id)
+        call = self.calls.get(invite_tx.request.call_id)  # the INVITE's call, found by its transaction
+        if call is not None and call.invite_tx is not invite_tx:
+            call = None
         self._reply(request, addr, now, 200, call)
         if call is not None and call.role == "uas" and call.pending:
             invite_tx.respond(self._response(invite_tx.request, 487, call), now)

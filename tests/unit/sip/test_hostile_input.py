@@ -166,3 +166,34 @@ def test_unanswered_incoming_invites_are_capped() -> None:
         bob.receive(_invite(n), A, 0.0)
         statuses += [int(d.split(b" ", 2)[1]) for d, _ in bob.datagrams_to_send(0.0)]
     assert statuses == [100, 100, 503, 503] and bob.dropped[Drop.PENDING_INVITES] == 2
+
+
+def test_a_cancel_ends_only_the_invite_its_transaction_matches() -> None:
+    bob = UserAgent(UaConfig(*B, user="bob"))
+    bob.receive(_invite(1), A, 0.0)
+    bob.receive(_invite(2), A, 0.0)
+    bob.datagrams_to_send(0.0)
+    calls = [e.call_id for e in iter(bob.next_event, None) if isinstance(e, IncomingCall)]
+    # CANCEL carrying call 1's branch but call 2's Call-ID: it is call 1's INVITE transaction that it names.
+    cancel = _invite(1).replace(b"INVITE sip:", b"CANCEL sip:", 1).replace(b"1 INVITE", b"1 CANCEL")
+    cancel = cancel.replace(b"hostile-1@", b"hostile-2@")
+    bob.receive(cancel, A, 0.1)
+    assert bob.calls[calls[1]].state != "ended"
+
+
+def test_contact_uri_headers_never_reach_our_requests() -> None:
+    alice, bob = UserAgent(UaConfig(*A, user="alice")), UserAgent(UaConfig(*B, user="bob"))
+    net = Net(alice, bob)
+    contact = f"Contact: <sip:alice@{A[0]}:{A[1]}?Subject=phish&Call-Info=evil>"
+    net.inject(_invite(7, (f"Contact: <sip:alice@{A[0]}:{A[1]}>", contact)), A, B)
+    (incoming,) = [e for e in net.take(B) if isinstance(e, IncomingCall)]
+    bob.answer(incoming.call_id, SDP, net.now)
+    net.pump()
+    ok = next(m for _, _, m in net.log if isinstance(m, Response) and m.status == 200)
+    ack = _invite(7).replace(b"INVITE sip:", b"ACK sip:", 1).replace(b"CSeq: 1 INVITE", b"CSeq: 1 ACK")
+    to = f"To: <sip:bob@{B[0]}>"
+    net.inject(ack.replace(to.encode(), f"{to};tag={ok.to.tag}".encode()), A, B)
+    bob.bye(incoming.call_id, net.now)
+    net.pump()
+    bye = next(m for _, _, m in net.log if getattr(m, "method", "") == "BYE")
+    assert "?" not in str(bye.uri) and bye.headers.get("Subject") is None
