@@ -98,7 +98,9 @@ async def test_call_sas_verify_trust_and_mismatch_alarm(tmp_path: Path) -> None:
             await until(lambda: isinstance(app.screen, HomeScreen), what="home after hang-up")
             assert app.view.recent and app.view.recent[0].reason == "local hangup"
 
-            # 2. Bob calls back: alice's screen rings; Enter answers; the call is verified on both sides.
+            # 2. Bob calls back: alice's screen rings; Enter answers; the call is verified on both sides, and
+            #    alice sees bob by the name her trust entry gives him, not the one he calls himself.
+            phone.cache.set_name(bob_zid, "Bob upstairs")
             await peer_ctl(bob, "call", f"sip:zcall@127.0.0.1:{alice_port}")
             await until(lambda: isinstance(app.screen, IncomingScreen), what="alice's phone to ring")
             assert app.ringer.ringing
@@ -112,7 +114,11 @@ async def test_call_sas_verify_trust_and_mismatch_alarm(tmp_path: Path) -> None:
             assert screen.query_one(SasWords).words == tuple(bob_secure["sas_words"])
             assert screen.call.secure.cache == "match" and screen.call.verified
             assert bob_secure["verified"] is True
-            assert "VERIFIED" in str(screen.query_one("#status", Static).content)
+            status = screen.query_one("#status", Static)
+            await until(lambda: "← Bob upstairs" in str(status.content), what="the trust entry's name")
+            assert "VERIFIED" in str(status.content)
+            who = str(screen.query_one("#who", Static).content)
+            assert "Bob upstairs (calls itself bob) · verified" in who, who
             await pilot.press("h")
             await peer_event(bob, "ended")
             await until(lambda: isinstance(app.screen, HomeScreen), what="home again")

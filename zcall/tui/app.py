@@ -199,10 +199,9 @@ class ZcallApp(App[None]):
     def reload_known(self) -> None:
         if self.cache is None:
             return
-        self.records = tuple(self.cache.peers())
-        self.view.set_known(
-            KnownDevice(r.zid.hex(), r.name, r.verified, r.has_secret) for r in self.records
-        )
+        records = tuple(self.cache.peers())
+        self.view.set_known(KnownDevice(r.zid.hex(), r.name, r.verified, r.has_secret) for r in records)
+        self.records = records  # after the view: watchers of `records` read the view
         self.peers = self.view.peer_rows()
 
     # --- commands (every one goes through Phone's public API) ------------------------------------------
@@ -240,9 +239,8 @@ class ZcallApp(App[None]):
             self.note(f"cannot call {target}: {exc}")
             self.notify(str(exc), title="Cannot call", severity="error")
             return
-        if zid:
-            self.view.update_call(call_id, zid=zid)
-            self.publish()
+        self.view.update_call(call_id, zid=zid, target=target)
+        self.publish()
 
     def answer(self, call_id: str) -> None:
         if not self.placing():

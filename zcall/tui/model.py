@@ -21,6 +21,7 @@ MAX_RECENT = 20
 MAX_LOG = 500
 MAX_ENDED = 4  # ended calls kept so a screen showing one can still say how it ended
 ALARMS = ("cache_mismatch", "zrtp_hash_mismatch")
+STANDING = {"match": "known, not verified", "new": "new device", "mismatch": "secret MISMATCH"}
 
 
 def is_busy(ended: events.Ended) -> bool:
@@ -64,6 +65,7 @@ class CallView:
     state: events.CallState
     started: float
     zid: str = ""  # the ZID the call was placed to, or the one ZRTP proved (empty until known)
+    target: str = ""  # what the user dialled (outgoing calls placed from this TUI)
     secure: events.Secure | None = None
     secure_at: float | None = None
     stats: events.Stats | None = None
@@ -77,6 +79,17 @@ class CallView:
     def alarm(self) -> events.Alert | None:
         """The alert that must stay on screen until the user decides (cache or hash mismatch)."""
         return next((a for a in self.alerts if a.alert in ALARMS), None)
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who is on the other end, as far as this unit can tell."""
+
+    name: str  # the trust entry's name once ZRTP proved the ZID, else what the peer calls itself
+    claimed: str  # what the peer calls itself (its SIP display name, or its URI)
+    zid: str  # "" until ZRTP proved one
+    standing: str  # "" until ZRTP: then verified / known / new device / secret mismatch
+    address: str  # where it is (a LAN peer's address, or the URI dialled); "" if unknown
 
 
 @dataclass(frozen=True)
@@ -173,6 +186,23 @@ class PhoneView:
         """The call the in-call and incoming screens are about: the newest one not ended."""
         live = [c for c in self.calls.values() if c.ended is None]
         return live[-1] if live else None
+
+    def who(self, call: CallView) -> Who:
+        secure = call.secure
+        zid = (secure.peer_zid or "") if secure is not None else ""
+        standing = ""
+        if secure is not None and secure.method == "zrtp":
+            standing = "verified" if call.verified else STANDING.get(secure.cache or "", "")
+        lan = next((p for p in self.peers.values() if zid and p.zid == zid), None)
+        if lan is None and call.direction == "out":
+            lan = next((p for p in self.peers.values() if call.zid and p.zid == call.zid), None)
+        if lan is not None:
+            address = f"{lan.address}:{lan.port}"
+        elif call.target.lower().startswith(("sip:", "sips:")):
+            address = call.target
+        else:
+            address = call.peer if call.peer.lower().startswith(("sip:", "sips:")) else ""
+        return Who(self.nickname(zid) or call.peer, call.peer, zid, standing, address)
 
     def elapsed(self, call: CallView) -> float:
         if call.ended is not None:

@@ -80,6 +80,7 @@ class InCallScreen(ZScreen):
         with VerticalScroll(id="body"):
             yield Static("", id="alarm")
             yield Static("", id="warning")
+            yield Static("", id="who", classes="line")
             yield SasWords(id="sas")
             yield Static("", id="hint", classes="line")
             yield Static("", id="suite", classes="line")
@@ -91,12 +92,18 @@ class InCallScreen(ZScreen):
         self.query_one("#sas", SasWords).border_title = "SAS"
         self.watch(self.app, "calls", self._follow)
         self.watch(self.app, "volume", self._show_audio)
+        # Who the peer is depends on the trust cache and the LAN list too, not only on the call.
+        self.watch(self.app, "records", self._show_again, init=False)
+        self.watch(self.app, "peers", self._show_again, init=False)
         if self.zapp.live:
             self.set_interval(1.0, self._tick)
 
     def _follow(self, calls: dict[str, CallView]) -> None:
         # An ended call leaves the app's list after a while; this screen keeps its last state.
         self.call = calls.get(self.call_id, self.call)
+
+    def _show_again(self) -> None:
+        self.watch_call(self.call)
 
     def _tick(self) -> None:
         if self.call is not None:
@@ -112,6 +119,7 @@ class InCallScreen(ZScreen):
         if call is None:
             return
         self._status(call)
+        self._who(call)
         alarm = call.alarm
         alarm_box = self.query_one("#alarm", Static)
         alarm_box.set_class(alarm is not None, "shown")
@@ -140,10 +148,27 @@ class InCallScreen(ZScreen):
         text.append("ended" if call.ended is not None else STATE_TEXT[call.state])
         if call.state in ("answered", "secure") or call.ended is not None:
             text.append(f" {clock_text(self.zapp.view.elapsed(call))}")
-        text.append(f" {'→' if call.direction == 'out' else '←'} {call.peer}")
+        text.append(f" {'→' if call.direction == 'out' else '←'} {self.zapp.view.who(call).name}")
         if call.ended is not None:
             text.append(f" · {call.ended.reason}")
         self.query_one("#status", Static).update(text)
+
+    def _who(self, call: CallView) -> None:
+        """The device as the trust cache knows it once ZRTP proved its ZID, and where it is."""
+        who = self.zapp.view.who(call)
+        text = Text(who.name, style="bold")
+        if who.claimed != who.name:
+            text.append(f" (calls itself {who.claimed})")
+        if who.standing:
+            style = {"verified": "green", "secret MISMATCH": "bold red"}.get(who.standing, "yellow")
+            text.append(" · ")
+            text.append(who.standing, style=style)
+            text.append(f" · ZID {who.zid[:8]}")
+        elif call.ended is None:
+            text.append(" · not identified until the call is secure", style="dim")
+        if who.address and who.address != who.name:
+            text.append(f" · {who.address}")
+        self.query_one("#who", Static).update(text)
 
     def _sas(self, call: CallView, compact: bool) -> None:
         sas = self.query_one("#sas", SasWords)
