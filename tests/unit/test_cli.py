@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.zcall_peer import ZcallPeer
+from zcall import cli
+from zcall import config as configmod
 from zcall.exitcodes import ExitCode
 
 
@@ -32,6 +35,48 @@ def test_help_lists_the_contract() -> None:
         assert option in out
     for command in ("peers", "trust", "doctor", "ctl", "config"):
         assert command in out
+
+
+def test_every_option_and_action_has_help() -> None:
+    parsers = [cli.build_parser()]
+    seen = []
+    while parsers:
+        parser = parsers.pop()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+                helped = {choice.dest for choice in action._choices_actions if choice.help}
+                assert helped == set(action.choices), f"{parser.prog}: actions without help"
+            elif not isinstance(action, argparse._HelpAction):
+                assert action.help, f"{parser.prog} {action.option_strings or action.dest} has no help"
+            seen.append(action)
+    assert len(seen) > 40
+
+
+@pytest.mark.parametrize(
+    ("args", "listed"),
+    [
+        (["trust", "--help"], ["list", "verify", "unverify", "forget", "rename"]),
+        (["ctl", "--help"], ["call", "answer", "hangup", "verify", "status"]),
+        (["config", "--help"], ["show", "path", "init"]),
+    ],
+)
+def test_subcommand_help_lists_its_actions(args: list[str], listed: list[str]) -> None:
+    out = zcall(*args).stdout
+    actions = out.split("actions:", 1)[1]
+    for action in listed:
+        assert f"\n    {action} " in actions
+
+
+def test_help_says_which_options_are_headless_only_and_ends_with_keys_files_exit_codes() -> None:
+    out = zcall("--help").stdout
+    headless = out.split("headless mode:", 1)[1].split("commands:", 1)[0]
+    assert [line.split()[0] for line in headless.splitlines() if line.startswith("  --")] == [
+        "--headless", "--events", "--call", "--hangup-after", "--exit-after-call",
+    ]
+    epilog = out.split("TUI keys", 1)[1]
+    for needle in ("Home", "In call", "Trust", "config.toml", "cache.sqlite", "zcall.sock", "exit codes:"):
+        assert needle in epilog
 
 
 def test_version() -> None:
@@ -193,3 +238,58 @@ def test_an_unusable_audio_spec_stops_the_start_once(tmp_path: Path, spec: list[
     assert result.returncode == ExitCode.FAILED
     assert message in result.stdout and '"event":"ready"' not in result.stdout
     assert result.stdout.count('"event":"error"') == 1
+
+
+def _password(argv: list[str], env: dict[str, str]) -> str | None:
+    return cli._password_override(cli.build_parser().parse_args(argv), env)
+
+
+def test_the_password_comes_off_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret pass\nignored\n")
+    assert _password(["--password-file", str(secret)], {cli.PASSWORD_ENV: "from env"}) == "s3cret pass"
+    assert _password([], {cli.PASSWORD_ENV: "from env"}) == "from env"
+    assert _password([], {}) is None  # the config file's
+    assert capsys.readouterr().err == ""
+    assert _password(["--password", "visible"], {}) == "visible"
+    assert "visible to every user" in capsys.readouterr().err
+    for content, why in ((b"", "empty first line"), (b"\xff\xfe", "not UTF-8"), (b"x" * 5000, "larger than")):
+        secret.write_bytes(content)
+        with pytest.raises(configmod.ConfigError, match=why):
+            _password(["--password-file", str(secret)], {})
+
+
+def test_password_options_as_a_user_runs_them(tmp_path: Path) -> None:
+    base = ["--home", str(tmp_path), "--headless", "--no-mdns", "--bind", "127.0.0.1", "--audio-in",
+            "silence", "--audio-out", "null", "--server", "sip:pbx.example.org", "--user", "u"]
+    warned = zcall(*base, "--password", "hunter2")
+    assert "--password is visible" in warned.stderr and "hunter2" not in warned.stderr + warned.stdout
+    missing = zcall(*base, "--password-file", str(tmp_path / "none"))
+    assert missing.returncode == ExitCode.USAGE and "cannot read" in missing.stderr
+    both = zcall(*base, "--password", "a", "--password-file", "b")
+    assert both.returncode == ExitCode.USAGE and "not allowed with" in both.stderr
+
+
+ONE_SHOT_FORBIDDEN = ("textual", "numpy", "soxr", "pyaudio", "zeroconf", "cryptography", "OpenSSL")
+
+
+def _imported(*args: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "zcall", *args],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    lines = result.stderr.splitlines()
+    return {line.split("|")[-1].strip() for line in lines if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("args", [["trust", "list"], ["ctl", "status"], ["config", "show"], ["--version"]])
+def test_one_shot_commands_import_only_what_they_need(tmp_path: Path, args: list[str]) -> None:
+    imported = _imported("--home", str(tmp_path), *args)
+    assert "zcall.cli" in imported
+    assert sorted(m for m in imported if m.split(".")[0] in ONE_SHOT_FORBIDDEN) == []
+
+
+def test_headless_does_not_import_textual(tmp_path: Path) -> None:
+    imported = _imported("--home", str(tmp_path), "--headless", "--no-mdns", "--audio-in", "tone:abc")
+    assert "zcall.headless" in imported
+    assert not [m for m in imported if m.split(".")[0] == "textual"]
