@@ -22,7 +22,7 @@ from zcall import events
 from zcall.callcore import CallCore
 from zcall.driver import CoreDriver
 from zcall.identity import Identity
-from zcall.keying import DtlsKeying, KeyAgreement, KeyEvent, SecretsWanted, ZrtpKeying
+from zcall.keying import DtlsKeying, KeyAgreement, KeyEvent, ReceiveKeys, SecretsWanted, ZrtpKeying
 from zcall.media.audio import AudioSink, open_sink, open_source
 from zcall.media.stream import MediaSession
 from zcall.net import Addr
@@ -185,7 +185,9 @@ class Call:
         try:
             source = open_source(settings.audio_in)
             self.gain = GainSink(open_sink(settings.audio_out), self.ctx.volume)
-            self.media = MediaSession(source, self.gain, on_key_packet=self._on_key_packet)
+            self.media = MediaSession(
+                source, self.gain, on_key_packet=self._on_key_packet, on_first_srtp=self._on_first_srtp
+            )
             host, port = await self.media.open((self.ctx.local_ip, settings.rtp_port))
             self.media.set_muted(True)  # nothing is captured for the peer before the call is secure
         except Exception as exc:  # an audio device or the port: the core decides what the call does
@@ -240,10 +242,20 @@ class Call:
         self.keys.receive(data, self.now())
         self._keys_driver.pump()
 
+    def _on_first_srtp(self) -> None:
+        # Authentic SRTP from the peer: for a ZRTP initiator still waiting, the implicit Conf2ACK.
+        if self.keys is not None and self._keys_driver is not None and not self.core.ended:
+            self.keys.srtp_received(self.now())
+            self._keys_driver.pump()
+
     def _on_key_event(self, event: KeyEvent) -> None:
         if isinstance(event, SecretsWanted):
             if isinstance(self.keys, ZrtpKeying):
                 self.keys.provide_secrets(event.peer_zid, self._lookup_secrets(event.peer_zid), self.now())
+            return
+        if isinstance(event, ReceiveKeys):
+            if self.media is not None:
+                self.media.start_srtp_receive(event.rx)
             return
         self.step(lambda now: self.core.on_key_event(event, now))
 

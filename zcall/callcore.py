@@ -276,7 +276,7 @@ class CallCore:
                 self._alarm_muted = True
         elif isinstance(event, KeyFailed):
             self._hang_up(event.reason, event.cause, now)
-        # SecretsWanted is the shell's business (it reads the trust cache)
+        # SecretsWanted and ReceiveKeys are the shell's business (the trust cache, the media receiver)
 
     def _keys_ready(self, ready: KeysReady, now: float) -> None:
         if self.state is not S.ANSWERED:

@@ -66,7 +66,15 @@ class SecretsWanted:
     peer_zid: bytes
 
 
-KeyEvent = KeysReady | KeyAlarm | KeyFailed | SecretsWanted
+@dataclass(frozen=True)
+class ReceiveKeys:
+    """A ZRTP initiator checked Confirm1: the shell installs these receive keys now, so the responder's first
+    authentic SRTP can stand in for a lost Conf2ACK (RFC 6189 §4.6; report it with srtp_received)."""
+
+    rx: SrtpKeys = field(repr=False)
+
+
+KeyEvent = KeysReady | KeyAlarm | KeyFailed | SecretsWanted | ReceiveKeys
 
 CACHE_MISMATCH_TEXT = (
     "This device's ZRTP secret does not match the one remembered from earlier calls: someone may be in the "
@@ -153,7 +161,7 @@ class ZrtpKeying:
         if isinstance(event, zrtp_events.PeerIdentified):
             return SecretsWanted(event.peer_zid) if event.needs_secrets else None
         if isinstance(event, zrtp_events.ReceiveKeysReady):
-            return None  # the implicit Conf2ACK needs the media path to try these keys first
+            return ReceiveKeys(SrtpKeys(SrtpProfile(event.srtp_profile), event.remote_key, event.remote_salt))
         if isinstance(event, zrtp_events.SecureReady):
             return self._ready(event)
         if isinstance(event, zrtp_events.CacheMismatch):

@@ -5,6 +5,11 @@ The event loop owns every protocol object (codec, libsrtp sessions, jitter buffe
 meet it only through their bounded rings. A 20 ms tick drives both directions: it takes captured frames (or
 reads an unpaced file/tone source once per tick, which paces it) and pops the jitter buffer once. Nothing is
 sent before start_srtp(): plain RTP never leaves, and audio captured before then is dropped (counted).
+
+Addresses: where we send is set from the SDP (set_remote) and never moves on what arrives. Key-agreement
+packets (ZRTP, DTLS, STUN) from any other address are dropped and counted, since before keys exist nothing
+else tells a third host from the peer. SRTP that authenticates is played from wherever it comes (counted when
+it is not the peer's address) but moves nothing either.
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ class MediaSession:
         sink: AudioSink,
         *,
         on_key_packet: KeyPacketHandler | None = None,
+        on_first_srtp: Callable[[], None] | None = None,
         payload_type: int = 111,
         bitrate: int = 32000,
         complexity: int = 9,
@@ -104,6 +110,8 @@ class MediaSession:
         self._paced = bool(getattr(source, "paced", False))
         self._sink = sink
         self._on_key_packet = on_key_packet
+        # The first SRTP packet that authenticates: ZRTP's implicit Conf2ACK (RFC 6189 §4.6).
+        self._on_first_srtp = on_first_srtp
         self._pt = payload_type
         # What we accept: the PT our own SDP gave Opus and the peer's (RFC 3264 lets them differ).
         self._rx_pts = {payload_type}
@@ -122,6 +130,8 @@ class MediaSession:
         self.stats_core = MediaStats(clock_rate=48000)
         self._tx: SrtpSender | None = None
         self._rx: SrtpReceiver | None = None
+        self._rx_keys: SrtpKeys | None = None
+        self._srtp_seen = False
         self._transport: asyncio.DatagramTransport | None = None
         self._remote: Addr | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -174,9 +184,16 @@ class MediaSession:
     def start_srtp(self, tx: SrtpKeys, rx: SrtpKeys) -> None:
         """Keys from ZRTP or DTLS-SRTP: from here on audio flows (both directions)."""
         self._tx = SrtpSender(tx, self._ssrc)
-        self._rx = SrtpReceiver(rx)
+        self.start_srtp_receive(rx)
         # RFC 3550 §6.2: the first report after half the interval (the sender learns the loss sooner).
         self._next_rtcp = self._clock() + self._rtcp_delay() / 2
+
+    def start_srtp_receive(self, rx: SrtpKeys) -> None:
+        """Receive keys alone, before ours to send exist (a ZRTP initiator after Confirm1). The same keys
+        given again keep the receiver, and with it the replay window."""
+        if self._rx is None or self._rx_keys != rx:
+            self._rx = SrtpReceiver(rx)
+            self._rx_keys = rx
 
     @property
     def secure(self) -> bool:
@@ -339,22 +356,27 @@ class MediaSession:
 
     # --- receiving ---
 
-    def _on_datagram(self, data: bytes, addr: Addr) -> None:
+    def _on_datagram(self, data: bytes, addr: Any) -> None:
         kind, reason = classify_with_reason(data)
         if kind is PacketKind.RTP:
-            self._on_rtp(data)
+            self._on_rtp(data, addr)
         elif kind is PacketKind.RTCP:
             self._on_rtcp(data)
         elif kind in (PacketKind.ZRTP, PacketKind.DTLS, PacketKind.STUN):
+            source = (str(addr[0]), int(addr[1]))
+            if self._remote is not None and source != self._remote:
+                # Unauthenticated and not from the address the SDP gave: a third host's (issue 12).
+                self.drops[f"{kind.value}-foreign-source"] += 1
+                return
             self.counters["key_packets_received"] += 1
             if self._on_key_packet is not None:
-                self._on_key_packet(data, (str(addr[0]), int(addr[1])))
+                self._on_key_packet(data, source)
             else:
                 self.drops["key-packet-unhandled"] += 1
         else:
             self.drops[f"demux-{reason}"] += 1
 
-    def _on_rtp(self, data: bytes) -> None:
+    def _on_rtp(self, data: bytes, addr: Any = None) -> None:
         if self._rx is None:
             self.drops["rtp-before-keys"] += 1
             return
@@ -369,6 +391,12 @@ class MediaSession:
         if packet.payload_type not in self._rx_pts:
             self.drops["payload-type"] += 1
             return
+        if addr != self._remote and addr is not None and self._remote is not None:
+            self.counters["srtp_from_other_address"] += 1  # authentic, so played; where we send stays
+        if not self._srtp_seen:
+            self._srtp_seen = True
+            if self._on_first_srtp is not None:
+                self._on_first_srtp()
         now = self._clock()
         self.stats_core.on_received(packet, now)
         self._jitter.push(packet, now * 1000.0)
