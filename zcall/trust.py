@@ -15,17 +15,29 @@ class PeerNotFound(ZcallError, LookupError):
     pass
 
 
+MIN_PREFIX = 4  # hex digits of a ZID prefix, as short as git's
+MAX_NAME = 63
+
+
 def find_peer(records: list[PeerRecord], ref: str) -> PeerRecord:
-    """A peer by its full ZID (hex), a unique ZID prefix of 6+ hex digits, or its exact name."""
+    """A peer by its full ZID (hex), its name, or a unique ZID prefix of 4+ hex digits.
+
+    A name and a prefix are weighed together: a device that names itself like another's ZID prefix makes
+    the reference ambiguous, never the winner. A name in other letter case counts only when nothing else does.
+    """
     wanted = ref.strip().lower()
-    by_zid = [r for r in records if r.zid.hex() == wanted]
-    if not by_zid and len(wanted) >= 6:
-        by_zid = [r for r in records if r.zid.hex().startswith(wanted)]
-    matches = by_zid or [r for r in records if r.name == ref]
+    exact = [r for r in records if r.zid.hex() == wanted]
+    if len(exact) == 1:
+        return exact[0]
+    prefixed = [r for r in records if r.zid.hex().startswith(wanted)] if len(wanted) >= MIN_PREFIX else []
+    matches = {r.zid: r for r in [*prefixed, *(r for r in records if r.name == ref.strip())]}
+    if not matches:
+        matches = {r.zid: r for r in records if r.name.lower() == wanted}
     if len(matches) != 1:
         why = "no known device" if not matches else f"{len(matches)} known devices"
-        raise PeerNotFound(f"{why} matches {ref!r} (give the ZID from `zcall trust list`)")
-    return matches[0]
+        hint = f"give a name, or {MIN_PREFIX}+ hex digits of a ZID from `zcall trust list`"
+        raise PeerNotFound(f"{why} match {ref[:80]!r} ({hint})")
+    return next(iter(matches.values()))
 
 
 def _when(stamp: float) -> str:
@@ -72,6 +84,12 @@ def run(args: argparse.Namespace, paths: Paths) -> int:
         elif args.trust_command == "forget":
             cache.forget(peer.zid)
         elif args.trust_command == "rename":
-            cache.set_name(peer.zid, args.new_name)
+            name = args.new_name.strip()
+            if not 0 < len(name) <= MAX_NAME or not name.isprintable():
+                print(f"zcall: a name is 1-{MAX_NAME} printable characters", file=sys.stderr)
+                return 1
+            cache.set_name(peer.zid, name)
+            print(f"rename: {peer.zid.hex()} {peer.name or '-'} -> {name}")
+            return 0
         print(f"{args.trust_command}: {peer.zid.hex()} {peer.name}".rstrip())
     return 0

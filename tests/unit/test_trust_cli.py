@@ -52,9 +52,31 @@ def test_unknown_or_ambiguous_peer_is_a_clear_error(tmp_path: Path) -> None:
     _seed(tmp_path)
     missing = zcall("--home", str(tmp_path), "trust", "verify", "nobody")
     assert missing.returncode == 1
-    assert "no known device matches 'nobody'" in missing.stderr
-    short = zcall("--home", str(tmp_path), "trust", "verify", "b0")  # too short to be a prefix
+    assert "no known device match 'nobody'" in missing.stderr
+    short = zcall("--home", str(tmp_path), "trust", "verify", "b0b")  # too short to be a prefix
     assert short.returncode == 1
+
+
+def test_a_short_zid_prefix_and_rename_say_what_they_did(tmp_path: Path) -> None:
+    paths = _seed(tmp_path)
+    assert zcall("--home", str(tmp_path), "trust", "verify", "A1A1").returncode == 0  # 4 digits, any case
+    assert _verified(paths)[ALICE] == ("alice desk", True)
+    renamed = zcall("--home", str(tmp_path), "trust", "rename", "b0b0", "Bob at home")
+    assert renamed.returncode == 0
+    assert renamed.stdout == f"rename: {BOB.hex()} bob -> Bob at home\n"
+    assert zcall("--home", str(tmp_path), "trust", "unverify", "ALICE DESK").returncode == 0  # any case
+    assert _verified(paths)[ALICE] == ("alice desk", False)
+    bad = zcall("--home", str(tmp_path), "trust", "rename", "b0b0", "x" * 64)
+    assert bad.returncode == 1 and "printable" in bad.stderr
+
+
+def test_a_name_that_looks_like_a_zid_prefix_is_ambiguous_not_a_winner(tmp_path: Path) -> None:
+    paths = _seed(tmp_path)
+    with ZrtpCache(paths.cache_file) as cache:
+        cache.touch(bytes.fromhex("cc" * 12), 1_700_000_200.0, name="a1a1")  # names itself like alice's ZID
+    clash = zcall("--home", str(tmp_path), "trust", "verify", "a1a1")
+    assert clash.returncode == 1 and "2 known devices match" in clash.stderr
+    assert _verified(paths)[ALICE] == ("alice desk", False)
 
 
 def test_empty_cache_lists_nothing(tmp_path: Path) -> None:
