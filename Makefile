@@ -18,7 +18,7 @@ IMAGE_DEBS_FOREIGN := qemu-user-static binfmt-support
 BOOT_TEST_DEBS := qemu-system-x86 mtools
 ARCH ?= amd64
 
-.PHONY: setup setup-test run test bench lint clean deb fuzz durability image boot-test
+.PHONY: setup setup-test run test bench lint clean deb fuzz durability soak image boot-test
 
 setup: $(STAMP)
 
@@ -60,6 +60,10 @@ fuzz: setup
 # SIGKILL during trust-cache writes, 1000 times per case (one writer, two writers on one file).
 durability: setup
 	ZCALL_DURABILITY_ROUNDS=1000 $(BIN)/pytest tests/e2e/test_cache_durability.py -p no:cacheprovider -q
+
+# 1000 sequential calls between two units; fd/RSS/task samples as JSON lines in soak.jsonl, checked flat.
+soak: setup-test
+	ZCALL_SOAK_CALLS=1000 ZCALL_SOAK_REPORT=soak.jsonl $(BIN)/pytest tests/e2e/test_soak.py -p no:cacheprovider -q -s
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -276,6 +276,7 @@ class Phone:
                 "address": f"{self.server.proxy[0]}:{self.server.proxy[1]}",
             },
             "calls": [call.status() for call in self.calls.values()],
+            "tasks": len(asyncio.all_tasks()),  # a soak watches this stay flat
             "peers": [
                 {"name": p.name, "zid": p.zid.hex(), "address": p.address, "port": p.sip_port}
                 for p in self.peers.values()
