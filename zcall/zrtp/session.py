@@ -40,7 +40,8 @@ import collections
 import contextlib
 import enum
 from collections.abc import Callable
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
 
 from zcall.zrtp import crypto
 from zcall.zrtp import messages as m
@@ -278,45 +279,22 @@ class ZrtpSession:
     # -------------------------------------------------------------------------------------- dispatch
 
     def _dispatch(self, msg: m.Message, packet: Packet, now: float) -> None:
-        if isinstance(msg, m.Error):
-            self._on_error(msg, now)
-        elif isinstance(msg, m.ErrorAck):
-            if self._tx.retx is None or self._tx.retx.kind != "Error":
-                raise Drop("unexpected")
-            self._tx.retx = None
-            if self.state is State.ERROR_SENT:
-                self.state = State.FAILED
-        elif isinstance(msg, m.Ping):
-            endpoint_hash = crypto.implicit_hash(self.zid)[:8]
-            self._tx.send(m.PingAck(VERSION, endpoint_hash, msg.endpoint_hash, packet.ssrc).encode())
-        elif self.state in _TERMINAL:
-            raise Drop("after_end")
-        elif isinstance(msg, m.Hello):
-            self._on_hello(msg, packet, now)
-        elif isinstance(msg, m.HelloAck):
-            self._on_hello_ack(now)
-        elif isinstance(msg, m.Commit):
-            self._on_commit(msg, now)
-        elif isinstance(msg, m.DHPart):
-            if msg.part == 1:
-                self._on_dhpart1(msg, now)
-            else:
-                self._on_dhpart2(msg, now)
-        elif isinstance(msg, m.Confirm):
-            if msg.part == 1:
-                self._on_confirm1(msg, now)
-            else:
-                self._on_confirm2(msg, now)
-        elif isinstance(msg, m.Conf2Ack):
-            if self.state is not State.WAIT_CONF2ACK:
-                raise Drop("unexpected")
-            self._become_secure(now)
-        elif isinstance(msg, m.GoClear):
-            self._on_goclear(msg, now)
-        elif isinstance(msg, m.SasRelay):
-            self._refuse_in_secure(ZrtpErrorCode.UNTRUSTED_MITM, now)
-        else:  # ClearACK, RelayACK, PingACK: we never solicit them
+        """Route by wire type; a message its route does not allow in this state is dropped here, once."""
+        route = _ROUTES.get(msg.raw[4:12])  # every parsed message keeps its exact bytes
+        if route is None or self.state not in route.states:
+            raise Drop("after_end" if self.state in _TERMINAL else "unexpected")
+        route.run(self, msg, packet, now)
+
+    def _on_error_ack(self) -> None:
+        if self._tx.retx is None or self._tx.retx.kind != "Error":
             raise Drop("unexpected")
+        self._tx.retx = None
+        if self.state is State.ERROR_SENT:
+            self.state = State.FAILED
+
+    def _on_ping(self, ping: m.Ping, packet: Packet) -> None:
+        endpoint_hash = crypto.implicit_hash(self.zid)[:8]
+        self._tx.send(m.PingAck(VERSION, endpoint_hash, ping.endpoint_hash, packet.ssrc).encode())
 
     def _on_error(self, msg: m.Error, now: float) -> None:
         self._tx.send(m.ErrorAck().encode())
@@ -384,8 +362,6 @@ class ZrtpSession:
         self._fail("no Hello matching the signalled zrtp-hash arrived", None)
 
     def _on_hello_ack(self, now: float) -> None:
-        if self.state is not State.DISCOVERY:
-            raise Drop("unexpected")
         self._hello_acked = True
         self._tx.hello = None
         self._last_progress = now
@@ -430,7 +406,7 @@ class ZrtpSession:
 
     def _on_dhpart1(self, dh1: m.DHPart, now: float) -> None:
         x = self._x
-        if self.state is not State.COMMIT_SENT or x is None or self._peer_hello is None:
+        if x is None or self._peer_hello is None:
             raise Drop("unexpected")
         # H1 -> H2 -> H3 must reach the Hello's H3, and H2 now authenticates that Hello (§9).
         h2 = crypto.implicit_hash(dh1.h1)
@@ -555,7 +531,7 @@ class ZrtpSession:
 
     def _on_goclear(self, msg: m.GoClear, now: float) -> None:
         x = self._x
-        if self.state is not State.SECURE or x is None or x.keys is None:
+        if x is None or x.keys is None:
             raise Drop("unexpected")
         if not crypto.macs_equal(crypto.mac64(x.choice.hash, x.peer_mac_key, m.GoClear.TYPE), msg.clear_mac):
             raise Drop("bad_mac")
@@ -563,7 +539,62 @@ class ZrtpSession:
 
     def _refuse_in_secure(self, code: ZrtpErrorCode, now: float) -> None:
         """We never go clear and trust no MiTM: answer with Error but keep our SRTP keys (§5.9)."""
-        if self.state is not State.SECURE:
-            raise Drop("unexpected")
         if self._tx.retx is None:
             self._tx.start("Error", m.Error(code).encode(), now)
+
+
+M = TypeVar("M", bound=m.Message)
+
+
+@dataclass(frozen=True)
+class _Route(Generic[M]):
+    """One message type: its handler and the states it may arrive in (aioquic's frame-handler table)."""
+
+    kind: type[M]
+    handler: Callable[[ZrtpSession, M, Packet, float], None]
+    states: frozenset[State]
+
+    def run(self, session: ZrtpSession, msg: m.Message, packet: Packet, now: float) -> None:
+        if not isinstance(msg, self.kind):  # the wire type picked this route, so the parser made this class
+            raise Drop("unexpected")
+        self.handler(session, msg, packet, now)
+
+
+S = State
+_ANY = frozenset(State)  # Error, ErrorACK and Ping are answered even after the end
+_LIVE = _ANY - frozenset(_TERMINAL)
+# Which message is handled in which state; anything else is dropped as "unexpected" (or "after_end").
+# ClearACK, RelayACK and PingACK have no route: we never solicit them.
+_ROUTES: dict[bytes, _Route[Any]] = {
+    b"Error   ": _Route(m.Error, lambda z, msg, _, now: z._on_error(msg, now), _ANY),
+    b"ErrorACK": _Route(m.ErrorAck, lambda z, _msg, _, _now: z._on_error_ack(), _ANY),
+    b"Ping    ": _Route(m.Ping, lambda z, msg, packet, _: z._on_ping(msg, packet), _ANY),
+    b"Hello   ": _Route(m.Hello, lambda z, msg, packet, now: z._on_hello(msg, packet, now), _LIVE),
+    b"HelloACK": _Route(m.HelloAck, lambda z, _msg, _, now: z._on_hello_ack(now), frozenset({S.DISCOVERY})),
+    b"Commit  ": _Route(
+        m.Commit,
+        lambda z, msg, _, now: z._on_commit(msg, now),
+        frozenset({S.DISCOVERY, S.COMMIT_SENT, S.WAIT_DHPART2}),
+    ),
+    b"DHPart1 ": _Route(m.DHPart, lambda z, msg, _, now: z._on_dhpart1(msg, now), frozenset({S.COMMIT_SENT})),
+    b"DHPart2 ": _Route(
+        m.DHPart, lambda z, msg, _, now: z._on_dhpart2(msg, now), frozenset({S.WAIT_DHPART2, S.WAIT_CONFIRM2})
+    ),
+    b"Confirm1": _Route(
+        m.Confirm,
+        lambda z, msg, _, now: z._on_confirm1(msg, now),
+        frozenset({S.WAIT_CONFIRM1, S.WAIT_CONF2ACK}),
+    ),
+    b"Confirm2": _Route(
+        m.Confirm, lambda z, msg, _, now: z._on_confirm2(msg, now), frozenset({S.WAIT_CONFIRM2, S.SECURE})
+    ),
+    b"Conf2ACK": _Route(
+        m.Conf2Ack, lambda z, _m, _, now: z._become_secure(now), frozenset({S.WAIT_CONF2ACK})
+    ),
+    b"GoClear ": _Route(m.GoClear, lambda z, msg, _, now: z._on_goclear(msg, now), frozenset({S.SECURE})),
+    b"SASrelay": _Route(
+        m.SasRelay,
+        lambda z, _msg, _, now: z._refuse_in_secure(ZrtpErrorCode.UNTRUSTED_MITM, now),
+        frozenset({S.SECURE}),
+    ),
+}

@@ -575,3 +575,40 @@ def test_injected_error_after_secure_keeps_keys() -> None:
     assert message_of(a.datagrams_to_send(10.0)[0]) == m.ErrorAck()
     assert a.state is State.SECURE and a.next_event() is None
     assert a.drops["error_after_secure"] == 1
+
+
+UNSOLICITED = [m.ClearAck(), m.RelayAck(), m.PingAck(b"1.10", b"ABCDEFGH", b"HGFEDCBA", 7)]
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_the_dispatch_table_drops_what_a_state_does_not_expect(state: State) -> None:
+    """The state check is made once, at dispatch: a refused message reaches no handler and changes nothing."""
+    refused: list[m.Message] = [*UNSOLICITED]
+    if state is not State.DISCOVERY:
+        refused.append(m.HelloAck())
+    if state is not State.WAIT_CONF2ACK:
+        refused.append(m.Conf2Ack())
+    if state is not State.SECURE:
+        refused.append(m.GoClear(bytes(8)))
+    terminal = state in (State.FAILED, State.CLOSED, State.ERROR_SENT)
+    a = make(1)
+    a.start(0.0)
+    a.datagrams_to_send(0.0)
+    a.state = state
+    for n, msg in enumerate(refused):
+        a.receive(encode_packet(n, 2, msg.encode()), 0.1)
+    if state is State.CLOSED:  # a closed session does not even parse
+        assert sum(a.drops.values()) == 0
+    else:
+        assert a.drops == {"after_end" if terminal else "unexpected": len(refused)}
+    assert a.state is state and a.next_event() is None and a.datagrams_to_send(0.1) == []
+
+
+@pytest.mark.parametrize("state", [State.FAILED, State.ERROR_SENT])
+def test_error_and_ping_are_answered_even_after_the_end(state: State) -> None:
+    a = make(1)
+    a.state = state
+    a.receive(encode_packet(1, 2, m.Ping(b"1.10", b"PINGHASH").encode()), 0.0)
+    a.receive(encode_packet(2, 2, m.Error(ZrtpErrorCode.TIMEOUT).encode()), 0.0)
+    sent = [message_of(p) for p in a.datagrams_to_send(0.0)]
+    assert [type(x) for x in sent] == [m.PingAck, m.ErrorAck] and not a.drops
