@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from zcall.net import Addr
+from zcall.net import Addr, is_ip_literal
 from zcall.sip.headers import CSeq, Headers
 from zcall.sip.model import Request, Response
 from zcall.sip.register import Registered, RegistrationFailed
@@ -184,12 +184,19 @@ class Dialog:
         # A Contact's ?headers are not ours to send: a peer must not choose headers of our requests.
         return Request(method, self.remote_target.without_headers(), headers, body)
 
-    def destination(self, fallback: Addr) -> Addr:
-        """Loose routing: the first Route if there is one, else the remote target (RFC 3261 §12.2.1.1)."""
+    def destination(self, fallback: Addr, *, literal_only: bool = False) -> Addr:
+        """Loose routing: the first Route if there is one, else the remote target (RFC 3261 §12.2.1.1).
+
+        `literal_only` (requests inside a dialog): a host name from the peer's Contact or Record-Route is not
+        looked up (a blocking lookup the peer chose); the request goes where the dialog's messages came from.
+        """
         uri = self.route_set[0].uri if self.route_set else self.remote_target
         if not uri.is_sip:
             return fallback
-        return self.target_addr(uri)
+        addr = self.target_addr(uri)
+        if literal_only and not is_ip_literal(addr[0]):
+            return fallback
+        return addr
 
     @staticmethod
     def target_addr(uri: SipUri) -> Addr:

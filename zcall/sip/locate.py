@@ -13,7 +13,6 @@ The certificate of whichever host answers is checked against the SIP domain, not
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import dns.exception
 import dns.resolver
 
 from zcall.errors import ZcallError
+from zcall.net import is_ip_literal
 from zcall.sip.uri import SipUri
 
 SIPS_SERVICE = "SIPS+D2T"  # RFC 3263 §4.1: SIP over TLS over TCP
@@ -88,18 +88,10 @@ class Plan:
     port: int | None = None  # an explicit port: A/AAAA of the host only (§4.2)
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def plan(uri: SipUri) -> Plan:
     """RFC 3263 §4: a numeric host is used as is; a port skips NAPTR and SRV; else NAPTR, then SRV."""
     host = (uri.params.get("maddr") or uri.host).strip("[]").rstrip(".").lower()
-    if _is_ip(host):
+    if is_ip_literal(host):
         return Plan(host, direct=Hop(host, uri.port or DEFAULT_PORT))
     return Plan(host, port=uri.port)
 
@@ -204,7 +196,7 @@ class Locator:
 
     async def addresses(self, hop: Hop) -> list[str]:
         """A hop's IPv4 then IPv6 addresses (zcall's own addresses are IPv4, so those are tried first)."""
-        if _is_ip(hop.host):
+        if is_ip_literal(hop.host):
             return [hop.host]
         lookups = (self._query(hop.host, "A"), self._query(hop.host, "AAAA"))
         results: list[list[Any] | BaseException | None] = list(

@@ -158,7 +158,8 @@ class UserAgent(_UasSide):
         if call is None or call.state is not SipCallState.CONFIRMED or call.reinvite_out or call.reinvite_tx:
             return False
         request = call.dialog.request("INVITE", self.config, sdp)
-        call.reinvite_out = self._start_client(request, call.dialog.destination(call.dest), now)
+        dest = call.dialog.destination(call.dest, literal_only=True)
+        call.reinvite_out = self._start_client(request, dest, now)
         return True
 
     def options(self, target: SipUri | str, now: float, *, dest: Addr | None = None) -> str:
@@ -229,7 +230,7 @@ class UserAgent(_UasSide):
             seq = response.cseq.seq
             ack = call.dialog.request("ACK", self.config, seq=seq)
             call.ack_wire = ack.serialize()
-        self._out.append((call.ack_wire, call.dialog.destination(call.dest)))
+        self._out.append((call.ack_wire, call.dialog.destination(call.dest, literal_only=True)))
 
     def _on_response(self, response: Response, now: float) -> None:
         key = client_key(response)
@@ -240,7 +241,7 @@ class UserAgent(_UasSide):
         # A 2xx retransmission after our INVITE transaction ended: re-send the ACK (RFC 6026 / §13.2.2.4).
         call = self.calls.get(response.call_id)
         if call and response.cseq.method == "INVITE" and 200 <= response.status < 300 and call.ack_wire:
-            self._out.append((call.ack_wire, call.dialog.destination(call.dest)))
+            self._out.append((call.ack_wire, call.dialog.destination(call.dest, literal_only=True)))
             return
         self._count(Drop.STRAY_RESPONSE)
 
@@ -308,7 +309,7 @@ class UserAgent(_UasSide):
             return
         if response.status < 300:
             ack = call.dialog.request("ACK", self.config, seq=response.cseq.seq)
-            self._out.append((ack.serialize(), call.dialog.destination(call.dest)))
+            self._out.append((ack.serialize(), call.dialog.destination(call.dest, literal_only=True)))
             if response.contacts:
                 call.dialog.remote_target = response.contacts[0].uri
         if call.reinvite_out is tx:
@@ -390,7 +391,7 @@ class UserAgent(_UasSide):
         target = response.contacts[0].uri if response.contacts else d.remote_target
         stray = Dialog(d.call_id, d.local_tag, tag, d.local, d.remote, d.local_seq, None, target,
                        list(reversed(response.record_route)))
-        dest = stray.destination(call.dest)
+        dest = stray.destination(call.dest, literal_only=True)
         self._out.append((stray.request("ACK", self.config, seq=response.cseq.seq).serialize(), dest))
         self._start_client(stray.request("BYE", self.config), dest, now)
 

@@ -150,7 +150,7 @@ class _UaCore:
 
     def _send_bye(self, call: _Call, now: float) -> None:
         request = call.dialog.request("BYE", self.config)
-        self._start_client(request, call.dialog.destination(call.dest), now)
+        self._start_client(request, call.dialog.destination(call.dest, literal_only=True), now)
 
     def _end(self, call: _Call, reason: str | None) -> None:
         call.move(SipCallState.ENDED)

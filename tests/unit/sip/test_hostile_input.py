@@ -197,3 +197,23 @@ def test_contact_uri_headers_never_reach_our_requests() -> None:
     net.pump()
     bye = next(m for _, _, m in net.log if getattr(m, "method", "") == "BYE")
     assert "?" not in str(bye.uri) and bye.headers.get("Subject") is None
+
+
+def test_in_dialog_requests_never_look_up_a_host_name_the_peer_chose() -> None:
+    """A Contact naming a host (whose lookup would block, and which the peer picks) is not dialled: the BYE
+    goes where the dialog's messages came from."""
+    alice, bob = UserAgent(UaConfig(*A, user="alice")), UserAgent(UaConfig(*B, user="bob"))
+    net = Net(alice, bob)
+    contact = "Contact: <sip:alice@slow-dns.attacker.example:5060>"
+    net.inject(_invite(8, (f"Contact: <sip:alice@{A[0]}:{A[1]}>", contact)), A, B)
+    (incoming,) = [e for e in net.take(B) if isinstance(e, IncomingCall)]
+    bob.answer(incoming.call_id, SDP, net.now)
+    net.pump()
+    ok = next(m for _, _, m in net.log if isinstance(m, Response) and m.status == 200)
+    ack = _invite(8).replace(b"INVITE sip:", b"ACK sip:", 1).replace(b"CSeq: 1 INVITE", b"CSeq: 1 ACK")
+    to = f"To: <sip:bob@{B[0]}>"
+    net.inject(ack.replace(to.encode(), f"{to};tag={ok.to.tag}".encode()), A, B)
+    bob.bye(incoming.call_id, net.now)
+    net.pump()
+    (bye_to,) = [dst for _, dst, m in net.log if getattr(m, "method", "") == "BYE"]
+    assert bye_to == A and not net.outside
