@@ -98,3 +98,15 @@ def b32_events(call_id: str = "b32b32b3") -> list[events.Event]:
             peer_zid=DAVE_ZID.hex(), cache="new", verified=False,
         ),
     ]
+
+
+def carol_call_events(call_id: str = "ca401ca4") -> list[events.Event]:
+    return [
+        events.Call(id=call_id, state="incoming", direction="in", peer="carol"),
+        events.Call(id=call_id, state="answered", direction="in", peer="carol"),
+        events.Secure(
+            id=call_id, method="zrtp", srtp_profile="AES_CM_128_HMAC_SHA1_80", peer_zid=CAROL_ZID.hex(),
+            cache="match", verified=False,
+        ),
+        events.Ended(id=call_id, reason="remote hangup", duration_s=754.0),
+    ]

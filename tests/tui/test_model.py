@@ -22,7 +22,7 @@ from zcall.tui.widgets.meter import level_text, loss_percent, quality_text, rms_
 from zcall.tui.widgets.sas import big, sas_lines
 
 
-def test_fold_home_call_and_recent() -> None:
+def test_fold_home_and_call() -> None:
     view = PhoneView(clock=lambda: 100.0)
     view.set_known([KnownDevice(scenes.CAROL_ZID.hex(), "Carol", False, True)])
     for event in scenes.home_events():
@@ -31,7 +31,7 @@ def test_fold_home_call_and_recent() -> None:
     rows = view.peer_rows()
     assert [(r.label, r.trust) for r in rows] == [("Carol", "known"), ("bob-desk", "new"), ("dave", "new")]
     assert [r.peer.name for r in rows if r.busy] == ["dave"]  # the last call to dave got 486
-    assert view.recent[0].reason == "486 Busy Here" and view.active is None
+    assert view.active is None
     for event in scenes.in_call_events():
         view.apply(event)
     call = view.active

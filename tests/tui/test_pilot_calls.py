@@ -24,6 +24,7 @@ from tests.tui.helpers import free_port, phone_settings, until
 from zcall.engine import Phone
 from zcall.paths import Paths
 from zcall.tui.app import ZcallApp
+from zcall.tui.screens.history import HistoryScreen
 from zcall.tui.screens.home import HomeScreen
 from zcall.tui.screens.incall import InCallScreen
 from zcall.tui.screens.incoming import IncomingScreen
@@ -96,7 +97,7 @@ async def test_call_sas_verify_trust_and_mismatch_alarm(tmp_path: Path) -> None:
             await pilot.press("h")
             await peer_event(bob, "ended")
             await until(lambda: isinstance(app.screen, HomeScreen), what="home after hang-up")
-            assert app.view.recent and app.view.recent[0].reason == "local hangup"
+            assert app.history.entries and app.history.entries[0].reason == "local hangup"
 
             # 2. Bob calls back: alice's screen rings; Enter answers; the call is verified on both sides, and
             #    alice sees bob by the name her trust entry gives him, not the one he calls himself.
@@ -155,3 +156,49 @@ async def test_call_sas_verify_trust_and_mismatch_alarm(tmp_path: Path) -> None:
             await pilot.press("escape")
             await until(lambda: isinstance(app.screen, HomeScreen), what="home after the alarm")
             assert [r.verified for r in phone.cache.peers() if r.zid == bob_zid] == [False]
+
+
+async def test_history_survives_restart_and_calls_back_from_history_and_trust(tmp_path: Path) -> None:
+    """Issue 17 item 15: with mDNS off, a device once called is called again from History or Trust."""
+    bob_port = free_port()
+    bob = ZcallPeer(
+        None, tmp_path / "bob", name="bob", sip_port=bob_port, auto_answer=True,
+        extra=["--bind", "127.0.0.1", "--no-mdns"],
+    )
+    paths = Paths.for_home(tmp_path / "alice")
+    bob_uri = f"sip:zcall@127.0.0.1:{bob_port}"
+
+    def alice() -> ZcallApp:
+        return ZcallApp(Phone(phone_settings("alice", "127.0.0.1", free_port()), paths), paths)
+
+    async def call_goes_through(app: ZcallApp, pilot: Pilot[None]) -> None:
+        await peer_event(bob, "secure")
+        await until(lambda: secure_call(app), what="a secure call")
+        await pilot.press("h")
+        await peer_event(bob, "ended")
+        await until(lambda: isinstance(app.screen, (HomeScreen, TrustScreen, HistoryScreen)), what="back")
+
+    with bob:
+        await peer_event(bob, "ready")
+        app = alice()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(lambda: app.started, what="the phone to start")
+            await dial(pilot, app, bob_uri)
+            await call_goes_through(app, pilot)
+        assert paths.history_file.stat().st_mode & 0o777 == 0o600
+        app = alice()  # a restart: same home, new process state
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(lambda: app.started, what="the phone to start again")
+            recent = str(app.screen.query_one("#recent", Static).content)
+            assert "→ " in recent and "local hangup" in recent, recent
+            [record] = app.history.entries
+            assert record.uri == bob_uri and record.zid and record.secure
+            await pilot.press("t")
+            await until(lambda: isinstance(app.screen, TrustScreen), what="the trust screen")
+            await pilot.press("c")  # bob is not on the LAN (no mDNS): called at the URI that reached him
+            await call_goes_through(app, pilot)
+            await pilot.press("escape", "r")
+            await until(lambda: isinstance(app.screen, HistoryScreen), what="the history screen")
+            await pilot.press("enter")
+            await call_goes_through(app, pilot)
+            assert [r.zid for r in app.history.entries] == [record.zid] * 3

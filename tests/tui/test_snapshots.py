@@ -97,6 +97,14 @@ async def trust(app: ZcallApp, pilot: Pilot[None]) -> None:
     await pilot.press("t")
 
 
+async def history(app: ZcallApp, pilot: Pilot[None]) -> None:
+    """Recent calls: the busy one from Home's scene and a call with carol, longer and answered."""
+    await home(app, pilot)
+    await feed(app, pilot, scenes.carol_call_events())
+    app.clear_notifications()
+    await pilot.press("r")
+
+
 async def settings(app: ZcallApp, pilot: Pilot[None]) -> None:
     await home(app, pilot)
     await pilot.press("s")
@@ -121,6 +129,7 @@ SCENES: dict[str, Scene] = {
     "alarm": alarm,
     "alarm_ended": alarm_ended,
     "trust": trust,
+    "history": history,
     "settings": settings,
     "log": log,
 }

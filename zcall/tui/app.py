@@ -26,11 +26,12 @@ from zcall import events
 from zcall import settings as settingsmod
 from zcall.engine import Phone, PhoneError
 from zcall.exitcodes import ExitCode
+from zcall.history import CallRecord, History
 from zcall.media.audio import AudioSpecError
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
 from zcall.tui.keys import VOLUME_STEP
-from zcall.tui.model import CallView, KnownDevice, PeerRow, PhoneView, RecentCall
+from zcall.tui.model import CallView, KnownDevice, PeerRow, PhoneView
 from zcall.tui.ring import Ringer
 from zcall.tui.screens.home import HomeScreen
 from zcall.tui.screens.incall import InCallScreen
@@ -62,7 +63,7 @@ class ZcallApp(App[None]):
     failure: var[str] = var("")  # why the phone could not start ("" while it runs or is starting)
     registration: var[str | None] = var(None)
     peers: var[tuple[PeerRow, ...]] = var(())
-    recent: var[tuple[RecentCall, ...]] = var(())
+    recent: var[tuple[CallRecord, ...]] = var(())  # newest first, from the history file
     calls: var[dict[str, CallView]] = var(dict)
     records: var[tuple[PeerRecord, ...]] = var(())
     logged: var[int] = var(0)
@@ -87,6 +88,7 @@ class ZcallApp(App[None]):
         self.paths = paths
         self.cache = phone.cache if phone is not None else cache
         self.view = PhoneView(clock)
+        self.history = History(paths.history_file, clock)
         self.live = live
         self.config = configmod.load(paths.config_file)
         if phone is not None:
@@ -142,11 +144,12 @@ class ZcallApp(App[None]):
         self.me = (view.name, view.zid)
         self.registration = view.registration
         self.peers = view.peer_rows()
-        self.recent = tuple(view.recent)
+        self.recent = tuple(self.history.entries)
         self.calls = dict(view.calls)
         self.logged = view.logged
 
     def _hear(self, event: events.Event) -> None:
+        self.history.hear(event)
         self.view.apply(event)
         self.post_message(PhoneEvent(event))
 
@@ -239,8 +242,19 @@ class ZcallApp(App[None]):
             self.note(f"cannot call {target}: {exc}")
             self.notify(str(exc), title="Cannot call", severity="error")
             return
+        self.history.placed(call_id, zid)
         self.view.update_call(call_id, zid=zid, target=target)
         self.publish()
+
+    def call_device(self, zid: str, uri: str = "") -> bool:
+        """Call a device known by its ZID: on the LAN now, by ZID; else at the URI that reached it last."""
+        if zid and any(peer.zid == zid for peer in self.view.peers.values()):
+            return self.dial(zid, zid=zid)
+        uri = uri or self.history.last_uri(zid)
+        if not uri:
+            self.notify("It is not on the LAN and no address is known for it.", title="Cannot call")
+            return False
+        return self.dial(uri, zid=zid)
 
     def answer(self, call_id: str) -> None:
         if not self.placing():

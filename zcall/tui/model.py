@@ -17,7 +17,6 @@ from typing import Any, Literal
 from zcall import events
 
 Trust = Literal["verified", "known", "new"]
-MAX_RECENT = 20
 MAX_LOG = 500
 MAX_ENDED = 4  # ended calls kept so a screen showing one can still say how it ended
 ALARMS = ("cache_mismatch", "zrtp_hash_mismatch")
@@ -92,16 +91,6 @@ class Who:
     address: str  # where it is (a LAN peer's address, or the URI dialled); "" if unknown
 
 
-@dataclass(frozen=True)
-class RecentCall:
-    peer: str
-    direction: events.Direction
-    reason: str
-    duration_s: float
-    at: float
-    zid: str = ""
-
-
 def _stamp(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
 
@@ -151,7 +140,6 @@ class PhoneView:
         self.busy: set[str] = set()  # ZIDs whose last call ended "busy"
         self.known: dict[str, KnownDevice] = {}
         self.calls: dict[str, CallView] = {}  # live calls, then the last few ended ones
-        self.recent: collections.deque[RecentCall] = collections.deque(maxlen=MAX_RECENT)
         self.log: collections.deque[str] = collections.deque(maxlen=MAX_LOG)
         self.logged = 0  # lines ever appended (the deque forgets; this does not)
 
@@ -261,22 +249,19 @@ class PhoneView:
         elif isinstance(event, events.Stats):
             self.update_call(event.id, stats=event)
         elif isinstance(event, events.Ended):
-            self._on_ended(event, now)
+            self._on_ended(event)
         elif isinstance(event, events.Registered):
             self.registration = f"registered to {event.server}"
         elif isinstance(event, events.RegistrationFailed):
             self.registration = f"not registered: {event.reason}"
 
-    def _on_ended(self, event: events.Ended, now: float) -> None:
+    def _on_ended(self, event: events.Ended) -> None:
         call = self.update_call(event.id, ended=event, state="ended")
         if call is None:
             return
         ended = [c.id for c in self.calls.values() if c.ended is not None]
         for old in ended[:-MAX_ENDED]:
             del self.calls[old]
-        self.recent.appendleft(
-            RecentCall(call.peer, call.direction, event.reason, event.duration_s, now, zid=call.zid)
-        )
         # A call placed by name or URI has no ZID until ZRTP proves one: find the peer by its name then.
         zids = {call.zid} if call.zid else {p.zid for p in self.peers.values() if p.name == call.peer}
         if is_busy(event):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import ClassVar, cast
 
 from rich.text import Text
@@ -11,9 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Static
 
-from zcall.tui.model import PeerRow, RecentCall
+from zcall.history import CallRecord
+from zcall.tui.model import PeerRow
 from zcall.tui.screens.base import ZScreen
 from zcall.tui.screens.dial import DialScreen
+from zcall.tui.screens.history import HistoryScreen, call_line
 from zcall.tui.screens.log import LogScreen
 from zcall.tui.screens.settings import SettingsScreen
 from zcall.tui.screens.trust import TrustScreen
@@ -50,6 +51,7 @@ class HomeScreen(ZScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "app.quit", "Quit"),
         Binding("d", "dial", "Dial"),
+        Binding("r", "history", "Recent"),
         Binding("t", "trust", "Trust"),
         Binding("s", "settings", "Settings"),
         Binding("l", "log", "Log"),
@@ -102,7 +104,7 @@ class HomeScreen(ZScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A phone that could not start offers no way to call."""
-        return not (action == "dial" and self.zapp.failure)
+        return not (action in ("dial", "history") and self.zapp.failure)
 
     def _show_registration(self, registration: str | None) -> None:
         reg = self.query_one("#registration", Static)
@@ -146,18 +148,13 @@ class HomeScreen(ZScreen):
             return None
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
-    def _show_recent(self, recent: tuple[RecentCall, ...]) -> None:
+    def _show_recent(self, recent: tuple[CallRecord, ...]) -> None:
         box = self.query_one("#recent", Static)
         if not recent:
             box.update(Text("none yet", style="dim"))
             return
-        lines = Text()
-        for item in recent[:RECENT_SHOWN]:
-            arrow = "→" if item.direction == "out" else "←"
-            at = time.strftime("%H:%M", time.localtime(item.at))
-            lines.append(f"{at} {arrow} {item.peer} · {item.duration_s:.0f} s · {item.reason}\n")
-        lines.rstrip()
-        box.update(lines)
+        nickname = self.zapp.view.nickname
+        box.update(Text("\n").join(call_line(item, nickname(item.zid)) for item in recent[:RECENT_SHOWN]))
 
     @on(DataTable.RowSelected, "#peers")
     def _call_selected(self, message: DataTable.RowSelected) -> None:
@@ -167,6 +164,9 @@ class HomeScreen(ZScreen):
 
     def action_dial(self) -> None:
         self.app.push_screen(DialScreen())
+
+    def action_history(self) -> None:
+        self.app.push_screen(HistoryScreen())
 
     def action_trust(self) -> None:
         self.app.push_screen(TrustScreen())

@@ -7,6 +7,7 @@ import time
 from typing import ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -70,6 +71,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
 class TrustScreen(ZScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "call", "Call"),
         Binding("r", "rename", "Rename"),
         Binding("v", "verify", "Verify"),
         Binding("u", "unverify", "Unverify"),
@@ -136,6 +138,12 @@ class TrustScreen(ZScreen):
             cache.forget(record.zid)
         self.zapp.note(f"trust: {action} {record.zid.hex()} {record.name}".rstrip())
         self.zapp.reload_known()
+
+    @on(DataTable.RowSelected)
+    def action_call(self) -> None:
+        record = self.selected()
+        if record is not None:
+            self.zapp.call_device(record.zid.hex())
 
     def action_verify(self) -> None:
         record = self.selected()
