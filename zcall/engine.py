@@ -61,7 +61,7 @@ class Phone:
         self.cache = ZrtpCache(paths.cache_file)
         self.local_ip = pick_local_ip(settings.bind)
         self.calls: dict[str, Call] = {}
-        self.peers: dict[str, PeerUp] = {}  # by instance name
+        self.peers: dict[bytes, PeerUp] = {}  # by ZID: two units may announce one name
         self.discovery: Discovery | None = None
         self._listeners: list[Listener] = []
         self.lan = LanLeg(self._on_sip_event)
@@ -319,7 +319,7 @@ class Phone:
             self._early_peers.append(event)
             return
         if isinstance(event, PeerUp):
-            self.peers[event.name] = event
+            self.peers[event.zid] = event
             self.emit(
                 events.Peer(
                     action="up",
@@ -330,7 +330,7 @@ class Phone:
                 )
             )
         else:
-            self.peers.pop(event.name, None)
+            self.peers.pop(event.zid, None)
             self.emit(events.Peer(action="down", name=event.name, zid=event.zid.hex()))
 
     # --- SIP plumbing ---------------------------------------------------------------------------------

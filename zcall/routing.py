@@ -55,11 +55,16 @@ def resolve(target: str, peers: Iterable[PeerUp], lan: SipLeg, server: ServerRou
     straight there with ZRTP. Anything else (a user name, a URI with a domain or TLS): through the configured
     server with DTLS-SRTP."""
     wanted = target.strip()
-    for peer in peers:
-        if wanted in (peer.name, peer.zid.hex()):
-            uri = parse_uri(f"sip:zcall@{peer.address}:{peer.sip_port}")
-            fallback = peer.aor if server is not None else None
-            return Route(uri, (peer.address, peer.sip_port), peer.name, lan, False, peer.zid, fallback)
+    matches = [p for p in peers if wanted in (p.name, p.zid.hex())]
+    if len({p.zid for p in matches}) > 1:
+        # Two units announce this name (one may be an impostor): the user must pick by ZID.
+        zids = ", ".join(sorted(p.zid.hex() for p in matches))
+        raise RouteError(f"more than one unit is named {shown(wanted)} ({zids}): call one by its ZID")
+    if matches:
+        peer = matches[0]
+        uri = parse_uri(f"sip:zcall@{peer.address}:{peer.sip_port}")
+        fallback = peer.aor if server is not None else None
+        return Route(uri, (peer.address, peer.sip_port), peer.name, lan, False, peer.zid, fallback)
     if is_sip_uri(wanted):
         try:
             uri = parse_uri(wanted)

@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 
 import ifaddr
@@ -37,6 +38,7 @@ from zcall.discovery.service import (
     decode_txt,
     encode_txt,
 )
+from zcall.discovery.table import MAX_PEERS, PeerTable
 from zcall.errors import ZcallError
 
 log = logging.getLogger(__name__)
@@ -121,7 +123,7 @@ class Discovery:
         self.advertise = advertise  # False: browse only (`zcall peers` lists without showing up itself)
         self._azc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
-        self._peers: dict[str, PeerUp] = {}
+        self._table = PeerTable(drops=self.drops)  # by ZID, capped, lookups rate-limited
         self._resolving: dict[str, asyncio.Task[None]] = {}
         self._sip_task: asyncio.Future[None] | None = None
         self._addresses: list[str] = []
@@ -151,7 +153,7 @@ class Discovery:
 
     async def _register(self, addresses: list[str], avoid: tuple[str, ...] = ()) -> None:
         assert self._azc is not None
-        taken = {name.lower() for name in (*self._peers, *avoid)}
+        taken = self._table.names() | {name.lower() for name in avoid}
         for n in itertools.count(1):
             if n > MAX_RENAMES:
                 raise DiscoveryError(f"no free name like {self.requested_name!r} on this LAN")
@@ -234,8 +236,8 @@ class Discovery:
             yield await self.events.get()
 
     def peers(self) -> list[PeerUp]:
-        """The units currently visible."""
-        return list(self._peers.values())
+        """The units currently visible, one per ZID (two units may announce the same name)."""
+        return self._table.peers()
 
     # -- browsing -------------------------------------------------------------------------------------------
 
@@ -256,9 +258,8 @@ class Discovery:
             pending = self._resolving.pop(name.lower(), None)
             if pending is not None:
                 pending.cancel()
-            gone = self._peers.pop(label, None)
-            if gone is not None:
-                self._emit(PeerDown(name=gone.name, zid=gone.zid))
+            for gone in self._table.remove_name(label):
+                self._emit(gone)
             return
         self._schedule_resolve(zeroconf, service_type, name, label)
 
@@ -266,6 +267,11 @@ class Discovery:
         previous = self._resolving.get(name.lower())
         if previous is not None:
             previous.cancel()
+        elif len(self._resolving) >= MAX_PEERS:
+            self.drops["too-many-lookups"] += 1
+            return
+        elif not self._table.admit_resolve(time.monotonic()):
+            return  # a flood of announcements is looked up only as fast as allowed (counted)
         task = asyncio.ensure_future(self._resolve(zeroconf, service_type, name, label))
         self._resolving[name.lower()] = task
 
@@ -295,14 +301,9 @@ class Discovery:
                 sip_port=announcement.sip_port,
                 aor=announcement.aor,
             )
-            old = self._peers.get(label)
-            if old == peer:
-                return
-            if old is not None and old.zid != peer.zid:
-                # Another unit took over this name (the old one left without a goodbye).
-                self._emit(PeerDown(name=old.name, zid=old.zid))
-            self._peers[label] = peer
-            self._emit(peer)
+            # Keyed by ZID: a second unit announcing a listed name is listed too, never in its place.
+            for event in self._table.update(peer):
+                self._emit(event)
         finally:
             if self._resolving.get(name.lower()) is asyncio.current_task():
                 del self._resolving[name.lower()]
@@ -316,9 +317,8 @@ class Discovery:
 
     def _own_name_changed(self, label: str, removed: bool) -> None:
         # Whoever else held this name is not a separate peer while we hold it.
-        gone = self._peers.pop(label, None)
-        if gone is not None:
-            self._emit(PeerDown(name=gone.name, zid=gone.zid))
+        for gone in self._table.remove_name(label):
+            self._emit(gone)
         if self._own_name_task is not None and not self._own_name_task.done():
             return  # one check or rename at a time; it re-reads the cache when it runs
         self._own_name_task = asyncio.ensure_future(self._defend_name(removed))
