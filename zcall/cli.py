@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     rename.add_argument("peer", help=peer_help)
     rename.add_argument("new_name", help="the new name")
 
-    sub.add_parser("doctor", help="check this machine for what zcall needs")
+    sub.add_parser(
+        "doctor", help="check this machine for what zcall needs (with the phone options given before it)"
+    )
 
     ctl = sub.add_parser("ctl", help="drive the running instance of this --home")
     ctl_sub = _actions(ctl, "ctl_command")
@@ -217,9 +219,13 @@ def _peers_command(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def _doctor_command(args: argparse.Namespace, paths: Paths) -> int:
-    from zcall import doctor
+    from zcall import doctor, settings
 
-    return doctor.run(paths)
+    try:
+        config = configmod.load(paths.config_file)
+    except configmod.ConfigError:
+        config = configmod.Config()  # doctor reports the config error itself, as one of its checks
+    return doctor.run(paths, settings.merge(config, args))
 
 
 def _trust_command(args: argparse.Namespace, paths: Paths) -> int:

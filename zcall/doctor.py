@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ctypes.util
+import errno
 import importlib
 import importlib.metadata
+import socket
 import sys
 import warnings
 from collections.abc import Callable
@@ -12,7 +14,9 @@ from dataclasses import dataclass
 
 from zcall import config as configmod
 from zcall import identity
+from zcall.media import audio
 from zcall.paths import Paths
+from zcall.settings import PhoneSettings
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,73 @@ CHECKS: list[Callable[[Paths], Check]] = [
 ]
 
 
-def run(paths: Paths) -> int:
+# --- what this phone would use: config.toml with the command line's options on top ---
+
+
+def _udp_port(name: str, host: str, port: int, paths: Paths) -> Check:
+    if port == 0:
+        return Check(name, True, "any free port")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                return Check(name, False, f"{host}:{port}: {exc.strerror}")
+            if _phone_runs_here(paths):
+                return Check(name, True, f"{host}:{port} in use by the zcall running in this home")
+            return Check(name, False, f"{host}:{port} is in use by another program")
+    return Check(name, True, f"{host}:{port} free")
+
+
+def _phone_runs_here(paths: Paths) -> bool:
+    from zcall import control
+
+    try:
+        control.request(paths.control_socket, "status", timeout=2.0)
+    except control.ControlError:
+        return False
+    return True
+
+
+def _bind(settings: PhoneSettings) -> Check:
+    if not settings.bind:
+        from zcall.discovery.lan import local_ipv4_addresses
+
+        found = local_ipv4_addresses()
+        detail = f"all interfaces; calls will say {found[0]}" if found else "no IPv4 address on this machine"
+        return Check("bind address", bool(found), detail)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((settings.bind, 0))
+        except OSError as exc:
+            why = f"{exc.strerror} (not an address of this machine?)"
+            return Check("bind address", False, f"{settings.bind}: {why}")
+    return Check("bind address", True, settings.bind)
+
+
+def _audio(name: str, spec: str, check: Callable[[str], None]) -> Check:
+    try:
+        check(spec)
+    except audio.AudioSpecError as exc:
+        return Check(name, False, f"{spec}: {exc}")
+    return Check(name, True, spec)
+
+
+def phone_checks(settings: PhoneSettings, paths: Paths) -> list[Check]:
+    host = settings.bind or "0.0.0.0"
+    return [
+        _bind(settings),
+        _udp_port("SIP port", host, settings.sip_port, paths),
+        _udp_port("RTP port", host, settings.rtp_port, paths),
+        _audio("audio input", settings.audio_in, audio.check_source),
+        _audio("audio output", settings.audio_out, audio.check_sink),
+    ]
+
+
+def run(paths: Paths, settings: PhoneSettings) -> int:
     results = [check(paths) for check in CHECKS]
+    if all(r.ok for r in results if r.name == "config"):  # then check what the phone would run with
+        results += phone_checks(settings, paths)
     width = max(len(result.name) for result in results)
     for result in results:
         mark = "ok  " if result.ok else ("FAIL" if result.required else "warn")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -113,7 +114,7 @@ def test_bad_config_is_reported_with_its_key(tmp_path: Path) -> None:
 
 def test_homes_are_isolated(tmp_path: Path) -> None:
     for name in ("a", "b"):
-        assert zcall("--home", str(tmp_path / name), "doctor").returncode == 0
+        assert zcall("--home", str(tmp_path / name), *NO_SOUND_CARD, "doctor").returncode == 0
     zid_a = (tmp_path / "a" / "data" / "identity" / "zid").read_text()
     zid_b = (tmp_path / "b" / "data" / "identity" / "zid").read_text()
     assert zid_a != zid_b
@@ -128,12 +129,45 @@ def test_without_home_xdg_is_used(tmp_path: Path) -> None:
     assert zcall("config", "path", env=env).stdout.strip() == str(tmp_path / "cfg" / "zcall" / "config.toml")
 
 
+NO_SOUND_CARD = ["--audio-in", "silence", "--audio-out", "null", "--sip-port", "0"]
+
+
 def test_doctor_reports_every_check(tmp_path: Path) -> None:
-    result = zcall("--home", str(tmp_path), "doctor")
+    result = zcall("--home", str(tmp_path), *NO_SOUND_CARD, "doctor")
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("cryptography", "pylibsrtp", "libopus", "PyAudio", "zeroconf", "identity"):
+    for name in ("cryptography", "pylibsrtp", "libopus", "PyAudio", "zeroconf", "identity", "bind address",
+                 "SIP port", "audio input", "audio output"):
         assert name in result.stdout
     assert "all checks passed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "failed"),
+    [
+        (["--audio-in", "no such microphone"], "FAIL audio input"),
+        (["--audio-out", "no such speaker"], "FAIL audio output"),
+        (["--audio-in", "file:/nonexistent.wav"], "FAIL audio input"),
+        (["--bind", "203.0.113.254"], "FAIL bind address"),  # TEST-NET-3: an address no machine has
+        (["--sip-port", "BUSY"], "is in use by another program"),
+    ],
+)
+def test_doctor_fails_for_what_the_phone_could_not_use(tmp_path: Path, args: list[str], failed: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("0.0.0.0", 0))
+        args = [a.replace("BUSY", str(busy.getsockname()[1])) for a in args]
+        result = zcall("--home", str(tmp_path), *NO_SOUND_CARD, *args, "doctor")
+    assert result.returncode == ExitCode.FAILED
+    assert failed in result.stdout and "all checks passed" not in result.stdout
+
+
+def test_doctor_with_a_phone_running_in_its_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with ZcallPeer(None, home, name="one", sip_port=0, extra=["--no-mdns", "--bind", "127.0.0.1"]) as phone:
+        port = phone.wait_event("ready")["sip_uri"].rsplit(":", 1)[1]
+        args = [*NO_SOUND_CARD, "--bind", "127.0.0.1", "--sip-port", port]
+        result = zcall("--home", str(home), *args, "doctor")
+    assert result.returncode == 0, result.stdout
+    assert "in use by the zcall running in this home" in result.stdout
 
 
 @pytest.mark.parametrize(
