@@ -124,6 +124,8 @@ class _UaCore:
     def _response(self, request: Request, status: int, call: _Call | None, body: bytes = b"",
                   reason: str = "") -> Response:
         tag = call.dialog.local_tag if call else new_tag()
+        # The reason phrase may quote what a peer sent (an SDP error): printable, bounded, one line.
+        reason = "".join(c for c in reason if c.isprintable() and c.isascii())[:80]
         response = build_response(request, status, reason, to_tag=tag)
         if call is not None and 100 < status < 300 and request.method == "INVITE":
             for rr in request.headers.get_all("Record-Route"):

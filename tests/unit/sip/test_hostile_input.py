@@ -217,3 +217,15 @@ def test_in_dialog_requests_never_look_up_a_host_name_the_peer_chose() -> None:
     net.pump()
     (bye_to,) = [dst for _, dst, m in net.log if getattr(m, "method", "") == "BYE"]
     assert bye_to == A and not net.outside
+
+
+def test_a_reason_phrase_from_the_application_cannot_inject_headers() -> None:
+    bob = UserAgent(UaConfig(*B, user="bob"))
+    bob.receive(_invite(3), A, 0.0)
+    (incoming,) = [e for e in iter(bob.next_event, None) if isinstance(e, IncomingCall)]
+    bob.datagrams_to_send(0.0)
+    bob.reject(incoming.call_id, 488, 0.0, "incompatible offer: x\r\nContact: <sip:evil@x>\r\n" + "y" * 500)
+    ((data, _),) = bob.datagrams_to_send(0.0)
+    status_line, rest = data.split(b"\r\n", 1)
+    assert status_line.startswith(b"SIP/2.0 488 incompatible offer: xContact") and len(status_line) < 100
+    assert b"evil" not in rest
