@@ -10,6 +10,7 @@ import sys
 
 from zcall import events
 from zcall.engine import Phone, PhoneError
+from zcall.events import EndCause
 from zcall.exitcodes import ExitCode
 from zcall.media import audio
 from zcall.paths import Paths
@@ -41,7 +42,8 @@ class _Runner:
                 self._hangups.append(loop.call_later(self.args.hangup_after, self._hangup, event.id))
         if isinstance(event, events.Alert):
             self._alerted.add(event.id)
-        if isinstance(event, events.Ended) and self.args.exit_after_call:
+        # A LAN call that falls back to the server ends only to go on as a new call: not the end.
+        if isinstance(event, events.Ended) and self.args.exit_after_call and event.cause != EndCause.FALLBACK:
             self.finish(self._outcome(event.id))
 
     def _outcome(self, call_id: str) -> ExitCode:
