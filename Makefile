@@ -5,8 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.zcall-installed
 
-# Runtime system libraries: libopus0 for opuslib, portaudio to build PyAudio.
-RUNTIME_DEBS := libopus0 portaudio19-dev libasound2-dev libasound2-plugins python3-venv python3-dev gcc
+# Runtime system libraries: libopus0 for opuslib, libspeexdsp1 for echo cancellation, portaudio to build PyAudio.
+RUNTIME_DEBS := libopus0 libspeexdsp1 portaudio19-dev libasound2-dev libasound2-plugins python3-venv python3-dev gcc
 # The test bench: independent peers, captures, audio tools, namespaces, a terminal.
 TEST_DEBS := device-tree-compiler linphone-cli baresip-core kamailio kamailio-tls-modules tshark sox libsox-fmt-all espeak-ng \
              iproute2 iputils-ping nftables openssl tmux procps psmisc dnsmasq-base \
@@ -18,7 +18,7 @@ IMAGE_DEBS_FOREIGN := qemu-user-static binfmt-support
 BOOT_TEST_DEBS := qemu-system-x86 mtools
 ARCH ?= amd64
 
-.PHONY: setup setup-test run test bench lint clean deb fuzz durability soak image boot-test
+.PHONY: setup setup-test run test bench lint clean deb test-echo fuzz durability soak image boot-test
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ lint: setup
 
 test: setup-test lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Echo cancellation on real-time PulseAudio devices (needs a machine that is not overloaded).
+test-echo: setup-test
+	ZCALL_TEST_REALTIME=1 $(BIN)/pytest tests/e2e/test_echo_e2e.py -s $(PYTEST_ARGS)
 
 bench: setup-test
 	$(BIN)/pytest tests/bench -p no:cacheprovider -o addopts="" -s -q $(PYTEST_ARGS)

@@ -23,6 +23,7 @@ from zcall.callcore import CallCore
 from zcall.driver import CoreDriver
 from zcall.identity import Identity
 from zcall.keying import DtlsKeying, KeyAgreement, KeyEvent, ReceiveKeys, SecretsWanted, ZrtpKeying
+from zcall.media import echo
 from zcall.media.audio import AudioSink, open_sink, open_source
 from zcall.media.stream import MediaSession
 from zcall.net import Addr
@@ -183,8 +184,10 @@ class Call:
         """Open the audio devices and the call's UDP port, and prepare the key agreement."""
         settings = self.ctx.settings
         try:
-            source = open_source(settings.audio_in)
-            self.gain = GainSink(open_sink(settings.audio_out), self.ctx.volume)
+            # The echo reference is what the speaker plays after the volume: the canceller is under GainSink.
+            source, speaker = echo.wrap(open_source(settings.audio_in), open_sink(settings.audio_out),
+                                        settings.echo_cancel, settings.audio_in, settings.audio_out)
+            self.gain = GainSink(speaker, self.ctx.volume)
             self.media = MediaSession(
                 source, self.gain, on_key_packet=self._on_key_packet, on_first_srtp=self._on_first_srtp
             )

@@ -20,6 +20,7 @@ MAX_CONFIG_BYTES = 64 * 1024
 KEY_AGREEMENTS = ("X255", "EC25", "DH3k", "DH2k", "EC38")
 SAS_TYPES = ("B256", "B32")
 ON_MISMATCH = ("hangup", "continue")
+ECHO_MODES = ("auto", "on", "off")
 
 
 class AutoAnswer(enum.StrEnum):
@@ -64,6 +65,7 @@ class AudioConfig:
     input: str = "default"
     output: str = "default"
     volume: int = 100
+    echo_cancel: str = "auto"  # auto: on for a speaker + microphone, off for a headset, files and tones
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ _CHECKS: dict[str, Check] = {
     "network.sip_port": (lambda v: 1 <= v <= 65535, "a port number 1-65535"),
     "network.rtp_port": (lambda v: 0 <= v <= 65535 and v % 2 == 0, "0 or an even port number up to 65534"),
     "audio.volume": (lambda v: 0 <= v <= 100, "a volume 0-100"),
+    "audio.echo_cancel": (lambda v: v in ECHO_MODES, f"one of {list(ECHO_MODES)}"),
     "security.sas_types": (
         lambda v: len(v) > 0 and set(v) <= set(SAS_TYPES),
         f"a non-empty list from {list(SAS_TYPES)}",

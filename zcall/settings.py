@@ -28,6 +28,7 @@ class PhoneSettings:
     server_ca: str
     outbound_proxy: str
     server_keepalive: int
+    echo_cancel: str = "auto"
 
 
 def _pick(override: object, value: object) -> object:
@@ -49,6 +50,7 @@ def merge(config: Config, args: argparse.Namespace | None = None) -> PhoneSettin
         mdns=config.network.mdns and not bool(arg("no_mdns")),
         audio_in=str(_pick(arg("audio_in"), config.audio.input)),
         audio_out=str(_pick(arg("audio_out"), config.audio.output)),
+        echo_cancel=config.audio.echo_cancel,
         # --auto-answer (tests, demos) means everyone.
         auto_answer=AutoAnswer.ALL if arg("auto_answer") else AutoAnswer(config.call.auto_answer),
         on_mismatch=str(_pick(arg("on_mismatch"), config.security.on_mismatch)),

@@ -23,8 +23,9 @@ PULSE_CONFIG = Path(__file__).resolve().parent / "alsa" / "pulse.conf"
 
 
 @contextlib.contextmanager
-def pulse_server(home: Path) -> Iterator[str]:
-    """A private PulseAudio daemon (no D-Bus, no real card) with two null sinks: yields its server address."""
+def pulse_server(home: Path, modules: tuple[str, ...] = ()) -> Iterator[str]:
+    """A private PulseAudio daemon (no D-Bus, no real card) with two null sinks, plus `modules` (each a
+    "module-name args" line loaded after them): yields its server address."""
     home.mkdir(parents=True, exist_ok=True)
     socket_path = home / "native"
     env = {**os.environ, "HOME": str(home), "XDG_RUNTIME_DIR": str(home), "XDG_CONFIG_HOME": str(home)}
@@ -32,7 +33,8 @@ def pulse_server(home: Path) -> Iterator[str]:
         ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
          "--disable-shm=yes", "-L", "module-null-sink sink_name=zmic rate=48000 channels=1",
          "-L", "module-null-sink sink_name=zspeaker rate=48000 channels=1",
-         "-L", f"module-native-protocol-unix socket={socket_path} auth-anonymous=1"],
+         "-L", f"module-native-protocol-unix socket={socket_path} auth-anonymous=1",
+         *[arg for module in modules for arg in ("-L", module)]],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -187,6 +189,56 @@ def _paced_session(ns: argparse.Namespace) -> dict[str, Any]:
     return asyncio.run(_paced_call(ns.seconds, Path(ns.out)))
 
 
+async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
+    """The desk unit (session a) on the PulseAudio microphone and speaker, whose playback the server loops
+    back into the microphone (module-loopback: the echo path); a near-end talker speaks into the microphone
+    from --near-at seconds. The far end (session b) plays --far and records what the unit sends."""
+    from tests.support.media_peer import LeadIn
+    from zcall.media import echo
+    from zcall.media.audio import DeviceSink, DeviceSource, SilenceSource, WavSink, WavSource
+    from zcall.media.srtp import SrtpKeys, SrtpProfile
+    from zcall.media.stream import MediaSession
+
+    key_a = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(14)))
+    key_b = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16, 32)), bytes(range(14, 28)))
+    source, sink = echo.wrap(DeviceSource("zcall_mic"), DeviceSink("zcall_speaker"), ns.echo_cancel,
+                             "zcall_mic", "zcall_speaker")
+    assert isinstance(source, echo.ProcessedSource)
+    a = MediaSession(source, sink)
+    b = MediaSession(LeadIn(WavSource(ns.far, loop=False), 25), WavSink(ns.heard))
+    feed = DeviceSink("zcall_mic_feed", ring_frames=8)
+    near = LeadIn(WavSource(ns.near, loop=False), round(ns.near_at / 0.02)) if ns.near else SilenceSource()
+    addr_a = await a.open(("127.0.0.1", 0))
+    a.set_remote(await b.open(("127.0.0.1", 0), addr_a))
+    a.start_srtp(key_a, key_b)
+    b.start_srtp(key_b, key_a)
+    mic = DeviceSource("zcall_mic", ring_frames=100)  # the raw microphone, for the test's own ERLE
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    fed, recorded = 0, []
+    while (now := loop.time() - start) < ns.seconds:
+        while fed < now / 0.02 + 2:  # the talker keeps pace with the clock, a frame or two ahead
+            feed.write_frame(near.read_frame() or b"")
+            fed += 1
+        while (frame := mic.read_frame()) is not None:
+            recorded.append(frame)
+        await asyncio.sleep(0.01)
+    result = {"a": a.stats(), "b": b.stats(), "echo": source.processor.snapshot()}
+    a.close()
+    b.close()
+    feed.close()
+    mic.close()
+    recording = WavSink(ns.heard + ".mic.wav")
+    for frame in recorded:
+        recording.write_frame(frame)
+    recording.close()
+    return result
+
+
+def _echo(ns: argparse.Namespace) -> dict[str, Any]:
+    return asyncio.run(_echo_call(ns))
+
+
 def _devices(_ns: argparse.Namespace) -> dict[str, Any]:
     from zcall.media.audio import list_devices
 
@@ -224,12 +276,19 @@ def main() -> None:
     paced = sub.add_parser("paced-session", help="a MediaSession pair on real-time PulseAudio devices")
     paced.add_argument("out")
     paced.add_argument("--seconds", type=float, default=3.0)
+    echo_call = sub.add_parser("echo-call", help="the desk unit with its speaker looped into its microphone")
+    echo_call.add_argument("far")
+    echo_call.add_argument("heard")
+    echo_call.add_argument("--near", default="")
+    echo_call.add_argument("--near-at", type=float, default=0.0)
+    echo_call.add_argument("--echo-cancel", default="on")
+    echo_call.add_argument("--seconds", type=float, default=10.0)
     err = sub.add_parser("open-error")
     err.add_argument("direction", choices=["in", "out"])
     err.add_argument("device")
     ns = parser.parse_args()
     handlers = {"capture": _capture, "play": _play, "devices": _devices, "open-error": _open_error,
-                "session": _session, "paced-session": _paced_session}
+                "session": _session, "paced-session": _paced_session, "echo-call": _echo}
     print(json.dumps(handlers[ns.cmd](ns)))
 
 

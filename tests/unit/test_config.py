@@ -24,6 +24,7 @@ def test_round_trip_through_toml(tmp_path: Path) -> None:
             "unit": {"name": "Desk \"A\" – café"},
             "network": {"sip_port": 5070, "rtp_port": 40000, "mdns": False},
             "security": {"sas_types": ["B32"], "on_mismatch": "continue"},
+            "audio": {"echo_cancel": "off"},
             "server": {"uri": "sips:pbx.example.org", "user": "alice", "password": "s3cr\\et"},
         }
     )
@@ -47,6 +48,7 @@ def test_round_trip_through_toml(tmp_path: Path) -> None:
         ("[security]\nsas_types = ['B64']\n", "security.sas_types: expected a non-empty list"),
         ("[security]\nsas_types = 'B32'\n", "security.sas_types: expected a list of strings"),
         ("[security]\non_mismatch = 'shrug'\n", "security.on_mismatch: expected one of"),
+        ("[audio]\necho_cancel = 'maybe'\n", "audio.echo_cancel: expected one of"),
         ("[server]\nuri = 'http://x'\n", "server.uri: expected a SIP URI"),
         ("[network]\nbind = '999.1.1.1'\n", "network.bind: expected an IPv4 address"),
         ("[network]\nbind = 'localhost'\n", "network.bind: expected an IPv4 address"),

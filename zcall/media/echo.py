@@ -1,0 +1,284 @@
+"""Echo cancellation, noise suppression and AGC on the capture path (libspeexdsp), with the played audio as
+the echo reference and the delay between playback and capture estimated from the signals themselves.
+
+The session's 20 ms tick writes each played frame and reads each captured frame on the event loop, so both
+streams are kept here as sample counts on their own timelines: a captured sample at capture position c holds
+the echo of the played sample at c + offset - delay. The offset is how far the played count runs ahead of the
+captured count once both flow (the median over a second: a microphone may start delivering a second late);
+the delay (device buffers + air) is found by cross-correlation (GCC-PHAT at 8 kHz over the last second,
+re-checked every half second while the far end talks, two estimates in a row must agree). The canceller gets
+the reference shifted by the estimate less a small margin, so its filter only has to model the room.
+
+`EchoProcessor` is sans-I/O; `wrap()` puts it between a MediaSession and its devices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from zcall.config import ECHO_MODES
+from zcall.media.audio import SILENCE, AudioSink, AudioSource
+from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
+from zcall.media.speexdsp import EchoCanceller, Preprocessor, available
+
+MAX_DELAY_MS = 500  # device buffers + air; beyond this the devices are misconfigured, not a room
+FILTER_MS = 120  # what the canceller models after the bulk delay: the room's reverberation
+_MARGIN_SAMPLES = 480  # 10 ms: the estimate's error and the tick's jitter stay inside the filter
+_OFFSET_FRAMES = 25  # half a second of both streams flowing fixes their offset
+_DECIMATE = 6  # 48 kHz -> 8 kHz for the delay search
+_WINDOW_SAMPLES = SAMPLE_RATE  # one second of capture correlated against the reference
+_ESTIMATE_EVERY = SAMPLE_RATE // 2
+_FIRST_EVERY = SAMPLE_RATE // 4
+_MAX_UNDERRUN_FILL = 5  # frames of silence put into the reference for underruns since the last write
+_HISTORY = _WINDOW_SAMPLES + SAMPLE_RATE * MAX_DELAY_MS // 1000 + 4 * FRAME_SAMPLES
+_MIN_FAR_RMS = 300.0  # the reference must carry sound (about -40 dBFS) for its echo to be found
+_MIN_PEAK_RATIO = 10.0  # correlation peak over the median: a real echo path, not noise
+_AGREE_SAMPLES = 96  # 2 ms
+_EARLY_SLACK = 120  # an estimate this close (2.5 ms) to the start of the filter's reach moves the reference
+
+# Device names that say the speaker is at the ear (no acoustic echo path worth cancelling).
+_HEADSET_WORDS = ("headset", "headphone", "earphone", "earpiece", "handset", "bluetooth", "hands-free")
+
+Samples = npt.NDArray[np.int16]
+
+
+def wanted(mode: str, audio_in: str, audio_out: str) -> bool:
+    """auto: on when both ends are sound devices and neither looks like a headset; files, tones and null
+    sinks have no echo path."""
+    if mode not in ECHO_MODES:
+        raise ValueError(f"echo_cancel must be one of {ECHO_MODES}")
+    if mode != "auto":
+        return mode == "on"
+    not_devices = ("file:", "tone:", "silence", "null")
+    if audio_in.startswith(not_devices) or audio_out.startswith(not_devices):
+        return False
+    names = f"{audio_in} {audio_out}".lower()
+    return not any(word in names for word in _HEADSET_WORDS)
+
+
+class _Ring:
+    """The last `size` samples of a stream whose absolute position (samples since start) is `count`."""
+
+    def __init__(self, size: int) -> None:
+        self._buf = np.zeros(size, np.int16)
+        self.count = 0
+
+    def write(self, samples: Samples) -> None:
+        n, size = len(samples), len(self._buf)
+        pos = self.count % size
+        first = min(n, size - pos)
+        self._buf[pos : pos + first] = samples[:first]
+        self._buf[: n - first] = samples[first:]
+        self.count += n
+
+    def read(self, start: int, n: int) -> Samples:
+        """Samples [start, start + n); positions never written or already overwritten read as zeros."""
+        out = np.zeros(n, np.int16)
+        lo, hi = max(start, self.count - len(self._buf), 0), min(start + n, self.count)
+        if lo < hi:
+            idx = np.arange(lo, hi) % len(self._buf)
+            out[lo - start : hi - start] = self._buf[idx]
+        return out
+
+
+def estimate_delay(reference: Samples, captured: Samples, max_lag: int) -> tuple[int, float] | None:
+    """Lag (samples, 0..max_lag) by which `captured` (the last window) echoes `reference` (the same window
+    plus max_lag samples before it), with the peak-to-median ratio; None without a clear peak. GCC-PHAT at
+    8 kHz: whitening makes the peak sharp for speech and tones alike."""
+    ref = _decimate(reference)
+    cap = _decimate(captured)
+    lags = max_lag // _DECIMATE
+    n = 1 << (len(ref) + len(cap)).bit_length()
+    spectrum = np.fft.rfft(cap, n) * np.conj(np.fft.rfft(ref, n))
+    spectrum /= np.abs(spectrum) + 1e-9
+    corr = np.fft.irfft(spectrum, n)
+    # corr[m] = sum_k cap[k + m] * ref[k]; an echo d late has cap[k] = ref[k + lags - d], so it peaks at
+    # m = d - lags (negative, taken modulo n).
+    scores = np.abs(corr[(np.arange(lags + 1) - lags) % n])
+    best = int(np.argmax(scores))
+    ratio = float(scores[best]) / (float(np.median(scores)) + 1e-12)
+    if ratio < _MIN_PEAK_RATIO:
+        return None
+    return best * _DECIMATE, ratio
+
+
+def _decimate(samples: Samples) -> npt.NDArray[np.float64]:
+    usable = len(samples) // _DECIMATE * _DECIMATE
+    x = samples[:usable].astype(np.float64).reshape(-1, _DECIMATE).mean(axis=1)  # a crude low-pass is enough
+    out: npt.NDArray[np.float64] = x - x.mean()
+    return out
+
+
+@dataclass
+class EchoStats:
+    frames: int = 0
+    delay_ms: float | None = None
+    estimates: int = 0
+    realigned: int = 0
+    aligned_frames: int = 0  # frames processed since the first alignment
+    mic_energy: float = 0.0
+    out_energy: float = 0.0
+
+
+class EchoProcessor:
+    """Capture-path processing for one call: feed played() every frame written to the speaker and process()
+    every frame read from the microphone."""
+
+    def __init__(self, *, cancel_echo: bool = True, denoise: bool = True, agc: bool = True) -> None:
+        self._cancel_echo = cancel_echo
+        filter_samples = SAMPLE_RATE * FILTER_MS // 1000
+        self._aec = EchoCanceller(FRAME_SAMPLES, filter_samples, SAMPLE_RATE) if cancel_echo else None
+        self._pre = Preprocessor(FRAME_SAMPLES, SAMPLE_RATE, denoise=denoise, agc=agc, echo=self._aec)
+        self._played = _Ring(_HISTORY)
+        self._captured = _Ring(_HISTORY)
+        self._offset: int | None = None  # played count minus captured count, once both flow
+        self._offsets: list[int] = []
+        self._delay: int | None = None
+        self._candidate: int | None = None  # the previous estimate, waiting for a second one to agree
+        self._next_estimate = _WINDOW_SAMPLES
+        self.stats = EchoStats()
+
+    def played(self, pcm: bytes) -> None:
+        if len(pcm) != FRAME_BYTES or self._aec is None:
+            return
+        self._played.write(np.frombuffer(pcm, "<i2"))
+
+    def process(self, pcm: bytes) -> bytes:
+        if len(pcm) != FRAME_BYTES:
+            return pcm
+        mic = np.frombuffer(pcm, "<i2")
+        start = self._captured.count
+        self._captured.write(mic)
+        self.stats.frames += 1
+        out = pcm
+        if self._aec is not None and self._offset is None and self._played.count:
+            self._offsets.append(self._played.count - self._captured.count)
+            if len(self._offsets) == _OFFSET_FRAMES:
+                self._offset = int(np.median(self._offsets))
+                self._next_estimate = self._captured.count
+        if self._aec is not None and self._offset is not None:
+            if self._captured.count >= self._next_estimate:
+                # Often until the first alignment (two agreeing estimates start the canceller), then 0.5 s.
+                every = _ESTIMATE_EVERY if self._delay else _FIRST_EVERY
+                self._next_estimate = self._captured.count + every
+                self._estimate()
+            shift = (self._delay or 0) - _MARGIN_SAMPLES
+            reference = self._played.read(start + self._offset - max(shift, 0), FRAME_SAMPLES)
+            if self._delay is not None:
+                self.stats.aligned_frames += 1
+            out = self._aec.cancel(pcm, reference.tobytes())
+        out = self._pre.run(out)
+        if self.stats.aligned_frames > 100:  # 2 s after the canceller was aligned: what ERLE is about
+            self.stats.mic_energy += float(np.dot(mic.astype(np.float64), mic))
+            processed = np.frombuffer(out, "<i2").astype(np.float64)
+            self.stats.out_energy += float(np.dot(processed, processed))
+        return out
+
+    def _estimate(self) -> None:
+        assert self._offset is not None
+        end = self._captured.count
+        max_lag = SAMPLE_RATE * MAX_DELAY_MS // 1000
+        captured = self._captured.read(end - _WINDOW_SAMPLES, _WINDOW_SAMPLES)
+        span = _WINDOW_SAMPLES + max_lag
+        reference = self._played.read(end + self._offset - span, span)
+        if np.sqrt(np.mean(reference.astype(np.float64) ** 2)) < _MIN_FAR_RMS:
+            return  # the far end is quiet: nothing to learn the echo path from
+        found = estimate_delay(reference, captured, max_lag)
+        if found is None:
+            return
+        delay, _ratio = found
+        self.stats.estimates += 1
+        # Speech is self-similar: a lone estimate may be a pitch echo of the true one; two must agree.
+        candidate, self._candidate = self._candidate, delay
+        if candidate is None or abs(candidate - delay) > _AGREE_SAMPLES:
+            return
+        if self._delay is None or not self._covers(delay):
+            if self._delay is not None and self._aec is not None:
+                self._aec.reset()  # the filter modelled the old alignment
+            self._delay = delay
+            self.stats.realigned += 1
+            self.stats.delay_ms = delay * 1000 / SAMPLE_RATE
+
+    def _covers(self, delay: int) -> bool:
+        """Whether the current alignment still puts an echo `delay` late well inside the filter: a strong
+        reflection a few ms after the direct path must not reset a converged filter."""
+        assert self._delay is not None
+        start = self._delay - _MARGIN_SAMPLES
+        return start + _EARLY_SLACK <= delay <= start + SAMPLE_RATE * FILTER_MS // 2000
+
+    def snapshot(self) -> dict[str, Any]:
+        s = self.stats
+        erle = 10 * np.log10(s.mic_energy / s.out_energy) if s.out_energy > 0 and s.mic_energy > 0 else None
+        return {"on": self._cancel_echo, "delay_ms": s.delay_ms, "estimates": s.estimates,
+                "realigned": s.realigned, "erle_db": None if erle is None else round(float(erle), 1)}
+
+    def close(self) -> None:
+        self._pre.close()
+        if self._aec is not None:
+            self._aec.close()
+
+
+class ProcessedSource:
+    """The microphone through an EchoProcessor; keeps the device's pacing and wake-up hook."""
+
+    def __init__(self, source: AudioSource, processor: EchoProcessor) -> None:
+        self._source = source
+        self.processor = processor
+        self.paced = source.paced
+        set_listener = getattr(source, "set_listener", None)
+        if set_listener is not None:
+            self.set_listener = set_listener
+
+    def read_frame(self) -> bytes | None:
+        frame = self._source.read_frame()
+        return None if frame is None else self.processor.process(frame)
+
+    @property
+    def dropped(self) -> int | None:
+        return getattr(self._source, "dropped", None)
+
+    def close(self) -> None:
+        self._source.close()
+        self.processor.close()
+
+
+class ReferenceSink:
+    """The speaker, telling the EchoProcessor what it plays (the echo reference)."""
+
+    def __init__(self, sink: AudioSink, processor: EchoProcessor) -> None:
+        self._sink = sink
+        self._processor = processor
+        self._underruns = 0
+
+    def write_frame(self, pcm: bytes) -> None:
+        # The reference is what the speaker really plays: a frame its ring dropped never sounds, and silence
+        # it played for want of a frame (an underrun) did.
+        dropped = self.dropped
+        self._sink.write_frame(pcm)
+        underruns = getattr(self._sink, "underruns", 0)
+        for _ in range(min(underruns - self._underruns, _MAX_UNDERRUN_FILL)):
+            self._processor.played(SILENCE)
+        self._underruns = underruns
+        if self.dropped == dropped:
+            self._processor.played(pcm)
+
+    @property
+    def dropped(self) -> int | None:
+        return getattr(self._sink, "dropped", None)
+
+    def close(self) -> None:
+        self._sink.close()
+
+
+def wrap(source: AudioSource, sink: AudioSink, echo_cancel: str, audio_in: str, audio_out: str,
+         ) -> tuple[AudioSource, AudioSink]:
+    """The call's devices with capture processing in between (echo cancellation per `echo_cancel`, noise
+    suppression and AGC on any microphone); unchanged for files and tones, or without libspeexdsp."""
+    if not source.paced or not available():
+        return source, sink
+    processor = EchoProcessor(cancel_echo=wanted(echo_cancel, audio_in, audio_out))
+    return ProcessedSource(source, processor), ReferenceSink(sink, processor)

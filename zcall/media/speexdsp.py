@@ -1,0 +1,147 @@
+"""A small ctypes binding of Debian's libspeexdsp (libspeexdsp1): the MDF echo canceller and the preprocessor
+(noise suppression, residual echo suppression, AGC). Frames are s16le mono bytes of a fixed size.
+
+Only the functions zcall uses are bound; each object owns its C state and frees it on close()/collection.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+from typing import Any
+
+from zcall.errors import ZcallError
+
+# speex_echo.h / speex_preprocess.h request numbers
+_ECHO_SET_SAMPLING_RATE = 24
+_PP_SET_DENOISE = 0
+_PP_SET_AGC = 2
+_PP_SET_NOISE_SUPPRESS = 18
+_PP_SET_ECHO_SUPPRESS = 20
+_PP_SET_ECHO_SUPPRESS_ACTIVE = 22
+_PP_SET_ECHO_STATE = 24
+_PP_SET_AGC_TARGET = 46
+_PP_SET_AGC_MAX_GAIN = 30
+_PP_GET_AGC_GAIN = 35
+
+
+class SpeexUnavailable(ZcallError, RuntimeError):
+    """libspeexdsp is not installed (Debian: libspeexdsp1)."""
+
+
+@functools.cache
+def _lib() -> Any:
+    name = ctypes.util.find_library("speexdsp") or "libspeexdsp.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError as exc:
+        raise SpeexUnavailable(f"libspeexdsp not found ({exc}); install libspeexdsp1") from exc
+    ptr, i16p, i32, voidp = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p
+    for name_, args, res in (
+        ("speex_echo_state_init", (i32, i32), ptr),
+        ("speex_echo_state_destroy", (ptr,), None),
+        ("speex_echo_cancellation", (ptr, i16p, i16p, voidp), None),
+        ("speex_echo_state_reset", (ptr,), None),
+        ("speex_echo_ctl", (ptr, i32, voidp), i32),
+        ("speex_preprocess_state_init", (i32, i32), ptr),
+        ("speex_preprocess_state_destroy", (ptr,), None),
+        ("speex_preprocess_run", (ptr, voidp), i32),
+        ("speex_preprocess_ctl", (ptr, i32, voidp), i32),
+    ):
+        fn = getattr(lib, name_)
+        fn.argtypes, fn.restype = args, res
+    return lib
+
+
+def available() -> bool:
+    try:
+        _lib()
+    except SpeexUnavailable:
+        return False
+    return True
+
+
+class EchoCanceller:
+    """speex_echo_cancellation: removes from each microphone frame the echo of the reference (played) frame
+    that lies `filter_samples` or less before it; the reference must already be aligned to the capture."""
+
+    def __init__(self, frame_samples: int, filter_samples: int, rate: int) -> None:
+        lib = _lib()
+        self.frame_bytes = 2 * frame_samples
+        self._state = lib.speex_echo_state_init(frame_samples, filter_samples)
+        if not self._state:
+            raise SpeexUnavailable("speex_echo_state_init failed")
+        value = ctypes.c_int(rate)
+        lib.speex_echo_ctl(self._state, _ECHO_SET_SAMPLING_RATE, ctypes.byref(value))
+        self._out = ctypes.create_string_buffer(self.frame_bytes)
+
+    @property
+    def state(self) -> int:
+        return int(self._state or 0)
+
+    def cancel(self, mic: bytes, reference: bytes) -> bytes:
+        if len(mic) != self.frame_bytes or len(reference) != self.frame_bytes:
+            raise ValueError(f"frames must be {self.frame_bytes} bytes")
+        _lib().speex_echo_cancellation(self._state, mic, reference, self._out)
+        return self._out.raw
+
+    def reset(self) -> None:
+        _lib().speex_echo_state_reset(self._state)
+
+    def close(self) -> None:
+        state, self._state = getattr(self, "_state", None), None
+        if state:
+            _lib().speex_echo_state_destroy(state)
+
+    __del__ = close
+
+
+class Preprocessor:
+    """speex_preprocess_run in place: noise suppression, AGC and, linked to an EchoCanceller, suppression of
+    the echo it leaves (non-linear, what the linear filter cannot model)."""
+
+    def __init__(self, frame_samples: int, rate: int, *, denoise: bool = True, agc: bool = True,
+                 echo: EchoCanceller | None = None, noise_suppress_db: int = -25, echo_suppress_db: int = -40,
+                 echo_suppress_active_db: int = -6, agc_target_dbfs: float = -18.0) -> None:
+        lib = _lib()
+        self.frame_bytes = 2 * frame_samples
+        self._state = lib.speex_preprocess_state_init(frame_samples, rate)
+        if not self._state:
+            raise SpeexUnavailable("speex_preprocess_state_init failed")
+        self._set(_PP_SET_DENOISE, int(denoise))
+        self._set(_PP_SET_NOISE_SUPPRESS, noise_suppress_db)
+        self._set(_PP_SET_AGC, int(agc))
+        if agc:
+            self._set(_PP_SET_AGC_TARGET, round(32768 * 10 ** (agc_target_dbfs / 20)))
+            self._set(_PP_SET_AGC_MAX_GAIN, 12)  # dB: a quiet talker is lifted, room noise is not made loud
+        self._echo = echo  # its state must outlive ours
+        if echo is not None:
+            lib.speex_preprocess_ctl(self._state, _PP_SET_ECHO_STATE, ctypes.c_void_p(echo.state))
+            self._set(_PP_SET_ECHO_SUPPRESS, echo_suppress_db)
+            self._set(_PP_SET_ECHO_SUPPRESS_ACTIVE, echo_suppress_active_db)
+        self._buf = ctypes.create_string_buffer(self.frame_bytes)
+
+    def _set(self, request: int, value: int) -> None:
+        number = ctypes.c_int(value)
+        _lib().speex_preprocess_ctl(self._state, request, ctypes.byref(number))
+
+    @property
+    def agc_gain_db(self) -> int:
+        number = ctypes.c_int(0)
+        _lib().speex_preprocess_ctl(self._state, _PP_GET_AGC_GAIN, ctypes.byref(number))
+        return number.value
+
+    def run(self, pcm: bytes) -> bytes:
+        if len(pcm) != self.frame_bytes:
+            raise ValueError(f"frames must be {self.frame_bytes} bytes")
+        ctypes.memmove(self._buf, pcm, self.frame_bytes)
+        _lib().speex_preprocess_run(self._state, self._buf)
+        return self._buf.raw
+
+    def close(self) -> None:
+        state, self._state = getattr(self, "_state", None), None
+        if state:
+            _lib().speex_preprocess_state_destroy(state)
+
+    __del__ = close
