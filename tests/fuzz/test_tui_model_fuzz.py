@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zcall import events
-from zcall.tui.model import MAX_LOG, MAX_RECENT, PhoneView
+from zcall.tui.model import MAX_ENDED, MAX_LOG, PhoneView
 
 ids = st.sampled_from(["a", "b", "c"])
 names = st.sampled_from(["bob", "carol", "", "x" * 80])
@@ -51,12 +51,14 @@ def test_any_event_sequence_folds(sequence: list[events.Event]) -> None:
     view = PhoneView(clock=lambda: 1000.0)
     for event in sequence:
         view.apply(event)
-    assert len(view.log) == min(len(sequence), MAX_LOG)
-    assert len(view.recent) <= MAX_RECENT
-    assert all(call.ended is None for call in view.calls.values())
+    assert len(view.log) == min(len(sequence), MAX_LOG) and view.logged == len(sequence)
+    assert sum(call.ended is not None for call in view.calls.values()) <= MAX_ENDED
     rows = view.peer_rows()
     assert len(rows) == len(view.peers)
     active = view.active
     if active is not None:
         assert view.elapsed(active) >= 0.0
         assert active.alarm is None or active.muted
+    for call in view.calls.values():
+        who = view.who(call)
+        assert who.claimed == call.peer and (who.standing == "") == (call.secure is None)

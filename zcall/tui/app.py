@@ -33,6 +33,7 @@ from zcall.settings import PhoneSettings
 from zcall.tui.keys import VOLUME_STEP
 from zcall.tui.model import CallView, KnownDevice, PeerRow, PhoneView
 from zcall.tui.ring import Ringer
+from zcall.tui.screens.base import PhoneApp
 from zcall.tui.screens.home import HomeScreen
 from zcall.tui.screens.incall import InCallScreen
 from zcall.tui.screens.incoming import IncomingScreen
@@ -322,6 +323,11 @@ class ZcallApp(App[None]):
         volume = max(0, min(100, self.volume + steps * VOLUME_STEP))
         self.volume = self.phone.set_volume(volume) if self.phone is not None else volume
         return self.volume
+
+
+def _screens_handle(app: ZcallApp) -> PhoneApp:
+    """Never called: mypy checks here that the app gives the screens everything their handle promises."""
+    return app
 
 
 def run(settings: PhoneSettings, paths: Paths) -> int:
