@@ -22,7 +22,16 @@ from zcall import events
 from zcall.callcore import CallCore
 from zcall.driver import CoreDriver
 from zcall.identity import Identity
-from zcall.keying import DtlsKeying, KeyAgreement, KeyEvent, ReceiveKeys, SecretsWanted, ZrtpKeying
+from zcall.keying import (
+    DtlsKeying,
+    KeyAgreement,
+    KeyAlarm,
+    KeyEvent,
+    KeysReady,
+    ReceiveKeys,
+    SecretsWanted,
+    ZrtpKeying,
+)
 from zcall.media import echo
 from zcall.media.audio import AudioSink, open_sink, open_source
 from zcall.media.stream import MediaSession
@@ -95,6 +104,9 @@ class Call:
         self.keys: KeyAgreement | None = None
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._keys_driver: CoreDriver[bytes, KeyEvent] | None = None
+        # DTLS-SRTP for the RTCP port, when the peer does not multiplex (RFC 5764 §4.1): its own handshake.
+        self.rtcp_keys: DtlsKeying | None = None
+        self._rtcp_keys_driver: CoreDriver[bytes, KeyEvent] | None = None
         self._stats_task: asyncio.Task[None] | None = None
         self._stored_before: dict[bytes, StoredBefore] = {}  # undone if the words of this call differ
         self.driver: CoreDriver[object, act.Action] = CoreDriver(core, lambda _: None, self._act)
@@ -189,9 +201,13 @@ class Call:
                                         settings.echo_cancel, settings.audio_in, settings.audio_out)
             self.gain = GainSink(speaker, self.ctx.volume)
             self.media = MediaSession(
-                source, self.gain, on_key_packet=self._on_key_packet, on_first_srtp=self._on_first_srtp
+                source, self.gain, on_key_packet=self._on_key_packet, on_first_srtp=self._on_first_srtp,
+                on_rtcp_key_packet=self._on_rtcp_key_packet,
             )
             host, port = await self.media.open((self.ctx.local_ip, settings.rtp_port))
+            # RTCP's own port (RTP + 1 when the RTP port is configured), for a peer that does not multiplex.
+            rtcp_bind = (self.ctx.local_ip, port + 1 if settings.rtp_port else 0)
+            _, rtcp_port = await self.media.open_rtcp(rtcp_bind)
             self.media.set_muted(True)  # nothing is captured for the peer before the call is secure
         except Exception as exc:  # an audio device or the port: the core decides what the call does
             reason = str(exc)
@@ -202,12 +218,18 @@ class Call:
         if self.core.dtls:
             dtls_keys = DtlsKeying(self.ctx.identity, self.id)
             self.keys = dtls_keys
-            local = LocalAudio(host=host, port=port, mode="dtls", fingerprint=dtls_keys.fingerprint())
+            local = LocalAudio(host=host, port=port, mode="dtls", fingerprint=dtls_keys.fingerprint(),
+                               rtcp_port=rtcp_port)  # fmt: skip
+            self.rtcp_keys = rtcp_keys = DtlsKeying(self.ctx.identity, self.id)
+            self._rtcp_keys_driver = CoreDriver(
+                rtcp_keys, self._send_rtcp_key_packet, self._on_rtcp_key_event
+            )
         else:
             ssrc = int.from_bytes(os.urandom(4), "big")
             zrtp_keys = ZrtpKeying(self.ctx.zid, ssrc, self.id, settings.key_agreements, settings.sas_types)
             self.keys = zrtp_keys
-            local = LocalAudio(host=host, port=port, mode="zrtp", zrtp_hash=f"1.10 {zrtp_keys.hello_hash()}")
+            local = LocalAudio(host=host, port=port, mode="zrtp", zrtp_hash=f"1.10 {zrtp_keys.hello_hash()}",
+                               rtcp_port=rtcp_port)  # fmt: skip
         self._keys_driver = CoreDriver(self.keys, self._send_key_packet, self._on_key_event)
         self.opened.set_result(None)
         self.step(lambda now: self.core.media_opened(local, str(int(time.time())), now))
@@ -231,6 +253,46 @@ class Call:
         self.keys.start(remote, self.core.direction == "out", self.now())
         assert self._keys_driver is not None
         self._keys_driver.pump()
+        self._start_rtcp(remote)
+
+    def _start_rtcp(self, remote: AudioParams) -> None:
+        """RTCP on the RTP port when both multiplex; else on its own port, keyed by ZRTP's keys or by a DTLS
+        handshake of its own (same certificates, fingerprints and roles as the RTP port's)."""
+        assert self.media is not None
+        if remote.rtcp_mux:
+            self.media.use_rtcp_mux()
+            if self._rtcp_keys_driver is not None:
+                self._rtcp_keys_driver.close()
+            self.rtcp_keys = self._rtcp_keys_driver = None
+            return
+        rtcp_keys = self.rtcp_keys
+        self.media.use_rtcp_port((remote.rtcp_host, remote.rtcp_port), own_keys=rtcp_keys is not None)
+        if rtcp_keys is not None and self._rtcp_keys_driver is not None:
+            rtcp_keys.start(remote, self.core.direction == "out", self.now())
+            self._rtcp_keys_driver.pump()
+
+    def _send_rtcp_key_packet(self, data: bytes) -> None:
+        if self.media is not None:
+            self.media.send_rtcp_key_packet(data)
+
+    def _on_rtcp_key_packet(self, data: bytes, addr: Addr) -> None:
+        keys, driver = self.rtcp_keys, self._rtcp_keys_driver
+        if self.core.ended or keys is None or driver is None or self.media is None:
+            return
+        if keys.session is None and self.core.direction == "out":
+            # The answerer's RTCP ClientHello beat its SDP answer (as on the RTP port).
+            keys.accept_early()
+            self.media.use_rtcp_port(addr, own_keys=True)
+        keys.receive(data, self.now())
+        driver.pump()
+
+    def _on_rtcp_key_event(self, event: KeyEvent) -> None:
+        if isinstance(event, KeysReady) and self.media is not None:
+            self.media.start_srtcp(event.tx, event.rx)
+        elif isinstance(event, KeyAlarm):
+            self.step(lambda now: self.core.on_key_event(event, now))  # a certificate swap is loud anywhere
+        elif self.media is not None:
+            self.media.drops["rtcp-dtls-failed"] += 1  # RTCP is lost, the call goes on
 
     def _send_key_packet(self, data: bytes) -> None:
         if self.media is not None:
@@ -270,6 +332,11 @@ class Call:
             for datagram in self.keys.datagrams_to_send(self.now()):
                 self._send_key_packet(datagram)
             self._keys_driver.close()
+        if self.rtcp_keys is not None and self._rtcp_keys_driver is not None:
+            self.rtcp_keys.close(self.now())
+            for datagram in self.rtcp_keys.datagrams_to_send(self.now()):
+                self._send_rtcp_key_packet(datagram)
+            self._rtcp_keys_driver.close()
         if self.media is not None:
             self.media.close()
         elif self.gain is not None:

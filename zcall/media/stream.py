@@ -1,4 +1,6 @@
-"""One call's media on one UDP socket (RTP, RTCP, ZRTP, DTLS, STUN multiplexed, RFC 7983).
+"""One call's media on one UDP socket (RTP, RTCP, ZRTP, DTLS, STUN multiplexed, RFC 7983), and a second one
+for RTCP when the peer does not multiplex (RFC 5761): then DTLS-SRTP keys RTCP with a handshake of its own
+on that port (RFC 5764 §4.1), and ZRTP's keys serve both.
 
 capture → Opus → RTP → SRTP → socket, and socket → SRTP → jitter buffer → Opus (decode/FEC/PLC) → playback.
 The event loop owns every protocol object (codec, libsrtp sessions, jitter buffer, stats); audio devices
@@ -73,11 +75,15 @@ _QUIET_MEAN_SQUARE = (32768 * 10 ** (-45 / 20)) ** 2
 
 
 class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, session: MediaSession) -> None:
+    def __init__(self, session: MediaSession, rtcp_port: bool = False) -> None:
         self._session = session
+        self._rtcp_port = rtcp_port
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self._session._on_datagram(data, addr)
+        if self._rtcp_port:
+            self._session._on_rtcp_datagram(data, addr)
+        else:
+            self._session._on_datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable and the like: the peer is not there yet; count it, keep going.
@@ -94,6 +100,7 @@ class MediaSession:
         *,
         on_key_packet: KeyPacketHandler | None = None,
         on_first_srtp: Callable[[], None] | None = None,
+        on_rtcp_key_packet: KeyPacketHandler | None = None,
         payload_type: int = 111,
         bitrate: int = 32000,
         complexity: int = 9,
@@ -112,6 +119,7 @@ class MediaSession:
         self._on_key_packet = on_key_packet
         # The first SRTP packet that authenticates: ZRTP's implicit Conf2ACK (RFC 6189 §4.6).
         self._on_first_srtp = on_first_srtp
+        self._on_rtcp_key_packet = on_rtcp_key_packet
         self._pt = payload_type
         # What we accept: the PT our own SDP gave Opus and the peer's (RFC 3264 lets them differ).
         self._rx_pts = {payload_type}
@@ -134,6 +142,12 @@ class MediaSession:
         self._srtp_seen = False
         self._transport: asyncio.DatagramTransport | None = None
         self._remote: Addr | None = None
+        # RTCP without mux: its own port and (DTLS-SRTP) its own keys; None: it shares the RTP port and keys.
+        self._rtcp_transport: asyncio.DatagramTransport | None = None
+        self._rtcp_remote: Addr | None = None
+        self._rtcp_own_keys = False
+        self._rtcp_tx: SrtpSender | None = None
+        self._rtcp_rx: SrtpReceiver | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._due = 0.0
         self._muted = False
@@ -163,6 +177,39 @@ class MediaSession:
             # (saves half a tick of delay on average).
             set_listener(lambda: _wake(loop, self._on_captured))
         return self.local_address
+
+    async def open_rtcp(self, bind: Addr) -> Addr:
+        """Bind a second UDP port for RTCP, kept in case the peer does not multiplex (see use_rtcp_mux)."""
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self, True), local_addr=bind)
+        self._rtcp_transport = transport
+        name = transport.get_extra_info("sockname")
+        return str(name[0]), int(name[1])
+
+    def use_rtcp_mux(self) -> None:
+        """Both sides multiplex (RFC 5761): RTCP shares the RTP port and keys; the RTCP port is closed."""
+        if self._rtcp_transport is not None:
+            self._rtcp_transport.close()
+        self._rtcp_transport = None
+        self._rtcp_remote = None
+        self._rtcp_own_keys = False
+
+    def use_rtcp_port(self, remote: Addr, *, own_keys: bool) -> None:
+        """The peer does not multiplex: RTCP goes from our RTCP port to `remote`. `own_keys` (DTLS-SRTP):
+        SRTCP waits for start_srtcp() with the keys of the RTCP port's own handshake."""
+        if self._rtcp_transport is None:
+            raise RuntimeError("no RTCP port open")
+        self._rtcp_remote = remote
+        self._rtcp_own_keys = own_keys
+
+    def start_srtcp(self, tx: SrtpKeys, rx: SrtpKeys) -> None:
+        """Keys for RTCP from the RTCP port's own DTLS-SRTP handshake."""
+        self._rtcp_tx = SrtpSender(tx, self._ssrc)
+        self._rtcp_rx = SrtpReceiver(rx)
+
+    @property
+    def rtcp_secure(self) -> bool:
+        return (self._rtcp_tx if self._rtcp_own_keys else self._tx) is not None
 
     @property
     def local_address(self) -> Addr:
@@ -216,6 +263,8 @@ class MediaSession:
                 with contextlib.suppress(SrtpError, OSError):
                     self._send_rtcp(bye=True)
             self._transport.close()
+        if self._rtcp_transport is not None:
+            self._rtcp_transport.close()
         self._source.close()
         self._sink.close()
 
@@ -229,6 +278,15 @@ class MediaSession:
             return
         self._transport.sendto(data, target)
         self.counters["key_packets_sent"] += 1
+
+    def send_rtcp_key_packet(self, data: bytes, addr: Addr | None = None) -> None:
+        """DTLS of the RTCP port's own handshake (no mux), out of the RTCP port."""
+        target = addr or self._rtcp_remote
+        if self._rtcp_transport is None or target is None:
+            self.drops["no-rtcp-remote"] += 1
+            return
+        self._rtcp_transport.sendto(data, target)
+        self.counters["rtcp_key_packets_sent"] += 1
 
     # --- the 20 ms tick ---
 
@@ -376,6 +434,20 @@ class MediaSession:
         else:
             self.drops[f"demux-{reason}"] += 1
 
+    def _on_rtcp_datagram(self, data: bytes, addr: Any) -> None:
+        kind, reason = classify_with_reason(data)
+        if kind is PacketKind.RTCP:
+            self._on_rtcp(data)
+        elif kind in (PacketKind.DTLS, PacketKind.STUN) and self._on_rtcp_key_packet is not None:
+            source = (str(addr[0]), int(addr[1]))
+            if self._rtcp_remote is not None and source != self._rtcp_remote:
+                self.drops[f"rtcp-port-{kind.value}-foreign-source"] += 1  # as on the RTP port
+                return
+            self.counters["rtcp_key_packets_received"] += 1
+            self._on_rtcp_key_packet(data, source)
+        else:
+            self.drops[f"rtcp-port-{reason or kind.value}"] += 1
+
     def _on_rtp(self, data: bytes, addr: Any = None) -> None:
         if self._rx is None:
             self.drops["rtp-before-keys"] += 1
@@ -402,11 +474,12 @@ class MediaSession:
         self._jitter.push(packet, now * 1000.0)
 
     def _on_rtcp(self, data: bytes) -> None:
-        if self._rx is None:
+        rx = self._rtcp_rx if self._rtcp_own_keys else self._rx
+        if rx is None:
             self.drops["rtcp-before-keys"] += 1
             return
         try:
-            reports = parse_rtcp_compound(self._rx.unprotect_rtcp(data))
+            reports = parse_rtcp_compound(rx.unprotect_rtcp(data))
         except SrtpError as exc:
             self.drops[f"srtcp-{exc.reason}"] += 1
             return
@@ -441,7 +514,11 @@ class MediaSession:
         return self._rtcp_interval * (0.5 + random.random())
 
     def _send_rtcp(self, bye: bool = False) -> None:
-        if self._tx is None or self._transport is None or self._remote is None:
+        sender, transport, remote = self._tx, self._transport, self._remote
+        if self._rtcp_remote is not None:
+            sender = self._rtcp_tx if self._rtcp_own_keys else self._tx
+            transport, remote = self._rtcp_transport, self._rtcp_remote
+        if sender is None or transport is None or remote is None:
             return
         now = self._clock()
         ntp = _ntp_now()
@@ -455,7 +532,7 @@ class MediaSession:
         if bye:
             packets.append(Bye((self._ssrc,)))
         self.stats_core.on_sr_sent(ntp, now)
-        self._transport.sendto(self._tx.protect_rtcp(serialize_rtcp_compound(packets)), self._remote)
+        transport.sendto(sender.protect_rtcp(serialize_rtcp_compound(packets)), remote)
         self.counters["rtcp_sent"] += 1
 
     # --- stats ---

@@ -299,8 +299,23 @@ def _validate_common(attributes: list[tuple[str, str | None]]) -> None:
             raise _bad(f"{name} takes no value")
 
 
+# RFC 3605 a=rtcp: PORT [IN IP4|IP6 ADDRESS]
+_RTCP_ATTR = re.compile(r"([0-9]{1,5})(?: IN (?:IP4 [0-9.]{7,15}|IP6 [0-9A-Fa-f:.]{2,45}))?")
+
+
+def _rtcp_attribute(value: str | None) -> tuple[int, str | None]:
+    """The port and (optional) address of an a=rtcp value."""
+    match = _RTCP_ATTR.fullmatch(value or "")
+    if match is None or not 0 < int(match.group(1)) < 65536:
+        raise _bad("bad rtcp attribute")
+    parts = (value or "").split()
+    return int(match.group(1)), parts[3] if len(parts) == 4 else None
+
+
 def _validate_media_attributes(m: Media) -> None:
     _validate_common(m.attributes)
+    for value in m.attrs("rtcp"):
+        _rtcp_attribute(value)
     if m.media == "audio" and "RTP" in m.proto:
         m.rtpmap()  # raises on a malformed rtpmap
     if len([k for k, _ in m.attributes if k in DIRECTIONS]) > 1:
@@ -319,11 +334,13 @@ class AudioParams:
     proto: str
     payload_type: int
     direction: str
-    rtcp_mux: bool
+    rtcp_mux: bool  # both sides agreed: RTCP shares the RTP port
     fmtp: dict[str, str]
     zrtp_hash: str | None  # "1.10 <hex>" as sent
     fingerprints: tuple[str, ...]  # "sha-256 AB:CD:…", media level first, then session level
     setup: str | None
+    rtcp_host: str = ""  # where RTCP goes without mux: a=rtcp (RFC 3605), else the RTP address, port + 1
+    rtcp_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -339,11 +356,12 @@ class LocalAudio:
     fingerprint: str | None = None  # "sha-256 AB:…" (DTLS mode)
     setup: str = "actpass"
     username: str = "zcall"
+    rtcp_port: int | None = None  # our RTCP port for a peer that does not multiplex (said with a=rtcp)
 
 
 def make_offer(local: LocalAudio, session_id: str, version: int) -> SessionDescription:
     proto = "RTP/AVP" if local.mode == "zrtp" else "UDP/TLS/RTP/SAVPF"
-    media = _local_media(local, proto, str(local.payload_type), local.direction, rtcp_mux=True)
+    media = _local_media(local, proto, str(local.payload_type), local.direction, rtcp_mux=True, offer=True)
     if local.mode == "dtls":
         media.attributes.append(("setup", local.setup))
     return _session(local, session_id, version, media)
@@ -381,9 +399,14 @@ def _answer_direction(offered: str, ours: str) -> str:
     )
 
 
-def _local_media(local: LocalAudio, proto: str, pt: str, direction: str, *, rtcp_mux: bool) -> Media:
+def _local_media(
+    local: LocalAudio, proto: str, pt: str, direction: str, *, rtcp_mux: bool, offer: bool = False
+) -> Media:
     media = Media("audio", local.port, proto, [pt])
     media.attributes += [("rtpmap", f"{pt} opus/48000/2"), ("fmtp", f"{pt} useinbandfec=1")]
+    if local.rtcp_port is not None and (offer or not rtcp_mux):
+        # RFC 5761 §5.1.1: an offer of mux still says where RTCP goes if the answerer declines it.
+        media.attributes.append(("rtcp", str(local.rtcp_port)))
     if rtcp_mux:
         media.attributes.append(("rtcp-mux", None))
     media.attributes.append((direction, None))
@@ -413,6 +436,9 @@ def audio_params(sdp: SessionDescription, *, answer_to: SessionDescription | Non
         if m.proto in DTLS_PROFILES and not usable_fingerprints(sdp, m):
             raise _unacceptable("DTLS-SRTP without a usable fingerprint")
         zrtp = m.attr("zrtp-hash") or sdp.attr("zrtp-hash")
+        rtcp_port, rtcp_host = _rtcp_attribute(m.attr("rtcp")) if m.has("rtcp") else (m.port + 1, None)
+        if rtcp_port > 65535:
+            raise _unacceptable("no port for RTCP")
         return AudioParams(
             host=host,
             port=m.port,
@@ -424,6 +450,8 @@ def audio_params(sdp: SessionDescription, *, answer_to: SessionDescription | Non
             zrtp_hash=zrtp,
             fingerprints=fingerprints,
             setup=m.attr("setup") or sdp.attr("setup"),
+            rtcp_host=rtcp_host or host,
+            rtcp_port=rtcp_port,
         )
     raise _unacceptable("rejected: no usable audio stream" if answer_to else "no audio stream with Opus")
 

@@ -387,3 +387,65 @@ def test_packets_of_any_duration_are_decoded_whole(packet_ms: int) -> None:
     blocks = pcm[: len(pcm) // 240 * 240].reshape(-1, 240)  # 5 ms blocks: a padded gap would show
     assert np.sqrt((blocks**2).mean(axis=1)).min() > 2000
     assert abs(dominant_frequency(sink.pcm(skip=20), 48000) - 440) < 5
+
+
+KEY_C = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(32, 48)), bytes(range(90, 104)))
+KEY_D = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(48, 64)), bytes(range(110, 124)))
+
+
+async def test_rtcp_on_its_own_port_with_its_own_keys(pair: Pair) -> None:
+    """No mux (RFC 5761 declined): RTCP leaves and arrives on the second ports, SRTCP under the RTCP port's
+    own DTLS keys (RFC 5764 §4.1); nothing RTCP-like is left on the RTP ports, and RTT is measured."""
+    a, b, _, _ = pair
+    rtcp_a = await a.open_rtcp(("127.0.0.1", 0))
+    rtcp_b = await b.open_rtcp(("127.0.0.1", 0))
+    a.use_rtcp_port(rtcp_b, own_keys=True)
+    b.use_rtcp_port(rtcp_a, own_keys=True)
+    a.start_srtp(KEY_A, KEY_B)
+    b.start_srtp(KEY_B, KEY_A)
+    await asyncio.sleep(0.5)
+    assert not a.rtcp_secure and a.stats()["counters"].get("rtcp_sent", 0) == 0  # no SRTCP keys yet
+    a.start_srtcp(KEY_C, KEY_D)
+    b.start_srtcp(KEY_D, KEY_C)
+    await asyncio.sleep(1.2)
+    for stats in (a.stats(), b.stats()):
+        assert stats["counters"]["rtcp_received"] >= 1 and stats["counters"]["rtcp_sent"] >= 1
+        assert stats["rtt_ms"] is not None
+        assert stats["drops"] == {}
+
+
+async def test_rtcp_port_keyed_with_the_rtp_keys_and_closed_by_mux(pair: Pair) -> None:
+    a, b, _, _ = pair
+    rtcp_a = await a.open_rtcp(("127.0.0.1", 0))
+    rtcp_b = await b.open_rtcp(("127.0.0.1", 0))
+    a.use_rtcp_port(rtcp_b, own_keys=False)  # ZRTP: one set of keys for both
+    b.use_rtcp_port(rtcp_a, own_keys=False)
+    a.start_srtp(KEY_A, KEY_B)
+    b.start_srtp(KEY_B, KEY_A)
+    await asyncio.sleep(1.2)
+    assert a.stats()["rtt_ms"] is not None and b.stats()["counters"]["rtcp_received"] >= 1
+    probe = _raw_socket()
+    a.use_rtcp_mux()
+    probe.sendto(b"\x80\xc8" + bytes(30), rtcp_a)  # the closed RTCP port takes nothing any more
+    await asyncio.sleep(0.1)
+    assert a.stats()["drops"] == {}
+    probe.close()
+
+
+async def test_the_rtcp_port_hands_dtls_to_its_own_handler_and_drops_the_rest() -> None:
+    got: list[bytes] = []
+    session = MediaSession(ToneSource(300), ListSink(), on_rtcp_key_packet=lambda d, a: got.append(d))
+    await session.open(("127.0.0.1", 0))
+    rtcp = await session.open_rtcp(("127.0.0.1", 0))
+    peer = _raw_socket()
+    for packet in (b"\x16\xfe\xfd" + bytes(20), ZRTP_HELLO_LIKE, b"\x80\x6f" + bytes(20)):
+        peer.sendto(packet, rtcp)
+    await asyncio.sleep(0.1)
+    assert got == [b"\x16\xfe\xfd" + bytes(20)]
+    assert sum(session.stats()["drops"].values()) == 2  # ZRTP and RTP have no business on the RTCP port
+    session.use_rtcp_port(peer.getsockname(), own_keys=True)
+    session.send_rtcp_key_packet(b"\x16\xfe\xfd" + bytes(5))
+    await asyncio.sleep(0.05)
+    assert _drain(peer) == [b"\x16\xfe\xfd" + bytes(5)]
+    session.close()
+    peer.close()

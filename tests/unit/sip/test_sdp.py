@@ -7,7 +7,7 @@ import pytest
 from tests.unit.sip.samples import DTLS_OFFER, FP, HASH, LINPHONE_OFFER
 from zcall.sip import sdp
 from zcall.sip.errors import ParseReason
-from zcall.sip.sdp import LocalAudio, SdpError
+from zcall.sip.sdp import LocalAudio, SdpError, answer, audio_params, make_offer, parse
 
 
 def test_linphone_offer_round_trips_and_keeps_unknown_attributes() -> None:
@@ -176,3 +176,40 @@ def test_size_limits_are_413() -> None:
     with pytest.raises(SdpError) as info:
         sdp.parse(LINPHONE_OFFER + b"m=audio 0 RTP/AVP 0\r\n" * 20)
     assert info.value.status == 413
+
+
+def test_rtcp_port_offered_for_a_peer_without_mux_and_read_back() -> None:
+    local = LocalAudio(host="10.0.0.1", port=40000, mode="dtls", fingerprint=FP, rtcp_port=40011)
+    offer = make_offer(local, "1", 1)
+    media = offer.media[0]
+    assert media.attr("rtcp") == "40011" and media.has("rtcp-mux")  # mux offered, RTCP's port said anyway
+    peer = LocalAudio(host="10.0.0.2", port=50000, mode="dtls", fingerprint=FP, rtcp_port=50001)
+    muxed = answer(offer, peer, "2", 1).media[0]
+    assert muxed.has("rtcp-mux") and not muxed.has("rtcp")
+    no_mux_offer = parse(offer.serialize().replace(b"a=rtcp-mux\r\n", b""))
+    plain = answer(no_mux_offer, peer, "2", 1)
+    assert not plain.media[0].has("rtcp-mux") and plain.media[0].attr("rtcp") == "50001"
+    params = audio_params(no_mux_offer)
+    assert (params.rtcp_mux, params.rtcp_host, params.rtcp_port) == (False, "10.0.0.1", 40011)
+
+
+@pytest.mark.parametrize(
+    ("line", "where"),
+    [(None, ("10.0.0.1", 40001)), ("9", ("10.0.0.1", 9)), ("7079 IN IP4 10.9.8.7", ("10.9.8.7", 7079))],
+)
+def test_rtcp_address_from_a_rtcp_or_rtp_plus_one(line: str | None, where: tuple[str, int]) -> None:
+    local = LocalAudio(host="10.0.0.1", port=40000, mode="dtls", fingerprint=FP)
+    text = make_offer(local, "1", 1).serialize()
+    if line is not None:
+        text = text.replace(b"a=rtcp-mux\r\n", f"a=rtcp:{line}\r\n".encode())
+    params = audio_params(parse(text))
+    assert (params.rtcp_host, params.rtcp_port) == where
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "²", "12 IN IP4", "12 IN IP9 1.2.3.4", "x"])
+def test_malformed_rtcp_attribute_is_refused(value: str) -> None:
+    local = LocalAudio(host="10.0.0.1", port=40000, mode="dtls", fingerprint=FP)
+    text = make_offer(local, "1", 1).serialize().replace(b"a=rtcp-mux\r\n", f"a=rtcp:{value}\r\n".encode())
+    with pytest.raises(SdpError) as caught:
+        audio_params(parse(text))
+    assert caught.value.status == 400
