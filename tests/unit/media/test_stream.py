@@ -445,7 +445,12 @@ async def test_the_rtcp_port_hands_dtls_to_its_own_handler_and_drops_the_rest() 
     assert sum(session.stats()["drops"].values()) == 2  # ZRTP and RTP have no business on the RTCP port
     session.use_rtcp_port(peer.getsockname(), own_keys=True)
     session.send_rtcp_key_packet(b"\x16\xfe\xfd" + bytes(5))
+    stranger = _raw_socket()
+    stranger.sendto(b"\x16\xfe\xfd" + bytes(30), rtcp)  # once the SDP named the peer, only it is heard
     await asyncio.sleep(0.05)
     assert _drain(peer) == [b"\x16\xfe\xfd" + bytes(5)]
+    assert got == [b"\x16\xfe\xfd" + bytes(20)]
+    assert session.stats()["drops"]["rtcp-port-dtls-foreign-source"] == 1
     session.close()
     peer.close()
+    stranger.close()
