@@ -18,7 +18,7 @@ IMAGE_DEBS_FOREIGN := qemu-user-static binfmt-support
 BOOT_TEST_DEBS := qemu-system-x86 mtools
 ARCH ?= amd64
 
-.PHONY: setup setup-test run test bench lint clean deb test-echo fuzz durability soak image boot-test
+.PHONY: setup setup-test run test bench lint clean deb test-echo fuzz durability soak image boot-test test-mitm
 
 setup: $(STAMP)
 
@@ -48,6 +48,10 @@ test-echo: setup-test
 
 bench: setup-test
 	$(BIN)/pytest tests/bench -p no:cacheprovider -o addopts="" -s -q $(PYTEST_ARGS)
+
+# The active man in the middle 100 times: in memory (ZRTP cores) and in namespaces (real zcall processes).
+test-mitm: setup-test
+	ZCALL_MITM_RUNS=100 $(BIN)/pytest tests/unit/zrtp/test_mitm.py tests/e2e/test_mitm.py -p no:cacheprovider -q
 
 # Coverage-guided fuzzing (atheris): FUZZ_RUNS executions of every target, growing the kept corpus in
 # tests/fuzz/corpus. A crash or hang stops with the input saved as crash-*/timeout-* in fuzz-artifacts/.
