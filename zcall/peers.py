@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 
 from zcall.discovery.lan import Discovery, DiscoveryError
 from zcall.identity import load_or_create
@@ -21,7 +22,7 @@ async def list_peers(settings: PhoneSettings, paths: Paths, wait_s: float, as_js
     try:
         await discovery.start()
     except DiscoveryError as exc:
-        print(f"zcall: {exc}")
+        print(f"zcall: {exc}", file=sys.stderr)  # stdout is the list (a script may parse it)
         return 1
     try:
         await asyncio.sleep(wait_s)

@@ -327,3 +327,9 @@ def test_headless_does_not_import_textual(tmp_path: Path) -> None:
     imported = _imported("--home", str(tmp_path), "--headless", "--no-mdns", "--audio-in", "tone:abc")
     assert "zcall.headless" in imported
     assert not [m for m in imported if m.split(".")[0] == "textual"]
+
+
+def test_peers_reports_a_discovery_failure_on_stderr(tmp_path: Path) -> None:
+    result = zcall("--home", str(tmp_path), "--bind", "203.0.113.254", "peers", "--json", "--wait", "0.2")
+    assert result.returncode == ExitCode.FAILED
+    assert result.stdout == "" and "mDNS" in result.stderr
