@@ -275,3 +275,36 @@ def test_media_path_cpu_and_latency() -> None:
     print("  receiver:", {k: stats[k] for k in ("received", "lost", "jitter_ms", "jitter_buffer_ms", "mos")})
     assert len(pairs) >= CALL_SECONDS * 50 / CLICK_EVERY - 4
     assert all(0 < lat < 500 for lat in latencies)
+
+
+def test_echo_cancellation_cost_and_latency() -> None:
+    """Echo cancellation + noise suppression + AGC (libspeexdsp) per 20 ms frame, with far-end speech-like
+    noise playing and its echo in the microphone. Anchors (issue 15): the whole call path <= 5 % of one core
+    (3.4 % before the canceller), added latency <= 10 ms."""
+    from zcall.media.echo import EchoProcessor
+
+    rng = np.random.default_rng(5)
+    frames = 1500  # 30 s
+    far = (rng.normal(0, 3000, frames * FRAME_SAMPLES) * np.repeat(rng.random(frames) > 0.3, FRAME_SAMPLES))
+    echo = np.concatenate([np.zeros(4800), far])[: len(far)] * 0.2 + rng.normal(0, 30, len(far))
+    far16, mic16 = far.astype("<i2"), echo.astype("<i2")
+    processor = EchoProcessor()
+    start = time.process_time()
+    for i in range(frames):
+        processor.played(far16[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].tobytes())
+        processor.process(mic16[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].tobytes())
+    per_frame_ms = (time.process_time() - start) / frames * 1000
+    # Latency: speech-like noise through a fresh processor (no far end), the lag of the output behind it.
+    fresh = EchoProcessor()
+    probe = (rng.normal(0, 4000, 100 * FRAME_SAMPLES) * np.repeat(rng.random(100) > 0.5, FRAME_SAMPLES))
+    probe16 = probe.astype("<i2")
+    out = np.frombuffer(b"".join(fresh.process(probe16[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].tobytes())
+                                 for i in range(100)), "<i2").astype(np.float64)
+    corr = np.correlate(out[4800 - 2400 : -4800 + 2400], probe[4800:-4800], mode="valid")
+    added_ms = (int(np.argmax(corr)) - 2400) / 48  # out[k] = probe[k - lag]
+    share = per_frame_ms / 20 * 100
+    print(f"\necho cancel + NS + AGC: {per_frame_ms:.3f} ms CPU per 20 ms frame = {share:.2f} % of a core"
+          f" (whole-path goal 5 %, path before it 3.4 %: {(3.4 + share) / 5:.2f}x the goal);"
+          f" added latency {added_ms:.1f} ms (goal 10 ms: {added_ms / 10:.2f}x); {processor.snapshot()}")
+    assert per_frame_ms < 20
+    assert abs(added_ms) <= 10

@@ -27,6 +27,10 @@ from zcall.media.speexdsp import EchoCanceller, Preprocessor, available
 
 MAX_DELAY_MS = 500  # device buffers + air; beyond this the devices are misconfigured, not a room
 FILTER_MS = 120  # what the canceller models after the bulk delay: the room's reverberation
+# Processing block: the preprocessor's overlap-add delays its output by one block (measured), so 10 ms blocks
+# keep the added latency at 10 ms where 20 ms blocks would double it.
+_BLOCK = FRAME_SAMPLES // 2
+_BLOCK_BYTES = 2 * _BLOCK
 _MARGIN_SAMPLES = 480  # 10 ms: the estimate's error and the tick's jitter stay inside the filter
 _OFFSET_FRAMES = 25  # half a second of both streams flowing fixes their offset
 _DECIMATE = 6  # 48 kHz -> 8 kHz for the delay search
@@ -131,8 +135,8 @@ class EchoProcessor:
     def __init__(self, *, cancel_echo: bool = True, denoise: bool = True, agc: bool = True) -> None:
         self._cancel_echo = cancel_echo
         filter_samples = SAMPLE_RATE * FILTER_MS // 1000
-        self._aec = EchoCanceller(FRAME_SAMPLES, filter_samples, SAMPLE_RATE) if cancel_echo else None
-        self._pre = Preprocessor(FRAME_SAMPLES, SAMPLE_RATE, denoise=denoise, agc=agc, echo=self._aec)
+        self._aec = EchoCanceller(_BLOCK, filter_samples, SAMPLE_RATE) if cancel_echo else None
+        self._pre = Preprocessor(_BLOCK, SAMPLE_RATE, denoise=denoise, agc=agc, echo=self._aec)
         self._played = _Ring(_HISTORY)
         self._captured = _Ring(_HISTORY)
         self._offset: int | None = None  # played count minus captured count, once both flow
@@ -170,8 +174,10 @@ class EchoProcessor:
             reference = self._played.read(start + self._offset - max(shift, 0), FRAME_SAMPLES)
             if self._delay is not None:
                 self.stats.aligned_frames += 1
-            out = self._aec.cancel(pcm, reference.tobytes())
-        out = self._pre.run(out)
+            ref = reference.tobytes()
+            out = b"".join(self._aec.cancel(pcm[i : i + _BLOCK_BYTES], ref[i : i + _BLOCK_BYTES])
+                           for i in range(0, FRAME_BYTES, _BLOCK_BYTES))
+        out = b"".join(self._pre.run(out[i : i + _BLOCK_BYTES]) for i in range(0, FRAME_BYTES, _BLOCK_BYTES))
         if self.stats.aligned_frames > 100:  # 2 s after the canceller was aligned: what ERLE is about
             self.stats.mic_energy += float(np.dot(mic.astype(np.float64), mic))
             processed = np.frombuffer(out, "<i2").astype(np.float64)
