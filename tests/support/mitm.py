@@ -10,6 +10,10 @@ holds retained secrets for the impersonated ZID raises the cache alarm.
 forwarded to the callee with each SDP's address, port and a=zrtp-hash rewritten to the MITM's own media
 ports and Hellos; media is relayed as above. It prints "ready", then a JSON line per side's SAS once both
 are secure. With --claim-zids each side of the MITM announces the ZID of the end it impersonates.
+
+With --transparent it is only a hop on the media path: ZRTP and SRTP are relayed as they are (a=zrtp-hash
+kept), except ZRTP messages named by --drop (e.g. --drop Conf2ACK: a lossy path that loses every one);
+it prints {"dropped": TYPE} the first time it drops one.
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ _M_AUDIO = re.compile(rb"(?m)^m=audio (\d+)")
 _HASH = re.compile(rb"(?m)^a=zrtp-hash:[^\r\n]+")
 
 
-def rewrite_sdp(message: bytes, media: Addr, zrtp_hash: str) -> tuple[bytes, Addr | None]:
+def rewrite_sdp(message: bytes, media: Addr, zrtp_hash: str | None) -> tuple[bytes, Addr | None]:
     """The message with its SDP pointing at `media` and carrying `zrtp_hash`; and the address it had."""
     head, sep, body = message.partition(b"\r\n\r\n")
     ports = _M_AUDIO.search(body)
@@ -89,7 +93,8 @@ def rewrite_sdp(message: bytes, media: Addr, zrtp_hash: str) -> tuple[bytes, Add
     original = (hosts.group(0).split()[-1].decode(), int(ports.group(1)))
     body = _C_LINE.sub(b"c=IN IP4 " + media[0].encode(), body)
     body = _M_AUDIO.sub(b"m=audio %d" % media[1], body)
-    body = _HASH.sub(b"a=zrtp-hash:" + zrtp_hash.encode(), body)
+    if zrtp_hash is not None:
+        body = _HASH.sub(b"a=zrtp-hash:" + zrtp_hash.encode(), body)
     head = re.sub(rb"(?im)^(content-length|l)\s*:\s*\d+", lambda m: m.group(1) + b": %d" % len(body), head)
     return head + sep + body, original
 
@@ -99,7 +104,14 @@ def _addr(text: str) -> Addr:
     return host, int(port)
 
 
-def run(listen: Addr, target: Addr, claim: tuple[bytes, bytes] | None, out: Callable[[str], None]) -> None:
+def run(
+    listen: Addr,
+    target: Addr,
+    claim: tuple[bytes, bytes] | None,
+    out: Callable[[str], None],
+    transparent: bool = False,
+    drop: frozenset[bytes] = frozenset(),
+) -> None:
     # claim = (caller's ZID, callee's ZID): the side facing the caller pretends to be the callee and back.
     mitm = ZrtpMitm(claim[1], claim[0]) if claim else ZrtpMitm()
     sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -115,6 +127,7 @@ def run(listen: Addr, target: Addr, claim: tuple[bytes, bytes] | None, out: Call
     for side, sock in media.items():
         selector.register(sock, selectors.EVENT_READ, side)
     reported = False
+    dropped: set[bytes] = set()
     out("ready")
 
     def flush(side: str, now: float) -> None:
@@ -134,28 +147,41 @@ def run(listen: Addr, target: Addr, claim: tuple[bytes, bytes] | None, out: Call
             now = time.monotonic()
             if what == "sip":
                 if source == target:  # from the callee, to the caller: it must see our side "a"
-                    data, seen = rewrite_sdp(data, local["a"], mitm.toward_a.zrtp_hash_attribute())
+                    hash_a = None if transparent else mitm.toward_a.zrtp_hash_attribute()
+                    data, seen = rewrite_sdp(data, local["a"], hash_a)
                     if seen is not None:
                         remote["b"] = seen
-                        mitm.toward_b.start(now)
+                        if not transparent:
+                            mitm.toward_b.start(now)
                         flush("b", now)
                     if caller is not None:
                         sip.sendto(data, caller)
                 else:  # from the caller, to the callee: it must see our side "b"
                     caller = source
-                    data, seen = rewrite_sdp(data, local["b"], mitm.toward_b.zrtp_hash_attribute())
+                    hash_b = None if transparent else mitm.toward_b.zrtp_hash_attribute()
+                    data, seen = rewrite_sdp(data, local["b"], hash_b)
                     if seen is not None:
                         remote["a"] = seen
-                        mitm.toward_a.start(now)
+                        if not transparent:
+                            mitm.toward_a.start(now)
                     sip.sendto(data, target)
                 continue
             kind = classify(data)
+            other = "b" if what == "a" else "a"
+            remote.setdefault(what, source)
+            if transparent:
+                mtype = data[16:24].rstrip()
+                if kind is PacketKind.ZRTP and mtype in drop:
+                    if mtype not in dropped:
+                        dropped.add(mtype)
+                        out(json.dumps({"dropped": mtype.decode()}))
+                elif other in remote:
+                    media[other].sendto(data, remote[other])
+                continue
             if kind is PacketKind.ZRTP:
-                remote.setdefault(what, source)  # its Hello may come before its SDP reaches us
                 mitm.session(what).receive(data, now)
                 flush(what, now)
             elif kind in (PacketKind.RTP, PacketKind.RTCP):
-                other = "b" if what == "a" else "a"
                 bridged = mitm.bridge(what, data)
                 if bridged is not None and other in remote:
                     media[other].sendto(bridged, remote[other])
@@ -166,7 +192,7 @@ def run(listen: Addr, target: Addr, claim: tuple[bytes, bytes] | None, out: Call
             if timer is not None and timer <= now:
                 session.handle_timer(now)
             flush(side, now)
-        if not reported and len(mitm.ready) == 2:
+        if not transparent and not reported and len(mitm.ready) == 2:
             reported = True
             sides = {s: {"sas": r.sas_text, "peer_zid": r.peer_zid.hex()} for s, r in mitm.ready.items()}
             out(json.dumps(sides))
@@ -177,11 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", required=True, type=_addr)
     parser.add_argument("--to", required=True, type=_addr)
     parser.add_argument("--claim-zids", nargs=2, metavar=("CALLER_ZID", "CALLEE_ZID"))
+    parser.add_argument("--transparent", action="store_true", help="relay ZRTP and SRTP as they are")
+    parser.add_argument("--drop", action="append", default=[], help="a ZRTP message type not to relay")
     args = parser.parse_args(argv)
     claim = None
     if args.claim_zids:
         claim = (bytes.fromhex(args.claim_zids[0]), bytes.fromhex(args.claim_zids[1]))
-    run(args.listen, args.to, claim, lambda line: print(line, flush=True))
+    drop = frozenset(name.encode() for name in args.drop)
+    run(args.listen, args.to, claim, lambda line: print(line, flush=True), args.transparent, drop)
     return 0
 
 
