@@ -70,6 +70,20 @@ class State(enum.Enum):
 
 
 _TERMINAL = (State.FAILED, State.CLOSED, State.ERROR_SENT)
+_ENDS = frozenset(_TERMINAL)  # any live state may fail, abort with an Error, or be closed
+# Which state may follow which (h11 _state.py style); staying put is not a move. Anything else is a bug here.
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.DISCOVERY: frozenset({State.COMMIT_SENT, State.WAIT_DHPART2}) | _ENDS,
+    State.COMMIT_SENT: frozenset({State.WAIT_CONFIRM1, State.WAIT_DHPART2}) | _ENDS,  # or lose contention
+    State.WAIT_DHPART2: frozenset({State.WAIT_CONFIRM2}) | _ENDS,
+    State.WAIT_CONFIRM1: frozenset({State.WAIT_CONF2ACK}) | _ENDS,
+    State.WAIT_CONFIRM2: frozenset({State.SECURE}) | _ENDS,
+    State.WAIT_CONF2ACK: frozenset({State.SECURE}) | _ENDS,
+    State.SECURE: _ENDS,
+    State.ERROR_SENT: frozenset({State.FAILED, State.CLOSED}),
+    State.FAILED: frozenset({State.CLOSED}),
+    State.CLOSED: frozenset(),
+}
 
 
 class ZrtpSession:
@@ -172,7 +186,7 @@ class ZrtpSession:
         if self._tx.retx is not None and self._tx.expired(self._tx.retx, now):
             kind, self._tx.retx = self._tx.retx.kind, None
             if self.state is State.ERROR_SENT:
-                self.state = State.FAILED  # Failed was reported when the Error went out
+                self._move(State.FAILED)  # Failed was reported when the Error went out
             elif kind != "Error" and self.state not in _TERMINAL:
                 self._tx.send(m.Error(ZrtpErrorCode.TIMEOUT).encode())
                 self._fail(f"no answer to {kind}", ZrtpErrorCode.TIMEOUT)
@@ -238,7 +252,7 @@ class ZrtpSession:
         return self._hello_raw
 
     def close(self) -> None:
-        self.state = State.CLOSED
+        self._move(State.CLOSED)
         self._tx.clear()
         self._x = None
         self._early_keypair = None
@@ -254,14 +268,20 @@ class ZrtpSession:
             and self._tx.hello is None
         )
 
-    def _progress(self, state: State, now: float) -> None:
+    def _move(self, state: State) -> None:
+        """The one place the state changes, checked against TRANSITIONS."""
+        if state is not self.state and state not in TRANSITIONS[self.state]:
+            raise RuntimeError(f"ZRTP {self.state.value} -> {state.value} is no transition")
         self.state = state
+
+    def _progress(self, state: State, now: float) -> None:
+        self._move(state)
         self._last_progress = now
 
     def _fail(self, reason: str, code: int | None) -> None:
         if self.state in (State.FAILED, State.CLOSED):
             return
-        self.state = State.FAILED
+        self._move(State.FAILED)
         self._tx.hello = None
         self._tx.retx = None
         self._events.append(Failed(reason, code))
@@ -272,7 +292,7 @@ class ZrtpSession:
             return
         self._events.append(Failed(reason, code))
         self._tx.hello = None
-        self.state = State.ERROR_SENT
+        self._move(State.ERROR_SENT)
         self._tx.start("Error", m.Error(code).encode(), now)
         self._x = None
 
@@ -290,7 +310,7 @@ class ZrtpSession:
             raise Drop("unexpected")
         self._tx.retx = None
         if self.state is State.ERROR_SENT:
-            self.state = State.FAILED
+            self._move(State.FAILED)
 
     def _on_ping(self, ping: m.Ping, packet: Packet) -> None:
         endpoint_hash = crypto.implicit_hash(self.zid)[:8]

@@ -19,7 +19,7 @@ from zcall.zrtp.errors import ZrtpErrorCode
 from zcall.zrtp.events import CacheMismatch, Failed, HelloHashMismatch, SecureReady
 from zcall.zrtp.packet import encode_packet, parse_packet
 from zcall.zrtp.retransmit import T1_RETRIES, T2_RETRIES
-from zcall.zrtp.session import State, ZrtpSession
+from zcall.zrtp.session import TRANSITIONS, State, ZrtpSession
 
 
 def ready(run: Run, side: str) -> SecureReady:
@@ -612,3 +612,15 @@ def test_error_and_ping_are_answered_even_after_the_end(state: State) -> None:
     a.receive(encode_packet(2, 2, m.Error(ZrtpErrorCode.TIMEOUT).encode()), 0.0)
     sent = [message_of(p) for p in a.datagrams_to_send(0.0)]
     assert [type(x) for x in sent] == [m.PingAck, m.ErrorAck] and not a.drops
+
+
+def test_state_table_is_closed_and_refuses_other_moves() -> None:
+    assert all(t in TRANSITIONS for targets in TRANSITIONS.values() for t in targets)
+    assert TRANSITIONS[State.CLOSED] == frozenset()
+    a, b = _secure_pair()
+    assert a.state is State.SECURE
+    with pytest.raises(RuntimeError, match="secure -> discovery is no transition"):
+        a._move(State.DISCOVERY)
+    b.close()
+    with pytest.raises(RuntimeError, match="closed -> secure"):
+        b._move(State.SECURE)
