@@ -3,7 +3,7 @@ keyed by DTLS-SRTP's second handshake (or by ZRTP's keys), and reports flow both
 the peer's receiver reports on our sender reports, which it can only write after decrypting them.
 
 baresip (DTLS-SRTP, rtcp_mux off by default) direct and through Kamailio, both directions; linphonec (ZRTP,
-its defaults) direct, both directions.
+its defaults) direct, and linphonec (DTLS-SRTP) registered over TLS through Kamailio, both directions.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from tests.support import netns
+from tests.support.audio_check import write_tone_wav
 from tests.support.baresip import Baresip
 from tests.support.capture import capture, media_report
+from tests.support.dnsmasq import hosts_file
 from tests.support.kamailio import sip_server
 from tests.support.linphone import Linphonec
 from tests.support.prereq import require_binary
@@ -113,3 +115,46 @@ def test_linphonec_zrtp_without_mux(lan2: netns.Lan, tmp_path: Path, direction: 
         linphone.wait_for_end(timeout=10, since=since)
     report = media_report(pcap)
     assert report.plain_streams() == [], "plain RTP/RTCP on the wire"
+
+
+@pytest.mark.parametrize("direction", ["zcall-calls", "linphonec-calls"])
+def test_linphonec_dtls_through_the_server(lan3: netns.Lan, tmp_path: Path, direction: str) -> None:
+    """linphonec (media_encryption=dtls, otherwise its defaults: no rtcp-mux) registered over TLS through
+    Kamailio: it reports the call fully encrypted, finishes a DTLS handshake on its RTCP port with zcall and
+    decrypts zcall's sender reports; zcall reports the RTT from linphonec's receiver reports."""
+    require_binary("kamailio", "linphonec")
+    users = {"alice": "alice-secret", "bob": "bob-secret"}
+    tone = write_tone_wav(tmp_path / "lp660.wav", 660, 60, rate=16000)
+    with sip_server(lan3[0], users, tmp_path) as srv, hosts_file(lan3[2], {srv.dns_name: lan3[0].ip}):
+        kam = srv.kamailio
+        home = tmp_path / "alice"
+        home.mkdir()
+        (home / "config.toml").write_text(
+            f'[server]\nuri = "sips:{srv.dns_name}:{kam.tls_port}"\nuser = "alice"\n'
+            'password = "alice-secret"\n'
+            f'ca_file = "{srv.ca.cert_path}"\noutbound_proxy = "{kam.host.ip}:{kam.tls_port}"\n'
+        )
+        alice = ZcallPeer(lan3[1], home, name="alice", audio_in="tone:440", auto_answer=True,
+                          extra=["--no-mdns"])  # fmt: skip
+        bob = Linphonec(
+            lan3[2], tmp_path / "bob", user="bob", media_encryption="dtls", play_wav=tone, auto_answer=True,
+            proxy=f"sip:{srv.dns_name}:{kam.tls_port};transport=tls", domain=srv.dns_name,
+            password=users["bob"], realm=kam.realm, root_ca=srv.ca.cert_path,
+        )  # fmt: skip
+        with alice, bob:
+            alice.wait_event("registered", timeout=15)
+            bob.wait_registered(timeout=20)
+            since = bob.mark()
+            if direction == "zcall-calls":
+                alice.ctl("call", "bob")
+            else:
+                bob.call(f"sip:alice@{srv.dns_name}")
+            assert alice.wait_event("secure", timeout=30)["method"] == "dtls-srtp"
+            bob.wait_for(r"Call \d+ is fully encrypted", 30, since=since)
+            bob.wait_for(r"DTLS RTCP Handshake successful", 20, source="log", since=since)
+            stats = rtt_reported(alice)
+            assert 0 <= stats["rtt_ms"] < 1000 and stats["received"] > 0
+            bob.wait_for(r"receiving RTCP SR", 20, source="log", since=since)  # zcall's SRTCP, decrypted
+            alice.ctl("hangup")
+            alice.wait_event("ended", timeout=5)
+            bob.wait_for_end(timeout=10, since=since)

@@ -9,7 +9,6 @@ dnsmasq answers only from its own records (no upstream, no /etc/hosts): other na
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import tempfile
 import time
@@ -102,14 +101,28 @@ class Dnsmasq:
 
 
 @contextlib.contextmanager
-def resolv_conf(host: Host, nameserver: str) -> Iterator[Path]:
-    """Processes started in `host`'s namespace from now on resolve through `nameserver` (and nothing else)."""
+def _netns_file(host: Host, name: str, text: str) -> Iterator[Path]:
+    """/etc/netns/NAME/<name>, seen as /etc/<name> by processes `ip netns exec` starts there from now on."""
     directory = Path("/etc/netns") / host.netns
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "resolv.conf"
-    # Short timeouts: a silent server must show up as a timeout within a test's patience.
-    path.write_text(f"nameserver {nameserver}\noptions timeout:1 attempts:2\n")
+    path = directory / name
+    path.write_text(text)
     try:
         yield path
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # only once the namespace's other files are gone too
+
+
+def resolv_conf(host: Host, nameserver: str) -> contextlib.AbstractContextManager[Path]:
+    """Processes started in `host`'s namespace from now on resolve through `nameserver` (and nothing else)."""
+    # Short timeouts: a silent server must show up as a timeout within a test's patience.
+    return _netns_file(host, "resolv.conf", f"nameserver {nameserver}\noptions timeout:1 attempts:2\n")
+
+
+def hosts_file(host: Host, names: dict[str, str]) -> contextlib.AbstractContextManager[Path]:
+    """Processes started in `host`'s namespace from now on find `names` (name -> address) in /etc/hosts
+    (for peers such as linphonec whose TLS checks a name, not an address)."""
+    lines = ["127.0.0.1 localhost", *(f"{address} {name}" for name, address in names.items())]
+    return _netns_file(host, "hosts", "\n".join(lines) + "\n")

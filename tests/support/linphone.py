@@ -249,6 +249,12 @@ class LinphoneConfig:
     hashes: Sequence[str] | None = None
     auth_tags: Sequence[str] | None = None
     display_name: str | None = None
+    # A server account: REGISTER through `proxy` (a SIP URI; transport=tls verifies it against `root_ca`).
+    proxy: str | None = None
+    domain: str | None = None  # of its identity, sip:user@domain
+    password: str | None = None
+    realm: str | None = None
+    root_ca: Path | None = None
 
     def render(self) -> str:
         if self.display_name is not None and not re.fullmatch(r"[\w .'-]{1,64}", self.display_name):
@@ -267,6 +273,14 @@ class LinphoneConfig:
             f"media_encryption_mandatory={int(self.encryption_mandatory)}",
             "inc_timeout=60",
         ]
+        if self.proxy is not None:
+            if "transport=tls" in self.proxy.lower():
+                sip[sip.index("sip_tls_port=0")] = "sip_tls_port=-1"  # a random local port: TLS client only
+            # Without network monitoring it never thinks the network is up, so it would never register.
+            sip += ["register_only_when_network_is_up=0", "default_proxy=0", "verify_server_certs=1",
+                    "verify_server_cn=1"]  # fmt: skip
+            if self.root_ca is not None:
+                sip.append(f"root_ca={self.root_ca}")
         for kind, (key, _, _) in _SUITE_KEYS.items():
             names: Sequence[str] | None = getattr(self, kind)
             if names is not None:
@@ -282,6 +296,12 @@ class LinphoneConfig:
                 f"zrtp_secrets_db_uri={self.home / 'zrtp-secrets.db'}",
             ],
         }
+        if self.proxy is not None:
+            sections["proxy_0"] = [f"reg_proxy=<{self.proxy}>", f"reg_identity=sip:{self.user}@{self.domain}",
+                                   "reg_expires=600", "reg_sendregister=1", "publish=0"]  # fmt: skip
+            sections["auth_info_0"] = [
+                f"username={self.user}", f"passwd={self.password}", f"realm={self.realm}"
+            ]  # fmt: skip
         return "".join(f"[{name}]\n" + "".join(f"{line}\n" for line in lines) + "\n"
                        for name, lines in sections.items())
 
@@ -454,12 +474,18 @@ class Linphonec:
         record_wav: Path | None = None,
         auto_answer: bool = True,
         debug_level: int = 6,
+        proxy: str | None = None,
+        domain: str | None = None,
+        password: str | None = None,
+        realm: str | None = None,
+        root_ca: Path | None = None,
     ) -> None:
         self.host = host
         self.home = Path(home_dir).resolve()
         self.config = LinphoneConfig(
             self.home, host.ip, user, sip_port, transport, rtp_port, media_encryption, encryption_mandatory,
             key_agreements, sas_types, ciphers, hashes, auth_tags, display_name,
+            proxy=proxy, domain=domain, password=password, realm=realm, root_ca=root_ca,
         )
         self.config.render()  # reject bad suite names now, not in a half-started process
         self.play_wav = play_wav
@@ -605,6 +631,10 @@ class Linphonec:
         self._auto_mark = self.mark()
         self.command("answer", expect=rf"Call {m.group(1)} with .+ connected\.", timeout=timeout)
         return int(m.group(1))
+
+    def wait_registered(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """The account given by `proxy` is registered (liblinphone's account state, from the log)."""
+        self.wait_for(r"to \[LinphoneRegistrationOk\]", timeout, source="log")
 
     def terminate(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Hang up the current call and wait until linphonec reports it ended."""
