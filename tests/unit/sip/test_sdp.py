@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.unit.sip.samples import DTLS_OFFER, FP, HASH, LINPHONE_OFFER
 from zcall.sip import sdp
@@ -213,3 +215,16 @@ def test_malformed_rtcp_attribute_is_refused(value: str) -> None:
     with pytest.raises(SdpError) as caught:
         audio_params(parse(text))
     assert caught.value.status == 400
+
+
+@given(st.text(max_size=80))
+def test_any_rtcp_attribute_is_read_or_refused_with_an_sdp_error(value: str) -> None:
+    local = LocalAudio(host="10.0.0.1", port=40000, mode="dtls", fingerprint=FP)
+    line = "".join(c for c in value if c not in "\r\n")
+    text = make_offer(local, "1", 1).serialize().replace(b"a=rtcp-mux\r\n", f"a=rtcp:{line}\r\n".encode())
+    try:
+        params = audio_params(parse(text))
+    except SdpError as exc:
+        assert exc.status in (400, 488)
+        return
+    assert 0 < params.rtcp_port < 65536 and params.rtcp_host
