@@ -186,7 +186,7 @@ class Call:
                     cache.set_verified(zid, verified)
                 case act.RememberPeer(zid, name):
                     label = "".join(c for c in name if c.isprintable())[:128]
-                    cache.touch(zid, now, name=label)  # only fills an empty name: a nickname stays
+                    cache.touch(zid, now, name=label or None)  # only fills an empty name: a nickname stays
         except CacheError as exc:
             self.ctx.emit(events.Error(message=f"could not update the trust cache: {exc}"))
 
@@ -246,7 +246,7 @@ class Call:
         assert self.media is not None and self.keys is not None
         self.media.set_remote((remote.host, remote.port))
         self.media.set_payload_type(remote.payload_type)
-        expected = self.core.expected_zid
+        expected = self.core.trust.expected_zid
         if expected is not None and isinstance(self.keys, ZrtpKeying):
             # The trust cache is read before the exchange, for the device the user chose.
             self.keys.provide_secrets(expected, self._lookup_secrets(expected), self.now())

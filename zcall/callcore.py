@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 
 from zcall import actions as act
 from zcall import events
+from zcall.calltrust import CallTrust
 from zcall.errors import ZcallError
 from zcall.events import AlertKind, CallState, Direction, EndCause
-from zcall.keying import KeyAlarm, KeyEvent, KeyFailed, KeysReady, ZrtpFacts
+from zcall.keying import KeyAlarm, KeyEvent, KeyFailed, KeysReady
 from zcall.sip import sdp
 from zcall.sip.errors import SipParseError
 
@@ -44,6 +45,9 @@ DIALOG_ENDS: dict[str, tuple[str, EndCause]] = {
     "bye": ("remote hangup", EndCause.REMOTE_HANGUP),
     "cancelled": ("cancelled by the caller", EndCause.CANCELLED),
 }
+
+
+WORDS_DIFFER_TEXT = "The words differ: hung up. This device is not trusted any more."
 
 
 class Timer(enum.Enum):
@@ -80,28 +84,25 @@ class CallCore:
         offer: sdp.SessionDescription | None = None,
         fallback_aor: str | None = None,
         auto_answer: bool = False,
+        unattended_needs_verified: bool = False,
     ) -> None:
         self.id = call_id
         self.direction: Direction = direction
         self.peer = peer
         self.policy = policy
         self.dtls = dtls
-        self.expected_zid = expected_zid  # the identity this call was chosen by (discovery, trust list)
+        self.trust = CallTrust(peer, expected_zid)
         self.state = S.DIALING if direction == "out" else S.INCOMING
         self.offer = offer  # ours (out) or the caller's (in)
         self.local: sdp.LocalAudio | None = None
         self.secure: events.Secure | None = None
-        self.peer_zid: bytes | None = None
-        self.verified = False
         self.user_muted = False
-        self._alarm_muted = False  # identity or cache mismatch: until the words match
         self._held = False
         self._muted_sent: bool | None = None
-        self._pending_secret: tuple[bytes, int] | None = None  # held back after a mismatch
-        self._stored_secret = False  # this call stored a new rs1 (rolled back if the words differ)
         self._sdp_version = 1
         self._secure_at: float | None = None
         self._opening = False
+        self._unattended = False
         self._fallback_aor = fallback_aor
         self._timers: dict[Timer, float] = {}
         self._actions: deque[act.Action] = deque()
@@ -115,6 +116,9 @@ class CallCore:
             self._emit_state()
             self._timers[Timer.RING] = now + policy.ring_timeout_s
             if auto_answer:
+                # Answered by no one: with "verified", only a call that proves both sides verified gets the
+                # microphone (a device that merely claims a verified ZID stays muted).
+                self._unattended = unattended_needs_verified
                 self.answer(now)
 
     # --- outputs ------------------------------------------------------------------------------------
@@ -136,7 +140,8 @@ class CallCore:
     @property
     def muted(self) -> bool:
         """Whether our microphone is held back: the one place that decides it."""
-        return self.user_muted or self._alarm_muted or self._held or self.state is not S.SECURE
+        unproven = self._unattended and not self.trust.verified
+        return self.user_muted or self.trust.alarm or self._held or unproven or self.state is not S.SECURE
 
     # --- media ---------------------------------------------------------------------------------------
 
@@ -238,27 +243,13 @@ class CallCore:
 
     def words(self, match: bool, now: float) -> None:
         """The people compared the words: a match verifies the peer; a difference revokes it and hangs up."""
-        if self.state is not S.SECURE or self.peer_zid is None:
+        if self.state is not S.SECURE or self.trust.peer_zid is None:
             raise CallCommandError("no words to compare in this call")
-        zid = self.peer_zid
+        for action in self.trust.words(match):
+            self._do(action)
         if not match:
-            self._do(act.SetVerified(zid, False))
-            if self._stored_secret:
-                self._do(act.RollbackSecret(zid))
-            self._alert(
-                AlertKind.SAS_MISMATCH, "The words differ: hung up. This device is no longer trusted."
-            )
+            self._alert(AlertKind.SAS_MISMATCH, WORDS_DIFFER_TEXT)
             self._hang_up("sas mismatch", EndCause.ALARM, now)
-            return
-        if self._pending_secret is not None:
-            rs1, expires_in = self._pending_secret
-            self._do(act.StoreSecret(zid, rs1, expires_in))
-            self._pending_secret = None
-            self._stored_secret = True
-        self._do(act.SetVerified(zid, True))
-        self._do(act.SetSasVerified(True))  # our V flag in the next Confirm
-        self.verified = True
-        self._alarm_muted = False
         self._update_mute()
 
     # --- key agreement ------------------------------------------------------------------------------
@@ -273,7 +264,7 @@ class CallCore:
             if event.fatal:
                 self._hang_up(str(event.alert).replace("_", " "), EndCause.ALARM, now)
             else:
-                self._alarm_muted = True
+                self.trust.alarm = True
         elif isinstance(event, KeyFailed):
             self._hang_up(event.reason, event.cause, now)
         # SecretsWanted and ReceiveKeys are the shell's business (the trust cache, the media receiver)
@@ -284,7 +275,12 @@ class CallCore:
         self._timers.pop(Timer.KEYS, None)
         secure = ready.secure
         if ready.zrtp is not None:
-            secure = replace(secure, verified=self._judge(ready.zrtp))
+            actions, identity_alarm = self.trust.met(ready.zrtp)
+            if identity_alarm is not None:
+                self._alert(AlertKind.IDENTITY_MISMATCH, identity_alarm)
+            for action in actions:
+                self._do(action)
+            secure = replace(secure, verified=self.trust.verified)
         self.secure = secure
         self._secure_at = now
         self._do(act.InstallKeys(ready.tx, ready.rx))
@@ -293,32 +289,6 @@ class CallCore:
         self._update_mute()
         if ready.zrtp is not None and ready.zrtp.cache == "mismatch" and self.policy.on_mismatch == "hangup":
             self._hang_up("cache mismatch", EndCause.ALARM, now)
-
-    def _judge(self, facts: ZrtpFacts) -> bool:
-        """Trust bookkeeping for the ZRTP peer we met; returns whether this call counts as verified."""
-        zid = self.peer_zid = facts.peer_zid
-        if self.expected_zid is not None and zid != self.expected_zid:
-            self._alarm_muted = True
-            self._alert(
-                AlertKind.IDENTITY_MISMATCH,
-                f"This is not the device you chose: {self.peer} is {self.expected_zid.hex()}, but the peer "
-                f"answered as {zid.hex()}. The microphone stays muted. Read the words to each other; hang "
-                "up if they differ.",
-            )
-        self._do(act.RememberPeer(zid, self.peer))
-        if facts.cache == "mismatch":
-            # The new secret waits for the people's word; until then the device is not trusted.
-            self._alarm_muted = True
-            self._do(act.SetVerified(zid, False))
-            if facts.new_rs1 is not None:
-                self._pending_secret = (facts.new_rs1, facts.rs1_expires_in)
-        elif facts.new_rs1 is not None:
-            self._do(act.StoreSecret(zid, facts.new_rs1, facts.rs1_expires_in))
-            self._stored_secret = True
-        # Verified needs both sides' V flags over a matching secret chain (RFC 6189 §7.1).
-        self.verified = facts.cache == "match" and facts.cached_verified and facts.peer_verified
-        self.verified = self.verified and not self._alarm_muted
-        return self.verified
 
     # --- timers -------------------------------------------------------------------------------------
 
@@ -356,7 +326,7 @@ class CallCore:
             return
         self._go(S.ENDED)
         self._timers.clear()
-        self._pending_secret = None
+        self.trust.forget_pending()
         self._do(act.CloseMedia())
         duration = now - self._secure_at if self._secure_at is not None else 0.0
         self._do(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -20,26 +21,31 @@ from zcall import __version__, events
 from zcall import sip as ua
 from zcall.call import Call, CallContext, SipSide, new_call_id
 from zcall.callcore import CallCommandError, CallCore, CallPolicy
+from zcall.calls import Calls, NoSuchCall
 from zcall.config import AutoAnswer
 from zcall.control import ControlError, ControlServer
 from zcall.discovery.lan import Discovery, DiscoveryError, local_ipv4_addresses
-from zcall.discovery.service import PeerDown, PeerUp
 from zcall.errors import ZcallError
 from zcall.identity import Identity, load_or_create
 from zcall.paths import Paths
-from zcall.routing import Route, RouteError, ServerRoute, resolve
+from zcall.peerbook import PeerBook
+from zcall.routing import NotOnLan, Route, RouteError, ServerRoute, resolve
 from zcall.server import ServerConfigError, ServerLeg
 from zcall.settings import PhoneSettings
 from zcall.sip import sdp
 from zcall.sip.errors import SipParseError
 from zcall.sipleg import LanLeg, SipLeg
-from zcall.zrtp.cache import ZrtpCache
+from zcall.zrtp.cache import CacheError, PeerRecord, ZrtpCache
 
 Listener = Callable[[events.Event], None]
 
 
 class PhoneError(ZcallError):
     """A command the phone cannot carry out; the message is for the user."""
+
+
+class PeerNotFound(PhoneError):
+    """No unit on the LAN has that name (yet); it may still show up while discovery runs."""
 
 
 def pick_local_ip(bind: str) -> str:
@@ -60,8 +66,8 @@ class Phone:
         self.identity: Identity = load_or_create(paths.identity_dir)
         self.cache = ZrtpCache(paths.cache_file)
         self.local_ip = pick_local_ip(settings.bind)
-        self.calls: dict[str, Call] = {}
-        self.peers: dict[bytes, PeerUp] = {}  # by ZID: two units may announce one name
+        self.calls = Calls()
+        self.peers = PeerBook(self.emit)
         self.discovery: Discovery | None = None
         self._listeners: list[Listener] = []
         self.lan = LanLeg(self._on_sip_event)
@@ -74,7 +80,6 @@ class Phone:
         self._control = ControlServer(paths.control_socket, self._on_control) if control else None
         self._discovery_task: asyncio.Task[None] | None = None
         self._closed = False
-        self._early_peers: list[PeerUp | PeerDown] | None = []  # peers seen before `ready` went out
         self._ctx = CallContext(
             zid=self.identity.zid,
             identity=self.identity,
@@ -124,7 +129,7 @@ class Phone:
             raise PhoneError(
                 f"cannot listen for SIP on {bind}:{self.settings.sip_port}: {exc.strerror}"
             ) from exc
-        self.lan.ua = ua.UserAgent(replace(self._ua_config(), port=port))
+        self.lan.attach(ua.UserAgent(replace(self._ua_config(), port=port)))
         if self._control is not None:
             try:
                 await self._control.start()
@@ -137,7 +142,7 @@ class Phone:
                 self.identity.zid,
                 port,
                 self.local_ip,
-                on_event=self._on_discovery,
+                on_event=self.peers.on_discovery,
                 aor=aor,
             )
             try:
@@ -146,9 +151,7 @@ class Phone:
                 self.emit(events.Error(message=f"LAN discovery is off: {exc}"))
                 self.discovery = None
         self.emit(events.Ready(name=self.name, zid=self.identity.zid_hex, sip_uri=self.sip_uri))
-        early, self._early_peers = self._early_peers or [], None
-        for seen in early:
-            self._on_discovery(seen)
+        self.peers.open()
         if self.server is not None:
             await self.server.start()
 
@@ -156,7 +159,7 @@ class Phone:
         if self._closed:
             return
         self._closed = True
-        for call in list(self.calls.values()):
+        for call in self.calls:
             call.step(partial(call.core.hangup, reason="phone closed", cause=events.EndCause.PHONE_CLOSED))
         if self.server is not None:
             await self.server.close()
@@ -176,15 +179,29 @@ class Phone:
             registered = self.server.registered.is_set()
             server = ServerRoute(self.server, self.server.hostname, self.server.proxy, registered)
         try:
-            return resolve(target, self.peers.values(), self.lan, server)
+            return resolve(target, self.peers, self.lan, server, self._verified())
+        except NotOnLan as exc:
+            raise PeerNotFound(str(exc)) from exc
         except RouteError as exc:
             raise PhoneError(str(exc)) from exc
+
+    def _verified(self) -> list[PeerRecord]:
+        """The verified devices of the trust list (an unreadable cache trusts no one)."""
+        try:
+            return [p for p in self.cache.peers(time.time()) if p.verified]
+        except CacheError:
+            return []
+
+    @property
+    def discovering(self) -> bool:
+        """Whether LAN peers can still show up (discovery runs)."""
+        return self.discovery is not None
 
     async def call(self, target: str) -> str:
         route = self.resolve_target(target)
         if route.leg.ua is None:
             raise PhoneError("the phone is not started")
-        if any(not c.core.ended for c in self.calls.values()):
+        if self.calls.busy:
             raise PhoneError("already in a call (one call at a time)")
         now = self._now()
         core = CallCore(
@@ -192,7 +209,7 @@ class Phone:
             dtls=route.dtls, expected_zid=route.expected_zid, fallback_aor=route.fallback,
         )  # fmt: skip
         call = Call(self._ctx, core, SipSide(route.leg, route.uri, route.dest))
-        self.calls[call.id] = call
+        self.calls.add(call)
         call.step(lambda now: None)
         try:
             await call.opened
@@ -212,7 +229,7 @@ class Phone:
             self.emit(events.Error(message=str(task.exception())))
 
     async def answer(self, call_id: str | None = None) -> str:
-        call = self._find(call_id, state=events.CallState.INCOMING)
+        call = self._find_call(call_id, state=events.CallState.INCOMING)
         self._command(call, call.core.answer)
         try:
             await call.opened
@@ -223,7 +240,7 @@ class Phone:
         return call.id
 
     def reject(self, call_id: str | None = None) -> str:
-        call = self._find(call_id, state=events.CallState.INCOMING)
+        call = self._find_call(call_id, state=events.CallState.INCOMING)
         self._command(call, call.core.reject)
         return call.id
 
@@ -235,17 +252,17 @@ class Phone:
             raise PhoneError(str(exc)) from exc
 
     def hangup(self, call_id: str | None = None) -> str:
-        call = self._find(call_id)
+        call = self._find_call(call_id)
         self._command(call, call.core.hangup)
         return call.id
 
     def verify(self, call_id: str | None = None, words_match: bool = True) -> str:
-        call = self._find(call_id, state=events.CallState.SECURE)
+        call = self._find_call(call_id, state=events.CallState.SECURE)
         self._command(call, lambda now: call.core.words(words_match, now))
         return call.id
 
     def set_muted(self, muted: bool, call_id: str | None = None) -> None:
-        call = self._find(call_id)
+        call = self._find_call(call_id)
         call.step(lambda now: call.core.set_muted(muted))
 
     @property
@@ -255,13 +272,13 @@ class Phone:
     def set_volume(self, percent: int) -> int:
         """Playback volume 0-100 for the calls now and later; returns the value applied."""
         self._ctx.volume = max(0, min(100, int(percent)))
-        for call in self.calls.values():
+        for call in self.calls:
             call.set_volume(self._ctx.volume)
         return self._ctx.volume
 
     def is_muted(self, call_id: str | None = None) -> bool:
         """Whether our microphone is held back in this call (by the user or after a cache mismatch)."""
-        return self._find(call_id).core.muted
+        return self._find_call(call_id).core.muted
 
     def status(self) -> dict[str, Any]:
         return {
@@ -275,73 +292,40 @@ class Phone:
                 "registered": self.server.registered.is_set(),
                 "address": f"{self.server.proxy[0]}:{self.server.proxy[1]}",
             },
-            "calls": [call.status() for call in self.calls.values()],
+            "calls": [call.status() for call in self.calls],
             "tasks": len(asyncio.all_tasks()),  # a soak watches this stay flat
-            "peers": [
-                {"name": p.name, "zid": p.zid.hex(), "address": p.address, "port": p.sip_port}
-                for p in self.peers.values()
-            ],
+            "peers": self.peers.status(),
         }
 
-    def _find(self, call_id: str | None, state: events.CallState | None = None) -> Call:
-        if call_id is not None:
-            call = self.calls.get(call_id)
-            if call is None:
-                raise PhoneError(f"no call {call_id!r}")
-            return call
-        candidates = [c for c in self.calls.values() if state is None or c.core.state == state]
-        if not candidates:
-            raise PhoneError("no call" + (f" in state {state}" if state else ""))
-        return candidates[-1]
+    def _find_call(self, call_id: str | None, state: events.CallState | None = None) -> Call:
+        try:
+            return self.calls.find(call_id, state)
+        except NoSuchCall as exc:
+            raise PhoneError(str(exc)) from exc
 
     # --- the control socket ---------------------------------------------------------------------------
 
     async def _on_control(self, cmd: str, args: dict[str, Any]) -> Any:
         try:
-            if cmd == "call":
-                return {"id": await self.call(str(args.get("target", "")))}
-            if cmd == "answer":
-                return {"id": await self.answer(args.get("id"))}
-            if cmd == "hangup":
-                return {"id": self.hangup(args.get("id"))}
-            if cmd == "verify":
-                return {"id": self.verify(args.get("id"), bool(args.get("match", True)))}
-            if cmd == "status":
-                return self.status()
+            match cmd:
+                case "call":
+                    return {"id": await self.call(str(args.get("target", "")))}
+                case "answer":
+                    return {"id": await self.answer(args.get("id"))}
+                case "hangup":
+                    return {"id": self.hangup(args.get("id"))}
+                case "verify":
+                    return {"id": self.verify(args.get("id"), bool(args.get("match", True)))}
+                case "status":
+                    return self.status()
         except PhoneError as exc:
             raise ControlError(str(exc)) from exc
         raise ControlError(f"unknown command {cmd!r}")
-
-    # --- discovery ------------------------------------------------------------------------------------
-
-    def _on_discovery(self, event: PeerUp | PeerDown) -> None:
-        if self._early_peers is not None:
-            self._early_peers.append(event)
-            return
-        if isinstance(event, PeerUp):
-            self.peers[event.zid] = event
-            self.emit(
-                events.Peer(
-                    action="up",
-                    name=event.name,
-                    zid=event.zid.hex(),
-                    address=event.address,
-                    port=event.sip_port,
-                )
-            )
-        else:
-            self.peers.pop(event.zid, None)
-            self.emit(events.Peer(action="down", name=event.name, zid=event.zid.hex()))
 
     # --- SIP plumbing ---------------------------------------------------------------------------------
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
-
-    def _call_for(self, leg: SipLeg, sip_call_id: str) -> Call | None:
-        return next(
-            (c for c in self.calls.values() if c.sip_call_id == sip_call_id and c.sip.leg is leg), None
-        )
 
     def _on_sip_event(self, leg: SipLeg, event: ua.UaEvent) -> None:
         if isinstance(event, ua.IncomingCall):
@@ -353,20 +337,7 @@ class Phone:
             return
         if isinstance(event, ua.OptionsResult):
             return
-        call = self._call_for(leg, event.call_id)
-        if call is None:
-            return
-        core = call.core
-        if isinstance(event, ua.CallProgress):
-            call.step(lambda now: core.sip_progress(event.status, now))
-        elif isinstance(event, ua.CallAnswered):
-            call.step(lambda now: core.sip_answered(event.sdp, now))
-        elif isinstance(event, ua.CallFailed):
-            call.step(lambda now: core.sip_failed(event.status, event.reason, now))
-        elif isinstance(event, ua.CallEnded):
-            call.step(lambda now: core.sip_ended(event.reason, now))
-        elif isinstance(event, ua.ReInviteReceived):
-            call.step(lambda now: core.sip_reoffer(event.sdp, now))
+        self.calls.on_dialog_event(leg, event)
 
     def _on_incoming(self, leg: SipLeg, event: ua.IncomingCall) -> None:
         core = leg.ua
@@ -377,26 +348,31 @@ class Phone:
         except SipParseError as exc:
             core.reject(event.call_id, exc.status or 488, self._now(), exc.reason)
             return
-        if any(not c.core.ended for c in self.calls.values()):
+        if self.calls.busy:
             core.reject(event.call_id, 486, self._now())  # one call at a time
             return
         caller = event.caller.display or str(event.caller.uri)
-        expected = self._known_caller(event.source[0])
+        expected = self.peers.at(event.source[0])
         call_core = CallCore(
             new_call_id(), "in", caller, self._policy, self._now(),
             # The offer's profile says how the caller keys media: RTP/AVP is ZRTP, UDP/TLS/RTP/SAVP(F) DTLS.
             dtls="TLS" in params.proto, offer=offer, expected_zid=expected,
-            # "verified" needs the ZID checked against the trust list first: the call core's to decide.
-            auto_answer=self.settings.auto_answer is AutoAnswer.ALL,
+            auto_answer=self._answers_unattended(expected),
+            unattended_needs_verified=self.settings.auto_answer is AutoAnswer.VERIFIED,
         )  # fmt: skip
         call = Call(self._ctx, call_core, SipSide(leg), event.call_id)
-        self.calls[call.id] = call
+        self.calls.add(call)
         call.step(lambda now: None)
 
-    def _known_caller(self, address: str) -> bytes | None:
-        """The ZID of the discovered unit at this address, if exactly one: the identity the caller claims."""
-        zids = {p.zid for p in self.peers.values() if p.address == address}
-        return zids.pop() if len(zids) == 1 else None
+    def _answers_unattended(self, caller_zid: bytes | None) -> bool:
+        """auto_answer: "all" answers anyone; "verified" a caller at the address of a discovered unit whose
+        ZID the trust list has verified (ZRTP then has to meet that ZID, or identity_mismatch mutes)."""
+        mode = self.settings.auto_answer
+        if mode is AutoAnswer.ALL:
+            return True
+        if mode is not AutoAnswer.VERIFIED or caller_zid is None:
+            return False
+        return any(p.zid == caller_zid for p in self._verified())
 
     def _forget(self, call: Call) -> None:
-        self.calls.pop(call.id, None)
+        self.calls.forget(call)

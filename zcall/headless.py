@@ -9,7 +9,7 @@ import signal
 import sys
 
 from zcall import events
-from zcall.engine import Phone, PhoneError
+from zcall.engine import PeerNotFound, Phone, PhoneError
 from zcall.events import EndCause
 from zcall.exitcodes import ExitCode
 from zcall.media import audio
@@ -68,8 +68,9 @@ class _Runner:
                 await self.phone.call(target)
                 return
             except PhoneError as exc:
-                is_name = not target.lower().startswith(("sip:", "sips:"))
-                if not is_name or loop.time() >= deadline:
+                # Only a name may still show up on the LAN, and only while discovery runs.
+                may_appear = isinstance(exc, PeerNotFound) and self.phone.discovering
+                if not may_appear or loop.time() >= deadline:
                     self.on_event(events.Error(message=str(exc)))
                     if self.args.exit_after_call:
                         self.finish(ExitCode.FAILED)

@@ -208,8 +208,9 @@ class ServerLeg(SipLeg):
             aor=SipUri("sips", self.hostname, settings.server_user),
         )
         credentials = sip.DigestClient(settings.server_user, settings.server_password)
-        self.ua = sip.UserAgent(config, credentials)
-        self._token = self.ua.register(self.registrar, self.now(), expires=REGISTER_EXPIRES, dest=self.proxy)
+        agent = sip.UserAgent(config, credentials)
+        self.attach(agent)
+        self._token = agent.register(self.registrar, self.now(), expires=REGISTER_EXPIRES, dest=self.proxy)
         self.flush()
         if self._keepalive is not None:
             self._keepalive.cancel()

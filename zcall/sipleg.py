@@ -1,40 +1,54 @@
 """A SIP leg: one sans-I/O UserAgent and the transport it speaks over, driven the same way for the LAN (UDP)
-and for a server account (TLS, see server.py): bytes in, `flush()` sends what the core wants sent, hands its
-events to the phone and re-arms its timer."""
+and for a server account (TLS, see server.py): bytes in, `flush()` pumps the core through the one CoreDriver
+(zcall/driver.py): what it wants sent leaves, its events go to the phone, its timer is re-armed."""
 
 from __future__ import annotations
 
 import abc
 import asyncio
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 
 from zcall import sip
+from zcall.driver import CoreDriver
 from zcall.net import Addr
 
 MAX_SIP_DATAGRAM = 65535
 
 
 class SipLeg(abc.ABC):
-    """The common driving loop; subclasses say how bytes leave."""
+    """A user agent on a transport, driven by the one CoreDriver; subclasses say how bytes leave."""
 
     name = "sip"
 
     def __init__(self, on_event: Callable[[SipLeg, sip.UaEvent], None]) -> None:
-        self.ua: sip.UserAgent | None = None
+        self._ua: sip.UserAgent | None = None
         self._on_event = on_event
-        self._timer: asyncio.TimerHandle | None = None
+        self._driver: CoreDriver[tuple[bytes, Addr], sip.UaEvent] | None = None
         self.closed = False
+
+    def attach(self, ua: sip.UserAgent) -> None:
+        """Speak through this user agent from now on (a new one per server connection)."""
+        self.stop_timer()
+        self._ua = ua
+        self._driver = CoreDriver(ua, self._transmit, lambda event: self._on_event(self, event))
+
+    @property
+    def ua(self) -> sip.UserAgent | None:
+        """The user agent this leg speaks through (set with attach)."""
+        return self._ua
 
     @staticmethod
     def now() -> float:
-        return time.monotonic()
+        return asyncio.get_running_loop().time()
 
     @abc.abstractmethod
     def _send(self, data: bytes, addr: Addr) -> None:
         """Put one message on this leg's transport."""
+
+    def _transmit(self, message: tuple[bytes, Addr]) -> None:
+        self._send(*message)
 
     def received(self, data: bytes, addr: Addr, stream: bool = False) -> None:
         if self.ua is None or self.closed:
@@ -42,33 +56,14 @@ class SipLeg(abc.ABC):
         self.ua.receive(data, addr, self.now(), stream=stream)
         self.flush()
 
-    def _on_timer(self) -> None:
-        self._timer = None
-        if self.ua is not None and not self.closed:
-            self.ua.handle_timer(self.now())
-            self.flush()
-
     def flush(self) -> None:
         """Send what the user agent wants sent, act on its events, re-arm its timer."""
-        core = self.ua
-        if core is None:
-            return
-        for data, addr in core.datagrams_to_send(self.now()):
-            self._send(data, addr)
-        while (event := core.next_event()) is not None:
-            self._on_event(self, event)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        due = core.get_timer()
-        if due is not None and not self.closed:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(max(0.0, due - self.now()), self._on_timer)
+        if self._driver is not None and not self.closed:
+            self._driver.pump()
 
     def stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._driver is not None:
+            self._driver.close()
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

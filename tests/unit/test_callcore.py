@@ -93,7 +93,8 @@ def secure_call(bench: Bench, ready: KeysReady | None = None) -> Bench:
         core.sip_progress(180, bench.now)
         core.sip_answered(answer_sdp(bench), bench.now)
     else:
-        core.answer(bench.now)
+        if not bench.of(act.OpenMedia):  # not answered unattended
+            core.answer(bench.now)
         core.media_opened(LOCAL, "1", bench.now)
     core.on_key_event(ready or zrtp_ready(), bench.now)
     bench.drain()
@@ -291,7 +292,7 @@ def test_cache_mismatch(on_mismatch: str) -> None:
     bench.core.words(True, 5.0)
     bench.drain()
     assert bench.of(act.StoreSecret) and act.SetVerified(PEER_ZID, True) in bench.log  # new secret adopted
-    assert not bench.core.muted and bench.core.verified
+    assert not bench.core.muted and bench.core.trust.verified
 
 
 def test_cache_mismatch_then_words_differ_keeps_the_old_secret() -> None:
@@ -412,3 +413,18 @@ def test_transitions_table_is_closed() -> None:
     for state, follows in TRANSITIONS.items():
         assert state not in follows and follows <= set(CallState)
     assert TRANSITIONS[CallState.ENDED] == frozenset()
+
+
+def test_a_dialled_uri_never_names_the_trust_entry() -> None:
+    bench = Bench(CallCore("c9", "out", "sip:zcall@10.0.0.2:5060", CallPolicy(), 0.0))
+    secure_call(bench)
+    assert act.RememberPeer(PEER_ZID, "") in bench.log
+
+
+def test_an_unattended_answer_for_verified_callers_keeps_the_microphone_until_proven() -> None:
+    bench = incoming(auto_answer=True, unattended_needs_verified=True)
+    secure_call(bench, zrtp_ready("match", cached_verified=True, peer_verified=False))
+    assert bench.core.state is CallState.SECURE and bench.core.muted  # secure, but not proven verified
+    proven = incoming(auto_answer=True, unattended_needs_verified=True)
+    secure_call(proven, zrtp_ready("match", cached_verified=True, peer_verified=True))
+    assert not proven.core.muted

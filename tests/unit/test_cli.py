@@ -19,10 +19,12 @@ from zcall import config as configmod
 from zcall.exitcodes import ExitCode
 
 
-def zcall(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def zcall(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("zcall", path=os.path.dirname(sys.executable)) or "zcall"
     return subprocess.run(
-        [exe, *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env=env
+        [exe, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env
     )
 
 
@@ -333,3 +335,17 @@ def test_peers_reports_a_discovery_failure_on_stderr(tmp_path: Path) -> None:
     result = zcall("--home", str(tmp_path), "--bind", "203.0.113.254", "peers", "--json", "--wait", "0.2")
     assert result.returncode == ExitCode.FAILED
     assert result.stdout == "" and "mDNS" in result.stderr
+
+
+@pytest.mark.parametrize("target", ["bob", "::::"])
+def test_an_unreachable_target_fails_at_once_without_discovery(tmp_path: Path, target: str) -> None:
+    """With --no-mdns no peer can show up: a name fails at once (it used to wait 15 s); `::::` is no name."""
+    result = zcall(
+        "--home", str(tmp_path), "--headless", "--no-mdns", "--bind", "127.0.0.1", "--sip-port", "0",
+        "--rtp-port", "0", "--audio-in", "silence", "--audio-out", "null", "--call", target,
+        "--exit-after-call", timeout=10,  # well under the 15 s a name may wait for discovery
+    )  # fmt: skip
+    assert result.returncode == ExitCode.FAILED
+    errors = [line for line in result.stdout.splitlines() if '"event":"error"' in line]
+    assert len(errors) == 1, result.stdout
+    assert ("no peer named" if target == "bob" else "not a peer name") in errors[0]

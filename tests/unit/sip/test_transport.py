@@ -287,8 +287,9 @@ async def test_call_between_two_lan_legs_over_udp() -> None:
 
         leg = LanLeg(on_event)
         port = await leg.listen(LOOP, 0)
-        leg.ua = UserAgent(UaConfig(LOOP, port, "UDP", user=user))
-        phone = _LegPhone(leg, leg.ua)
+        agent = UserAgent(UaConfig(LOOP, port, "UDP", user=user))
+        leg.attach(agent)
+        phone = _LegPhone(leg, agent)
         phone.events = events
         phones.append(phone)
     alice, bob = phones

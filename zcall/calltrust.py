@@ -1,0 +1,74 @@
+"""What one call means for trust in its ZRTP peer: the part of the call policy that touches the trust cache.
+
+Plain logic, no I/O: it turns what ZRTP learnt and what the people said about the words into actions for
+the shell (store or roll back a secret, set or clear verified) and says whether the call may use the
+microphone. The CallCore (zcall/callcore.py) owns one per call.
+"""
+
+from __future__ import annotations
+
+from zcall import actions as act
+from zcall.keying import ZrtpFacts
+from zcall.routing import looks_like_a_name
+
+IDENTITY_TEXT = (
+    "This is not the device you chose: {label} is {expected}, but the peer answered as {met}. The microphone "
+    "stays muted. Read the words to each other; hang up if they differ."
+)
+
+
+class CallTrust:
+    def __init__(self, label: str, expected_zid: bytes | None) -> None:
+        self.label = label
+        self.expected_zid = expected_zid  # the identity the call was chosen by (discovery, trust list)
+        self.peer_zid: bytes | None = None
+        self.verified = False
+        self.alarm = False  # identity or cache mismatch: the microphone waits for the words to match
+        self._pending: tuple[bytes, int] | None = None  # a new secret held back after a mismatch
+        self._stored = False  # this call stored a new secret (rolled back if the words differ)
+
+    def met(self, facts: ZrtpFacts) -> tuple[list[act.Action], str | None]:
+        """ZRTP finished with this peer: the actions for the cache, and an identity alarm's text if any."""
+        zid = self.peer_zid = facts.peer_zid
+        # A trust entry is named after a unit, never after the URI that was dialled (the user can rename it).
+        name = self.label if looks_like_a_name(self.label) else ""
+        actions: list[act.Action] = [act.RememberPeer(zid, name)]
+        identity_alarm = None
+        if self.expected_zid is not None and zid != self.expected_zid:
+            self.alarm = True
+            expected = self.expected_zid.hex()
+            identity_alarm = IDENTITY_TEXT.format(label=self.label, expected=expected, met=zid.hex())
+        if facts.cache == "mismatch":
+            # The new secret waits for the people's word; until then the device is not trusted.
+            self.alarm = True
+            actions.append(act.SetVerified(zid, False))
+            if facts.new_rs1 is not None:
+                self._pending = (facts.new_rs1, facts.rs1_expires_in)
+        elif facts.new_rs1 is not None:
+            actions.append(act.StoreSecret(zid, facts.new_rs1, facts.rs1_expires_in))
+            self._stored = True
+        # Verified needs both sides' V flags over a matching secret chain (RFC 6189 §7.1), and no alarm.
+        both_said_so = facts.cached_verified and facts.peer_verified
+        self.verified = facts.cache == "match" and both_said_so and not self.alarm
+        return actions, identity_alarm
+
+    def words(self, match: bool) -> list[act.Action]:
+        """The people compared the words: a match adopts the secret and verifies the device; a difference
+        revokes trust and undoes the secret this call stored."""
+        assert self.peer_zid is not None
+        zid = self.peer_zid
+        if not match:
+            self._pending = None
+            self.verified = False
+            return [act.SetVerified(zid, False), *([act.RollbackSecret(zid)] if self._stored else [])]
+        actions: list[act.Action] = []
+        if self._pending is not None:
+            rs1, expires_in = self._pending
+            actions.append(act.StoreSecret(zid, rs1, expires_in))
+            self._pending, self._stored = None, True
+        self.verified, self.alarm = True, False
+        # SetSasVerified: our V flag in the next Confirm.
+        return [*actions, act.SetVerified(zid, True), act.SetSasVerified(True)]
+
+    def forget_pending(self) -> None:
+        self._pending = None
