@@ -3,7 +3,8 @@
 Prints figures and ratios; asserts nothing about them. Memory is VmRSS of an idle `zcall --headless` after
 `ready` (and PSS, which shares out the libraries). One-shots are timed as a user runs them (a new Python
 each time), as wall time and as CPU time (user+sys): on a loaded machine the CPU figure is the steadier one.
-`python -c pass` is the floor no Python command can go under.
+`python -c pass` is the floor no Python command can go under; importing everything the CLI used to import
+for every command (engine, doctor, peers, trust, control) is the "eager" reference, measured in the same run.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def test_footprint(tmp_path: Path) -> None:
     zcall = [sys.executable, "-m", "zcall", "--home", str(home)]
     floor_wall, floor_cpu = _median_times([sys.executable, "-c", "pass"])
     lines.append(f"  {'python -c pass (floor)':26s} wall {floor_wall:.3f} s  cpu {floor_cpu:.3f} s")
+    eager = "import zcall.engine, zcall.doctor, zcall.peers, zcall.trust, zcall.control, zcall.headless"
+    eager_wall, eager_cpu = _median_times([sys.executable, "-c", eager])
+    lines.append(f"  {'eager imports (before)':26s} wall {eager_wall:.3f} s  cpu {eager_cpu:.3f} s")
     running = ZcallPeer(None, home, name="running", sip_port=0, extra=["--bind", "127.0.0.1", "--no-mdns"])
     with running as phone:
         phone.wait_event("ready")
@@ -95,7 +99,7 @@ def test_footprint(tmp_path: Path) -> None:
                 f"  {'zcall ' + ' '.join(args):26s} wall {wall:.3f} s  cpu {cpu:.3f} s  "
                 f"x{wall / TARGET_ONE_SHOT_S:.2f} of the 0.2 s goal, "
                 f"x{wall / BEFORE_ONE_SHOT_S:.2f} of before (0.45-0.65 s), "
-                f"x{cpu / max(floor_cpu, 1e-3):.1f} the floor's cpu"
+                f"cpu x{cpu / max(floor_cpu, 1e-3):.1f} the floor, x{cpu / max(eager_cpu, 1e-3):.2f} eager"
             )
     lines.append("  load average: " + " ".join(f"{load:.1f}" for load in os.getloadavg()))
     print("\n".join(lines))
