@@ -23,7 +23,8 @@ from zcall.call import Call, CallContext, SipSide, new_call_id
 from zcall.callcore import CallCommandError, CallCore, CallPolicy
 from zcall.calls import Calls, NoSuchCall
 from zcall.config import AutoAnswer
-from zcall.control import ControlError, ControlServer
+from zcall.control import ControlError
+from zcall.controlserver import ControlServer
 from zcall.discovery.lan import Discovery, DiscoveryError, local_ipv4_addresses
 from zcall.errors import ZcallError
 from zcall.identity import Identity, load_or_create

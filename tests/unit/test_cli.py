@@ -306,7 +306,7 @@ def test_password_options_as_a_user_runs_them(tmp_path: Path) -> None:
     assert both.returncode == ExitCode.USAGE and "not allowed with" in both.stderr
 
 
-ONE_SHOT_FORBIDDEN = ("textual", "numpy", "soxr", "pyaudio", "zeroconf", "cryptography", "OpenSSL")
+ONE_SHOT_FORBIDDEN = ("textual", "numpy", "soxr", "pyaudio", "zeroconf", "cryptography", "OpenSSL", "asyncio")
 
 
 def _imported(*args: str) -> set[str]:

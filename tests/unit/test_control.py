@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from zcall import control
+from zcall import control, controlserver
 
 
 async def _handler(cmd: str, args: dict[str, Any]) -> Any:
@@ -19,7 +19,7 @@ async def _handler(cmd: str, args: dict[str, Any]) -> Any:
 
 
 async def _with_server(path: Path, fn: Any) -> Any:
-    server = control.ControlServer(path, _handler)
+    server = controlserver.ControlServer(path, _handler)
     await server.start()
     try:
         return await asyncio.to_thread(fn)
@@ -86,22 +86,22 @@ async def test_stale_socket_is_replaced_but_live_one_is_not(tmp_path: Path) -> N
     stale.bind(str(path))
     stale.close()  # the file remains, nobody listens
     assert await _with_server(path, lambda: control.request(path, "echo", {})) == {}
-    first = control.ControlServer(path, _handler)
+    first = controlserver.ControlServer(path, _handler)
     await first.start()
     try:
         with pytest.raises(control.ControlError, match="another zcall"):
-            await control.ControlServer(path, _handler).start()
+            await controlserver.ControlServer(path, _handler).start()
     finally:
         await first.close()
 
 
 async def test_a_refused_instance_leaves_the_live_socket_alone(tmp_path: Path) -> None:
     path = tmp_path / "run" / "zcall.sock"
-    live = control.ControlServer(path, _handler)
+    live = controlserver.ControlServer(path, _handler)
     await live.start()
     try:
         for _ in range(2):  # the second instance is refused and cleans up; a third must be refused too
-            refused = control.ControlServer(path, _handler)
+            refused = controlserver.ControlServer(path, _handler)
             with pytest.raises(control.ControlError, match="another zcall"):
                 await refused.start()
             await refused.close()
@@ -115,10 +115,10 @@ async def test_a_refused_instance_leaves_the_live_socket_alone(tmp_path: Path) -
 async def test_an_instance_that_never_started_removes_nothing(tmp_path: Path) -> None:
     # The phone closes its control server after any failed start (e.g. its SIP port was busy).
     path = tmp_path / "run" / "zcall.sock"
-    live = control.ControlServer(path, _handler)
+    live = controlserver.ControlServer(path, _handler)
     await live.start()
     try:
-        await control.ControlServer(path, _handler).close()
+        await controlserver.ControlServer(path, _handler).close()
         assert await asyncio.to_thread(control.request, path, "echo", {}) == {}
     finally:
         await live.close()
