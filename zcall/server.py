@@ -101,7 +101,6 @@ class ServerLeg(SipLeg):
         proxy = settings.outbound_proxy
         self.fixed_proxy = parse_proxy(proxy, default_port) if proxy else None
         self.proxy: Addr = self.fixed_proxy or (self.hostname, default_port)
-        self.locator = Locator()
         self.server_label = f"sips:{self.hostname}:{default_port}"
         tls = client_tls_context(settings.server_ca or None)
         self.transport = StreamTransport(self._on_bytes, client_ssl=tls, on_pong=self._on_pong)
@@ -173,9 +172,10 @@ class ServerLeg(SipLeg):
             await self.transport.connect(self.proxy, server_hostname=self.hostname)
             return
         failures: list[str] = []
-        for hop in await self.locator.hops(self.registrar):
+        locator = Locator()  # resolv.conf read again on every attempt: the unit may have changed networks
+        for hop in await locator.hops(self.registrar):
             try:
-                addresses = await self.locator.addresses(hop)
+                addresses = await locator.addresses(hop)
             except LocateError as exc:
                 failures.append(str(exc))
                 continue
