@@ -14,7 +14,7 @@ from tests.support.audio_check import dominant_frequency, read_wav
 from tests.tui import scenes
 from zcall import config as configmod
 from zcall import events
-from zcall.tui import ring
+from zcall.tui import ring, ring_asset
 from zcall.tui.model import KnownDevice, PhoneView, describe
 from zcall.tui.screens.incall import clock_text
 from zcall.tui.screens.settings import with_values
@@ -87,7 +87,7 @@ def test_sas_lines_large_and_narrow() -> None:
 def test_ring_asset_is_the_synthesized_two_tone() -> None:
     with wave.open(str(ring.RING_PATH), "rb") as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, ring.RATE)
-        assert wav.readframes(wav.getnframes()) == ring.synth_ring()
+        assert wav.readframes(wav.getnframes()) == ring_asset.synth_ring()
     samples, rate = read_wav(ring.RING_PATH)
     assert 430 < dominant_frequency(samples[: int(0.4 * rate)], rate) < 490
 

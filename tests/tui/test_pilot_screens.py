@@ -102,7 +102,9 @@ async def test_sip_port_busy_says_so_offers_no_dial_and_exits_non_zero(tmp_path:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
         paths = Paths.for_home(tmp_path / "alice")
-        app = ZcallApp(Phone(phone_settings("alice", "127.0.0.1", port), paths), paths)
+        # As `zcall` starts it: the app builds its Phone itself once the first screen is up.
+        settings = phone_settings("alice", "127.0.0.1", port)
+        app = ZcallApp(None, paths, settings=settings, build_phone=True)
         async with app.run_test(size=(80, 24)) as pilot:
             failure = app.screen.query_one("#failure", Static)
             await until(lambda: failure.display, what="the failure to show")

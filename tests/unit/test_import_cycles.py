@@ -93,12 +93,5 @@ def test_the_graph_sees_type_checking_and_local_imports() -> None:
     assert len(graph) > 50
 
 
-# The TUI screens name ZcallApp under TYPE_CHECKING for their typed `zapp` handle (posting's cast pattern).
-# That one edge closes the only cycle left, and it is to go; no other edge may close one.
-ALLOWED_EDGE = ("zcall.tui.screens.base", "zcall.tui.app")
-
-
 def test_no_import_cycles_in_zcall() -> None:
-    graph = import_graph()
-    graph[ALLOWED_EDGE[0]].discard(ALLOWED_EDGE[1])
-    assert cycles(graph) == []
+    assert cycles(import_graph()) == []

@@ -8,11 +8,12 @@ state is published as reactive attributes (`publish`); each screen watches the o
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import App
@@ -24,10 +25,9 @@ from textual.screen import Screen
 from zcall import config as configmod
 from zcall import events
 from zcall import settings as settingsmod
-from zcall.engine import Phone, PhoneError
+from zcall.errors import ZcallError
 from zcall.exitcodes import ExitCode
 from zcall.history import CallRecord, History
-from zcall.media.audio import AudioSpecError
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
 from zcall.tui.keys import VOLUME_STEP
@@ -39,9 +39,12 @@ from zcall.tui.screens.incall import InCallScreen
 from zcall.tui.screens.incoming import IncomingScreen
 from zcall.zrtp.cache import PeerRecord, ZrtpCache
 
-# What a command may raise besides PhoneError: opening the audio devices for a call (no sound card, a
-# device name that is gone). The user is told; the app keeps running.
-COMMAND_ERRORS = (PhoneError, AudioSpecError, OSError)
+if TYPE_CHECKING:  # the engine itself is imported after the first screen is up (see _start_phone)
+    from zcall.engine import Phone
+
+# What a command may raise: the phone refusing it (PhoneError and zcall's other errors), or the OS, e.g.
+# when a call opens the audio devices (no sound card, a device that is gone). The user is told; the app runs.
+COMMAND_ERRORS = (ZcallError, OSError)
 CALL_GROUP = "call"  # the workers that place or answer a call: one at a time
 
 
@@ -80,9 +83,11 @@ class ZcallApp(App[None]):
         live: bool = True,
         ring_path: Path | None = None,
         settings: PhoneSettings | None = None,
+        build_phone: bool = False,
     ) -> None:
         """phone=None shows the screens without an engine (snapshots), with `settings` as the values in
-        effect; live=False stops every ticking timer (call timer, level meter) so a snapshot is the same
+        effect, unless build_phone: then the app builds its Phone from `settings` once the first screen
+        is up. live=False stops every ticking timer (call timer, level meter) so a snapshot is the same
         on every run."""
         super().__init__()
         self.phone = phone
@@ -95,7 +100,8 @@ class ZcallApp(App[None]):
         if phone is not None:
             settings = phone.settings
         self.settings = settings if settings is not None else settingsmod.merge(self.config)
-        out = phone.settings.audio_out if phone is not None else "null"
+        self.build_phone = build_phone and phone is None
+        out = self.settings.audio_out if phone is not None or self.build_phone else "null"
         self.ringer = Ringer(out, self.note, **({"path": ring_path} if ring_path else {}))
         self.set_reactive(ZcallApp.volume, self.config.audio.volume)
         self.started = False
@@ -107,23 +113,34 @@ class ZcallApp(App[None]):
 
     def on_mount(self) -> None:
         self.reload_known()
-        if self.phone is not None:
-            if self.phone.settings.server_uri:
-                self.view.registration = f"registering with {self.phone.settings.server_uri}…"
-            self.phone.subscribe(self._hear)
-            self.volume = self.phone.set_volume(self.volume)
+        if self.settings.server_uri and (self.phone is not None or self.build_phone):
+            self.view.registration = f"registering with {self.settings.server_uri}…"
+        if self.phone is not None or self.build_phone:
             self._start_phone()
         self.publish()
 
     @work(name="phone-start")
     async def _start_phone(self) -> None:
-        assert self.phone is not None
         try:
-            await self.phone.start()
+            phone = self.phone or await self._build_phone()
+            phone.subscribe(self._hear)
+            self.volume = phone.set_volume(self.volume)
+            await phone.start()
             self.started = True
-        except PhoneError as exc:
+        except COMMAND_ERRORS as exc:
             self._hear(events.Error(message=str(exc)))
             self.failure = str(exc)
+
+    async def _build_phone(self) -> Phone:
+        """The engine's imports (crypto, DNS, audio) take most of the start-up time: they are done in a
+        thread while the first screen is already showing, then the Phone is built from the settings."""
+        await asyncio.to_thread(importlib.import_module, "zcall.engine")
+        from zcall.engine import Phone  # loaded just above: this only binds the name
+
+        self.phone = Phone(self.settings, self.paths)
+        self.cache = self.phone.cache
+        self.reload_known()
+        return self.phone
 
     async def action_quit(self) -> None:
         self.ringer.stop()
@@ -280,7 +297,7 @@ class ZcallApp(App[None]):
             return
         try:
             phone.hangup(call_id)
-        except PhoneError:
+        except ZcallError:
             pass  # it ended on its own meanwhile
 
     def words_match(self, call_id: str) -> None:
@@ -290,7 +307,7 @@ class ZcallApp(App[None]):
             return
         try:
             phone.verify(call_id, True)
-        except PhoneError as exc:
+        except ZcallError as exc:
             self.notify(str(exc), severity="error")
             return
         self.view.update_call(call_id, verified=True, muted=phone.is_muted(call_id))
@@ -304,7 +321,7 @@ class ZcallApp(App[None]):
             return
         try:
             phone.verify(call_id, False)
-        except PhoneError:
+        except ZcallError:
             self.hangup(call_id)
 
     def toggle_mute(self, call_id: str) -> None:
@@ -314,7 +331,7 @@ class ZcallApp(App[None]):
             return
         try:
             phone.set_muted(not call.user_muted, call_id)
-        except PhoneError:
+        except ZcallError:
             return
         self.view.update_call(call_id, user_muted=not call.user_muted, muted=phone.is_muted(call_id))
         self.publish()
@@ -331,12 +348,10 @@ def _screens_handle(app: ZcallApp) -> PhoneApp:
 
 
 def run(settings: PhoneSettings, paths: Paths) -> int:
-    """`zcall` with no --headless: the TUI on the same engine the headless face drives."""
-    try:
-        phone = Phone(settings, paths)
-    except PhoneError as exc:
-        print(f"zcall: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
-    app = ZcallApp(phone, paths)
+    """`zcall` with no --headless: the TUI on the same engine the headless face drives. A phone that cannot
+    be built or started is shown on Home, and the TUI then exits 1."""
+    app = ZcallApp(None, paths, settings=settings, build_phone=True)
     app.run()
+    if app.failure:
+        print(f"zcall: {app.failure}", file=sys.stderr)
     return app.return_code or ExitCode.OK

@@ -16,7 +16,6 @@ from zcall.tui.screens.base import ZScreen
 from zcall.tui.screens.dial import DialScreen
 from zcall.tui.screens.history import HistoryScreen, call_line
 from zcall.tui.screens.log import LogScreen
-from zcall.tui.screens.settings import SettingsScreen
 from zcall.tui.screens.trust import TrustScreen
 from zcall.tui.widgets.columns import fit_widths
 
@@ -172,6 +171,9 @@ class HomeScreen(ZScreen):
         self.app.push_screen(TrustScreen())
 
     def action_settings(self) -> None:
+        # Imported when first opened, not at start: its level meter and test tone load the audio stack.
+        from zcall.tui.screens.settings import SettingsScreen
+
         self.app.push_screen(SettingsScreen())
 
     def action_log(self) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import array
 import math
+import sys
 
-import numpy as np
 from rich.text import Text
 
 from zcall import events
@@ -41,11 +42,14 @@ def quality_text(stats: events.Stats | None) -> Text:
 
 
 def rms_dbfs(pcm: bytes) -> float:
-    """Level of s16le PCM in dBFS (-inf for silence)."""
-    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], np.int16).astype(np.float64)
-    if samples.size == 0:
+    """Level of s16le PCM in dBFS (-inf for silence). Plain Python: one 20 ms frame ten times a second
+    does not need numpy, and the TUI starts faster without it."""
+    samples = array.array("h", pcm[: len(pcm) // 2 * 2])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    if not samples:
         return -math.inf
-    rms = float(np.sqrt(np.mean(samples * samples)))
+    rms = math.sqrt(math.fsum(s * s for s in samples) / len(samples))
     return 20.0 * math.log10(rms / 32768.0) if rms > 0 else -math.inf
 
 

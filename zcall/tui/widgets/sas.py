@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyfiglet
 from rich.text import Text
 from textual.geometry import Size
 from textual.widget import Widget
@@ -15,6 +14,9 @@ MAX_WORD = 32  # SAS words are at most a dozen letters; anything longer is shown
 
 def big(text: str) -> list[str]:
     """The text as figlet rows, trailing blank rows dropped."""
+    # Imported on the first SAS shown, not at start: pyfiglet reads its fonts from disk when loaded.
+    import pyfiglet
+
     rows = pyfiglet.figlet_format(text[:MAX_WORD], font=FONT, width=400).rstrip("\n").split("\n")
     while rows and not rows[-1].strip():
         rows.pop()
