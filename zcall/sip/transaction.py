@@ -27,6 +27,7 @@ class Timers:
 
 
 DEFAULT_TIMERS = Timers()
+TRYING_DELAY = 0.2  # RFC 3261 §17.2.1
 
 
 @dataclass(frozen=True)
@@ -297,12 +298,15 @@ class ServerTransaction(_Transaction):
         self.key = server_key(request)
         self._last: bytes | None = None
         if self.is_invite and send_trying:
-            self.respond(build_response(request, 100), now)
+            # RFC 3261 §17.2.1: a 100 only if the TU has not answered within 200 ms, so that a request
+            # answered at once (ringing, busy, refused) gets one response, not two.
+            self._arm("T", now, TRYING_DELAY)
 
     def respond(self, response: Response, now: float) -> None:
         """Send a response from the TU. Responses after a final one are ignored."""
         if self.state not in (T.TRYING, T.PROCEEDING):
             return
+        self._deadlines.pop("T", None)
         self._last = response.serialize()
         self._out.append((self._last, self.dest))
         status = response.status
@@ -330,9 +334,15 @@ class ServerTransaction(_Transaction):
             return
         if self.state in (T.PROCEEDING, T.COMPLETED) and self._last is not None:
             self._out.append((self._last, self.dest))
+        elif "T" in self._deadlines:
+            self._fire("T", now)  # retransmitted before the TU said anything: stop it with a 100 now
 
     def _fire(self, name: str, now: float) -> None:
-        if name == "G":
+        if name == "T":
+            self._deadlines.pop("T", None)
+            if self._last is None and self.state is T.PROCEEDING:
+                self.respond(build_response(self.request, 100), now)
+        elif name == "G":
             if self._last is not None:
                 self._out.append((self._last, self.dest))
             interval = min(self._intervals["G"] * 2, self.timers.t2)

@@ -66,7 +66,7 @@ def test_forty_hostile_invites_then_a_normal_call_rings_and_is_answered() -> Non
     bob.ringing(incoming.call_id, net.now)
     bob.answer(incoming.call_id, SDP, net.now)
     net.pump()
-    assert [m.status for _, _, m in net.log[-3:] if isinstance(m, Response)] == [100, 180, 200]
+    assert [m.status for _, _, m in net.log[-2:] if isinstance(m, Response)] == [180, 200]
 
 
 def test_drop_counter_keys_stay_a_closed_set_under_invented_text() -> None:
@@ -122,7 +122,7 @@ def _cancelled_call(udp_drop_100: bool) -> tuple[Net, str]:
 
 def test_a_pending_cancel_goes_out_on_a_100_trying() -> None:
     net, _ = _cancelled_call(udp_drop_100=False)
-    net.pump()  # bob's core answers 100 Trying at once (RFC 3261 §9.1: CANCEL after any provisional)
+    net.run_until(0.3)  # bob's 100 Trying, 200 ms on (RFC 3261 §9.1: a CANCEL may follow any provisional)
     assert net.methods()[:3] == ["INVITE", "100", "CANCEL"]
     assert sorted(net.methods()[3:5]) == ["200", "487"]
 
@@ -156,7 +156,8 @@ def test_a_flooding_source_is_throttled_while_others_still_get_through() -> None
     bob.receive(_invite(5000), A, 1.0)  # someone else, same instant
     assert [e for e in iter(bob.next_event, None) if isinstance(e, IncomingCall)]
     bob.receive(_invite(5001).replace(b"hostile", b"flood"), mallory, 1.0 + 5.0)  # refilled after a pause
-    assert any(dest == mallory for _, dest in bob.datagrams_to_send(6.0))
+    bob.handle_timer(1.0 + 5.3)  # its 100 Trying
+    assert any(dest == mallory for _, dest in bob.datagrams_to_send(1.0 + 5.3))
 
 
 def test_unanswered_incoming_invites_are_capped() -> None:
@@ -165,7 +166,7 @@ def test_unanswered_incoming_invites_are_capped() -> None:
     for n in range(4):
         bob.receive(_invite(n), A, 0.0)
         statuses += [int(d.split(b" ", 2)[1]) for d, _ in bob.datagrams_to_send(0.0)]
-    assert statuses == [100, 100, 503, 503] and bob.dropped[Drop.PENDING_INVITES] == 2
+    assert statuses == [503, 503] and bob.dropped[Drop.PENDING_INVITES] == 2
 
 
 def test_a_cancel_ends_only_the_invite_its_transaction_matches() -> None:
@@ -229,3 +230,18 @@ def test_a_reason_phrase_from_the_application_cannot_inject_headers() -> None:
     status_line, rest = data.split(b"\r\n", 1)
     assert status_line.startswith(b"SIP/2.0 488 incompatible offer: xContact") and len(status_line) < 100
     assert b"evil" not in rest
+
+
+def test_a_refused_invite_gets_one_response_and_only_the_rfcs_retransmissions() -> None:
+    """A spoofed INVITE refused at once: one 486 (no 100 before it), repeated only by Timer G until H ends it,
+    and only to where the INVITE came from."""
+    bob = UserAgent(UaConfig(*B, user="bob"))
+    bob.receive(_invite(4), A, 0.0)
+    (incoming,) = [e for e in iter(bob.next_event, None) if isinstance(e, IncomingCall)]
+    bob.reject(incoming.call_id, 486, 0.0)
+    sent = bob.datagrams_to_send(0.0)
+    while (due := bob.get_timer()) is not None and due < 100.0:
+        bob.handle_timer(due)
+        sent += bob.datagrams_to_send(due)
+    assert {d.split(b" ", 2)[1] for d, _ in sent} == {b"486"} and {dest for _, dest in sent} == {A}
+    assert len(sent) == 11  # the 486, then Timer G: 0.5, 1, 2, 4 s doubling, capped at T2, until 32 s

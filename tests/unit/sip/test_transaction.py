@@ -136,11 +136,14 @@ def test_non_invite_client_timer_k() -> None:
 def test_invite_server_sends_trying_and_repeats_last_response() -> None:
     req = _request()
     tx = ServerTransaction(req, ("192.0.2.10", 5060), 0.0, reliable=False)
-    (wire, _), = tx.datagrams_to_send(0.0)
+    assert tx.datagrams_to_send(0.0) == []  # the TU has 200 ms to answer before a 100 is due
+    assert tx.get_timer() == 0.2
+    tx.handle_timer(0.2)
+    (wire, _), = tx.datagrams_to_send(0.2)
     trying = parse(wire)
     assert isinstance(trying, Response) and trying.status == 100
-    tx.respond(build_response(req, 180, to_tag="t"), 0.1)
-    tx.datagrams_to_send(0.1)
+    tx.respond(build_response(req, 180, to_tag="t"), 0.3)
+    tx.datagrams_to_send(0.3)
     tx.receive(req, 0.5)
     (again, _), = tx.datagrams_to_send(0.5)
     assert parse(again).status == 180  # type: ignore[union-attr]
