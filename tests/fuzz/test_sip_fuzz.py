@@ -250,3 +250,28 @@ def test_uri_and_header_value_parsers(text: str) -> None:
             assert str(again) == str(value)
         if parser is parse_name_addr:
             assert str(parse_name_addr(str(value))) == str(value)
+
+
+# Characters str.isdigit() accepts (superscripts, other scripts' digits, circled numbers): a byte-level
+# mutator almost never builds their multi-byte UTF-8, so they get a strategy of their own.
+_UNICODE_DIGITS = st.characters(categories=["Nd", "No"]).filter(lambda c: not c.isascii())
+_NUMERIC_SPOTS = [b"314159", b"70", b"5060", b"192.0.2.10", b"1 IN IP4", b"49170", b"0 0"]
+
+
+@FUZZ
+@given(st.sampled_from([*SEEDS, invite(body=LINPHONE_OFFER)]), st.sampled_from(_NUMERIC_SPOTS),
+       st.integers(0, 8), _UNICODE_DIGITS)  # fmt: skip
+def test_unicode_digits_in_numeric_fields_are_refused(seed: bytes, spot: bytes, at: int, digit: str) -> None:
+    if spot not in seed:
+        return
+    i = seed.index(spot) + at % len(spot)
+    data = seed[:i] + digit.encode() + seed[i + 1 :]
+    try:
+        message = parse(data)
+    except SipParseError as exc:
+        assert exc.kind.value != "unexpected", exc.reason
+        return
+    try:
+        sdp.parse(message.body)
+    except SdpError as exc:
+        assert exc.kind.value != "unexpected", exc.reason
