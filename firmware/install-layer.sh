@@ -88,6 +88,10 @@ case $flavour in
     debian-raspi)
         install_overlay
         boot_settings >"$root/etc/default/raspi-firmware-custom"
+        # raspi-firmware's kernel hook writes config.txt (appending the file above): run it again now.
+        if [ -x "$root/etc/kernel/postinst.d/z50-raspi-firmware" ]; then
+            in_root env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
+        fi
         ;;
     pc) ;;
 esac

@@ -6,7 +6,8 @@
 # Layout, like Raspberry Pi OS: 1 = FAT boot partition (label bootfs, /boot/firmware: zcall-name.txt goes
 # here), 2 = ext4 root (label rootfs). First boot adds 3 = the state partition (firmware/kiosk/zcall-firstboot).
 # The FAT partition is filled with mtools, not mounted: the build host's kernel may lack vfat (containers).
-# Needs root, mmdebstrap, dosfstools, mtools, e2fsprogs, fdisk, dtc; amd64 also grub-pc-bin; arm64 on another
+# Needs root, mmdebstrap, dosfstools, mtools, e2fsprogs, fdisk, dtc; amd64 also grub-pc-bin and grub2-common
+# (grub-install); arm64 on another
 # architecture also qemu-user-static and binfmt-support. DEBIAN_MIRROR overrides deb.debian.org.
 set -euo pipefail
 
@@ -21,6 +22,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 fw=$(dirname "$here")
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 boot_mib=${BOOT_MIB:-256}
+# Downloaded packages are kept between builds (gitignored).
+cache=${ZCALL_IMAGE_CACHE:-$(dirname "$fw")/build/image-cache}/apt-$arch
 root_mib=${ROOT_MIB:-2048}
 
 case $(dpkg-deb -f "$deb" Architecture) in
@@ -85,8 +88,12 @@ ROOTPART=LABEL=rootfs
 CONSOLES="ttyS1,115200 tty1"
 RASPI
 
+mkdir -p "$cache"
 # shellcheck disable=SC2016  # the hooks are run by mmdebstrap's shell, with $1 = the root file system
 nice mmdebstrap --arch="$arch" --variant=minbase --components="$components" --include="$packages" \
+    --skip=essential/unlink \
+    --setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
+    --setup-hook='sync-in '"$cache"' /var/cache/apt/archives' \
     --setup-hook='mkdir -p "$1/boot/firmware" "$1/etc/default"' \
     --setup-hook='cp '"$work/fstab"' "$1/etc/fstab"' \
     --setup-hook='if [ '"$arch"' = arm64 ]; then cp '"$work/raspi-firmware"' "$1/etc/default/raspi-firmware"; fi' \
@@ -94,6 +101,7 @@ nice mmdebstrap --arch="$arch" --variant=minbase --components="$components" --in
     --customize-hook='cp -a '"$here"'/network/. "$1/etc/systemd/network/"' \
     --customize-hook='chroot "$1" systemctl enable systemd-networkd.service' \
     --customize-hook='ZCALL_ALSA_CARD="${ZCALL_ALSA_CARD:-}" '"$fw"'/install-layer.sh "$1" '"$deb $flavour" \
+    --customize-hook='sync-out /var/cache/apt/archives '"$cache" \
     --customize-hook='chroot "$1" apt-get clean' \
     bookworm "$work/root" "$mirror"
 

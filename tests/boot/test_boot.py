@@ -1,0 +1,296 @@
+"""`make boot-test`: two desk units from the amd64 image, booted in QEMU (TCG), on one emulated LAN.
+
+Checked from the serial console and the QEMU monitor: first boot makes the state partition, applies
+zcall-name.txt and reboots into a read-only root; tty1 shows the phone (screen dumps kept); the phone answers
+`zcall ctl status`; the watchdog is armed; the units find each other by mDNS and complete a call; a power
+cut during trust-cache writes leaves the cache intact. A JSON report and the serial logs go to
+build/boot-test/. Opt-in (ZCALL_BOOT_TEST=1, set by `make boot-test`): it needs the image
+(`make image ARCH=amd64`), root, qemu-system-x86 and minutes of CPU.
+
+The test changes its copies of the image in two ways a person flashing a card would not: a zcall-name.txt on
+the boot partition (as a person would), and a root shell on the serial console (the test's only way in)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.boot.qemu import Unit
+from tests.support.prereq import require_binary, require_root
+
+TOP = Path(__file__).resolve().parents[2]
+IMAGE = Path(os.environ.get("ZCALL_BOOT_IMAGE", TOP / "dist" / "zcall-desk-amd64.img"))
+REPORT_DIR = TOP / "build" / "boot-test"
+GROW_MIB = 1536  # the "card" is bigger than the image: root grows by 1 GiB, the state partition gets the rest
+NAMES = {"alpha": "Desk Alpha", "beta": "Desk Beta"}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(2400),
+    pytest.mark.skipif(os.environ.get("ZCALL_BOOT_TEST") != "1", reason="opt-in: make boot-test"),
+]
+
+# The test's way in: root on the serial console of its copy (never in the image itself).
+SERIAL_ROOT = """[Service]
+ExecStart=
+ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM
+"""
+
+AS_ZCALL = "setpriv --reuid zcall --regid zcall --init-groups"
+# Stores peers in the real trust cache, one transaction each, as the zcall user, printing each commit.
+CACHE_WRITER = (
+    "import pathlib, time\n"
+    "from zcall.zrtp.cache import ZrtpCache\n"
+    "cache = ZrtpCache(pathlib.Path('/var/lib/zcall/data/cache.sqlite'))\n"
+    "for i in range(1, 100000):\n"
+    "    zid = (0xC0DE0000 + i).to_bytes(12, 'big')\n"
+    "    cache.store_new_rs1(zid, bytes([i % 256]) * 32, 86400, time.time())\n"
+    "    print(f'stored {i}', flush=True)\n"
+)
+CACHE_CHECK = (
+    "import pathlib, sqlite3, time\n"
+    "from zcall.zrtp.cache import ZrtpCache\n"
+    "path = pathlib.Path('/var/lib/zcall/data/cache.sqlite')\n"
+    "print('aside', sorted(p.name for p in path.parent.iterdir() if '.corrupt-' in p.name))\n"
+    "db = sqlite3.connect(path)\n"
+    "print('integrity', db.execute('PRAGMA integrity_check').fetchone()[0])\n"
+    "db.close()\n"
+    "cache = ZrtpCache(path)\n"
+    "ours = [p.zid for p in cache.peers() if p.zid[:8] == bytes(8)]\n"
+    "ids = sorted(int.from_bytes(z, 'big') - 0xC0DE0000 for z in ours)\n"
+    "ids = [i for i in ids if 0 < i < 100000]\n"
+    "print('stored', len(ids), 'max', max(ids, default=0), 'prefix', ids == list(range(1, len(ids) + 1)))\n"
+    "print('names', sorted(p.name for p in cache.peers() if p.name))\n"
+)
+
+
+def _sh(*argv: str, **kwargs: object) -> str:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300, **kwargs)  # type: ignore[call-overload]
+    assert result.returncode == 0, f"{argv}: {result.stdout}{result.stderr}"
+    return str(result.stdout)
+
+
+def _partitions(image: Path) -> list[dict[str, int]]:
+    table = json.loads(_sh("sfdisk", "--json", str(image)))["partitiontable"]
+    return [{"start": p["start"] * 512, "size": p["size"] * 512} for p in table["partitions"]]
+
+
+def _prepare(copy: Path, name: str, scratch: Path) -> None:
+    """The image as a person would flash it onto a bigger card, with zcall-name.txt; plus the test's shell."""
+    _sh("cp", "--sparse=always", str(IMAGE), str(copy))
+    boot, root = _partitions(copy)[:2]
+    name_file = scratch / "zcall-name.txt"
+    name_file.write_text(name + "\n")
+    _sh("mcopy", "-o", "-i", f"{copy}@@{boot['start']}", str(name_file), "::zcall-name.txt")
+    mnt = scratch / "root"
+    mnt.mkdir(exist_ok=True)
+    where = ["--offset", str(root["start"]), "--sizelimit", str(root["size"])]
+    loop = _sh("losetup", "--find", "--show", *where, str(copy)).strip()
+    try:
+        _sh("mount", loop, str(mnt))
+        try:
+            dropin = mnt / "etc/systemd/system/serial-getty@ttyS0.service.d"
+            dropin.mkdir(parents=True, exist_ok=True)
+            (dropin / "zcall-boot-test.conf").write_text(SERIAL_ROOT)
+        finally:
+            _sh("umount", str(mnt))
+    finally:
+        subprocess.run(["losetup", "-d", loop], capture_output=True)
+    with copy.open("r+b") as handle:
+        handle.truncate(copy.stat().st_size + GROW_MIB * 1024 * 1024)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def report() -> Iterator[dict[str, object]]:
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    data: dict[str, object] = {"image": str(IMAGE), "checks": {}, "timings_s": {}}
+    started = time.monotonic()
+    try:
+        yield data
+        data["result"] = "passed"
+    except BaseException as exc:
+        data["result"] = f"failed: {exc}"[:4000]
+        raise
+    finally:
+        data["total_s"] = round(time.monotonic() - started, 1)
+        (REPORT_DIR / "report.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+@pytest.fixture
+def units(tmp_path: Path) -> Iterator[dict[str, Unit]]:
+    require_root()
+    require_binary("qemu-system-x86_64", "mcopy", "sfdisk", "losetup")
+    if not IMAGE.is_file():
+        pytest.fail(f"no image at {IMAGE}: make image ARCH=amd64", pytrace=False)
+    work = Path(tempfile.mkdtemp(prefix="zcall-boot-", dir=os.environ.get("ZCALL_BOOT_TMP", "/var/tmp")))
+    for old in REPORT_DIR.glob("*.log"):
+        old.unlink()
+    port = _free_port()
+    # One LAN: alpha's NIC, a wire to beta's NIC, and QEMU's user network (restricted: no way out) as the
+    # LAN's DHCP server, all on one emulated hub.
+    lan_a = ["-netdev", "hubport,id=lan,hubid=0",
+             "-netdev", f"socket,id=wire,listen=127.0.0.1:{port}",
+             "-netdev", "hubport,id=p1,hubid=0,netdev=wire",
+             "-netdev", "user,id=dhcp,restrict=on,net=10.77.0.0/24",
+             "-netdev", "hubport,id=p2,hubid=0,netdev=dhcp"]
+    lan_b = ["-netdev", f"socket,id=lan,connect=127.0.0.1:{port}"]
+    made = {
+        "alpha": Unit("alpha", work / "alpha.img", REPORT_DIR, "52:54:00:7a:00:01", lan_a),
+        "beta": Unit("beta", work / "beta.img", REPORT_DIR, "52:54:00:7a:00:02", lan_b),
+    }
+    try:
+        for key, unit in made.items():
+            _prepare(unit.image, NAMES[key], work)
+        yield made
+    finally:
+        for unit in made.values():
+            unit.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _status(unit: Unit) -> dict[str, object]:
+    out = unit.run("zcall --home /var/lib/zcall ctl status", timeout=120)
+    return dict(json.loads(out[out.index("{"):]))
+
+
+def _python(unit: Unit, code: str, timeout: float = 120) -> str:
+    """Python with zcall's own environment, as the zcall user (the owner of the state)."""
+    unit.run(f"cat > /run/zcall-test.py <<'PYEOF'\n{code}PYEOF", timeout=30)
+    return unit.run(f"{AS_ZCALL} /opt/zcall/bin/python /run/zcall-test.py", timeout=timeout)
+
+
+def test_two_desk_units(units: dict[str, Unit], report: dict[str, object]) -> None:
+    checks: dict[str, object] = report["checks"]  # type: ignore[assignment]
+    timings: dict[str, float] = report["timings_s"]  # type: ignore[assignment]
+    t0 = time.monotonic()
+
+    def mark(what: str) -> None:
+        timings[what] = round(time.monotonic() - t0, 1)
+
+    alpha, beta = units["alpha"], units["beta"]
+    alpha.start()
+    beta.start()
+
+    # First boot: state partition, name, read-only root, reboot; then the protected system's shell.
+    for unit in (alpha, beta):
+        unit.wait_for(b"zcall-firstboot: adding the state partition", timeout=900)
+        unit.wait_for(b"zcall-firstboot: naming this unit", timeout=300)
+        unit.wait_for(b"zcall-firstboot: done; rebooting", timeout=300)
+        mark(f"{unit.name}_first_boot_done")
+    for unit in (alpha, beta):
+        unit.login(timeout=900)
+        mark(f"{unit.name}_second_boot_shell")
+
+    for key, unit in units.items():
+        mounts = unit.run("findmnt -rno TARGET,FSTYPE,OPTIONS / /var/lib/zcall /boot/firmware")
+        root_fs = re.search(r"^/ (\S+) ", mounts, re.MULTILINE)
+        state = re.search(r"^/var/lib/zcall ext4 (\S+)", mounts, re.MULTILINE)
+        boot = re.search(r"^/boot/firmware vfat (\S+)", mounts, re.MULTILINE)
+        assert root_fs and root_fs.group(1) == "overlay", mounts
+        assert state and "rw" in state.group(1).split(","), mounts
+        assert boot and "ro" in boot.group(1).split(","), mounts
+        lower = unit.run("findmnt -rno FSTYPE,OPTIONS /media/root-ro")
+        assert lower.startswith("ext4 ro"), lower
+        label = unit.run("blkid -o value -s LABEL $(findmnt -no SOURCE /var/lib/zcall)")
+        journal = unit.run("tune2fs -l $(findmnt -no SOURCE /var/lib/zcall) | grep -i 'mount options'")
+        assert label == "zcall-data" and "journal_data" in journal, (label, journal)
+        hostname = unit.run("hostname")
+        config_name = unit.run("grep '^name' /var/lib/zcall/config.toml")
+        assert hostname == NAMES[key].lower().replace(" ", "-"), hostname
+        assert config_name == f'name = "{NAMES[key]}"', config_name
+        unit.run("test ! -e /boot/firmware/zcall-name.txt")
+        watchdog = unit.run("cat /sys/class/watchdog/watchdog0/identity /sys/class/watchdog/watchdog0/state "
+                            "/sys/class/watchdog/watchdog0/timeout")
+        assert watchdog.splitlines()[1] == "active", watchdog
+        checks[f"{key}_first_boot"] = {"mounts": mounts.splitlines(), "state_label": label,
+                                       "hostname": hostname, "config": config_name,
+                                       "watchdog": watchdog.splitlines()}
+    mark("first_boot_checked")
+
+    # The phone on tty1, answering on its control socket.
+    for key, unit in units.items():
+        unit.poll("zcall --home /var/lib/zcall ctl status", re.compile(r'"zid"'), timeout=600, every=5)
+        status = _status(unit)
+        assert status["name"] == NAMES[key], status
+        screen = unit.poll("cat /dev/vcs1 | tr -s ' '", re.compile(re.escape(NAMES[key])), timeout=120)
+        png = REPORT_DIR / f"{key}-tty1.png"
+        unit.screendump(png)
+        checks[f"{key}_phone"] = {"status": status, "tty1_text": screen[:2000], "screendump": str(png)}
+        mark(f"{key}_phone_up")
+
+    # mDNS: each sees the other.
+    for key, unit in units.items():
+        other = NAMES["beta" if key == "alpha" else "alpha"]
+        unit.poll("zcall --home /var/lib/zcall ctl status", re.compile(re.escape(f'"name": "{other}"')),
+                  timeout=300, every=5)
+    mark("peers_seen")
+
+    # A call from alpha to beta: beta answers, both come up secure with the same words, alpha hangs up.
+    alpha.run(f"zcall --home /var/lib/zcall ctl call '{NAMES['beta']}'", timeout=120)
+    beta.poll("zcall --home /var/lib/zcall ctl status", re.compile(r'"state": "incoming"'), timeout=180)
+    beta.run("zcall --home /var/lib/zcall ctl answer", timeout=120)
+    secure = re.compile(r'"state": "secure"')
+    alpha.poll("zcall --home /var/lib/zcall ctl status", secure, timeout=300)
+    beta.poll("zcall --home /var/lib/zcall ctl status", secure, timeout=300)
+    calls = {key: _status(unit)["calls"] for key, unit in units.items()}
+    words = {key: [c["secure"].get("sas") for c in calls[key] if "secure" in c] for key in calls}  # type: ignore
+    checks["call"] = {"calls": calls, "sas": words}
+    assert words["alpha"] and words["alpha"] == words["beta"], words
+    screen = alpha.run("cat /dev/vcs1 | tr -s ' '")
+    alpha.screendump(REPORT_DIR / "alpha-in-call.png")
+    checks["call"]["alpha_tty1_text"] = screen[:2000]  # type: ignore[index]
+    alpha.run("zcall --home /var/lib/zcall ctl hangup", timeout=120)
+    ended = re.compile(r'"calls": \[\]|"state": "ended"')
+    beta.poll("zcall --home /var/lib/zcall ctl status", ended, timeout=120)
+    mark("call_done")
+
+    # A power cut while the trust cache is being written; a file on the RAM overlay must vanish with it.
+    alpha.run("touch /etc/zcall-ram-probe")
+    alpha.run("cat > /run/zcall-writer.py <<'PYEOF'\n" + CACHE_WRITER + "PYEOF")
+    alpha.send(f"{AS_ZCALL} /opt/zcall/bin/python /run/zcall-writer.py")
+    stamps: dict[int, float] = {}
+    while len(stamps) < 40:
+        n = int(alpha.wait_for(re.compile(rb"stored (\d+)"), timeout=300).group(1))
+        stamps[n] = time.monotonic()
+    cut = time.monotonic()
+    alpha.power_cut()
+    last_seen = max(stamps)
+    old_enough = max((n for n, t in stamps.items() if cut - t > 15), default=0)
+    mark("power_cut")
+    alpha.start()
+    alpha.login(timeout=900)
+    mark("alpha_rebooted_after_cut")
+    after = _python(alpha, CACHE_CHECK)
+    probe = alpha.run("test -e /etc/zcall-ram-probe && echo present || echo gone")
+    trust = alpha.run(f"{AS_ZCALL} zcall --home /var/lib/zcall trust list", timeout=120)
+    checks["power_cut"] = {"last_commit_seen": last_seen, "seen_15s_before_cut": old_enough,
+                           "after_reboot": after.splitlines(), "ram_probe": probe, "trust_list": trust}
+    assert "aside []" in after and "integrity ok" in after, after
+    stored = re.search(r"stored (\d+) max (\d+) prefix (True|False)", after)
+    assert stored and stored.group(3) == "True", after
+    assert int(stored.group(1)) >= old_enough, f"lost commits older than 15 s: {after}"
+    assert NAMES["beta"] in after, "the peer from the call is still in the cache"
+    assert probe == "gone", "the root file system kept a write: it is not a RAM overlay"
+    # The phone comes back by itself, with the same identity.
+    alpha.poll("zcall --home /var/lib/zcall ctl status", re.compile(r'"zid"'), timeout=600, every=5)
+    status = _status(alpha)
+    assert status["zid"] == checks["alpha_phone"]["status"]["zid"], status  # type: ignore[index]
+    alpha.screendump(REPORT_DIR / "alpha-after-power-cut.png")
+    mark("done")
+    report["serial_logs"] = [str(u.serial_log) for u in units.values()]
