@@ -13,7 +13,7 @@ TEST_DEBS := device-tree-compiler linphone-cli baresip-core kamailio kamailio-tl
              debootstrap shellcheck debhelper dh-virtualenv dpkg-dev fakeroot qemu-user-static binfmt-support alsa-utils fdisk pulseaudio
 
 # The desk-unit image (firmware/image/build.sh) and its boot test: heavy, opt-in, not part of `make test`.
-IMAGE_DEBS := mmdebstrap dosfstools mtools e2fsprogs fdisk device-tree-compiler grub-pc-bin grub2-common
+IMAGE_DEBS := mmdebstrap dosfstools mtools e2fsprogs fdisk device-tree-compiler grub-pc-bin grub-common
 IMAGE_DEBS_FOREIGN := qemu-user-static binfmt-support
 BOOT_TEST_DEBS := qemu-system-x86 mtools
 ARCH ?= amd64

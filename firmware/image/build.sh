@@ -6,8 +6,8 @@
 # Layout, like Raspberry Pi OS: 1 = FAT boot partition (label bootfs, /boot/firmware: zcall-name.txt goes
 # here), 2 = ext4 root (label rootfs). First boot adds 3 = the state partition (firmware/kiosk/zcall-firstboot).
 # The FAT partition is filled with mtools, not mounted: the build host's kernel may lack vfat (containers).
-# Needs root, mmdebstrap, dosfstools, mtools, e2fsprogs, fdisk, dtc; amd64 also grub-pc-bin and grub2-common
-# (grub-install); arm64 on another
+# Needs root, mmdebstrap, dosfstools, mtools, e2fsprogs, fdisk, dtc; amd64 also grub-pc-bin and grub-common
+# (grub-mkimage); arm64 on another
 # architecture also qemu-user-static and binfmt-support. DEBIAN_MIRROR overrides deb.debian.org.
 set -euo pipefail
 
@@ -106,10 +106,19 @@ nice mmdebstrap --arch="$arch" --variant=minbase --components="$components" --in
     bookworm "$work/root" "$mirror"
 
 if [ "$arch" = amd64 ]; then
-    # GRUB for BIOS in the MBR gap; its configuration finds the root by label and boots Debian's
-    # /vmlinuz and /initrd.img links (kept current by the kernel packages).
-    grub-install --target=i386-pc --boot-directory="$work/root/boot" --modules="part_msdos ext2" "$loop"
-    install -m 0644 "$here/grub.cfg" "$work/root/boot/grub/grub.cfg"
+    # GRUB for BIOS: its core image (the modules it needs, and a search for the root by label) in the gap
+    # after the MBR, the boot sector in the MBR. Written directly: grub-install would probe the disk and
+    # cannot map a loop device's partitions. The configuration boots Debian's /vmlinuz and /initrd.img
+    # links, which the kernel packages keep current. grub-early.cfg has no comments: GRUB's early parser
+    # choked on them. It uses search.fs_label: `search --label --set=root` left root unset at that stage.
+    grub=/usr/lib/grub/i386-pc
+    grub-mkimage -O i386-pc -d "$grub" -o "$work/core.img" -c "$here/grub-early.cfg" -p /boot/grub \
+        biosdisk part_msdos ext2 search search_label normal configfile linux echo test
+    gap=$((4 * 1024 * 1024 - 512))
+    [ "$(stat -c %s "$work/core.img")" -lt "$gap" ] || { echo "GRUB core image too big for the gap" >&2; exit 1; }
+    dd if="$grub/boot.img" of="$loop" bs=440 count=1 conv=notrunc status=none
+    dd if="$work/core.img" of="$loop" bs=512 seek=1 conv=notrunc status=none
+    install -D -m 0644 "$here/grub.cfg" "$work/root/boot/grub/grub.cfg"
 fi
 
 # What the packages and the layer put in /boot/firmware goes onto the FAT partition; the directory stays
