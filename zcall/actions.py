@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from zcall import events
-from zcall.media.srtp import SrtpKeys
+from zcall.media.srtpkeys import SrtpKeys
 from zcall.sip.sdp import AudioParams
 
 

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 from zcall import dtls, events
 from zcall.events import AlertKind, EndCause
 from zcall.identity import Identity
-from zcall.media.srtp import SrtpKeys, SrtpProfile
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 from zcall.sip.sdp import AudioParams
 from zcall.zrtp import events as zrtp_events
 from zcall.zrtp.cache import RetainedSecrets

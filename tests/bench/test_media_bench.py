@@ -24,7 +24,8 @@ from zcall.media import codec
 from zcall.media.audio import ToneSource
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, OpusDecoder, OpusEncoder
 from zcall.media.rtp import RtpPacket
-from zcall.media.srtp import SrtpKeys, SrtpProfile, SrtpReceiver, SrtpSender
+from zcall.media.srtp import SrtpReceiver, SrtpSender
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 from zcall.media.stream import MediaSession
 
 KEY_A = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(50, 64)))

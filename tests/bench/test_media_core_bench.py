@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from zcall.media.jitter import JitterBuffer, PlayoutKind
 from zcall.media.rtp import RtpPacket
-from zcall.media.srtp import SrtpKeys, SrtpProfile, SrtpReceiver, SrtpSender, key_length, salt_length
+from zcall.media.srtp import SrtpReceiver, SrtpSender
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile, key_length, salt_length
 from zcall.media.stats import MediaStats
 
 PACKETS = 20_000

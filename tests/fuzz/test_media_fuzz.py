@@ -20,7 +20,8 @@ from zcall.media.rtp import (
     parse_rtcp_compound,
     serialize_rtcp_compound,
 )
-from zcall.media.srtp import SrtpError, SrtpKeys, SrtpProfile, SrtpReceiver, SrtpSender
+from zcall.media.srtp import SrtpError, SrtpReceiver, SrtpSender
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 u32 = st.integers(0, 2**32 - 1)

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from zcall.media.audio import NullSink, SilenceSource
 from zcall.media.codec import FRAME_BYTES
-from zcall.media.srtp import SrtpError, SrtpKeys, SrtpProfile, SrtpSender
+from zcall.media.srtp import SrtpError, SrtpSender
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 from zcall.media.stream import MediaSession
 
 KEY = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(14)))

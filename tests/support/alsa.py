@@ -127,7 +127,7 @@ def _play(ns: argparse.Namespace) -> dict[str, Any]:
 
 async def _session_call(seconds: float) -> dict[str, Any]:
     from zcall.media.audio import DeviceSink, DeviceSource, NullSink, SilenceSource
-    from zcall.media.srtp import SrtpKeys, SrtpProfile
+    from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
     from zcall.media.stream import MediaSession
 
     key_a = SrtpKeys(SrtpProfile.AEAD_AES_128_GCM, bytes(range(16)), bytes(range(12)))
@@ -153,7 +153,7 @@ async def _paced_call(seconds: float, ear_out: Path) -> dict[str, Any]:
     """A tone is played into the microphone's sink; session a captures the microphone in real time, session
     b plays to the speaker; we listen to the speaker's monitor."""
     from zcall.media.audio import DeviceSink, DeviceSource, NullSink, SilenceSource, ToneSource
-    from zcall.media.srtp import SrtpKeys, SrtpProfile
+    from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
     from zcall.media.stream import MediaSession
 
     key_a = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(14)))
@@ -196,7 +196,7 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
     from tests.support.media_peer import LeadIn
     from zcall.media import echo
     from zcall.media.audio import DeviceSink, DeviceSource, SilenceSource, WavSink, WavSource
-    from zcall.media.srtp import SrtpKeys, SrtpProfile
+    from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
     from zcall.media.stream import MediaSession
 
     key_a = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(14)))

@@ -23,7 +23,7 @@ import threading
 from typing import Any
 
 from zcall.media.audio import SILENCE, AudioSource, WavSource, open_sink, open_source
-from zcall.media.srtp import SrtpKeys, SrtpProfile
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 from zcall.media.stream import MediaSession
 
 _KEYS = {

@@ -30,7 +30,8 @@ import time
 from collections.abc import Callable
 
 from zcall.media.demux import PacketKind, classify
-from zcall.media.srtp import SrtpError, SrtpKeys, SrtpProfile, SrtpReceiver, SrtpSender
+from zcall.media.srtp import SrtpError, SrtpReceiver, SrtpSender
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 from zcall.zrtp.events import PeerIdentified, SecureReady
 from zcall.zrtp.session import ZrtpSession
 

@@ -11,7 +11,7 @@ from zcall import events
 from zcall.callcore import TRANSITIONS, CallCommandError, CallCore, CallPolicy
 from zcall.events import AlertKind, CallState, EndCause
 from zcall.keying import KeyAlarm, KeyFailed, KeysReady, ZrtpFacts
-from zcall.media.srtp import SrtpKeys, SrtpProfile
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 from zcall.sip import sdp
 
 PEER_ZID = bytes.fromhex("aa" * 12)

@@ -8,6 +8,8 @@ a parent package's __init__ is not an edge (every submodule has it).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import zcall
@@ -95,3 +97,10 @@ def test_the_graph_sees_type_checking_and_local_imports() -> None:
 
 def test_no_import_cycles_in_zcall() -> None:
     assert cycles(import_graph()) == []
+
+
+def test_key_agreement_cores_do_not_load_libsrtp() -> None:
+    """ZRTP and DTLS-SRTP only produce key material (media.srtpkeys); libsrtp belongs to the media path."""
+    code = "import sys, zcall.dtls.session, zcall.zrtp.session; print('pylibsrtp' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

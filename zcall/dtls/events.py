@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zcall.media.srtp import SrtpKeys, SrtpProfile
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 
 
 @dataclass(frozen=True)

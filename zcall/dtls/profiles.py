@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zcall.media.srtp import SrtpProfile, key_length, salt_length
+from zcall.media.srtpkeys import SrtpProfile, key_length, salt_length
 
 # Our names (zcall.media.srtp.SrtpProfile values) <-> the names OpenSSL's set_tlsext_use_srtp takes.
 OPENSSL_NAMES: dict[str, str] = {

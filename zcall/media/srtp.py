@@ -6,10 +6,8 @@ refuses calls from any thread but the first one that used it.
 
 from __future__ import annotations
 
-import enum
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import pylibsrtp
@@ -18,30 +16,12 @@ import pylibsrtp
 from pylibsrtp._binding import ffi
 
 from zcall.errors import ZcallError
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile, tag_length
 
 # Smallest packets libsrtp could accept: an RTP fixed header / an RTCP header plus SSRC.
 _MIN_RTP = 12
 _MIN_RTCP = 8
 
-
-class SrtpProfile(enum.Enum):
-    AES_CM_128_HMAC_SHA1_80 = "AES_CM_128_HMAC_SHA1_80"
-    AES_CM_128_HMAC_SHA1_32 = "AES_CM_128_HMAC_SHA1_32"
-    AES_256_CM_HMAC_SHA1_80 = "AES_256_CM_HMAC_SHA1_80"
-    AES_256_CM_HMAC_SHA1_32 = "AES_256_CM_HMAC_SHA1_32"
-    AEAD_AES_128_GCM = "AEAD_AES_128_GCM"
-    AEAD_AES_256_GCM = "AEAD_AES_256_GCM"
-
-
-# profile -> (master key octets, master salt octets, SRTP tag octets)
-_SIZES: dict[SrtpProfile, tuple[int, int, int]] = {
-    SrtpProfile.AES_CM_128_HMAC_SHA1_80: (16, 14, 10),
-    SrtpProfile.AES_CM_128_HMAC_SHA1_32: (16, 14, 4),
-    SrtpProfile.AES_256_CM_HMAC_SHA1_80: (32, 14, 10),
-    SrtpProfile.AES_256_CM_HMAC_SHA1_32: (32, 14, 4),
-    SrtpProfile.AEAD_AES_128_GCM: (16, 12, 16),
-    SrtpProfile.AEAD_AES_256_GCM: (32, 12, 16),
-}
 
 _LIBSRTP_PROFILE: dict[SrtpProfile, int] = {
     SrtpProfile.AES_CM_128_HMAC_SHA1_80: pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
@@ -57,33 +37,6 @@ _SRTP_AES_ICM_256 = 5
 _SRTP_HMAC_SHA1 = 3
 _SEC_SERV_CONF_AND_AUTH = 3
 _AES128_CM_80_LAYOUT = [_SRTP_AES_ICM_128, 30, _SRTP_HMAC_SHA1, 20, 10, _SEC_SERV_CONF_AND_AUTH]
-
-
-def key_length(profile: SrtpProfile) -> int:
-    return _SIZES[profile][0]
-
-
-def salt_length(profile: SrtpProfile) -> int:
-    return _SIZES[profile][1]
-
-
-def tag_length(profile: SrtpProfile) -> int:
-    """Octets SRTP adds to each RTP packet (SRTCP adds 4 more for the index)."""
-    return _SIZES[profile][2]
-
-
-@dataclass(frozen=True)
-class SrtpKeys:
-    profile: SrtpProfile
-    # repr=False: these objects end up in logs and tracebacks; the key material must not.
-    master_key: bytes = field(repr=False)
-    master_salt: bytes = field(repr=False)
-
-    def __post_init__(self) -> None:
-        if len(self.master_key) != key_length(self.profile):
-            raise ValueError(f"{self.profile.value} needs a {key_length(self.profile)}-octet master key")
-        if len(self.master_salt) != salt_length(self.profile):
-            raise ValueError(f"{self.profile.value} needs a {salt_length(self.profile)}-octet master salt")
 
 
 class SrtpError(ZcallError):

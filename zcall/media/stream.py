@@ -45,7 +45,8 @@ from zcall.media.rtp import (
     parse_rtcp_compound,
     serialize_rtcp_compound,
 )
-from zcall.media.srtp import SrtpError, SrtpKeys, SrtpReceiver, SrtpSender
+from zcall.media.srtp import SrtpError, SrtpReceiver, SrtpSender
+from zcall.media.srtpkeys import SrtpKeys
 from zcall.media.stats import MediaStats
 from zcall.net import Addr
 

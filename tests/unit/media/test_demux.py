@@ -6,7 +6,8 @@ import pytest
 
 from zcall.media.demux import PacketKind, classify, classify_with_reason
 from zcall.media.rtp import Bye, ReceiverReport, RtpPacket, SenderReport, serialize_rtcp_compound
-from zcall.media.srtp import SrtpKeys, SrtpProfile, SrtpSender
+from zcall.media.srtp import SrtpSender
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 
 KEYS = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(14)))
 

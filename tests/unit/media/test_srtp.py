@@ -13,16 +13,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from zcall.media.rtp import ReceiverReport, RtpPacket, serialize_rtcp_compound
-from zcall.media.srtp import (
-    SrtpError,
-    SrtpKeys,
-    SrtpProfile,
-    SrtpReceiver,
-    SrtpSender,
-    key_length,
-    salt_length,
-    tag_length,
-)
+from zcall.media.srtp import SrtpError, SrtpReceiver, SrtpSender
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile, key_length, salt_length, tag_length
 
 B3_KEY = bytes.fromhex("E1F97A0D3E018BE0D64FA32C06DE4139")
 B3_SALT = bytes.fromhex("0EC675AD498AFEEBB6960B3AABE6")

@@ -15,7 +15,8 @@ from tests.support.media_peer import forge_ahead
 from tests.support.relay import Impairment, UdpRelay
 from zcall.media.audio import FrameRing, SilenceSource, ToneSource
 from zcall.media.rtp import RtpPacket
-from zcall.media.srtp import SrtpKeys, SrtpProfile, SrtpSender
+from zcall.media.srtp import SrtpSender
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 from zcall.media.stream import MediaSession, _is_quiet
 
 KEY_A = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(50, 64)))

@@ -10,7 +10,8 @@ import pytest
 
 from tests.support.mitm import ZrtpMitm
 from tests.unit.zrtp.harness import Secrets
-from zcall.media.srtp import SrtpKeys, SrtpProfile, SrtpReceiver, SrtpSender
+from zcall.media.srtp import SrtpReceiver, SrtpSender
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 from zcall.zrtp.events import CacheMismatch, Event, PeerIdentified, SecureReady
 from zcall.zrtp.session import ZrtpSession
 
