@@ -206,7 +206,7 @@ class ZcallApp(App[None]):
 
     def _follow_end(self, event: events.Ended) -> None:
         self.ringer.stop()
-        if event.reason != "local hangup":
+        if event.cause is not events.EndCause.LOCAL_HANGUP:
             self.notify(event.reason, title="Call ended", timeout=8)
         screen = self.screen
         if getattr(screen, "call_id", None) == event.id:
