@@ -11,10 +11,12 @@ from textual.widgets import Footer, Static
 
 from zcall.tui.screens.base import ZScreen
 
+# Before the call is answered nothing is proven: a name is only what the caller says. So the screen says
+# which device that name belongs to, and that ZRTP will check it, never "this is a verified device".
 TRUST_WORDS = {
-    "verified": ("a verified device", "bold green"),
-    "known": ("a known device, not verified", "yellow"),
-    "new": ("a new device", "bold"),
+    "verified": "the name of a device you verified",
+    "known": "the name of a device you know (not verified)",
+    "new": "the name of a device seen before",
 }
 
 
@@ -56,10 +58,10 @@ class IncomingScreen(ZScreen):
         text.append(f"{call.peer}\n\n", style="bold reverse")
         trust = self.caller_trust(call.peer)
         if trust is None:
-            text.append("not a device this unit has talked to by this name\n", style="dim")
+            text.append("a name this unit has not seen before\n", style="dim")
         else:
-            words, style = TRUST_WORDS[trust]
-            text.append(f"{words}\n", style=style)
+            text.append(f"{TRUST_WORDS[trust]}\n", style="yellow" if trust != "new" else "")
+        text.append("once answered, the key exchange shows which device it is\n", style="dim")
         text.append("\nEnter: answer    Escape: reject")
         self.query_one("#incoming", Static).update(text)
 
