@@ -17,11 +17,6 @@ from tests.support.zcall_peer import ZcallPeer
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(180)]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs the call core to bind a called name to the verified device that owns it "
-    "(zcall.discovery.roster.verified_owner), not to whichever unit announces the name",
-)
 def test_impostor_with_a_verified_name_is_called_out(lan3: Lan, tmp_path: Path) -> None:
     a, b, c = lan3.hosts
     alice = ZcallPeer(a, tmp_path / "alice", name="alice", audio_in="tone:440")
