@@ -195,6 +195,11 @@ class CallCore:
     def sip_failed(self, status: int, reason: str, now: float) -> None:
         self._end(f"{status} {reason}".strip(), STATUS_CAUSES.get(status, EndCause.FAILED), now)
 
+    def sip_unreachable(self, why: str, now: float) -> None:
+        """ICMP says nothing listens where our INVITE went: end now, not after 32 s of retransmissions."""
+        if self.state is S.DIALING:
+            self._hang_up(f"unreachable ({why})", EndCause.UNREACHABLE, now)
+
     def sip_ended(self, reason: str, now: float) -> None:
         text, cause = DIALOG_ENDS.get(reason, (reason, EndCause.FAILED))
         self._end(text, cause, now)

@@ -28,6 +28,7 @@ from zcall.controlserver import ControlServer
 from zcall.discovery.lan import Discovery, DiscoveryError, local_ipv4_addresses
 from zcall.errors import ZcallError
 from zcall.identity import Identity, load_or_create
+from zcall.net import Addr
 from zcall.paths import Paths
 from zcall.peerbook import PeerBook
 from zcall.routing import NotOnLan, Route, RouteError, ServerRoute, resolve
@@ -71,7 +72,7 @@ class Phone:
         self.peers = PeerBook(self.emit)
         self.discovery: Discovery | None = None
         self._listeners: list[Listener] = []
-        self.lan = LanLeg(self._on_sip_event)
+        self.lan = LanLeg(self._on_sip_event, self._on_unreachable)
         self.server: ServerLeg | None = None
         if settings.server_uri:
             try:
@@ -339,6 +340,11 @@ class Phone:
         if isinstance(event, ua.OptionsResult):
             return
         self.calls.on_dialog_event(leg, event)
+
+    def _on_unreachable(self, dest: Addr, why: str) -> None:
+        for call in self.calls:
+            if call.sip.leg is self.lan and call.sip.dest == dest:
+                call.step(partial(call.core.sip_unreachable, why))
 
     def _on_incoming(self, leg: SipLeg, event: ua.IncomingCall) -> None:
         core = leg.ua

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import errno
+import os
 import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +69,27 @@ class SipLeg(abc.ABC):
             self._driver.close()
 
 
+IP_RECVERR = 11  # linux/in.h: ICMP errors for an unconnected socket, with the address they concern
+_EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
+_ICMP_REASONS = {errno.ECONNREFUSED: "port unreachable", errno.EHOSTUNREACH: "host unreachable",
+                 errno.ENETUNREACH: "network unreachable"}  # fmt: skip
+
+
+def icmp_errors(sock: socket.socket) -> list[tuple[Addr, str]]:
+    """Drain the socket's error queue: (the destination a datagram could not reach, why)."""
+    found = []
+    for _ in range(64):
+        try:
+            _, ancillary, _, dest = sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+        except OSError:  # BlockingIOError when empty
+            break
+        for level, kind, data in ancillary:
+            if level == socket.IPPROTO_IP and kind == IP_RECVERR and len(data) >= _EXTENDED_ERR.size:
+                code = _EXTENDED_ERR.unpack_from(data)[0]
+                found.append(((str(dest[0]), int(dest[1])), _ICMP_REASONS.get(code, os.strerror(code))))
+    return found
+
+
 class _UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, leg: LanLeg) -> None:
         self._leg = leg
@@ -75,7 +99,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             self._leg.received(data, (str(addr[0]), int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:
-        pass  # ICMP unreachable for a peer that left: its transaction times out by itself
+        self._leg.check_icmp()
 
 
 class LanLeg(SipLeg):
@@ -83,16 +107,35 @@ class LanLeg(SipLeg):
 
     name = "lan"
 
-    def __init__(self, on_event: Callable[[SipLeg, sip.UaEvent], None]) -> None:
+    def __init__(
+        self,
+        on_event: Callable[[SipLeg, sip.UaEvent], None],
+        on_unreachable: Callable[[Addr, str], None] | None = None,
+    ) -> None:
         super().__init__(on_event)
         self._socket: asyncio.DatagramTransport | None = None
+        self._errors: socket.socket | None = None
+        self._on_unreachable = on_unreachable
 
     async def listen(self, bind: str, port: int) -> int:
         loop = asyncio.get_running_loop()
         self._socket, _ = await loop.create_datagram_endpoint(
             lambda: _UdpProtocol(self), local_addr=(bind, port), family=socket.AF_INET
         )
+        # A closed port answers with ICMP: hear it. asyncio's socket wrapper has no recvmsg, so the error
+        # queue is read through a second handle on the same socket.
+        fileno = self._socket.get_extra_info("socket").fileno()
+        self._errors = socket.fromfd(fileno, socket.AF_INET, socket.SOCK_DGRAM)
+        self._errors.setblocking(False)
+        self._errors.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
         return int(self._socket.get_extra_info("sockname")[1])
+
+    def check_icmp(self) -> None:
+        """The socket reported an error: tell the phone which destinations cannot be reached."""
+        if self._errors is None or self._on_unreachable is None:
+            return
+        for dest, why in icmp_errors(self._errors):
+            self._on_unreachable(dest, why)
 
     def _send(self, data: bytes, addr: Addr) -> None:
         if self._socket is not None:
@@ -103,3 +146,5 @@ class LanLeg(SipLeg):
         self.stop_timer()
         if self._socket is not None:
             self._socket.close()
+        if self._errors is not None:
+            self._errors.close()

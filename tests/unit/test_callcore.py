@@ -428,3 +428,17 @@ def test_an_unattended_answer_for_verified_callers_keeps_the_microphone_until_pr
     proven = incoming(auto_answer=True, unattended_needs_verified=True)
     secure_call(proven, zrtp_ready("match", cached_verified=True, peer_verified=True))
     assert not proven.core.muted
+
+
+def test_icmp_unreachable_ends_a_dialing_call_only() -> None:
+    bench = outgoing()
+    bench.core.media_opened(LOCAL, "1", 0.0)
+    bench.core.sip_unreachable("port unreachable", 0.1)
+    bench.drain()
+    assert bench.ended().cause is EndCause.UNREACHABLE and "port unreachable" in bench.ended().reason
+    ringing = outgoing()
+    ringing.core.media_opened(LOCAL, "1", 0.0)
+    ringing.core.sip_progress(180, 0.1)
+    ringing.core.sip_unreachable("port unreachable", 0.2)  # it answered once: a stray ICMP changes nothing
+    ringing.drain()
+    assert not ringing.events(events.Ended)
