@@ -162,6 +162,9 @@ class Call:
             case act.FallBack(aor):
                 self.ctx.fall_back(aor)
             case act.CloseMedia():
+                final = self.stats() if self.media is not None and self.media.secure else None
+                if final is not None:
+                    self.ctx.emit(final)  # every secure call reports its totals, however short
                 self._close_media()
                 self.ctx.forget(self)
             case _:

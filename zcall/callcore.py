@@ -329,10 +329,10 @@ class CallCore:
     def _end(self, reason: str, cause: EndCause, now: float) -> None:
         if self.ended:
             return
-        self._go(S.ENDED)
         self._timers.clear()
         self.trust.forget_pending()
-        self._do(act.CloseMedia())
+        self._do(act.CloseMedia())  # first, so the call's last stats are reported before it ends
+        self._go(S.ENDED)
         duration = now - self._secure_at if self._secure_at is not None else 0.0
         self._do(
             act.Emit(events.Ended(id=self.id, reason=reason, duration_s=round(duration, 3), cause=cause))
