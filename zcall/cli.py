@@ -25,11 +25,13 @@ PASSWORD_ENV = "ZCALL_PASSWORD"
 
 EPILOG = f"""\
 TUI keys (the footer always shows them):
-  Home      Up/Down pick a peer, Enter call it, d dial a SIP URI, t trust, s settings, l log, q quit
+  Home      Up/Down pick a peer, Enter call it, d dial a SIP URI, r recent calls, t trust, s settings,
+            l log, q quit
+  Recent    Enter call back, Escape back
   Incoming  Enter or a answer, Escape or r reject
   In call   y or Enter words match (verify), n words differ (hang up), m mute, Up/Down or +/- volume,
             h or Escape hang up
-  Trust     r rename, v verify, u unverify, f forget, Escape back
+  Trust     c or Enter call, r rename, v verify, u unverify, f forget, Escape back
   Settings  Ctrl+S save to config.toml, Ctrl+T test tone, Escape back
   A desk unit's buttons are keys: UP, DOWN, OK = Enter, BACK = Escape, MUTE = m, DIFFER = n.
 
@@ -37,6 +39,7 @@ files (under --home DIR, else $XDG_CONFIG_HOME/zcall and $XDG_DATA_HOME/zcall):
   config.toml              settings, mode 0600 (`zcall config init` writes the defaults)
   data/identity/           this device's ZID, certificate and key, mode 0600
   data/cache.sqlite        the trust cache: retained secrets, verified flag, names
+  data/history.jsonl       the last 200 calls (TUI), mode 0600
   run/zcall.sock           the control socket `zcall ctl` talks to (run/ is $XDG_RUNTIME_DIR/zcall)
 
 the server password: --password-file FILE or ${PASSWORD_ENV} (--password is visible in `ps`), or [server]
