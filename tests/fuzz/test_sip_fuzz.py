@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from tests.unit.sip.samples import DTLS_OFFER, LINPHONE_OFFER, RESPONSE_200, TORTURE_VALID, invite
 from tests.unit.sip.uanet import Net
 from zcall.sip import digest, sdp
-from zcall.sip.dialog import IncomingCall, ReInviteReceived, UaConfig
+from zcall.sip.dialog import UaConfig
 from zcall.sip.digest import DigestParseError
 from zcall.sip.errors import SipParseError
+from zcall.sip.events import IncomingCall, ReInviteReceived
 from zcall.sip.headers import parse_cseq, parse_via
 from zcall.sip.parser import parse
 from zcall.sip.sdp import SdpError

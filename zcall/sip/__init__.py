@@ -4,7 +4,10 @@ The phone drives a UserAgent on its transport through zcall.sipleg (LAN over UDP
 it needs little more than what is re-exported here, and the SDP offer/answer helpers in zcall.sip.sdp.
 """
 
-from zcall.sip.dialog import (
+from zcall.sip.dialog import UaConfig
+from zcall.sip.digest import DigestClient
+from zcall.sip.errors import SipParseError
+from zcall.sip.events import (
     CallAnswered,
     CallConfirmed,
     CallEnded,
@@ -12,16 +15,14 @@ from zcall.sip.dialog import (
     CallProgress,
     IncomingCall,
     OptionsResult,
+    Registered,
+    RegistrationFailed,
     ReInviteReceived,
     ReInviteResult,
-    UaConfig,
     UaEvent,
 )
-from zcall.sip.digest import DigestClient
-from zcall.sip.errors import SipParseError
 from zcall.sip.model import Request, Response
 from zcall.sip.parser import parse
-from zcall.sip.register import Registered, RegistrationFailed
 from zcall.sip.transaction import Timers
 from zcall.sip.ua import UserAgent
 

@@ -1,6 +1,7 @@
-"""SIP dialogs (RFC 3261 §12): dialog state, the user agent's configuration and the events it reports.
+"""SIP dialogs (RFC 3261 §12): dialog state and the user agent's configuration.
 
-The UserAgent that drives dialogs lives in zcall.sip.ua; everything here is plain data.
+The UserAgent that drives dialogs lives in zcall.sip.ua and reports what happens in zcall.sip.events;
+everything here is plain data.
 """
 
 from __future__ import annotations
@@ -10,93 +11,11 @@ from dataclasses import dataclass, field
 
 from zcall.net import Addr, is_ip_literal
 from zcall.sip.headers import CSeq, Headers
-from zcall.sip.model import Request, Response
-from zcall.sip.register import Registered, RegistrationFailed
+from zcall.sip.model import Request
 from zcall.sip.transaction import DEFAULT_TIMERS, Timers, new_branch
 from zcall.sip.uri import NameAddr, SipUri
 
 ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS")
-
-
-# ---------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class IncomingCall:
-    call_id: str
-    caller: NameAddr
-    sdp: bytes
-    source: Addr
-
-
-@dataclass(frozen=True)
-class CallProgress:
-    call_id: str
-    status: int
-    reason: str
-    sdp: bytes
-
-
-@dataclass(frozen=True)
-class CallAnswered:
-    call_id: str
-    sdp: bytes
-
-
-@dataclass(frozen=True)
-class CallConfirmed:
-    """The ACK for our 2xx arrived (UAS side)."""
-
-    call_id: str
-    sdp: bytes  # non-empty when the ACK carried the answer
-
-
-@dataclass(frozen=True)
-class CallFailed:
-    call_id: str
-    status: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class CallEnded:
-    call_id: str
-    reason: str  # "bye" | "cancelled" | "no-ack" | "timeout"
-
-
-@dataclass(frozen=True)
-class ReInviteReceived:
-    call_id: str
-    sdp: bytes
-
-
-@dataclass(frozen=True)
-class ReInviteResult:
-    call_id: str
-    status: int
-    sdp: bytes
-
-
-@dataclass(frozen=True)
-class OptionsResult:
-    token: str
-    status: int
-    response: Response | None
-
-
-UaEvent = (
-    IncomingCall
-    | CallProgress
-    | CallAnswered
-    | CallConfirmed
-    | CallFailed
-    | CallEnded
-    | ReInviteReceived
-    | ReInviteResult
-    | OptionsResult
-    | Registered
-    | RegistrationFailed
-)
 
 
 @dataclass(frozen=True)

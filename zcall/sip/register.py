@@ -6,30 +6,17 @@ Sans-I/O helper owned by the UserAgent: it builds requests and reads responses; 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
 from zcall.net import Addr
 from zcall.sip.digest import Challenge, DigestClient
 from zcall.sip.errors import ascii_number
+from zcall.sip.events import Registered, RegistrationFailed
 from zcall.sip.headers import CSeq, Headers
 from zcall.sip.model import Request, Response
 from zcall.sip.transaction import new_branch
 from zcall.sip.uri import NameAddr, SipUri, parse_name_addr
 
 MIN_REFRESH = 5.0
-
-
-@dataclass(frozen=True)
-class Registered:
-    token: str
-    expires: int  # 0 after a successful un-REGISTER
-
-
-@dataclass(frozen=True)
-class RegistrationFailed:
-    token: str
-    status: int
-    reason: str
 
 
 class Registration:

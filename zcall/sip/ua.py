@@ -12,22 +12,22 @@ from __future__ import annotations
 import secrets
 
 from zcall.net import Addr
-from zcall.sip.dialog import (
+from zcall.sip.dialog import Dialog, new_tag, via_value
+from zcall.sip.errors import SipParseError
+from zcall.sip.events import (
     CallAnswered,
     CallFailed,
     CallProgress,
-    Dialog,
     OptionsResult,
+    Registered,
+    RegistrationFailed,
     ReInviteResult,
     UaEvent,
-    new_tag,
-    via_value,
 )
-from zcall.sip.errors import SipParseError
 from zcall.sip.headers import CSeq, Headers, Via
 from zcall.sip.model import Request, Response, build_response
 from zcall.sip.parser import MalformedRequest, parse
-from zcall.sip.register import Registered, Registration, RegistrationFailed
+from zcall.sip.register import Registration
 from zcall.sip.transaction import ClientTransaction, TxResponse, TxTimeout, client_key
 from zcall.sip.ua_core import Drop, SipCallState, _Call, _sdp_of
 from zcall.sip.uas import _UasSide

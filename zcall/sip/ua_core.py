@@ -11,9 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from zcall.net import Addr
-from zcall.sip.dialog import ALLOW, CallEnded, Dialog, UaConfig, UaEvent, new_tag
+from zcall.sip.dialog import ALLOW, Dialog, UaConfig, new_tag
 from zcall.sip.digest import DigestClient
 from zcall.sip.errors import ParseReason
+from zcall.sip.events import CallEnded, UaEvent
 from zcall.sip.model import Request, Response, build_response
 from zcall.sip.ratelimit import SourceLimiter
 from zcall.sip.register import Registration

@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 
 from zcall.net import Addr
-from zcall.sip.dialog import ALLOW, CallConfirmed, Dialog, IncomingCall, ReInviteReceived, new_tag
+from zcall.sip.dialog import ALLOW, Dialog, new_tag
+from zcall.sip.events import CallConfirmed, IncomingCall, ReInviteReceived
 from zcall.sip.model import Request
 from zcall.sip.transaction import ServerTransaction, TxState, server_key
 from zcall.sip.ua_core import Drop, SipCallState, _Call, _sdp_of, _UaCore

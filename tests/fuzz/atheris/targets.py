@@ -158,7 +158,8 @@ def config(data: bytes) -> None:
 
 def sip_core(data: bytes) -> None:
     """A UserAgent answering whatever arrives: rings and answers every call, on a clock that moves on."""
-    from zcall.sip.dialog import IncomingCall, UaConfig
+    from zcall.sip.dialog import UaConfig
+    from zcall.sip.events import IncomingCall
     from zcall.sip.ua import UserAgent
 
     transport = "UDP" if not data[:1] or data[0] % 2 == 0 else "TLS"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.sip.uanet import Net
-from zcall.sip.dialog import (
+from zcall.sip.dialog import UaConfig
+from zcall.sip.events import (
     CallAnswered,
     CallConfirmed,
     CallEnded,
@@ -15,7 +16,6 @@ from zcall.sip.dialog import (
     OptionsResult,
     ReInviteReceived,
     ReInviteResult,
-    UaConfig,
 )
 from zcall.sip.model import Request, Response, build_response
 from zcall.sip.parser import parse

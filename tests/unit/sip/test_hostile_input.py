@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.sip.uanet import Net
-from zcall.sip.dialog import CallConfirmed, IncomingCall, UaConfig
+from zcall.sip.dialog import UaConfig
 from zcall.sip.errors import ParseReason
+from zcall.sip.events import CallConfirmed, IncomingCall
 from zcall.sip.model import Response
 from zcall.sip.ua import UserAgent
 from zcall.sip.ua_core import Drop, SipCallState

@@ -11,12 +11,12 @@ import re
 
 from tests.unit.sip.uanet import Net
 from zcall.net import Addr
-from zcall.sip.dialog import CallAnswered, CallFailed, IncomingCall, UaConfig
+from zcall.sip.dialog import UaConfig
 from zcall.sip.digest import DigestClient
+from zcall.sip.events import CallAnswered, CallFailed, IncomingCall, Registered, RegistrationFailed
 from zcall.sip.headers import Headers
 from zcall.sip.model import Request, Response, build_response
 from zcall.sip.parser import parse
-from zcall.sip.register import Registered, RegistrationFailed
 from zcall.sip.ua import UserAgent
 from zcall.sip.uri import parse_uri
 

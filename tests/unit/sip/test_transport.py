@@ -13,7 +13,8 @@ import pytest
 from tests.support.pki import CertificateAuthority, wrong_ca_server_cert
 from tests.unit.sip.samples import SDP, invite
 from zcall.net import Addr
-from zcall.sip.dialog import CallAnswered, CallEnded, IncomingCall, UaConfig, UaEvent
+from zcall.sip.dialog import UaConfig
+from zcall.sip.events import CallAnswered, CallEnded, IncomingCall, UaEvent
 from zcall.sip.parser import parse
 from zcall.sip.transport import (
     FramingError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from zcall.net import Addr
-from zcall.sip.dialog import UaEvent
+from zcall.sip.events import UaEvent
 from zcall.sip.model import Request, Response
 from zcall.sip.parser import parse
 from zcall.sip.ua import UserAgent
