@@ -143,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="check this machine for what zcall needs (with the phone options given before it)"
     )
 
+    snd = sub.add_parser("audio", help="sound devices: list them, or test speaker to microphone")
+    snd_sub = _actions(snd, "audio_command")
+    snd_sub.add_parser("list", help="devices by name, the defaults marked").add_argument(
+        "--json", action="store_true", help="as JSON")
+    snd_test = snd_sub.add_parser(
+        "test", help="play a sweep on --audio-out, record --audio-in: level, delay, echo return loss")
+    snd_test.add_argument("--json", action="store_true", help="as JSON")
+    snd_test.add_argument("--seconds", type=_seconds, default=2.0, metavar="S", help="how long (default 2)")
+
     ctl = sub.add_parser("ctl", help="drive the running instance of this --home")
     ctl_sub = _actions(ctl, "ctl_command")
     ctl_sub.add_parser("call", help="call a peer's name, a ZID, or a SIP URI").add_argument(
@@ -231,6 +240,14 @@ def _doctor_command(args: argparse.Namespace, paths: Paths) -> int:
     return doctor.run(paths, settings.merge(config, args))
 
 
+def _audio_command(args: argparse.Namespace, paths: Paths) -> int:
+    from zcall import audiocmd, settings
+
+    merged = settings.merge(configmod.load(paths.config_file), args)
+    return audiocmd.command(args.audio_command, merged.audio_in, merged.audio_out, args.json,
+                            getattr(args, "seconds", 2.0))
+
+
 def _trust_command(args: argparse.Namespace, paths: Paths) -> int:
     from zcall import trust
 
@@ -238,6 +255,7 @@ def _trust_command(args: argparse.Namespace, paths: Paths) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Paths], int]] = {
+    "audio": _audio_command,
     "config": _config_command,
     "doctor": _doctor_command,
     "peers": _peers_command,

@@ -272,14 +272,21 @@ def _pyaudio() -> Any:
 
 
 def list_devices() -> list[dict[str, Any]]:
-    """Every PortAudio device: index, name, input and output channel counts."""
+    """Every PortAudio device: index, name, input and output channel counts, whether it is the default."""
     pa = _pyaudio()
     try:
         infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
+        defaults: list[int | None] = []
+        for default in (pa.get_default_input_device_info, pa.get_default_output_device_info):
+            try:
+                defaults.append(int(default()["index"]))
+            except OSError:  # no such default on this machine
+                defaults.append(None)
     finally:
         pa.terminate()
     return [{"index": int(i["index"]), "name": str(i["name"]), "inputs": int(i["maxInputChannels"]),
-             "outputs": int(i["maxOutputChannels"])} for i in infos]
+             "outputs": int(i["maxOutputChannels"]), "default_input": int(i["index"]) == defaults[0],
+             "default_output": int(i["index"]) == defaults[1]} for i in infos]
 
 
 def _find_device(pa: Any, device: str | int | None, want_input: bool) -> int | None:
