@@ -29,8 +29,9 @@ def _sample(peer: ZcallPeer, call: int) -> dict[str, Any]:
     rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                if line.startswith("VmRSS:"))  # fmt: skip
     fds = len(os.listdir(f"/proc/{pid}/fd"))
+    status = peer.ctl("status")
     return {"peer": peer.name, "call": call, "t": round(time.monotonic(), 1), "fds": fds, "rss_kib": rss,
-            "tasks": peer.ctl("status")["tasks"]}  # fmt: skip
+            "tasks": status["tasks"], "calls_kept": len(status["calls"])}  # fmt: skip
 
 
 @pytest.mark.timeout(120 + CALLS * 20)
