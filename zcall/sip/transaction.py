@@ -7,6 +7,7 @@ timers are never armed and the absorb timers (D, I, J, K) are zero.
 
 from __future__ import annotations
 
+import collections
 import enum
 import secrets
 from abc import ABC, abstractmethod
@@ -127,7 +128,7 @@ class _Transaction(ABC):
         self._deadlines: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
         self._out: list[tuple[bytes, Addr]] = []
-        self._events: list[TxEvent] = []
+        self._events: collections.deque[TxEvent] = collections.deque()
         self.created = now
 
     @property
@@ -150,7 +151,7 @@ class _Transaction(ABC):
         return out
 
     def next_event(self) -> TxEvent | None:
-        return self._events.pop(0) if self._events else None
+        return self._events.popleft() if self._events else None
 
     def _arm(self, name: str, now: float, delay: float) -> None:
         self._deadlines[name] = now + delay

@@ -48,7 +48,7 @@ class UserAgent(_UasSide):
         return out
 
     def next_event(self) -> UaEvent | None:
-        return self._events.pop(0) if self._events else None
+        return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
         txs = (*self._client.values(), *self._server.values())

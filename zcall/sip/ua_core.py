@@ -6,6 +6,7 @@ the UAC side and the UAS side need: start a client transaction, build or send a 
 
 from __future__ import annotations
 
+import collections
 import enum
 from collections import Counter
 from dataclasses import dataclass, field
@@ -106,7 +107,7 @@ class _UaCore:
         self._server: dict[tuple[str, str, str], ServerTransaction] = {}
         self._options: dict[tuple[str, str], str] = {}  # client tx key -> token
         self._out: list[tuple[bytes, Addr]] = []
-        self._events: list[UaEvent] = []
+        self._events: collections.deque[UaEvent] = collections.deque()
         self.dropped: Counter[ParseReason | Drop] = Counter()  # bounded: the keys are two closed sets
         self._now = 0.0  # the latest time we were given; new transactions start from it
         per_source = config.new_requests_total if config.reliable else config.new_requests_per_source
