@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.events import Key
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
@@ -105,8 +106,10 @@ async def test_call_sas_verify_trust_and_mismatch_alarm(tmp_path: Path) -> None:
             await peer_ctl(bob, "call", f"sip:zcall@127.0.0.1:{alice_port}")
             await until(lambda: isinstance(app.screen, IncomingScreen), what="alice's phone to ring")
             assert app.ringer.ringing
-            assert "bob" in str(app.screen.query_one("#incoming", Static).content)
-            await pilot.press("enter")
+            incoming = app.screen.query_one("#incoming", Static)
+            await until(lambda: "bob" in str(incoming.content), what="the caller's name")
+            for _ in range(2):  # a double press of OK answers once and does not hang up what it answered
+                app.post_message(Key("enter", "\r"))
             bob_secure = await peer_event(bob, "secure")
             await until(lambda: secure_call(app), what="the second call to go secure")
             assert not app.ringer.ringing
@@ -120,6 +123,9 @@ async def test_call_sas_verify_trust_and_mismatch_alarm(tmp_path: Path) -> None:
             assert "VERIFIED" in str(status.content)
             who = str(screen.query_one("#who", Static).content)
             assert "Bob upstairs (calls itself bob) · verified" in who, who
+            await pilot.pause(0.5)
+            assert screen.call.ended is None, "the second OK press hung nothing up"
+            assert len(phone.status()["calls"]) == 1
             await pilot.press("h")
             await peer_event(bob, "ended")
             await until(lambda: isinstance(app.screen, HomeScreen), what="home again")

@@ -275,7 +275,9 @@ class ZcallApp(App[None]):
         return self.dial(uri, zid=zid)
 
     def answer(self, call_id: str) -> None:
-        if not self.placing():
+        """Answer a ringing call; a second press (while answering, or after) does nothing."""
+        call = self.view.calls.get(call_id)
+        if call is not None and call.state == "incoming" and not self.placing():
             self._answer(call_id)
 
     @work(group=CALL_GROUP)
