@@ -99,6 +99,11 @@ class OpusEncoder:
     def expected_loss_pct(self) -> int:
         return int(_ctl(self._state, ctl.get_packet_loss_perc))
 
+    def allow_fec(self, allowed: bool) -> None:
+        """Whether in-band FEC may be used (off while RED carries whole copies)."""
+        self._fec_allowed = allowed
+        self.set_expected_loss(self.expected_loss_pct)
+
     def set_expected_loss(self, pct: int) -> None:
         """Follow the loss the far end reports (RTCP), so FEC strength tracks the path.
 

@@ -30,10 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from zcall.media import red
 from zcall.media.audio import SILENCE, AudioSink, AudioSource
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, CodecError, OpusDecoder, OpusEncoder
 from zcall.media.demux import PacketKind, classify_with_reason
 from zcall.media.jitter import JitterBuffer, PlayoutKind
+from zcall.media.red import RedEncoder
 from zcall.media.rtp import (
     Bye,
     ReceiverReport,
@@ -156,6 +158,8 @@ class MediaSession:
         self._next_rtcp = 0.0
         self._decoded_any = False
         self._clean_reports = 0
+        self._red_pt: int | None = None
+        self._red: RedEncoder | None = None
         self._pending: collections.deque[bytes] = collections.deque()
         self._played = bytearray()  # decoded audio not yet played (a packet longer than 20 ms)
         self._capture_tokens = float(_MAX_CAPTURE_BACKLOG)
@@ -228,6 +232,22 @@ class MediaSession:
             raise ValueError("an RTP payload type is 0-127")
         self._pt = payload_type
         self._rx_pts.add(payload_type)
+        if self._red is not None:
+            self._red = RedEncoder(payload_type, self._red.distance)
+
+    def set_red(self, red_payload_type: int | None) -> None:
+        """Both SDPs offered RED (RFC 2198) with this payload type: send Opus inside RED, carrying as many
+        previous frames as the reported loss calls for (none on a clean path), and accept RED. Opus's own
+        in-band FEC then stays off: RED's whole frames repair loss better and cost no quality when clean.
+        None: plain Opus with in-band FEC (a peer without RED)."""
+        if red_payload_type is not None and not 0 <= red_payload_type <= 127:
+            raise ValueError("an RTP payload type is 0-127")
+        self._red_pt = red_payload_type
+        self._red = None if red_payload_type is None else RedEncoder(self._pt, self._red_distance())
+        self._encoder.allow_fec(red_payload_type is None)
+
+    def _red_distance(self) -> int:
+        return red.distance_for_loss(self._encoder.expected_loss_pct)
 
     def start_srtp(self, tx: SrtpKeys, rx: SrtpKeys) -> None:
         """Keys from ZRTP or DTLS-SRTP: from here on audio flows (both directions)."""
@@ -363,7 +383,11 @@ class MediaSession:
             self._marker = True
             return
         # The fixed 12-byte header packed directly (hot path: RtpPacket's checks cost more than the packing).
-        marker_pt = self._pt | (0x80 if self._marker else 0)
+        if self._red is not None and self._red_pt is not None:
+            payload = self._red.encode(payload, timestamp)
+            marker_pt = self._red_pt | (0x80 if self._marker else 0)
+        else:
+            marker_pt = self._pt | (0x80 if self._marker else 0)
         header = _RTP_HEADER.pack(0x80, marker_pt, self._seq, timestamp, self._ssrc)
         self._marker = False
         self._seq = (self._seq + 1) & 0xFFFF
@@ -461,7 +485,7 @@ class MediaSession:
         except RtpParseError as exc:
             self.drops[f"rtp-{exc.reason}"] += 1
             return
-        if packet.payload_type not in self._rx_pts:
+        if packet.payload_type not in self._rx_pts and packet.payload_type != self._red_pt:
             self.drops["payload-type"] += 1
             return
         if addr != self._remote and addr is not None and self._remote is not None:
@@ -472,7 +496,34 @@ class MediaSession:
                 self._on_first_srtp()
         now = self._clock()
         self.stats_core.on_received(packet, now)
-        self._jitter.push(packet, now * 1000.0)
+        if packet.payload_type == self._red_pt:
+            self._push_red(packet, now)
+        else:
+            self._jitter.push(packet, now * 1000.0)
+
+    def _push_red(self, packet: RtpPacket, now: float) -> None:
+        """Each block of a RED packet as the packet it stands for (older ones first; copies of frames already
+        here are the jitter buffer's duplicates)."""
+        try:
+            blocks = red.parse(packet.payload, packet.payload_type)
+        except red.RedError as exc:
+            self.drops[f"red-{exc.reason}"] += 1
+            return
+        frame = self._jitter.frame_samples
+        for block in blocks:
+            if block.payload_type not in self._rx_pts or not block.payload:
+                self.drops["red-block-payload-type" if block.payload else "red-empty-block"] += 1
+                continue
+            back = round(block.ts_offset / frame)
+            if back and block.ts_offset != back * frame:
+                self.drops["red-offset"] += 1
+                continue
+            copy = RtpPacket(block.payload_type, (packet.sequence - back) & 0xFFFF,
+                             (packet.timestamp - block.ts_offset) & 0xFFFFFFFF, packet.ssrc, block.payload,
+                             marker=packet.marker and not back)
+            self._jitter.push(copy, now * 1000.0)
+            if back:
+                self.counters["red_blocks"] += 1
 
     def _on_rtcp(self, data: bytes) -> None:
         rx = self._rtcp_rx if self._rtcp_own_keys else self._rx
@@ -503,10 +554,12 @@ class MediaSession:
         if pct > 0:
             self._clean_reports = 0
             self._encoder.set_expected_loss(max(MIN_EXPECTED_LOSS_PCT, min(MAX_EXPECTED_LOSS_PCT, pct)))
-            return
-        self._clean_reports += 1
-        if self._clean_reports >= _CLEAN_REPORTS_TO_RELAX:
-            self._encoder.set_expected_loss(0)
+        else:
+            self._clean_reports += 1
+            if self._clean_reports >= _CLEAN_REPORTS_TO_RELAX:
+                self._encoder.set_expected_loss(0)
+        if self._red is not None:
+            self._red.set_distance(self._red_distance())
 
     # --- RTCP ---
 
@@ -552,6 +605,7 @@ class MediaSession:
         snap["counters"] = dict(self.counters)
         snap["fec_expected_loss_pct"] = self._encoder.expected_loss_pct
         snap["fec"] = self._encoder.fec
+        snap["red_distance"] = None if self._red is None else self._red.distance
         for side, dev in (("capture", self._source), ("playback", self._sink)):
             dropped = getattr(dev, "dropped", None)
             if dropped is not None:
