@@ -111,6 +111,16 @@ class Media:
                 return out
         return {}
 
+    def red_payload_type(self, opus_pt: str) -> str | None:
+        """A red/48000/2 format whose fmtp names only `opus_pt` as the redundant encoding (RFC 2198 §5)."""
+        for pt, (name, clock, channels) in self.rtpmap().items():
+            if name == "red" and clock == 48000 and channels == 2 and pt in self.formats:
+                value = next((v for v in self.attrs("fmtp") if v.partition(" ")[0] == pt), "")
+                encodings = value.partition(" ")[2].split("/")
+                if encodings and all(e == opus_pt for e in encodings) and len(encodings) <= 4:
+                    return pt
+        return None
+
     def opus_payload_type(self) -> str | None:
         for pt, (name, clock, channels) in self.rtpmap().items():
             if name == "opus" and clock == 48000 and channels == 2 and pt in self.formats:
@@ -341,6 +351,7 @@ class AudioParams:
     setup: str | None
     rtcp_host: str = ""  # where RTCP goes without mux: a=rtcp (RFC 3605), else the RTP address, port + 1
     rtcp_port: int = 0
+    red_payload_type: int | None = None  # RED over this side's Opus, when its SDP lists it (RFC 2198)
 
 
 @dataclass(frozen=True)
@@ -357,11 +368,15 @@ class LocalAudio:
     setup: str = "actpass"
     username: str = "zcall"
     rtcp_port: int | None = None  # our RTCP port for a peer that does not multiplex (said with a=rtcp)
+    # RED (RFC 2198) offered after Opus with this payload type; None: not offered (nor accepted in answers).
+    red_payload_type: int | None = None
 
 
 def make_offer(local: LocalAudio, session_id: str, version: int) -> SessionDescription:
     proto = "RTP/AVP" if local.mode == "zrtp" else "UDP/TLS/RTP/SAVPF"
-    media = _local_media(local, proto, str(local.payload_type), local.direction, rtcp_mux=True, offer=True)
+    red_pt = None if local.red_payload_type is None else str(local.red_payload_type)
+    media = _local_media(local, proto, str(local.payload_type), local.direction, rtcp_mux=True, offer=True,
+                         red_pt=red_pt)
     if local.mode == "dtls":
         media.attributes.append(("setup", local.setup))
     return _session(local, session_id, version, media)
@@ -378,7 +393,8 @@ def answer(offer: SessionDescription, local: LocalAudio, session_id: str, versio
             if local.mode == "dtls" and not usable_fingerprints(offer, m):
                 raise _unacceptable("DTLS-SRTP offer without a usable fingerprint")
             direction = _answer_direction(m.direction or offer.attr_direction(), local.direction)
-            chosen = _local_media(local, m.proto, pt, direction, rtcp_mux=m.has("rtcp-mux"))
+            red_pt = m.red_payload_type(pt) if local.red_payload_type is not None else None
+            chosen = _local_media(local, m.proto, pt, direction, rtcp_mux=m.has("rtcp-mux"), red_pt=red_pt)
             if local.mode == "dtls":
                 offered = m.attr("setup") or offer.attr("setup") or "actpass"
                 chosen.attributes.append(("setup", "passive" if offered == "active" else "active"))
@@ -400,10 +416,13 @@ def _answer_direction(offered: str, ours: str) -> str:
 
 
 def _local_media(
-    local: LocalAudio, proto: str, pt: str, direction: str, *, rtcp_mux: bool, offer: bool = False
+    local: LocalAudio, proto: str, pt: str, direction: str, *, rtcp_mux: bool, offer: bool = False,
+    red_pt: str | None = None,
 ) -> Media:
-    media = Media("audio", local.port, proto, [pt])
+    media = Media("audio", local.port, proto, [pt] if red_pt is None else [pt, red_pt])
     media.attributes += [("rtpmap", f"{pt} opus/48000/2"), ("fmtp", f"{pt} useinbandfec=1")]
+    if red_pt is not None:  # after Opus: a peer that does not know RED picks Opus
+        media.attributes += [("rtpmap", f"{red_pt} red/48000/2"), ("fmtp", f"{red_pt} {pt}/{pt}")]
     if local.rtcp_port is not None and (offer or not rtcp_mux):
         # RFC 5761 §5.1.1: an offer of mux still says where RTCP goes if the answerer declines it.
         media.attributes.append(("rtcp", str(local.rtcp_port)))
@@ -452,6 +471,7 @@ def audio_params(sdp: SessionDescription, *, answer_to: SessionDescription | Non
             setup=m.attr("setup") or sdp.attr("setup"),
             rtcp_host=rtcp_host or host,
             rtcp_port=rtcp_port,
+            red_payload_type=None if (red := m.red_payload_type(pt)) is None else int(red),
         )
     raise _unacceptable("rejected: no usable audio stream" if answer_to else "no audio stream with Opus")
 

@@ -228,3 +228,29 @@ def test_any_rtcp_attribute_is_read_or_refused_with_an_sdp_error(value: str) -> 
         assert exc.status in (400, 488)
         return
     assert 0 < params.rtcp_port < 65536 and params.rtcp_host
+
+
+def test_red_is_offered_after_opus_and_answered_only_when_both_want_it() -> None:
+    from zcall.sip import sdp as sdpmod
+
+    local = sdpmod.LocalAudio(host="192.0.2.1", port=4000, payload_type=111, red_payload_type=63)
+    offer = sdpmod.make_offer(local, "1", 1)
+    text = offer.serialize().decode()
+    assert "m=audio 4000 RTP/AVP 111 63" in text  # Opus first: a peer without RED picks it
+    assert "a=rtpmap:63 red/48000/2" in text and "a=fmtp:63 111/111" in text
+    parsed = sdpmod.parse(offer.serialize())
+    assert sdpmod.audio_params(parsed).red_payload_type == 63
+    both = sdpmod.answer(parsed, sdpmod.LocalAudio(host="192.0.2.2", port=5000, red_payload_type=96), "2", 1)
+    assert sdpmod.audio_params(sdpmod.parse(both.serialize())).red_payload_type == 63  # the offer's number
+    plain = sdpmod.answer(parsed, sdpmod.LocalAudio(host="192.0.2.2", port=5000), "2", 1)
+    assert sdpmod.audio_params(sdpmod.parse(plain.serialize())).red_payload_type is None
+    assert "red" not in plain.serialize().decode()
+
+
+def test_red_over_another_codec_is_not_taken() -> None:
+    from zcall.sip import sdp as sdpmod
+
+    text = (b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+            b"m=audio 4000 RTP/AVP 111 63 0\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\n"
+            b"a=fmtp:63 111/0\r\na=rtpmap:0 PCMU/8000\r\n")
+    assert sdpmod.audio_params(sdpmod.parse(text)).red_payload_type is None
