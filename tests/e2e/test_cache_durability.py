@@ -33,13 +33,17 @@ def _writer(path: Path, writer: int) -> subprocess.Popen[bytes]:
 def _kill_mid_write(procs: list[subprocess.Popen[bytes]], rng: random.Random) -> dict[str, str]:
     """Let the writers get going, SIGKILL each at a random moment; the last secret each reported per peer."""
     assert procs[0].stdout is not None
-    procs[0].stdout.readline()  # it has opened the cache and written once
+    first = procs[0].stdout.readline()  # it has opened the cache and written once
     time.sleep(rng.uniform(0.0, 0.15))
     for proc in procs:
         proc.send_signal(signal.SIGKILL)
     last: dict[str, str] = {}
-    for proc in procs:
-        out, err = proc.communicate(timeout=30)
+    for n, proc in enumerate(procs):
+        assert proc.stdout is not None and proc.stderr is not None
+        # Read through the same buffered file readline() used (communicate() would skip what it buffered).
+        out = (first if n == 0 else b"") + proc.stdout.read()
+        err = proc.stderr.read()
+        proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
         for line in out.decode().splitlines():
             parts = line.split()
