@@ -72,7 +72,7 @@ class AudioConfig:
 class SecurityConfig:
     sas_types: tuple[str, ...] = SAS_TYPES
     key_agreements: tuple[str, ...] = KEY_AGREEMENTS
-    on_mismatch: str = "hangup"
+    on_mismatch: str = "continue"  # stay up muted and ask for the words; "hangup" ends at once
 
 
 @dataclass(frozen=True)
