@@ -7,12 +7,13 @@ import select
 import socket
 import subprocess
 import time
+import weakref
 from pathlib import Path
 
 import pytest
 
 from tests.support.prereq import require_binary, require_root
-from tests.unit.zrtp.harness import make
+from tests.unit.zrtp.harness import answer, make
 from zcall.zrtp import messages as m
 from zcall.zrtp.events import Failed, SecureReady
 from zcall.zrtp.packet import encode_packet
@@ -26,6 +27,16 @@ def _udp() -> socket.socket:
     sock.bind(("127.0.0.1", 0))
     sock.setblocking(False)
     return sock
+
+
+# Events each session reported while the exchange ran (PeerIdentified is answered there, as a shell does).
+_SEEN: weakref.WeakKeyDictionary[ZrtpSession, list[object]] = weakref.WeakKeyDictionary()
+
+
+def _drain(sess: ZrtpSession, now: float) -> None:
+    while (event := sess.next_event()) is not None:
+        answer(sess, event, now)
+        _SEEN.setdefault(sess, []).append(event)
 
 
 def _exchange(
@@ -54,14 +65,13 @@ def _exchange(
             timer = sess.get_timer()
             if timer is not None and timer <= now:
                 sess.handle_timer(now)
+            _drain(sess, now)
     return sent
 
 
 def _events(sess: ZrtpSession) -> list[object]:
-    out = []
-    while (event := sess.next_event()) is not None:
-        out.append(event)
-    return out
+    _drain(sess, 0.0)
+    return _SEEN.pop(sess, [])
 
 
 def test_wireshark_decodes_every_packet(tmp_path: Path) -> None:
