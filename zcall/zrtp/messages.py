@@ -79,6 +79,9 @@ class Hello:
     signature_capable: bool = False  # S
     mitm: bool = False  # M
     passive: bool = False  # P
+    # The bits §5.2 leaves unused (sent as zero, ignored on receipt): kept so a parsed Hello encodes back to
+    # the same bytes; its hash and MAC are over what was sent.
+    unused_bits: int = 0
     raw: bytes = field(default=b"", compare=False)
 
     TYPE = b"Hello   "
@@ -88,9 +91,10 @@ class Hello:
         if any(len(lst) > MAX_ALGOS for lst in lists):
             raise ValueError("at most 7 algorithms per kind")
         flags = (0x40 if self.signature_capable else 0) | (0x20 if self.mitm else 0)
-        flags |= 0x10 if self.passive else 0
+        flags |= (0x10 if self.passive else 0) | (self.unused_bits >> 8 & _UNUSED_76)
         hc, cc, ac, kc, sc = (len(lst) for lst in lists)
-        counts = struct.pack("!BBBB", flags, hc, (cc << 4) | ac, (kc << 4) | sc)
+        byte77 = hc | (self.unused_bits & _UNUSED_77)
+        counts = struct.pack("!BBBB", flags, byte77, (cc << 4) | ac, (kc << 4) | sc)
         algos = b"".join(_exact(a, 4, "algorithm name") for lst in lists for a in lst)
         body = (
             _exact(self.version, 4, "version")
@@ -345,6 +349,9 @@ def _algo(value: bytes) -> bytes:
     return value
 
 
+_UNUSED_76, _UNUSED_77 = 0x8F, 0xF0  # around the S/M/P flags and the hash count
+
+
 def _parse_hello(raw: bytes) -> Hello:
     if len(raw) < 88:
         raise BadLength("Hello shorter than 22 words")
@@ -373,6 +380,7 @@ def _parse_hello(raw: bytes) -> Hello:
         signature_capable=bool(flags & 0x40),
         mitm=bool(flags & 0x20),
         passive=bool(flags & 0x10),
+        unused_bits=(flags & _UNUSED_76) << 8 | (raw[77] & _UNUSED_77),
         raw=raw,
     )
 

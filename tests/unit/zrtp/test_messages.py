@@ -217,3 +217,15 @@ def test_variable_messages_below_minimum_rejected() -> None:
         cut = raw[: 4 * (len(raw) // 4 - 8)]
         with pytest.raises(BadLength):
             m.parse_message(cut[:2] + struct.pack("!H", len(cut) // 4) + cut[4:])
+
+
+def test_a_hello_with_unused_bits_set_parses_and_encodes_back_to_its_bytes() -> None:
+    """§5.2: unused bits are ignored on receipt; the Hello is hashed and MACed as sent (found by the fuzzer)."""
+    hello = m.Hello(b"1.10", b"zcall".ljust(16), bytes(32), bytes(12), (b"S256",), (b"AES1",), (b"HS32",),
+                    (b"X255",), (b"B32 ",), passive=True)  # fmt: skip
+    raw = bytearray(hello.encode())
+    raw[76] |= 0x8F
+    raw[77] |= 0xF0
+    parsed = m.parse_message(bytes(raw))
+    assert isinstance(parsed, m.Hello) and parsed.passive and not parsed.mitm and parsed.hashes == (b"S256",)
+    assert parsed.encode() == bytes(raw)
