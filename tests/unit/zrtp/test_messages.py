@@ -220,7 +220,7 @@ def test_variable_messages_below_minimum_rejected() -> None:
 
 
 def test_a_hello_with_unused_bits_set_parses_and_encodes_back_to_its_bytes() -> None:
-    """§5.2: unused bits are ignored on receipt; the Hello is hashed and MACed as sent (found by the fuzzer)."""
+    """§5.2: unused bits are ignored on receipt; a Hello is hashed and MACed as sent (found by hypothesis)."""
     hello = m.Hello(b"1.10", b"zcall".ljust(16), bytes(32), bytes(12), (b"S256",), (b"AES1",), (b"HS32",),
                     (b"X255",), (b"B32 ",), passive=True)  # fmt: skip
     raw = bytearray(hello.encode())
