@@ -18,7 +18,7 @@ IMAGE_DEBS_FOREIGN := qemu-user-static binfmt-support
 BOOT_TEST_DEBS := qemu-system-x86 mtools
 ARCH ?= amd64
 
-.PHONY: setup setup-test run test bench lint clean deb test-echo fuzz durability soak image boot-test test-mitm
+.PHONY: setup setup-test run test bench lint clean deb test-echo test-loss fuzz durability soak image boot-test test-mitm
 
 setup: $(STAMP)
 
@@ -41,6 +41,10 @@ lint: setup
 
 test: setup-test lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# RED at 10 % random loss over ten loss patterns between two namespaces (about 6 minutes).
+test-loss: setup-test
+	ZCALL_TEST_LOSS=1 $(BIN)/pytest tests/e2e/test_media_e2e.py -k ten_loss_patterns -s $(PYTEST_ARGS)
 
 # Echo cancellation on real-time PulseAudio devices (needs a machine that is not overloaded).
 test-echo: setup-test

@@ -130,6 +130,8 @@ async def _main(ns: argparse.Namespace) -> dict[str, Any]:
     inner = WavSource(spec[5:], loop=False) if spec.startswith("file:") else open_source(spec)
     source = LeadIn(inner, round(ns.lead_in / 0.02))
     session = MediaSession(source, open_sink(ns.audio_out), complexity=ns.complexity)
+    if ns.red:
+        session.set_red(ns.red)
     address = await session.open(_endpoint(ns.bind), _endpoint(ns.remote))
     print(json.dumps({"event": "ready", "address": f"{address[0]}:{address[1]}"}), flush=True)
     line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -157,6 +159,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--complexity", type=int, default=9)
     parser.add_argument("--attack-every", type=int, default=0)
+    parser.add_argument("--red", type=int, default=0, help="RED (RFC 2198) with this payload type")
     parser.add_argument("--iface", default="eth0")
     parser.add_argument("--lead-in", type=float, default=0.5, help="seconds of silence before the source")
     ns = parser.parse_args()

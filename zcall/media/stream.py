@@ -237,13 +237,14 @@ class MediaSession:
 
     def set_red(self, red_payload_type: int | None) -> None:
         """Both SDPs offered RED (RFC 2198) with this payload type: send Opus inside RED, carrying as many
-        previous frames as the reported loss calls for (none on a clean path), and accept RED. Opus's own
-        in-band FEC then stays off: RED's whole frames repair loss better and cost no quality when clean.
-        None: plain Opus with in-band FEC (a peer without RED)."""
+        previous frames as the reported loss calls for (none on a clean path once reported), and accept RED.
+        Opus's own in-band FEC then stays off: RED's whole frames repair loss better and cost no quality
+        when clean. None: plain Opus with in-band FEC (a peer without RED)."""
         if red_payload_type is not None and not 0 <= red_payload_type <= 127:
             raise ValueError("an RTP payload type is 0-127")
         self._red_pt = red_payload_type
-        self._red = None if red_payload_type is None else RedEncoder(self._pt, self._red_distance())
+        # One copy until the first report says how lossy the path is (loss in the first seconds is heard too).
+        self._red = None if red_payload_type is None else RedEncoder(self._pt, max(1, self._red_distance()))
         self._encoder.allow_fec(red_payload_type is None)
 
     def _red_distance(self) -> int:
@@ -606,6 +607,7 @@ class MediaSession:
         snap["fec_expected_loss_pct"] = self._encoder.expected_loss_pct
         snap["fec"] = self._encoder.fec
         snap["red_distance"] = None if self._red is None else self._red.distance
+        snap["payload_bytes_sent"] = self.stats_core.octets_sent
         for side, dev in (("capture", self._source), ("playback", self._sink)):
             dropped = getattr(dev, "dropped", None)
             if dropped is not None:
