@@ -48,6 +48,9 @@ class Unit:
             path.unlink(missing_ok=True)
         argv = [
             "qemu-system-x86_64", "-nodefaults", "-machine", "pc", "-accel", "tcg", "-m", "1024", "-smp", "1",
+            # TCG's default CPU (qemu64) lacks SSE4.2/POPCNT; numpy 2 in zcall's venv needs x86-64-v2 and
+            # dies with "Illegal instruction" without them.
+            "-cpu", "max",
             "-drive", f"file={self.image},format=raw,if=virtio,cache=unsafe",
             "-device", f"virtio-net-pci,netdev=lan,mac={self.mac}", *self.net,
             # The PC's watchdog, which systemd arms. A missed deadline is logged, not acted on: on this busy,
