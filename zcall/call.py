@@ -27,7 +27,6 @@ from zcall.keying import (
     KeyAgreement,
     KeyAlarm,
     KeyEvent,
-    KeysReady,
     ReceiveKeys,
     SecretsWanted,
     ZrtpKeying,
@@ -36,6 +35,7 @@ from zcall.media import echo
 from zcall.media.audio import AudioSink, open_sink, open_source
 from zcall.media.stream import MediaSession
 from zcall.net import Addr
+from zcall.rtcpdtls import RtcpDtls
 from zcall.settings import PhoneSettings
 from zcall.sip.sdp import AudioParams, LocalAudio
 from zcall.sip.uri import SipUri
@@ -104,9 +104,7 @@ class Call:
         self.keys: KeyAgreement | None = None
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._keys_driver: CoreDriver[bytes, KeyEvent] | None = None
-        # DTLS-SRTP for the RTCP port, when the peer does not multiplex (RFC 5764 §4.1): its own handshake.
-        self.rtcp_keys: DtlsKeying | None = None
-        self._rtcp_keys_driver: CoreDriver[bytes, KeyEvent] | None = None
+        self.rtcp_dtls: RtcpDtls | None = None  # RTCP's own handshake, for a DTLS peer without rtcp-mux
         self._stats_task: asyncio.Task[None] | None = None
         self._stored_before: dict[bytes, StoredBefore] = {}  # undone if the words of this call differ
         self.driver: CoreDriver[object, act.Action] = CoreDriver(core, lambda _: None, self._act)
@@ -223,10 +221,8 @@ class Call:
             self.keys = dtls_keys
             local = LocalAudio(host=host, port=port, mode="dtls", fingerprint=dtls_keys.fingerprint(),
                                rtcp_port=rtcp_port)  # fmt: skip
-            self.rtcp_keys = rtcp_keys = DtlsKeying(self.ctx.identity, self.id)
-            self._rtcp_keys_driver = CoreDriver(
-                rtcp_keys, self._send_rtcp_key_packet, self._on_rtcp_key_event
-            )
+            offerer = self.core.direction == "out"
+            self.rtcp_dtls = RtcpDtls(self.ctx.identity, self.id, self.media, offerer, self._on_rtcp_alarm)
         else:
             ssrc = int.from_bytes(os.urandom(4), "big")
             zrtp_keys = ZrtpKeying(self.ctx.zid, ssrc, self.id, settings.key_agreements, settings.sas_types)
@@ -264,38 +260,18 @@ class Call:
         assert self.media is not None
         if remote.rtcp_mux:
             self.media.use_rtcp_mux()
-            if self._rtcp_keys_driver is not None:
-                self._rtcp_keys_driver.close()
-            self.rtcp_keys = self._rtcp_keys_driver = None
+            self.rtcp_dtls = None
             return
-        rtcp_keys = self.rtcp_keys
-        self.media.use_rtcp_port((remote.rtcp_host, remote.rtcp_port), own_keys=rtcp_keys is not None)
-        if rtcp_keys is not None and self._rtcp_keys_driver is not None:
-            rtcp_keys.start(remote, self.core.direction == "out", self.now())
-            self._rtcp_keys_driver.pump()
-
-    def _send_rtcp_key_packet(self, data: bytes) -> None:
-        if self.media is not None:
-            self.media.send_rtcp_key_packet(data)
+        self.media.use_rtcp_port((remote.rtcp_host, remote.rtcp_port), own_keys=self.rtcp_dtls is not None)
+        if self.rtcp_dtls is not None:
+            self.rtcp_dtls.start(remote, self.now())
 
     def _on_rtcp_key_packet(self, data: bytes, addr: Addr) -> None:
-        keys, driver = self.rtcp_keys, self._rtcp_keys_driver
-        if self.core.ended or keys is None or driver is None or self.media is None:
-            return
-        if keys.session is None and self.core.direction == "out":
-            # The answerer's RTCP ClientHello beat its SDP answer (as on the RTP port).
-            keys.accept_early()
-            self.media.use_rtcp_port(addr, own_keys=True)
-        keys.receive(data, self.now())
-        driver.pump()
+        if self.rtcp_dtls is not None and not self.core.ended:
+            self.rtcp_dtls.receive(data, addr, self.now())
 
-    def _on_rtcp_key_event(self, event: KeyEvent) -> None:
-        if isinstance(event, KeysReady) and self.media is not None:
-            self.media.start_srtcp(event.tx, event.rx)
-        elif isinstance(event, KeyAlarm):
-            self.step(lambda now: self.core.on_key_event(event, now))  # a certificate swap is loud anywhere
-        elif self.media is not None:
-            self.media.drops["rtcp-dtls-failed"] += 1  # RTCP is lost, the call goes on
+    def _on_rtcp_alarm(self, alarm: KeyAlarm) -> None:
+        self.step(lambda now: self.core.on_key_event(alarm, now))
 
     def _send_key_packet(self, data: bytes) -> None:
         if self.media is not None:
@@ -335,11 +311,8 @@ class Call:
             for datagram in self.keys.datagrams_to_send(self.now()):
                 self._send_key_packet(datagram)
             self._keys_driver.close()
-        if self.rtcp_keys is not None and self._rtcp_keys_driver is not None:
-            self.rtcp_keys.close(self.now())
-            for datagram in self.rtcp_keys.datagrams_to_send(self.now()):
-                self._send_rtcp_key_packet(datagram)
-            self._rtcp_keys_driver.close()
+        if self.rtcp_dtls is not None:
+            self.rtcp_dtls.close(self.now())
         if self.media is not None:
             self.media.close()
         elif self.gain is not None:

@@ -22,20 +22,18 @@ from zcall import sip as ua
 from zcall.call import Call, CallContext, SipSide, new_call_id
 from zcall.callcore import CallCommandError, CallCore, CallPolicy
 from zcall.calls import Calls, NoSuchCall
-from zcall.config import AutoAnswer
 from zcall.control import ControlError
 from zcall.controlserver import ControlServer
 from zcall.discovery.lan import Discovery, DiscoveryError, local_ipv4_addresses
 from zcall.errors import ZcallError
 from zcall.identity import Identity, load_or_create
+from zcall.incoming import Refuse, take_or_refuse
 from zcall.net import Addr
 from zcall.paths import Paths
 from zcall.peerbook import PeerBook
 from zcall.routing import NotOnLan, Route, RouteError, ServerRoute, resolve
 from zcall.server import ServerConfigError, ServerLeg
 from zcall.settings import PhoneSettings
-from zcall.sip import sdp
-from zcall.sip.errors import SipParseError
 from zcall.sipleg import LanLeg, SipLeg
 from zcall.zrtp.cache import CacheError, PeerRecord, ZrtpCache
 
@@ -347,39 +345,22 @@ class Phone:
                 call.step(partial(call.core.sip_unreachable, why))
 
     def _on_incoming(self, leg: SipLeg, event: ua.IncomingCall) -> None:
-        core = leg.ua
-        assert core is not None
-        try:
-            offer = sdp.parse(event.sdp)
-            params = sdp.audio_params(offer)
-        except SipParseError as exc:
-            core.reject(event.call_id, exc.status or 488, self._now(), exc.reason)
-            return
-        if self.calls.busy:
-            core.reject(event.call_id, 486, self._now())  # one call at a time
+        assert leg.ua is not None
+        caller_zid = self.peers.at(event.source[0])
+        verified = [p.zid for p in self._verified()]
+        decision = take_or_refuse(event.sdp, self.calls.busy, caller_zid, self.settings.auto_answer, verified)
+        if isinstance(decision, Refuse):
+            leg.ua.reject(event.call_id, decision.status, self._now(), decision.reason)
             return
         caller = event.caller.display or str(event.caller.uri)
-        expected = self.peers.at(event.source[0])
-        call_core = CallCore(
-            new_call_id(), "in", caller, self._policy, self._now(),
-            # The offer's profile says how the caller keys media: RTP/AVP is ZRTP, UDP/TLS/RTP/SAVP(F) DTLS.
-            dtls="TLS" in params.proto, offer=offer, expected_zid=expected,
-            auto_answer=self._answers_unattended(expected),
-            unattended_needs_verified=self.settings.auto_answer is AutoAnswer.VERIFIED,
+        core = CallCore(
+            new_call_id(), "in", caller, self._policy, self._now(), dtls=decision.dtls, offer=decision.offer,
+            expected_zid=decision.expected_zid, auto_answer=decision.auto_answer,
+            unattended_needs_verified=decision.needs_verified,
         )  # fmt: skip
-        call = Call(self._ctx, call_core, SipSide(leg), event.call_id)
+        call = Call(self._ctx, core, SipSide(leg), event.call_id)
         self.calls.add(call)
         call.step(lambda now: None)
-
-    def _answers_unattended(self, caller_zid: bytes | None) -> bool:
-        """auto_answer: "all" answers anyone; "verified" a caller at the address of a discovered unit whose
-        ZID the trust list has verified (ZRTP then has to meet that ZID, or identity_mismatch mutes)."""
-        mode = self.settings.auto_answer
-        if mode is AutoAnswer.ALL:
-            return True
-        if mode is not AutoAnswer.VERIFIED or caller_zid is None:
-            return False
-        return any(p.zid == caller_zid for p in self._verified())
 
     def _forget(self, call: Call) -> None:
         self.calls.forget(call)
