@@ -11,7 +11,8 @@ from zcall.sip import sdp
 BOB = bytes.fromhex("b0" * 12)
 OFFER = sdp.make_offer(sdp.LocalAudio(host="10.0.0.2", port=4000, zrtp_hash="1.10 " + "ab" * 32), "1", 1)
 FINGERPRINT = "sha-256 " + ":".join(["AB"] * 32)
-DTLS_OFFER = sdp.make_offer(sdp.LocalAudio(host="10.0.0.2", port=4000, mode="dtls", fingerprint=FINGERPRINT), "1", 1)
+DTLS_AUDIO = sdp.LocalAudio(host="10.0.0.2", port=4000, mode="dtls", fingerprint=FINGERPRINT)
+DTLS_OFFER = sdp.make_offer(DTLS_AUDIO, "1", 1)
 
 
 def test_a_zrtp_offer_is_taken_and_rings() -> None:
