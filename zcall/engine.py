@@ -9,7 +9,6 @@ hangup, verify) and read its events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from zcall.callcore import CallCommandError, CallCore, CallPolicy
 from zcall.calls import Calls, NoSuchCall
 from zcall.control import ControlError
 from zcall.controlserver import ControlServer
-from zcall.discovery.lan import Discovery, DiscoveryError, local_ipv4_addresses
+from zcall.discovery.lan import local_ipv4_addresses
 from zcall.errors import ZcallError
 from zcall.identity import Identity, load_or_create
 from zcall.incoming import Refuse, take_or_refuse
@@ -68,7 +67,6 @@ class Phone:
         self.local_ip = pick_local_ip(settings.bind)
         self.calls = Calls()
         self.peers = PeerBook(self.emit)
-        self.discovery: Discovery | None = None
         self._listeners: list[Listener] = []
         self.lan = LanLeg(self._on_sip_event, self._on_unreachable)
         self.server: ServerLeg | None = None
@@ -103,7 +101,8 @@ class Phone:
 
     @property
     def name(self) -> str:
-        return self.discovery.name if self.discovery is not None else self.settings.name
+        discovery = self.peers.discovery
+        return discovery.name if discovery is not None else self.settings.name
 
     @property
     def sip_uri(self) -> str:
@@ -137,19 +136,7 @@ class Phone:
                 raise PhoneError(str(exc)) from exc
         if self.settings.mdns:
             aor = f"{self.settings.server_user}@{self.server.hostname}" if self.server is not None else None
-            self.discovery = Discovery(
-                self.settings.name,
-                self.identity.zid,
-                port,
-                self.local_ip,
-                on_event=self.peers.on_discovery,
-                aor=aor,
-            )
-            try:
-                await self.discovery.start()
-            except DiscoveryError as exc:
-                self.emit(events.Error(message=f"LAN discovery is off: {exc}"))
-                self.discovery = None
+            await self.peers.start(self.settings.name, self.identity.zid, port, self.local_ip, aor)
         self.emit(events.Ready(name=self.name, zid=self.identity.zid_hex, sip_uri=self.sip_uri))
         self.peers.open()
         if self.server is not None:
@@ -163,9 +150,7 @@ class Phone:
             call.step(partial(call.core.hangup, reason="phone closed", cause=events.EndCause.PHONE_CLOSED))
         if self.server is not None:
             await self.server.close()
-        if self.discovery is not None:
-            with contextlib.suppress(Exception):
-                await self.discovery.close()
+        await self.peers.close()
         if self._control is not None:
             await self._control.close()
         self.lan.close()
@@ -195,7 +180,7 @@ class Phone:
     @property
     def discovering(self) -> bool:
         """Whether LAN peers can still show up (discovery runs)."""
-        return self.discovery is not None
+        return self.peers.discovery is not None
 
     async def call(self, target: str) -> str:
         route = self.resolve_target(target)

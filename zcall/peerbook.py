@@ -1,4 +1,5 @@
-"""The units discovery found on the LAN, by ZID (two units may announce one name), as the phone knows them.
+"""The LAN as the phone knows it: this unit's announcement and the units discovery found, by ZID (two units
+may announce one name).
 
 Discovery's own table (discovery/table.py) caps and rate-limits what arrives; what arrives before the phone
 said `ready` is held back here and replayed, so the faces see `ready` first.
@@ -6,9 +7,11 @@ said `ready` is held back here and replayed, so the faces see `ready` first.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 
 from zcall import events
+from zcall.discovery.lan import Discovery, DiscoveryError
 from zcall.discovery.service import PeerDown, PeerUp
 
 
@@ -17,6 +20,21 @@ class PeerBook:
         self._emit = emit
         self._peers: dict[bytes, PeerUp] = {}
         self._early: list[PeerUp | PeerDown] | None = []  # seen before `ready` went out
+        self.discovery: Discovery | None = None
+
+    async def start(self, name: str, zid: bytes, sip_port: int, local_ip: str, aor: str | None) -> None:
+        """Announce this unit and browse for others; without multicast the phone works on, said once."""
+        self.discovery = Discovery(name, zid, sip_port, local_ip, on_event=self.on_discovery, aor=aor)
+        try:
+            await self.discovery.start()
+        except DiscoveryError as exc:
+            self._emit(events.Error(message=f"LAN discovery is off: {exc}"))
+            self.discovery = None
+
+    async def close(self) -> None:
+        if self.discovery is not None:
+            with contextlib.suppress(Exception):
+                await self.discovery.close()
 
     def __iter__(self) -> Iterator[PeerUp]:
         return iter(list(self._peers.values()))
