@@ -43,6 +43,8 @@ from zcall.sipleg import SipLeg
 from zcall.zrtp.cache import CacheError, RetainedSecrets, StoredBefore, ZrtpCache
 
 STATS_INTERVAL_S = 5.0
+# RED (RFC 2198) is offered after Opus: zcall units take it, other phones keep to Opus with its own FEC.
+RED_PAYLOAD_TYPE = 97
 
 
 @dataclass
@@ -220,7 +222,7 @@ class Call:
             dtls_keys = DtlsKeying(self.ctx.identity, self.id)
             self.keys = dtls_keys
             local = LocalAudio(host=host, port=port, mode="dtls", fingerprint=dtls_keys.fingerprint(),
-                               rtcp_port=rtcp_port)  # fmt: skip
+                               rtcp_port=rtcp_port, red_payload_type=RED_PAYLOAD_TYPE)  # fmt: skip
             offerer = self.core.direction == "out"
             self.rtcp_dtls = RtcpDtls(self.ctx.identity, self.id, self.media, offerer, self._on_rtcp_alarm)
         else:
@@ -228,7 +230,7 @@ class Call:
             zrtp_keys = ZrtpKeying(self.ctx.zid, ssrc, self.id, settings.key_agreements, settings.sas_types)
             self.keys = zrtp_keys
             local = LocalAudio(host=host, port=port, mode="zrtp", zrtp_hash=f"1.10 {zrtp_keys.hello_hash()}",
-                               rtcp_port=rtcp_port)  # fmt: skip
+                               rtcp_port=rtcp_port, red_payload_type=RED_PAYLOAD_TYPE)  # fmt: skip
         self._keys_driver = CoreDriver(self.keys, self._send_key_packet, self._on_key_event)
         self.opened.set_result(None)
         self.step(lambda now: self.core.media_opened(local, str(int(time.time())), now))
@@ -245,6 +247,7 @@ class Call:
         assert self.media is not None and self.keys is not None
         self.media.set_remote((remote.host, remote.port))
         self.media.set_payload_type(remote.payload_type)
+        self.media.set_red(remote.red_payload_type)  # None: the peer offered or took no RED, Opus FEC then
         expected = self.core.trust.expected_zid
         if expected is not None and isinstance(self.keys, ZrtpKeying):
             # The trust cache is read before the exchange, for the device the user chose.

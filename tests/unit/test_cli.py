@@ -97,7 +97,7 @@ def test_config_init_show_path_under_home(tmp_path: Path) -> None:
     assert again.returncode == 1 and "--force" in again.stderr
     shown = zcall("--home", str(tmp_path), "config", "show")
     assert shown.returncode == 0
-    assert tomllib.loads(shown.stdout)["security"]["on_mismatch"] == "hangup"
+    assert tomllib.loads(shown.stdout)["security"]["on_mismatch"] == "continue"
 
 
 def test_config_show_hides_password(tmp_path: Path) -> None:
