@@ -47,6 +47,11 @@ DIALOG_ENDS: dict[str, tuple[str, EndCause]] = {
 }
 
 
+# The `reason` of a call a key alarm ended (the words scripts have read since the first release).
+ALARM_REASONS = {
+    AlertKind.ZRTP_HASH_MISMATCH: "zrtp hash mismatch",
+    AlertKind.FINGERPRINT_MISMATCH: "dtls fingerprint mismatch",
+}
 WORDS_DIFFER_TEXT = "The words differ: hung up. This device is not trusted any more."
 
 
@@ -267,7 +272,8 @@ class CallCore:
         elif isinstance(event, KeyAlarm):
             self._alert(event.alert, event.message)
             if event.fatal:
-                self._hang_up(str(event.alert).replace("_", " "), EndCause.ALARM, now)
+                reason = ALARM_REASONS.get(event.alert, event.alert.replace("_", " "))
+                self._hang_up(reason, EndCause.ALARM, now)
             else:
                 self.trust.alarm = True
         elif isinstance(event, KeyFailed):

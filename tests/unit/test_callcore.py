@@ -348,6 +348,8 @@ def test_a_fatal_key_alarm_ends_the_call_before_any_keys(alert: AlertKind) -> No
     bench.core.on_key_event(KeyAlarm(alert, "tampered", fatal=True), 0.5)
     bench.drain()
     assert bench.ended().cause is EndCause.ALARM and not bench.of(act.InstallKeys)
+    expected = "zrtp hash mismatch" if alert is AlertKind.ZRTP_HASH_MISMATCH else "dtls fingerprint mismatch"
+    assert bench.ended().reason == expected
 
 
 def test_key_failure_hangs_up_with_its_reason() -> None:
