@@ -1,5 +1,6 @@
-"""A retained secret that no longer matches is loud: an alert on both sides, the call muted (or hung up, the
-headless default) until the user says the words match; then the new secret is kept and marked verified."""
+"""A retained secret that no longer matches is loud: an alert on both sides, the call muted (the default)
+until the users say the words match, then the new secret is kept and marked verified; or, with
+on_mismatch = hangup, the call ends at once."""
 
 from __future__ import annotations
 
@@ -35,9 +36,10 @@ def _tamper(home: Path, peer_zid: str) -> None:
         cache.store_new_rs1(bytes.fromhex(peer_zid), os.urandom(32), 0xFFFFFFFF, time.time())
 
 
-def test_mismatch_hangs_up_by_default(lan2: Lan, tmp_path: Path) -> None:
-    alice = ZcallPeer(lan2[0], tmp_path / "alice", name="alice")
-    bob = ZcallPeer(lan2[1], tmp_path / "bob", name="bob", auto_answer=True)
+def test_mismatch_hangs_up_when_asked_to(lan2: Lan, tmp_path: Path) -> None:
+    hangup = ["--on-mismatch", "hangup"]
+    alice = ZcallPeer(lan2[0], tmp_path / "alice", name="alice", extra=hangup)
+    bob = ZcallPeer(lan2[1], tmp_path / "bob", name="bob", auto_answer=True, extra=hangup)
     with alice, bob:
         alice.wait_event("peer", action="up", name="bob", timeout=10)
         bob_zid = _first_call(alice, bob)
@@ -51,12 +53,10 @@ def test_mismatch_hangs_up_by_default(lan2: Lan, tmp_path: Path) -> None:
             assert side.wait_event("ended")["reason"] == "cache mismatch"
 
 
-def test_mismatch_continue_stays_muted_until_verified(lan2: Lan, tmp_path: Path) -> None:
+def test_mismatch_stays_muted_until_verified_by_default(lan2: Lan, tmp_path: Path) -> None:
     heard = tmp_path / "heard_by_bob.wav"
-    alice = ZcallPeer(lan2[0], tmp_path / "alice", name="alice", audio_in="tone:440",
-                      extra=["--on-mismatch", "continue"])  # fmt: skip
-    bob = ZcallPeer(lan2[1], tmp_path / "bob", name="bob", auto_answer=True, audio_out=f"file:{heard}",
-                    extra=["--on-mismatch", "continue"])  # fmt: skip
+    alice = ZcallPeer(lan2[0], tmp_path / "alice", name="alice", audio_in="tone:440")
+    bob = ZcallPeer(lan2[1], tmp_path / "bob", name="bob", auto_answer=True, audio_out=f"file:{heard}")
     with alice, bob:
         alice.wait_event("peer", action="up", name="bob", timeout=10)
         bob_zid = _first_call(alice, bob)
