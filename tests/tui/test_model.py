@@ -38,7 +38,7 @@ def test_fold_home_and_call() -> None:
     assert call is not None and call.secure is not None and call.stats is not None
     assert call.state == "secure" and not call.muted
     view.apply(events.Peer(action="down", name="bob-desk", zid=scenes.BOB_ZID.hex()))
-    assert "bob-desk" not in view.peers
+    assert scenes.BOB_ZID.hex() not in view.peers
     assert len(view.log) == view.logged == 6 + 6 + 1
 
 
@@ -129,3 +129,12 @@ def test_settings_form_is_checked_like_the_file() -> None:
         with_values(configmod.Config(), {**values, "server_uri": "http://x"}, "B256")
     with pytest.raises(configmod.ConfigError, match=r"unit\.name"):
         with_values(configmod.Config(), {**values, "name": "x" * 64}, "B256")
+
+
+def test_two_units_announcing_one_name_are_both_listed() -> None:
+    view = PhoneView()
+    for zid in ("aa" * 12, "bb" * 12):
+        view.apply(events.Peer(action="up", name="bob", zid=zid, address="10.0.0.2", port=5060))
+    assert sorted(row.peer.zid for row in view.peer_rows()) == ["aa" * 12, "bb" * 12]
+    view.apply(events.Peer(action="down", name="bob", zid="aa" * 12))
+    assert [row.peer.zid for row in view.peer_rows()] == ["bb" * 12]

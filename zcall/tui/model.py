@@ -136,7 +136,7 @@ class PhoneView:
         self.zid = ""
         self.sip_uri = ""
         self.registration: str | None = None  # None: no server configured
-        self.peers: dict[str, LanPeer] = {}  # by instance name, as the engine keys them
+        self.peers: dict[str, LanPeer] = {}  # by ZID, as the engine keys them: two units may share a name
         self.busy: set[str] = set()  # ZIDs whose last call ended "busy"
         self.known: dict[str, KnownDevice] = {}
         self.calls: dict[str, CallView] = {}  # live calls, then the last few ended ones
@@ -220,9 +220,9 @@ class PhoneView:
             self.name, self.zid, self.sip_uri = event.name, event.zid, event.sip_uri
         elif isinstance(event, events.Peer):
             if event.action == "up" and event.address is not None and event.port is not None:
-                self.peers[event.name] = LanPeer(event.name, event.zid, event.address, event.port)
+                self.peers[event.zid] = LanPeer(event.name, event.zid, event.address, event.port)
             elif event.action == "down":
-                self.peers.pop(event.name, None)
+                self.peers.pop(event.zid, None)
         elif isinstance(event, events.Call):
             call = self.calls.get(event.id)
             if call is None:

@@ -44,9 +44,9 @@ class IncomingScreen(ZScreen):
     def caller_trust(self, caller: str) -> str | None:
         """What the cache says about a caller whose display name matches a LAN peer or a known device."""
         view = self.zapp.view
-        peer = view.peers.get(caller)
-        if peer is not None:
-            return view.trust_of(peer.zid)
+        peers = [p for p in view.peers.values() if p.name == caller]
+        if len(peers) == 1:  # two units announcing one name: nothing is said about either
+            return view.trust_of(peers[0].zid)
         named = [d for d in view.known.values() if d.name == caller]
         return view.trust_of(named[0].zid) if len(named) == 1 else None
 
