@@ -84,8 +84,10 @@ UNIT_CHECKS = [
     'test "$(stat -c %U:%a /var/lib/zcall)" = zcall:700',
     f"setpriv --reuid zcall --regid zcall --init-groups /usr/bin/zcall --home /var/lib/zcall {NO_SOUND}"
     " doctor",
-    "setpriv --reuid zcall --regid zcall --init-groups /usr/bin/zcall --home /var/lib/zcall config init",
+    # The package wrote the service's config: private, and answering by itself only verified devices.
     'test "$(stat -c %U:%a /var/lib/zcall/config.toml)" = zcall:600',
+    "setpriv --reuid zcall --regid zcall --init-groups /usr/bin/zcall --home /var/lib/zcall config show"
+    " | grep -qx 'auto_answer = \"verified\"'",
     # The units, verified by this Debian's own systemd; the desk unit's files installed as the stage does.
     "apt-get install -y -q --no-install-recommends systemd >/dev/null",
     "systemd-analyze verify /lib/systemd/system/zcall.service",
