@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from OpenSSL import SSL, crypto
 
-from zcall.dtls import profiles as _profiles
+import zcall.dtls.profiles as _profiles
 from zcall.dtls.events import DtlsClosed, DtlsEvent, DtlsFailed, DtlsSecure, FingerprintMismatch
 from zcall.dtls.fingerprint import Fingerprint, FingerprintParseError, PeerPin
 from zcall.dtls.records import MAX_DATAGRAM, RecordError, pack_datagrams, split_records
