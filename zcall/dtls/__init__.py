@@ -33,7 +33,8 @@ Contract:
 - `next_event()` -> DtlsSecure | FingerprintMismatch | DtlsFailed | DtlsClosed | None. After
   FingerprintMismatch or DtlsFailed the session is dead (state "failed") and has made no keys public.
   DtlsSecure.local_* protect what we send, .remote_* what the peer sends; `.sender_keys()` and
-  `.receiver_keys()` give zcall.media.srtp.SrtpKeys.
+  `.receiver_keys()` give zcall.media.srtp.SrtpKeys; `.channel_binding` is a 32-byte exporter value (label
+  EXPERIMENTAL-zcall-zrtp-auxsecret) equal on both ends only when no one terminates DTLS in between.
 - `close(now)` queues close_notify. `.state`, `.drops`, `.retransmissions` are for stats and tests.
 - Fingerprints: sha-256 by default; sha-1/224/384/512 accepted from the peer; compared in constant time.
 """

@@ -16,6 +16,9 @@ class DtlsSecure:
     local_salt: bytes = field(repr=False)
     remote_key: bytes = field(repr=False)  # verifies what the peer sends
     remote_salt: bytes = field(repr=False)
+    # An exporter value of this DTLS session (its own label, 32 bytes): the same on both ends only when no
+    # one terminates DTLS in between. ZRTP takes it as its auxiliary secret on the server path.
+    channel_binding: bytes = field(repr=False, default=b"")
     peer_fingerprint_ok: bool = True
 
     def sender_keys(self) -> SrtpKeys:

@@ -23,6 +23,10 @@ DEFAULT_PROFILES: tuple[str, ...] = (
 )
 
 EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"
+# RFC 5705 exporter label for our own use (private labels start "EXPERIMENTAL"): the value ZRTP takes as its
+# auxiliary secret on the server path, binding the words to this DTLS session.
+CHANNEL_BINDING_LABEL = b"EXPERIMENTAL-zcall-zrtp-auxsecret"
+CHANNEL_BINDING_LEN = 32
 
 
 def openssl_profile_list(profiles: tuple[str, ...]) -> bytes:

@@ -235,10 +235,13 @@ class DtlsSrtpSession:
         length = _profiles.material_length(profile)
         material = self._conn.export_keying_material(_profiles.EXPORTER_LABEL, length)
         client_key, server_key, client_salt, server_salt = _profiles.split_material(profile, material)
+        binding = self._conn.export_keying_material(
+            _profiles.CHANNEL_BINDING_LABEL, _profiles.CHANNEL_BINDING_LEN
+        )
         if self.role == "client":
-            secure = DtlsSecure(profile, client_key, client_salt, server_key, server_salt)
+            secure = DtlsSecure(profile, client_key, client_salt, server_key, server_salt, binding)
         else:
-            secure = DtlsSecure(profile, server_key, server_salt, client_key, client_salt)
+            secure = DtlsSecure(profile, server_key, server_salt, client_key, client_salt, binding)
         self._peer_der = crypto.dump_certificate(crypto.FILETYPE_ASN1, cert)
         self._pending = secure
         self.state = "awaiting_fingerprint"

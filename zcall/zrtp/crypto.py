@@ -213,7 +213,8 @@ def derive_keys(alg: str, cipher: str, s0_value: bytes, context: bytes) -> Deriv
 
 
 def secret_id(alg: str, secret: bytes | None, label: bytes) -> bytes:
-    """rsNIDx = MAC(rsN, "Initiator"|"Responder"), 64 bits (§4.3.1); a random ID when there is no secret."""
+    """rsNIDx = MAC(rsN, "Initiator"|"Responder") and auxsecretIDx = MAC(auxsecret, x's H3), 64 bits
+    (§4.3.1); a random ID when there is no secret."""
     if secret is None:
         return os.urandom(8)
     return mac64(alg, secret, label)

@@ -27,6 +27,9 @@ class SecureReady:
     new_rs1: bytes | None
     rs1_expires_in: int
     is_initiator: bool
+    # The auxiliary secret (§4.3): "none" (we had none), "match" (the peer holds the same; it went into s0)
+    # or "mismatch" (it does not: left out of s0, which then still agrees when neither used it).
+    aux_secret: str = "none"
 
     @property
     def verified(self) -> bool:

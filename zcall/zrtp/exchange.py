@@ -58,10 +58,13 @@ class Exchange:
     secrets: SecretsView | None
     zidi: bytes
     zidr: bytes
+    peer_h3: bytes  # from the peer's Hello: its auxsecret ID is keyed to it (§4.3.1)
+    aux_secret: bytes | None = None  # §4.3's auxsecret (s2), e.g. a value bound to the DTLS channel
     commit: m.Commit | None = None  # the initiator's own, or the one the responder accepted
     peer_dhpart: m.DHPart | None = None
     keys: crypto.DerivedKeys | None = None
     cache: str = "new"
+    aux: str = "none"  # the auxiliary secret: "none" (we have none), "match" or "mismatch" (the peer's ID)
     own_confirm: bytes = b""
     peer_confirm: bytes = b""
     peer_body: m.ConfirmBody | None = None
@@ -90,11 +93,11 @@ class Exchange:
         part, label = (2, b"Initiator") if self.is_initiator else (1, b"Responder")
         rs1, rs2 = (self.secrets.rs1, self.secrets.rs2) if self.secrets else (None, None)
         alg = self.choice.hash
-        # No aux or PBX secrets here: random IDs that match nothing (§4.3.1).
+        # auxsecretID is keyed by our own H3; no PBX secret here: a random ID that matches nothing (§4.3.1).
         ids = (
             crypto.secret_id(alg, rs1, label),
             crypto.secret_id(alg, rs2, label),
-            os.urandom(8),
+            crypto.secret_id(alg, self.aux_secret, self.chain.h3),
             os.urandom(8),
         )
         return sealed(m.DHPart(part, self.chain.h1, *ids, pv=self.keypair.public), self.chain.h0)
@@ -110,7 +113,8 @@ class Exchange:
         dh1, dh2 = (peer_dh, self.own_dhpart) if self.is_initiator else (self.own_dhpart, peer_dh)
         alg = self.choice.hash
         thash = crypto.total_hash(alg, responder_hello, self.commit.raw, dh1.raw, dh2.raw)
-        s0 = crypto.s0(alg, dh_result, self.zidi, self.zidr, thash, self._match_secret(peer_dh))
+        s1, s2 = self._match_secret(peer_dh), self._match_aux(peer_dh)
+        s0 = crypto.s0(alg, dh_result, self.zidi, self.zidr, thash, s1, s2)
         context = crypto.kdf_context(self.zidi, self.zidr, thash)
         self.keys = crypto.derive_keys(alg, self.choice.cipher, s0, context)
 
@@ -130,6 +134,14 @@ class Exchange:
                 return secret
         self.cache = "mismatch" if (mine[1] or mine[2]) else "new"
         return None
+
+    def _match_aux(self, peer_dh: m.DHPart) -> bytes | None:
+        """§4.3: the auxsecret is s2 when the peer's auxsecretID (keyed by its H3) says it holds the same."""
+        if self.aux_secret is None:
+            return None
+        expected = crypto.mac64(self.choice.hash, self.aux_secret, self.peer_h3)
+        self.aux = "match" if crypto.macs_equal(expected, peer_dh.aux_id) else "mismatch"
+        return self.aux_secret if self.aux == "match" else None
 
     @property
     def peer_mac_key(self) -> bytes:
@@ -208,6 +220,7 @@ class Exchange:
             key_agreement=self.choice.key_agreement,
             peer_zid=peer_zid,
             cache=self.cache,
+            aux_secret=self.aux,
             peer_verified=body.sas_verified,
             local_verified=self.sent_verified,
             new_rs1=keys.new_rs1,

@@ -11,6 +11,8 @@ It reads no clock and does no I/O. The owner (the call's shell) drives it:
     provide_secrets(peer_zid, secrets, now)
                                         retained secrets (cache.RetainedSecrets or None) for one peer ZID
     set_sas_verified(flag)              the V flag we send (default: the cache's flag, only on a match)
+    set_aux_secret(secret)              §4.3's auxiliary secret, before the exchange begins (a Commit
+                                        sent or answered); SecureReady.aux_secret says if the peer's matched
     srtp_received(now)                  the first SRTP packet that authenticated with ReceiveKeysReady's
                                         keys arrived: an implicit Conf2ACK (§4.6)
     close()
@@ -127,6 +129,7 @@ class ZrtpSession:
         self._secrets: SecretsView | None = None
         self._secrets_loaded = False
         self._held_commit: m.Commit | None = None  # arrived while waiting for secrets
+        self._aux_secret: bytes | None = None
         self._hash_alarm_at: float | None = None  # a Hello failed a=zrtp-hash: alarm unless a good one comes
         self._x: Exchange | None = None
         self._early_keypair: crypto.KeyPair | None = None
@@ -237,6 +240,13 @@ class ZrtpSession:
             self._guarded(lambda: self._on_commit(held, now), now)
         else:
             self._guarded(lambda: self._maybe_commit(now), now)
+
+    def set_aux_secret(self, secret: bytes) -> None:
+        """The auxiliary secret both ends are meant to share (e.g. a DTLS exporter value binding ZRTP to
+        that channel); it must come before the exchange begins."""
+        if self._x is not None:
+            raise RuntimeError("the auxiliary secret must be set before the exchange begins")
+        self._aux_secret = secret
 
     def set_sas_verified(self, verified: bool) -> None:
         """The V flag we send in Confirm (§7.1); without a call it follows the cache's verified flag."""
@@ -417,8 +427,9 @@ class ZrtpSession:
         choice = self._offer.choose(hello)
         keypair = self._take_keypair(choice.key_agreement)
         x = Exchange(
-            choice, True, keypair, self._chain, self._lookup_secrets(), zidi=self.zid, zidr=hello.zid
-        )
+            choice, True, keypair, self._chain, self._lookup_secrets(), zidi=self.zid, zidr=hello.zid,
+            peer_h3=hello.h3, aux_secret=self._aux_secret,
+        )  # fmt: skip
         commit = x.make_commit(hello)
         self._x = x
         self._progress(State.COMMIT_SENT, now)
@@ -494,8 +505,9 @@ class ZrtpSession:
         keypair = self._take_keypair(choice.key_agreement)
         secrets = self._lookup_secrets()
         x = Exchange(
-            choice, False, keypair, self._chain, secrets, zidi=hello.zid, zidr=self.zid, commit=commit
-        )
+            choice, False, keypair, self._chain, secrets, zidi=hello.zid, zidr=self.zid, commit=commit,
+            peer_h3=hello.h3, aux_secret=self._aux_secret,
+        )  # fmt: skip
         self._x = x
         self._progress(State.WAIT_DHPART2, now)
         self._tx.send(x.own_dhpart.raw)

@@ -71,6 +71,22 @@ def test_handshake_per_profile_keys_cross_match_and_feed_srtp(profile: str, alic
         assert receiver.unprotect_rtcp(sender.protect_rtcp(rtcp)) == rtcp
 
 
+def test_channel_binding_is_shared_by_one_session_and_differs_across_sessions(
+    alice: Cred, bob: Cred, mallory: Cred
+) -> None:
+    pair = Pair(session("client", alice, bob), session("server", bob, alice))
+    handshake(pair)
+    (c,), (s,) = pair.events["client"], pair.events["server"]
+    assert isinstance(c, DtlsSecure) and isinstance(s, DtlsSecure)
+    assert len(c.channel_binding) == 32 and c.channel_binding == s.channel_binding
+    assert c.channel_binding not in (c.local_key, c.remote_key) and c.channel_binding.hex() not in repr(c)
+    # A man in the middle terminates two DTLS sessions (its own certificate in each): two different values.
+    other = Pair(session("client", alice, mallory), session("server", mallory, alice))
+    handshake(other)
+    (oc,) = other.events["client"]
+    assert isinstance(oc, DtlsSecure) and oc.channel_binding != c.channel_binding
+
+
 def test_server_preference_picks_the_profile(alice: Cred, bob: Cred) -> None:
     client = session("client", alice, bob, profiles=("AES_CM_128_HMAC_SHA1_32", "AEAD_AES_256_GCM"))
     server = session("server", bob, alice, profiles=("AEAD_AES_256_GCM", "AES_CM_128_HMAC_SHA1_32"))

@@ -31,15 +31,19 @@ class Pair:
 
 
 def _pair(
-    choice: Choice = CHOICE, secrets_i: SecretsView | None = None, secrets_r: SecretsView | None = None
-) -> Pair:
+    choice: Choice = CHOICE, secrets_i: SecretsView | None = None, secrets_r: SecretsView | None = None,
+    aux_i: bytes | None = None, aux_r: bytes | None = None,
+) -> Pair:  # fmt: skip
     """Run the exchange both ways up to keys: Commit, DHPart1, DHPart2 as the session would."""
     chain_i, chain_r = crypto.HashChain.generate(), crypto.HashChain.generate()
     offer = Offer((choice.hash,), (choice.cipher,), (choice.auth,), (choice.key_agreement,), (choice.sas,))
     hello_r = mac_sealed(offer.hello("r", chain_r.h3, ZIDR).encode(), chain_r.h2)
     parsed_hello = m.parse_message(hello_r)
     assert isinstance(parsed_hello, m.Hello)
-    i = Exchange(choice, True, crypto.KeyPair(choice.key_agreement), chain_i, secrets_i, zidi=ZIDI, zidr=ZIDR)
+    i = Exchange(
+        choice, True, crypto.KeyPair(choice.key_agreement), chain_i, secrets_i, zidi=ZIDI, zidr=ZIDR,
+        peer_h3=chain_r.h3, aux_secret=aux_i,
+    )  # fmt: skip
     commit = i.make_commit(parsed_hello)
     r = Exchange(
         choice,
@@ -50,6 +54,8 @@ def _pair(
         zidi=ZIDI,
         zidr=ZIDR,
         commit=commit,
+        peer_h3=chain_i.h3,
+        aux_secret=aux_r,
     )
     i.complete(r.own_dhpart, hello_r)
     r.complete(i.own_dhpart, hello_r)
@@ -79,6 +85,31 @@ def test_both_sides_derive_the_same_keys(ka: str) -> None:
     assert p.i.keys is not None and p.r.keys is not None
     assert p.i.keys.srtp_key_i == p.r.keys.srtp_key_i and p.i.keys.sas_hash == p.r.keys.sas_hash
     assert p.i.keys.new_rs1 == p.r.keys.new_rs1 and p.i.cache == p.r.cache == "new"
+
+
+def test_a_shared_auxiliary_secret_matches_and_goes_into_s0() -> None:
+    aux = b"\x42" * 32
+    p = _pair(aux_i=aux, aux_r=aux)
+    assert p.i.aux == p.r.aux == "match"
+    # §4.3.1: each side's auxsecretID is keyed by its own H3.
+    assert p.i.own_dhpart.aux_id == crypto.mac64("S256", aux, p.i.chain.h3)
+    assert p.r.own_dhpart.aux_id == crypto.mac64("S256", aux, p.r.chain.h3)
+    assert p.i.keys is not None and p.r.keys is not None and p.i.keys.sas_hash == p.r.keys.sas_hash
+    # s2 changed the keys: the same exchange without the secret would not give these.
+    without = _pair()
+    assert without.i.aux == "none" and without.i.keys is not None
+    assert p.i.keys.sas_hash != without.i.keys.sas_hash
+
+
+@pytest.mark.parametrize(("aux_i", "aux_r"), [(b"\x01" * 32, b"\x02" * 32), (b"\x01" * 32, None)])
+def test_a_differing_auxiliary_secret_is_a_mismatch_left_out_of_s0(
+    aux_i: bytes, aux_r: bytes | None
+) -> None:
+    p = _pair(aux_i=aux_i, aux_r=aux_r)
+    assert p.i.aux == "mismatch"
+    assert p.r.aux == ("mismatch" if aux_r is not None else "none")
+    # Neither side uses it, so the exchange itself still agrees (and both sides can say why).
+    assert p.i.keys is not None and p.r.keys is not None and p.i.keys.sas_hash == p.r.keys.sas_hash
 
 
 def test_confirms_cross_and_secure_ready_mirrors_keys() -> None:
