@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from zcall import events
 from zcall import sip as ua
-from zcall.call import Call
 from zcall.errors import ZcallError
 from zcall.sipleg import SipLeg
+
+if TYPE_CHECKING:  # the phone imports the call machinery at its first call
+    from zcall.call import Call
 
 
 class NoSuchCall(ZcallError):

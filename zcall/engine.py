@@ -4,6 +4,9 @@ It owns the sockets and the long-lived parts (the SIP legs, LAN discovery, the t
 socket) and one Call per call; each call's policy is its CallCore (zcall/callcore.py), and every sans-I/O
 core is driven by the same CoreDriver (zcall/driver.py). Faces drive the phone with commands (call, answer,
 hangup, verify) and read its events.
+
+An idle phone loads no call machinery: the call, its keying (ZRTP, DTLS), media, codecs and numpy are imported
+at the first call, and the server leg (TLS, DNS) only when a server is configured (issue 17's footprint).
 """
 
 from __future__ import annotations
@@ -14,27 +17,28 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zcall import __version__, events
 from zcall import sip as ua
-from zcall.call import Call, CallContext, SipSide, new_call_id
-from zcall.callcore import CallCommandError, CallCore, CallPolicy
 from zcall.calls import Calls, NoSuchCall
 from zcall.control import ControlError
 from zcall.controlserver import ControlServer
 from zcall.discovery.lan import local_ipv4_addresses
 from zcall.errors import ZcallError
 from zcall.identity import Identity, load_or_create
-from zcall.incoming import Refuse, take_or_refuse
 from zcall.net import Addr
 from zcall.paths import Paths
 from zcall.peerbook import PeerBook
 from zcall.routing import NotOnLan, Route, RouteError, ServerRoute, resolve
-from zcall.server import ServerConfigError, ServerLeg
 from zcall.settings import PhoneSettings
 from zcall.sipleg import LanLeg, SipLeg
 from zcall.zrtp.cache import CacheError, PeerRecord, ZrtpCache
+
+if TYPE_CHECKING:
+    from zcall.call import Call, CallContext
+    from zcall.callcore import CallPolicy
+    from zcall.server import ServerLeg
 
 Listener = Callable[[events.Event], None]
 
@@ -71,6 +75,8 @@ class Phone:
         self.lan = LanLeg(self._on_sip_event, self._on_unreachable)
         self.server: ServerLeg | None = None
         if settings.server_uri:
+            from zcall.server import ServerConfigError, ServerLeg
+
             try:
                 self.server = ServerLeg(settings, self.local_ip, self._on_sip_event, self.emit)
             except ServerConfigError as exc:
@@ -78,17 +84,28 @@ class Phone:
         self._control = ControlServer(paths.control_socket, self._on_control) if control else None
         self._discovery_task: asyncio.Task[None] | None = None
         self._closed = False
-        self._ctx = CallContext(
-            zid=self.identity.zid,
-            identity=self.identity,
-            settings=settings,
-            cache=self.cache,
-            local_ip=self.local_ip,
-            emit=self.emit,
-            fall_back=self._fall_back,
-            forget=self._forget,
-        )
-        self._policy = CallPolicy(on_mismatch=settings.on_mismatch)
+        self._volume = 100  # playback volume in percent, for the calls now and later
+        self._calling: tuple[CallContext, CallPolicy] | None = None
+
+    def _call_kit(self) -> tuple[CallContext, CallPolicy]:
+        """What every call shares, built (and the call machinery imported) at the first call."""
+        if self._calling is None:
+            from zcall.call import CallContext
+            from zcall.callcore import CallPolicy
+
+            ctx = CallContext(
+                zid=self.identity.zid,
+                identity=self.identity,
+                settings=self.settings,
+                cache=self.cache,
+                local_ip=self.local_ip,
+                emit=self.emit,
+                fall_back=self._fall_back,
+                forget=self._forget,
+                volume=self._volume,
+            )
+            self._calling = ctx, CallPolicy(on_mismatch=self.settings.on_mismatch)
+        return self._calling
 
     # --- events ---------------------------------------------------------------------------------------
 
@@ -188,12 +205,15 @@ class Phone:
             raise PhoneError("the phone is not started")
         if self.calls.busy:
             raise PhoneError("already in a call (one call at a time)")
-        now = self._now()
+        ctx, policy = self._call_kit()
+        from zcall.call import Call, SipSide, new_call_id
+        from zcall.callcore import CallCore
+
         core = CallCore(
-            new_call_id(), "out", route.label, self._policy, now,
+            new_call_id(), "out", route.label, policy, self._now(),
             dtls=route.dtls, expected_zid=route.expected_zid, fallback_aor=route.fallback,
         )  # fmt: skip
-        call = Call(self._ctx, core, SipSide(route.leg, route.uri, route.dest))
+        call = Call(ctx, core, SipSide(route.leg, route.uri, route.dest))
         self.calls.add(call)
         call.step(lambda now: None)
         try:
@@ -231,6 +251,8 @@ class Phone:
 
     @staticmethod
     def _command(call: Call, command: Callable[[float], None]) -> None:
+        from zcall.callcore import CallCommandError  # loaded with the call
+
         try:
             call.step(command)
         except CallCommandError as exc:
@@ -252,14 +274,16 @@ class Phone:
 
     @property
     def volume(self) -> int:
-        return self._ctx.volume
+        return self._volume
 
     def set_volume(self, percent: int) -> int:
         """Playback volume 0-100 for the calls now and later; returns the value applied."""
-        self._ctx.volume = max(0, min(100, int(percent)))
+        self._volume = max(0, min(100, int(percent)))
+        if self._calling is not None:
+            self._calling[0].volume = self._volume
         for call in self.calls:
-            call.set_volume(self._ctx.volume)
-        return self._ctx.volume
+            call.set_volume(self._volume)
+        return self._volume
 
     def is_muted(self, call_id: str | None = None) -> bool:
         """Whether our microphone is held back in this call (by the user or after a cache mismatch)."""
@@ -317,8 +341,8 @@ class Phone:
             self._on_incoming(leg, event)
             return
         if isinstance(event, ua.Registered | ua.RegistrationFailed):
-            if isinstance(leg, ServerLeg):
-                leg.on_registration(event)
+            if self.server is not None and leg is self.server:
+                self.server.on_registration(event)
             return
         if isinstance(event, ua.OptionsResult):
             return
@@ -331,6 +355,8 @@ class Phone:
 
     def _on_incoming(self, leg: SipLeg, event: ua.IncomingCall) -> None:
         assert leg.ua is not None
+        from zcall.incoming import Refuse, take_or_refuse
+
         caller_zid = self.peers.at(event.source[0])
         verified = [p.zid for p in self._verified()]
         decision = take_or_refuse(event.sdp, self.calls.busy, caller_zid, self.settings.auto_answer, verified)
@@ -338,12 +364,16 @@ class Phone:
             leg.ua.reject(event.call_id, decision.status, self._now(), decision.reason)
             return
         caller = event.caller.display or str(event.caller.uri)
+        ctx, policy = self._call_kit()
+        from zcall.call import Call, SipSide, new_call_id
+        from zcall.callcore import CallCore
+
         core = CallCore(
-            new_call_id(), "in", caller, self._policy, self._now(), dtls=decision.dtls, offer=decision.offer,
+            new_call_id(), "in", caller, policy, self._now(), dtls=decision.dtls, offer=decision.offer,
             expected_zid=decision.expected_zid, auto_answer=decision.auto_answer,
             unattended_needs_verified=decision.needs_verified,
         )  # fmt: skip
-        call = Call(self._ctx, core, SipSide(leg), event.call_id)
+        call = Call(ctx, core, SipSide(leg), event.call_id)
         self.calls.add(call)
         call.step(lambda now: None)
 

@@ -331,6 +331,30 @@ def test_headless_does_not_import_textual(tmp_path: Path) -> None:
     assert not [m for m in imported if m.split(".")[0] == "textual"]
 
 
+# What an idle phone must not have loaded (issue 17's footprint): the call machinery comes with the first call,
+# the server path (TLS, DNS) with a configured server.
+IDLE_FORBIDDEN = ("numpy", "soxr", "pyaudio", "OpenSSL", "dns", "pylibsrtp", "textual", "zcall.call",
+                  "zcall.callcore", "zcall.keying", "zcall.dtls", "zcall.media.stream", "zcall.zrtp.session",
+                  "zcall.server")
+
+
+@pytest.mark.parametrize("mdns", [False, True])
+def test_an_idle_headless_phone_loads_no_call_machinery(tmp_path: Path, mdns: bool) -> None:
+    argv = [sys.executable, "-X", "importtime", "-m", "zcall", "--home", str(tmp_path), "--headless",
+            "--bind", "127.0.0.1", "--sip-port", "0", "--audio-in", "tone:440", "--audio-out", "null",
+            *([] if mdns else ["--no-mdns"])]  # fmt: skip
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert '"event":"ready"' in first, first + err
+    imported = {line.split("|")[-1].strip() for line in err.splitlines() if line.startswith("import time:")}
+    assert "zcall.engine" in imported
+    loaded = sorted(m for m in imported for f in IDLE_FORBIDDEN if m == f or m.startswith(f + "."))
+    assert loaded == []
+
+
 def test_peers_reports_a_discovery_failure_on_stderr(tmp_path: Path) -> None:
     result = zcall("--home", str(tmp_path), "--bind", "203.0.113.254", "peers", "--json", "--wait", "0.2")
     assert result.returncode == ExitCode.FAILED

@@ -19,10 +19,7 @@ import threading
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
-
-import numpy as np
-import soxr
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from zcall.errors import ZcallError
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
@@ -30,6 +27,9 @@ from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 SILENCE = bytes(FRAME_BYTES)
 MAX_WAV_SECONDS = 600  # a longer prompt file is a mistake, not a use case
 MAX_TONE_HZ = SAMPLE_RATE // 2
+
+if TYPE_CHECKING:  # numpy and soxr are imported where samples are made: checking a spec needs neither
+    import numpy as np
 
 
 class AudioSpecError(ZcallError, ValueError):
@@ -92,6 +92,8 @@ class ToneSource:
         self._step = 2 * math.pi * hz / SAMPLE_RATE
         self._phase = 0.0
         self._amp = amplitude * 32767
+        import numpy as np
+
         self._n = np.arange(FRAME_SAMPLES)
         # A whole number of cycles per second repeats every 50 frames: compute those once.
         self._cycle: list[bytes] | None = None
@@ -100,6 +102,8 @@ class ToneSource:
         self._index = 0
 
     def _compute(self) -> bytes:
+        import numpy as np
+
         samples = self._amp * np.sin(self._phase + self._step * self._n)
         self._phase = (self._phase + self._step * FRAME_SAMPLES) % (2 * math.pi)
         return bytes(samples.astype("<i2").tobytes())
@@ -159,6 +163,9 @@ def _wav_reader(path: str | Path) -> Iterator[tuple[wave.Wave_read, int, int, in
 
 def read_wav_48k_mono(path: str | Path) -> np.ndarray[Any, np.dtype[np.int16]]:
     """Whole file as int16 mono 48 kHz: channels averaged, resampled by soxr."""
+    import numpy as np
+    import soxr
+
     with _wav_reader(path) as (wav, width, channels, rate, count):
         raw = wav.readframes(count)
     usable = len(raw) // (width * channels) * width * channels
@@ -181,6 +188,8 @@ class WavSource:
     paced = False
 
     def __init__(self, path: str | Path, loop: bool = True) -> None:
+        import numpy as np
+
         samples = read_wav_48k_mono(path)
         pad = (-len(samples)) % FRAME_SAMPLES
         self._pcm = np.concatenate([samples, np.zeros(pad, np.int16)]).tobytes()
