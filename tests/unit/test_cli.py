@@ -331,8 +331,8 @@ def test_headless_does_not_import_textual(tmp_path: Path) -> None:
     assert not [m for m in imported if m.split(".")[0] == "textual"]
 
 
-# What an idle phone must not have loaded (issue 17's footprint): the call machinery comes with the first call,
-# the server path (TLS, DNS) with a configured server.
+# What an idle phone must not have loaded (issue 17's footprint): the call machinery comes with the first
+# call, the server path (TLS, DNS) with a configured server.
 IDLE_FORBIDDEN = ("numpy", "soxr", "pyaudio", "OpenSSL", "dns", "pylibsrtp", "textual", "zcall.call",
                   "zcall.callcore", "zcall.keying", "zcall.dtls", "zcall.media.stream", "zcall.zrtp.session",
                   "zcall.server")
