@@ -13,7 +13,7 @@ from zcall.zrtp import messages as m
 from zcall.zrtp.crc32c import zrtp_crc_bytes
 from zcall.zrtp.events import Failed, SecureReady
 from zcall.zrtp.packet import ParseError, encode_packet, parse_packet
-from zcall.zrtp.session import State
+from zcall.zrtp.states import State
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LIVE = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,4 +1,10 @@
-"""What a ZRTP session reports to its owner through next_event()."""
+"""What a ZRTP session reports to its owner through next_event().
+
+PeerIdentified, ReceiveKeysReady (initiator), CacheMismatch (before its SecureReady), SecureReady (keys, SAS,
+the new rs1 to store, both V flags: `.verified` is true only when both ends set V), HelloHashMismatch (no
+Hello matching a=zrtp-hash arrived within the peer's Hello retries; the session then fails), Failed. New
+retained secrets leave only in SecureReady, so the owner owns the cache.
+"""
 
 from __future__ import annotations
 

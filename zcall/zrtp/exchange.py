@@ -13,6 +13,7 @@ from typing import Protocol, TypeVar
 
 from zcall.zrtp import crypto, sas
 from zcall.zrtp import messages as m
+from zcall.zrtp.chain import check_dhpart_by_h0
 from zcall.zrtp.errors import Abort, Drop, ZrtpErrorCode
 from zcall.zrtp.events import ReceiveKeysReady, SecureReady
 from zcall.zrtp.negotiation import Choice, wire
@@ -30,6 +31,26 @@ class SecretsView(Protocol):
 
     @property
     def verified(self) -> bool: ...
+
+
+class SecretsByZid:
+    """Retained secrets the owner handed in, by peer ZID (None: never met). The peer's are taken once per
+    session, even when contention replaces the exchange."""
+
+    def __init__(self) -> None:
+        self._given: dict[bytes, SecretsView | None] = {}
+        self._taken: tuple[SecretsView | None] | None = None
+
+    def give(self, peer_zid: bytes, secrets: SecretsView | None) -> None:
+        self._given[peer_zid] = secrets
+
+    def __contains__(self, peer_zid: bytes) -> bool:
+        return peer_zid in self._given
+
+    def take(self, peer_zid: bytes) -> SecretsView | None:
+        if self._taken is None:
+            self._taken = (self._given.get(peer_zid),)
+        return self._taken[0]
 
 
 _M = TypeVar("_M", m.Commit, m.DHPart)
@@ -148,6 +169,12 @@ class Exchange:
         assert self.keys is not None
         return self.keys.mac_key_r if self.is_initiator else self.keys.mac_key_i
 
+    def check_goclear(self, msg: m.GoClear) -> None:
+        """GoClear's clear_mac is keyed with the peer's HMAC key (§5.11): a forged one is dropped."""
+        expected = crypto.mac64(self.choice.hash, self.peer_mac_key, m.GoClear.TYPE)
+        if not crypto.macs_equal(expected, msg.clear_mac):
+            raise Drop("bad_mac")
+
     def make_confirm(self, verified_override: bool | None, cache_expiry: int) -> bytes:
         """Our Confirm (1 from the responder, 2 from the initiator), kept for retransmission."""
         keys = self.keys
@@ -180,11 +207,7 @@ class Exchange:
             body = m.parse_confirm_body(crypto.cfb_decrypt(zrtp_key, confirm.iv, confirm.encrypted))
         except ParseError as exc:
             raise Abort(ZrtpErrorCode.MALFORMED, "malformed Confirm body") from exc
-        # H0 closes the chain and authenticates the peer's DHPart (§9).
-        if not crypto.macs_equal(crypto.implicit_hash(body.h0), peer_dh.h1):
-            raise Drop("hash_chain")
-        if not crypto.message_mac_ok(peer_dh.raw, body.h0):
-            raise Drop("bad_mac")
+        check_dhpart_by_h0(peer_dh, body.h0)
         self.peer_body = body
         self.peer_confirm = confirm.raw
 

@@ -23,16 +23,12 @@ names that ZID the exchange goes straight on. Otherwise the session emits PeerId
 needs_secrets=True) and waits (no Commit leaves, a received Commit is held) until provide_secrets() for that
 ZID. PeerIdentified is emitted either way, so the owner can compare the ZID with the one it chose.
 
-Events: PeerIdentified, ReceiveKeysReady (initiator), CacheMismatch (before its SecureReady), SecureReady
-(keys, SAS, the new rs1 to store, both V flags: `.verified` is true only when both ends set V),
-HelloHashMismatch (no Hello matching a=zrtp-hash arrived within the peer's Hello retries; the session then
-fails), Failed. New retained secrets leave only in SecureReady, so the owner owns the cache.
-
 Forged packets: a Hello that does not match a=zrtp-hash, or differs from the one accepted, is dropped and
 counted in `drops`; once SECURE an Error is acknowledged and ignored. Protocol failures end in Failed.
 
-This module holds the states and transitions only. The key exchange computations are in exchange.py,
-algorithm choice in negotiation.py, timers in retransmit.py, events in events.py and error codes in
+This module holds the transitions only. The states are in states.py, the checks of a first Hello in
+hellocheck.py, the hash-chain checks in chain.py, the key exchange computations in exchange.py, algorithm
+choice in negotiation.py, timers in retransmit.py, the events it reports in events.py and error codes in
 errors.py.
 """
 
@@ -40,52 +36,24 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import enum
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from zcall.zrtp import crypto
 from zcall.zrtp import messages as m
+from zcall.zrtp.chain import check_commit, check_dhpart2, check_hello_by_dhpart1
 from zcall.zrtp.errors import Abort, Drop, ZrtpErrorCode
 from zcall.zrtp.events import CacheMismatch, Event, Failed, HelloHashMismatch, PeerIdentified
-from zcall.zrtp.exchange import Exchange, SecretsView, mac_sealed
+from zcall.zrtp.exchange import Exchange, SecretsByZid, SecretsView, mac_sealed
+from zcall.zrtp.hellocheck import SignaledHash, check_first_hello
 from zcall.zrtp.negotiation import NON_DH_MODES, Offer, name
 from zcall.zrtp.packet import Packet, ParseError, parse_packet
-from zcall.zrtp.retransmit import T1_SPAN, Outbox
+from zcall.zrtp.retransmit import Outbox
+from zcall.zrtp.routing import ANY_STATE, LIVE_STATES, Route
+from zcall.zrtp.states import TERMINAL, TRANSITIONS, State
 
 VERSION = m.VERSION
 CACHE_NEVER_EXPIRES = 0xFFFFFFFF
-
-
-class State(enum.Enum):
-    DISCOVERY = "discovery"  # Hello / HelloACK
-    COMMIT_SENT = "commit_sent"  # initiator: waiting for DHPart1
-    WAIT_DHPART2 = "wait_dhpart2"  # responder: DHPart1 sent
-    WAIT_CONFIRM1 = "wait_confirm1"  # initiator: DHPart2 sent
-    WAIT_CONFIRM2 = "wait_confirm2"  # responder: Confirm1 sent
-    WAIT_CONF2ACK = "wait_conf2ack"  # initiator: Confirm2 sent
-    SECURE = "secure"
-    ERROR_SENT = "error_sent"  # waiting for ErrorACK
-    FAILED = "failed"
-    CLOSED = "closed"
-
-
-_TERMINAL = (State.FAILED, State.CLOSED, State.ERROR_SENT)
-_ENDS = frozenset(_TERMINAL)  # any live state may fail, abort with an Error, or be closed
-# Which state may follow which (h11 _state.py style); staying put is not a move. Anything else is a bug here.
-TRANSITIONS: dict[State, frozenset[State]] = {
-    State.DISCOVERY: frozenset({State.COMMIT_SENT, State.WAIT_DHPART2}) | _ENDS,
-    State.COMMIT_SENT: frozenset({State.WAIT_CONFIRM1, State.WAIT_DHPART2}) | _ENDS,  # or lose contention
-    State.WAIT_DHPART2: frozenset({State.WAIT_CONFIRM2}) | _ENDS,
-    State.WAIT_CONFIRM1: frozenset({State.WAIT_CONF2ACK}) | _ENDS,
-    State.WAIT_CONFIRM2: frozenset({State.SECURE}) | _ENDS,
-    State.WAIT_CONF2ACK: frozenset({State.SECURE}) | _ENDS,
-    State.SECURE: _ENDS,
-    State.ERROR_SENT: frozenset({State.FAILED, State.CLOSED}),
-    State.FAILED: frozenset({State.CLOSED}),
-    State.CLOSED: frozenset(),
-}
 
 
 class ZrtpSession:
@@ -123,14 +91,11 @@ class ZrtpSession:
         self._started = False
         self._peer_hello: m.Hello | None = None
         self._hello_acked = False
-        self._signaled_hash: str | None = None
+        self._signaled = SignaledHash()
         self._verified_override: bool | None = None
-        self._provided: dict[bytes, SecretsView | None] = {}  # by peer ZID, from provide_secrets()
-        self._secrets: SecretsView | None = None
-        self._secrets_loaded = False
+        self._provided = SecretsByZid()
         self._held_commit: m.Commit | None = None  # arrived while waiting for secrets
         self._aux_secret: bytes | None = None
-        self._hash_alarm_at: float | None = None  # a Hello failed a=zrtp-hash: alarm unless a good one comes
         self._x: Exchange | None = None
         self._early_keypair: crypto.KeyPair | None = None
 
@@ -172,25 +137,25 @@ class ZrtpSession:
         if self.state in (State.FAILED, State.CLOSED, State.SECURE) and self._tx.retx is None:
             return None
         times = [r.due for r in (self._tx.hello, self._tx.retx) if r is not None]
-        if self._hash_alarm_at is not None and self.state not in _TERMINAL:
-            times.append(self._hash_alarm_at)
+        if self._signaled.alarm_at is not None and self.state not in TERMINAL:
+            times.append(self._signaled.alarm_at)
         if self._stall_applies():
             times.append(self._last_progress + self._stall_timeout)
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
-        if self._hash_alarm_at is not None and now >= self._hash_alarm_at:
+        if self._signaled.alarm_at is not None and now >= self._signaled.alarm_at:
             self._hash_alarm()
         if self._tx.hello is not None and self._tx.expired(self._tx.hello, now):
             self._tx.hello = None
-            if self._hash_alarm_at is not None:
+            if self._signaled.alarm_at is not None:
                 self._hash_alarm()  # Hellos did come, only none that the signalling vouched for
             self._fail("no answer to Hello", None)
         if self._tx.retx is not None and self._tx.expired(self._tx.retx, now):
             kind, self._tx.retx = self._tx.retx.kind, None
             if self.state is State.ERROR_SENT:
                 self._move(State.FAILED)  # Failed was reported when the Error went out
-            elif kind != "Error" and self.state not in _TERMINAL:
+            elif kind != "Error" and self.state not in TERMINAL:
                 self._tx.send(m.Error(ZrtpErrorCode.TIMEOUT).encode())
                 self._fail(f"no answer to {kind}", ZrtpErrorCode.TIMEOUT)
         if self._stall_applies() and now >= self._last_progress + self._stall_timeout:
@@ -210,10 +175,9 @@ class ZrtpSession:
 
     def set_peer_hello_hash(self, value: str, now: float) -> None:
         """The peer's a=zrtp-hash (with or without the version prefix); checked against its Hello (§8.1)."""
-        text = value.strip().split()[-1].lower() if value.strip() else ""
-        self._signaled_hash = text
+        self._signaled.set(value)
         hello = self._peer_hello
-        if hello is None or self.state in _TERMINAL or self._hash_matches(hello):
+        if hello is None or self.state in TERMINAL or self._signaled.vouches_for(hello):
             return
         if self.state is State.DISCOVERY and self._x is None:
             # Accepted before the SDP said which Hello to expect, and nothing built on it yet: unseat it
@@ -231,9 +195,9 @@ class ZrtpSession:
         """Retained secrets for `peer_zid` (None: never met), up front or after PeerIdentified."""
         if len(peer_zid) != m.ZID_LEN:
             raise ValueError("ZID must be 12 bytes")
-        self._provided[peer_zid] = secrets
+        self._provided.give(peer_zid, secrets)
         hello = self._peer_hello
-        if hello is None or hello.zid != peer_zid or self.state in _TERMINAL:
+        if hello is None or hello.zid != peer_zid or self.state in TERMINAL:
             return
         held, self._held_commit = self._held_commit, None
         if held is not None:
@@ -273,7 +237,7 @@ class ZrtpSession:
         # Waiting on the peer with nothing of our own to retransmit: bound the wait.
         return (
             self._started
-            and self.state not in (State.SECURE, *_TERMINAL)
+            and self.state not in (State.SECURE, *TERMINAL)
             and self._tx.retx is None
             and self._tx.hello is None
         )
@@ -298,7 +262,7 @@ class ZrtpSession:
 
     def _abort(self, code: ZrtpErrorCode, reason: str, now: float) -> None:
         """Send Error(code) until ErrorACK (T2) and report the failure once."""
-        if self.state in _TERMINAL:
+        if self.state in TERMINAL:
             return
         self._events.append(Failed(reason, code))
         self._tx.hello = None
@@ -312,7 +276,7 @@ class ZrtpSession:
         """Route by wire type; a message its route does not allow in this state is dropped here, once."""
         route = _ROUTES.get(msg.raw[4:12])  # every parsed message keeps its exact bytes
         if route is None or self.state not in route.states:
-            raise Drop("after_end" if self.state in _TERMINAL else "unexpected")
+            raise Drop("after_end" if self.state in TERMINAL else "unexpected")
         route.run(self, msg, packet, now)
 
     def _on_error_ack(self) -> None:
@@ -328,7 +292,7 @@ class ZrtpSession:
 
     def _on_error(self, msg: m.Error, now: float) -> None:
         self._tx.send(m.ErrorAck().encode())
-        if self.state in _TERMINAL:
+        if self.state in TERMINAL:
             return
         if self.state is State.SECURE:
             # Error is unauthenticated: once keys are agreed, an injected one must not tear the call down.
@@ -352,20 +316,13 @@ class ZrtpSession:
                 raise Drop("hello_changed")
             self._tx.send(m.HelloAck().encode())
             return
-        if self._signaled_hash is not None and not self._hash_matches(hello):
+        if not self._signaled.vouches_for(hello):
             self._mismatched_hello(now)
             return
-        if hello.version[:3] != VERSION[:3]:
-            if hello.version > VERSION:
-                raise Drop("newer_version")  # §4.1.1: the peer falls back to ours
-            raise Abort(ZrtpErrorCode.VERSION, f"unsupported ZRTP version {hello.version!r}")
-        if hello.zid == self.zid:
-            raise Abort(ZrtpErrorCode.EQUAL_ZID, "peer uses our ZID")
-        if packet.ssrc == self.ssrc:
-            raise Abort(ZrtpErrorCode.SSRC_COLLISION, "peer uses our SSRC")
+        check_first_hello(hello, packet, own_zid=self.zid, own_ssrc=self.ssrc)
         choice = self._offer.choose(hello)  # raises Abort when nothing is in common
         self._peer_hello = hello
-        self._hash_alarm_at = None
+        self._signaled.alarm_at = None
         # Both ends reach the same key agreement (§4.1.2), so the key pair can be made now and reused.
         self._early_keypair = crypto.KeyPair(choice.key_agreement)
         self._last_progress = now
@@ -373,20 +330,13 @@ class ZrtpSession:
         self._events.append(PeerIdentified(hello.zid, needs_secrets=hello.zid not in self._provided))
         self._maybe_commit(now)
 
-    def _hash_matches(self, hello: m.Hello) -> bool:
-        signaled = (self._signaled_hash or "").encode()
-        return crypto.macs_equal(crypto.implicit_hash(hello.raw).hex().encode(), signaled)
-
     def _mismatched_hello(self, now: float) -> None:
-        """§9: a Hello the signalling does not vouch for is rejected, and the exchange may still complete
-        with the right one; only if none comes while the peer would still be sending it is it an alarm."""
         self.drops["hello_hash_mismatch"] += 1
-        if self._hash_alarm_at is None:
-            self._hash_alarm_at = now + T1_SPAN
+        self._signaled.rejected(now)
 
     def _hash_alarm(self) -> None:
-        self._hash_alarm_at = None
-        if self.state in _TERMINAL or self._peer_hello is not None:
+        self._signaled.alarm_at = None
+        if self.state in TERMINAL or self._peer_hello is not None:
             return
         self._events.append(HelloHashMismatch())
         self._fail("no Hello matching the signalled zrtp-hash arrived", None)
@@ -399,13 +349,6 @@ class ZrtpSession:
 
     def _secrets_ready(self) -> bool:
         return self._peer_hello is not None and self._peer_hello.zid in self._provided
-
-    def _lookup_secrets(self) -> SecretsView | None:
-        # Taken once per session, even when contention replaces the exchange.
-        if not self._secrets_loaded and self._peer_hello is not None:
-            self._secrets = self._provided.get(self._peer_hello.zid)
-            self._secrets_loaded = True
-        return self._secrets
 
     def _take_keypair(self, ka: str) -> crypto.KeyPair:
         pair = self._early_keypair
@@ -427,7 +370,7 @@ class ZrtpSession:
         choice = self._offer.choose(hello)
         keypair = self._take_keypair(choice.key_agreement)
         x = Exchange(
-            choice, True, keypair, self._chain, self._lookup_secrets(), zidi=self.zid, zidr=hello.zid,
+            choice, True, keypair, self._chain, self._provided.take(hello.zid), zidi=self.zid, zidr=hello.zid,
             peer_h3=hello.h3, aux_secret=self._aux_secret,
         )  # fmt: skip
         commit = x.make_commit(hello)
@@ -439,12 +382,7 @@ class ZrtpSession:
         x = self._x
         if x is None or self._peer_hello is None:
             raise Drop("unexpected")
-        # H1 -> H2 -> H3 must reach the Hello's H3, and H2 now authenticates that Hello (§9).
-        h2 = crypto.implicit_hash(dh1.h1)
-        if not crypto.macs_equal(crypto.implicit_hash(h2), self._peer_hello.h3):
-            raise Drop("hash_chain")
-        if not crypto.message_mac_ok(self._peer_hello.raw, h2):
-            raise Drop("bad_mac")
+        check_hello_by_dhpart1(self._peer_hello, dh1)
         x.complete(dh1, self._peer_hello.raw)
         self._progress(State.WAIT_CONFIRM1, now)
         self._tx.start("DHPart2", x.own_dhpart.raw, now)
@@ -490,12 +428,7 @@ class ZrtpSession:
         hello = self._peer_hello
         if hello is None:
             raise Drop("commit_before_hello")
-        if commit.zid != hello.zid:
-            raise Drop("zid_changed")
-        if not crypto.macs_equal(crypto.implicit_hash(commit.h2), hello.h3):
-            raise Drop("hash_chain")
-        if not crypto.message_mac_ok(hello.raw, commit.h2):
-            raise Drop("bad_mac")
+        check_commit(commit, hello)
         choice = self._offer.accept(commit)
         # Validated: only now give up our own Commit, reusing its DH work when the algorithms agree.
         if lost_contention is not None:
@@ -503,7 +436,7 @@ class ZrtpSession:
             self._tx.retx = None
         self._tx.hello = None  # a Commit is an implicit HelloACK
         keypair = self._take_keypair(choice.key_agreement)
-        secrets = self._lookup_secrets()
+        secrets = self._provided.take(hello.zid)
         x = Exchange(
             choice, False, keypair, self._chain, secrets, zidi=hello.zid, zidr=self.zid, commit=commit,
             peer_h3=hello.h3, aux_secret=self._aux_secret,
@@ -521,16 +454,7 @@ class ZrtpSession:
             return
         if self.state is not State.WAIT_DHPART2 or x is None or x.commit is None:
             raise Drop("unexpected")
-        commit = x.commit
-        if not crypto.macs_equal(crypto.implicit_hash(dh2.h1), commit.h2):
-            raise Drop("hash_chain")
-        if not crypto.message_mac_ok(commit.raw, dh2.h1):
-            raise Drop("bad_mac")
-        if len(dh2.pv) != crypto.PV_LEN[x.choice.key_agreement]:
-            raise Abort(ZrtpErrorCode.BAD_PV, "DHPart2 public value has the wrong size")
-        expected = crypto.hvi(x.choice.hash, dh2.raw, self._hello_raw)
-        if not crypto.macs_equal(expected, commit.hvi):
-            raise Abort(ZrtpErrorCode.BAD_HVI, "hvi does not match DHPart2 (possible MiTM)")
+        check_dhpart2(dh2, x.commit, x.choice, self._hello_raw)
         x.complete(dh2, self._hello_raw)
         own_confirm = x.make_confirm(self._verified_override, self._cache_expiry)
         self._progress(State.WAIT_CONFIRM2, now)
@@ -565,8 +489,7 @@ class ZrtpSession:
         x = self._x
         if x is None or x.keys is None:
             raise Drop("unexpected")
-        if not crypto.macs_equal(crypto.mac64(x.choice.hash, x.peer_mac_key, m.GoClear.TYPE), msg.clear_mac):
-            raise Drop("bad_mac")
+        x.check_goclear(msg)
         self._refuse_in_secure(ZrtpErrorCode.GOCLEAR_NOT_ALLOWED, now)
 
     def _refuse_in_secure(self, code: ZrtpErrorCode, now: float) -> None:
@@ -575,56 +498,37 @@ class ZrtpSession:
             self._tx.start("Error", m.Error(code).encode(), now)
 
 
-M = TypeVar("M", bound=m.Message)
-
-
-@dataclass(frozen=True)
-class _Route(Generic[M]):
-    """One message type: its handler and the states it may arrive in (aioquic's frame-handler table)."""
-
-    kind: type[M]
-    handler: Callable[[ZrtpSession, M, Packet, float], None]
-    states: frozenset[State]
-
-    def run(self, session: ZrtpSession, msg: m.Message, packet: Packet, now: float) -> None:
-        if not isinstance(msg, self.kind):  # the wire type picked this route, so the parser made this class
-            raise Drop("unexpected")
-        self.handler(session, msg, packet, now)
-
-
 S = State
-_ANY = frozenset(State)  # Error, ErrorACK and Ping are answered even after the end
-_LIVE = _ANY - frozenset(_TERMINAL)
 # Which message is handled in which state; anything else is dropped as "unexpected" (or "after_end").
 # ClearACK, RelayACK and PingACK have no route: we never solicit them.
-_ROUTES: dict[bytes, _Route[Any]] = {
-    b"Error   ": _Route(m.Error, lambda z, msg, _, now: z._on_error(msg, now), _ANY),
-    b"ErrorACK": _Route(m.ErrorAck, lambda z, _msg, _, _now: z._on_error_ack(), _ANY),
-    b"Ping    ": _Route(m.Ping, lambda z, msg, packet, _: z._on_ping(msg, packet), _ANY),
-    b"Hello   ": _Route(m.Hello, lambda z, msg, packet, now: z._on_hello(msg, packet, now), _LIVE),
-    b"HelloACK": _Route(m.HelloAck, lambda z, _msg, _, now: z._on_hello_ack(now), frozenset({S.DISCOVERY})),
-    b"Commit  ": _Route(
+_ROUTES: dict[bytes, Route[ZrtpSession, Any]] = {
+    b"Error   ": Route(m.Error, lambda z, msg, _, now: z._on_error(msg, now), ANY_STATE),
+    b"ErrorACK": Route(m.ErrorAck, lambda z, _msg, _, _now: z._on_error_ack(), ANY_STATE),
+    b"Ping    ": Route(m.Ping, lambda z, msg, packet, _: z._on_ping(msg, packet), ANY_STATE),
+    b"Hello   ": Route(m.Hello, lambda z, msg, packet, now: z._on_hello(msg, packet, now), LIVE_STATES),
+    b"HelloACK": Route(m.HelloAck, lambda z, _msg, _, now: z._on_hello_ack(now), frozenset({S.DISCOVERY})),
+    b"Commit  ": Route(
         m.Commit,
         lambda z, msg, _, now: z._on_commit(msg, now),
         frozenset({S.DISCOVERY, S.COMMIT_SENT, S.WAIT_DHPART2}),
     ),
-    b"DHPart1 ": _Route(m.DHPart, lambda z, msg, _, now: z._on_dhpart1(msg, now), frozenset({S.COMMIT_SENT})),
-    b"DHPart2 ": _Route(
+    b"DHPart1 ": Route(m.DHPart, lambda z, msg, _, now: z._on_dhpart1(msg, now), frozenset({S.COMMIT_SENT})),
+    b"DHPart2 ": Route(
         m.DHPart, lambda z, msg, _, now: z._on_dhpart2(msg, now), frozenset({S.WAIT_DHPART2, S.WAIT_CONFIRM2})
     ),
-    b"Confirm1": _Route(
+    b"Confirm1": Route(
         m.Confirm,
         lambda z, msg, _, now: z._on_confirm1(msg, now),
         frozenset({S.WAIT_CONFIRM1, S.WAIT_CONF2ACK}),
     ),
-    b"Confirm2": _Route(
+    b"Confirm2": Route(
         m.Confirm, lambda z, msg, _, now: z._on_confirm2(msg, now), frozenset({S.WAIT_CONFIRM2, S.SECURE})
     ),
-    b"Conf2ACK": _Route(
+    b"Conf2ACK": Route(
         m.Conf2Ack, lambda z, _m, _, now: z._become_secure(now), frozenset({S.WAIT_CONF2ACK})
     ),
-    b"GoClear ": _Route(m.GoClear, lambda z, msg, _, now: z._on_goclear(msg, now), frozenset({S.SECURE})),
-    b"SASrelay": _Route(
+    b"GoClear ": Route(m.GoClear, lambda z, msg, _, now: z._on_goclear(msg, now), frozenset({S.SECURE})),
+    b"SASrelay": Route(
         m.SasRelay,
         lambda z, _msg, _, now: z._refuse_in_secure(ZrtpErrorCode.UNTRUSTED_MITM, now),
         frozenset({S.SECURE}),

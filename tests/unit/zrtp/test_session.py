@@ -19,7 +19,8 @@ from zcall.zrtp.errors import ZrtpErrorCode
 from zcall.zrtp.events import CacheMismatch, Failed, HelloHashMismatch, SecureReady
 from zcall.zrtp.packet import encode_packet, parse_packet
 from zcall.zrtp.retransmit import T1_RETRIES, T2_RETRIES
-from zcall.zrtp.session import TRANSITIONS, State, ZrtpSession
+from zcall.zrtp.session import ZrtpSession
+from zcall.zrtp.states import TRANSITIONS, State
 
 
 def ready(run: Run, side: str) -> SecureReady:

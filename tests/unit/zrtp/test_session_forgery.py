@@ -12,7 +12,8 @@ from zcall.zrtp.crc32c import zrtp_crc_bytes
 from zcall.zrtp.events import Event, Failed, HelloHashMismatch, PeerIdentified, ReceiveKeysReady, SecureReady
 from zcall.zrtp.packet import encode_packet
 from zcall.zrtp.retransmit import T1_SPAN
-from zcall.zrtp.session import State, ZrtpSession
+from zcall.zrtp.session import ZrtpSession
+from zcall.zrtp.states import State
 
 ZID_B = bytes([2]) * 12
 
