@@ -12,6 +12,9 @@ Addresses: where we send is set from the SDP (set_remote) and never moves on wha
 packets (ZRTP, DTLS, STUN) from any other address are dropped and counted, since before keys exist nothing
 else tells a third host from the peer. SRTP that authenticates is played from wherever it comes (counted when
 it is not the peer's address) but moves nothing either.
+
+This module routes datagrams and runs the tick; our RTP packets are made in packetizer.py, received audio is
+played out by playout.py, and our RTCP is built in rtcpsend.py.
 """
 
 from __future__ import annotations
@@ -19,34 +22,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import math
 import os
-import random
-import struct
 import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from zcall.media import red
-from zcall.media.audio import SILENCE, AudioSink, AudioSource
-from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, CodecError, OpusDecoder, OpusEncoder
+from zcall.media.audio import AudioSink, AudioSource
+from zcall.media.codec import FRAME_BYTES, OpusEncoder
 from zcall.media.demux import PacketKind, classify_with_reason
-from zcall.media.jitter import JitterBuffer, PlayoutKind
-from zcall.media.red import RedEncoder
-from zcall.media.rtp import (
-    Bye,
-    ReceiverReport,
-    RtpPacket,
-    RtpParseError,
-    SdesChunk,
-    SenderReport,
-    SourceDescription,
-    parse_rtcp_compound,
-    serialize_rtcp_compound,
-)
+from zcall.media.packetizer import Packetizer
+from zcall.media.playout import Playout
+from zcall.media.rtcpsend import RTCP_INTERVAL_S, rtcp_delay, sender_report
+from zcall.media.rtp import Bye, ReceiverReport, RtpPacket, RtpParseError, SenderReport, parse_rtcp_compound
 from zcall.media.srtp import SrtpError, SrtpReceiver, SrtpSender
 from zcall.media.srtpkeys import SrtpKeys
 from zcall.media.stats import MediaStats
@@ -55,26 +43,12 @@ from zcall.net import Addr
 KeyPacketHandler = Callable[[bytes, Addr], None]
 
 TICK_S = 0.020
-RTCP_INTERVAL_S = 5.0
 _MAX_CATCH_UP_TICKS = 10  # after a stall longer than this, resynchronise instead of bursting
-_MAX_POPS_PER_TICK = 8  # 2.5 ms packets would need 8 for one 20 ms frame
 _MAX_CAPTURE_DRAIN = 50  # frames taken from a device ring at once (more than any ring holds)
 # Captured frames wait here for their turn to leave, one per tick on average (a token per tick, at most this
 # many saved up): a device that runs ahead of our clock or hands over bursts cannot build up delay or flood
 # the network; past this many waiting, the oldest is dropped (counted).
 _MAX_CAPTURE_BACKLOG = 3
-_NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
-_SDES_CNAME = 1
-_RTP_HEADER = struct.Struct("!BBHII")  # V=2 P=0 X=0 CC=0 | M PT | sequence | timestamp | SSRC
-# Opus spends bits on in-band FEC in proportion to the loss it expects, and with FEC on it codes speech worse
-# even when nothing is lost. So a call starts without FEC and follows the loss the far end reports in RTCP:
-# any loss switches FEC on (at least MIN_EXPECTED_LOSS_PCT), and it goes off again only after
-# _CLEAN_REPORTS_TO_RELAX loss-free reports in a row (a path that lost once is likely to lose again).
-MIN_EXPECTED_LOSS_PCT = 3
-MAX_EXPECTED_LOSS_PCT = 30
-_CLEAN_REPORTS_TO_RELAX = 3
-# -45 dBFS RMS: quieter than any syllable at speaking level, louder than a quiet room through a desk mic.
-_QUIET_MEAN_SQUARE = (32768 * 10 ** (-45 / 20)) ** 2
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -123,21 +97,17 @@ class MediaSession:
         # The first SRTP packet that authenticates: ZRTP's implicit Conf2ACK (RFC 6189 §4.6).
         self._on_first_srtp = on_first_srtp
         self._on_rtcp_key_packet = on_rtcp_key_packet
-        self._pt = payload_type
-        # What we accept: the PT our own SDP gave Opus and the peer's (RFC 3264 lets them differ).
-        self._rx_pts = {payload_type}
-        self._encoder = OpusEncoder(bitrate, complexity, fec, dtx, expected_loss_pct)
-        self._dtx = dtx  # kept here: asking libopus every frame costs a ctl call
-        self._decoder = OpusDecoder()
-        self._jitter = JitterBuffer(clock_rate=48000, frame_ms=20, min_ms=jitter_min_ms, max_ms=jitter_max_ms)
+        self.drops: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()
+        ssrc = int.from_bytes(os.urandom(4), "big")
+        encoder = OpusEncoder(bitrate, complexity, fec, dtx, expected_loss_pct)
+        self._out = Packetizer(ssrc, payload_type, encoder, dtx=dtx)
+        self._in = Playout(payload_type, min_ms=jitter_min_ms, max_ms=jitter_max_ms, drops=self.drops,
+                           counters=self.counters)
         self._clock = clock
         self._rtcp_interval = rtcp_interval_s
-        self._ssrc = int.from_bytes(os.urandom(4), "big")
-        # RFC 3550 §5.1: random initial sequence number and timestamp.
-        self._seq = int.from_bytes(os.urandom(2), "big")
-        self._ts = int.from_bytes(os.urandom(4), "big")
-        self._marker = True
-        self._cname = (cname or f"zcall-{self._ssrc:08x}").encode()[:255]
+        self._ssrc = ssrc
+        self._cname = (cname or f"zcall-{ssrc:08x}").encode()[:255]
         self.stats_core = MediaStats(clock_rate=48000)
         self._tx: SrtpSender | None = None
         self._rx: SrtpReceiver | None = None
@@ -156,15 +126,8 @@ class MediaSession:
         self._muted = False
         self._closed = False
         self._next_rtcp = 0.0
-        self._decoded_any = False
-        self._clean_reports = 0
-        self._red_pt: int | None = None
-        self._red: RedEncoder | None = None
         self._pending: collections.deque[bytes] = collections.deque()
-        self._played = bytearray()  # decoded audio not yet played (a packet longer than 20 ms)
         self._capture_tokens = float(_MAX_CAPTURE_BACKLOG)
-        self.drops: Counter[str] = Counter()
-        self.counters: Counter[str] = Counter()
 
     # --- lifecycle ---
 
@@ -230,10 +193,8 @@ class MediaSession:
         """The RTP payload type the peer's SDP gave Opus: we send with it, and accept it besides our own."""
         if not 0 <= payload_type <= 127:
             raise ValueError("an RTP payload type is 0-127")
-        self._pt = payload_type
-        self._rx_pts.add(payload_type)
-        if self._red is not None:
-            self._red = RedEncoder(payload_type, self._red.distance)
+        self._out.set_payload_type(payload_type)
+        self._in.accept_payload_type(payload_type)
 
     def set_red(self, red_payload_type: int | None) -> None:
         """Both SDPs offered RED (RFC 2198) with this payload type: send Opus inside RED, carrying as many
@@ -242,20 +203,15 @@ class MediaSession:
         when clean. None: plain Opus with in-band FEC (a peer without RED)."""
         if red_payload_type is not None and not 0 <= red_payload_type <= 127:
             raise ValueError("an RTP payload type is 0-127")
-        self._red_pt = red_payload_type
-        # One copy until the first report says how lossy the path is (loss in the first seconds is heard too).
-        self._red = None if red_payload_type is None else RedEncoder(self._pt, max(1, self._red_distance()))
-        self._encoder.allow_fec(red_payload_type is None)
-
-    def _red_distance(self) -> int:
-        return red.distance_for_loss(self._encoder.expected_loss_pct)
+        self._out.set_red(red_payload_type)
+        self._in.set_red(red_payload_type)
 
     def start_srtp(self, tx: SrtpKeys, rx: SrtpKeys) -> None:
         """Keys from ZRTP or DTLS-SRTP: from here on audio flows (both directions)."""
         self._tx = SrtpSender(tx, self._ssrc)
         self.start_srtp_receive(rx)
         # RFC 3550 §6.2: the first report after half the interval (the sender learns the loss sooner).
-        self._next_rtcp = self._clock() + self._rtcp_delay() / 2
+        self._next_rtcp = self._clock() + rtcp_delay(self._rtcp_interval) / 2
 
     def start_srtp_receive(self, rx: SrtpKeys) -> None:
         """Receive keys alone, before ours to send exist (a ZRTP initiator after Confirm1). The same keys
@@ -344,7 +300,7 @@ class MediaSession:
         self._playout(now)
         if self._tx is not None and now >= self._next_rtcp:
             self._send_rtcp()
-            self._next_rtcp = now + self._rtcp_delay()
+            self._next_rtcp = now + rtcp_delay(self._rtcp_interval)
 
     def _capture(self, now: float) -> None:
         if self._paced:
@@ -376,67 +332,21 @@ class MediaSession:
         if len(pcm) != FRAME_BYTES:
             self.drops["capture-frame-size"] += 1
             return
-        payload = self._encoder.encode(SILENCE if self._muted else pcm)
-        timestamp = self._ts
-        self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
-        if self._dtx and len(payload) <= 2:
-            # DTX: nothing worth sending; the next real packet starts a talkspurt (marker).
-            self._marker = True
+        made = self._out.packetize(pcm, self._muted)
+        if made is None:
             return
-        # The fixed 12-byte header packed directly (hot path: RtpPacket's checks cost more than the packing).
-        if self._red is not None and self._red_pt is not None:
-            payload = self._red.encode(payload, timestamp)
-            marker_pt = self._red_pt | (0x80 if self._marker else 0)
-        else:
-            marker_pt = self._pt | (0x80 if self._marker else 0)
-        header = _RTP_HEADER.pack(0x80, marker_pt, self._seq, timestamp, self._ssrc)
-        self._marker = False
-        self._seq = (self._seq + 1) & 0xFFFF
+        packet, payload_len, timestamp = made
         try:
-            protected = self._tx.protect(header + payload)
+            protected = self._tx.protect(packet)
         except SrtpError as exc:  # e.g. the key's packet limit: count it, the call goes on silent
             self.drops[f"srtp-protect-{exc.reason}"] += 1
             return
         self._transport.sendto(protected, self._remote)
-        self.stats_core.on_sent(len(payload), timestamp, now)
+        self.stats_core.on_sent(payload_len, timestamp, now)
 
     def _playout(self, now: float) -> None:
-        """Play one 20 ms frame. Packets are decoded whole, whatever they last (10/20/40/60 ms): decoded audio
-        waits in a small queue; the jitter buffer is asked for the next packet whenever under 20 ms remain."""
-        if self._rx is None:
-            return
-        out = self._played
-        for _ in range(_MAX_POPS_PER_TICK):
-            if len(out) >= FRAME_BYTES:
-                break
-            out += self._next_decoded(now)
-        if len(out) < FRAME_BYTES:
-            out += bytes(FRAME_BYTES - len(out))
-        frame = bytes(out[:FRAME_BYTES])
-        del out[:FRAME_BYTES]
-        self._sink.write_frame(frame)
-
-    def _next_decoded(self, now: float) -> bytes:
-        jitter = self._jitter
-        out = jitter.pop(now * 1000.0)
-        samples = jitter.frame_samples
-        pcm: bytes
-        try:
-            if out.kind is PlayoutKind.PLAY and out.payload is not None:
-                pcm = self._decoder.decode(out.payload)
-                self._decoded_any = True
-            elif out.kind is PlayoutKind.FEC and out.payload is not None:
-                pcm = self._decoder.decode_fec(out.payload, samples)
-            elif out.kind is PlayoutKind.CONCEAL and self._decoded_any:
-                pcm = self._decoder.conceal(samples)
-            else:
-                pcm = bytes(2 * samples)
-        except CodecError:
-            self.drops["undecodable"] += 1
-            pcm = self._decoder.conceal(samples) if self._decoded_any else bytes(2 * samples)
-        if jitter.wants_level:
-            jitter.note_level(_is_quiet(pcm))
-        return pcm
+        if self._rx is not None:
+            self._sink.write_frame(self._in.frame(now))
 
     # --- receiving ---
 
@@ -486,7 +396,7 @@ class MediaSession:
         except RtpParseError as exc:
             self.drops[f"rtp-{exc.reason}"] += 1
             return
-        if packet.payload_type not in self._rx_pts and packet.payload_type != self._red_pt:
+        if not self._in.accepts(packet.payload_type):
             self.drops["payload-type"] += 1
             return
         if addr != self._remote and addr is not None and self._remote is not None:
@@ -497,34 +407,7 @@ class MediaSession:
                 self._on_first_srtp()
         now = self._clock()
         self.stats_core.on_received(packet, now)
-        if packet.payload_type == self._red_pt:
-            self._push_red(packet, now)
-        else:
-            self._jitter.push(packet, now * 1000.0)
-
-    def _push_red(self, packet: RtpPacket, now: float) -> None:
-        """Each block of a RED packet as the packet it stands for (older ones first; copies of frames already
-        here are the jitter buffer's duplicates)."""
-        try:
-            blocks = red.parse(packet.payload, packet.payload_type)
-        except red.RedError as exc:
-            self.drops[f"red-{exc.reason}"] += 1
-            return
-        frame = self._jitter.frame_samples
-        for block in blocks:
-            if block.payload_type not in self._rx_pts or not block.payload:
-                self.drops["red-block-payload-type" if block.payload else "red-empty-block"] += 1
-                continue
-            back = round(block.ts_offset / frame)
-            if back and block.ts_offset != back * frame:
-                self.drops["red-offset"] += 1
-                continue
-            copy = RtpPacket(block.payload_type, (packet.sequence - back) & 0xFFFF,
-                             (packet.timestamp - block.ts_offset) & 0xFFFFFFFF, packet.ssrc, block.payload,
-                             marker=packet.marker and not back)
-            self._jitter.push(copy, now * 1000.0)
-            if back:
-                self.counters["red_blocks"] += 1
+        self._in.push(packet, now)
 
     def _on_rtcp(self, data: bytes) -> None:
         rx = self._rtcp_rx if self._rtcp_own_keys else self._rx
@@ -548,25 +431,9 @@ class MediaSession:
             elif isinstance(report, SenderReport | ReceiverReport):
                 for block in report.reports:
                     if block.ssrc == self._ssrc:
-                        self._follow_reported_loss(block.fraction_lost)
-
-    def _follow_reported_loss(self, fraction_lost: int) -> None:
-        pct = math.ceil(fraction_lost * 100 / 256)
-        if pct > 0:
-            self._clean_reports = 0
-            self._encoder.set_expected_loss(max(MIN_EXPECTED_LOSS_PCT, min(MAX_EXPECTED_LOSS_PCT, pct)))
-        else:
-            self._clean_reports += 1
-            if self._clean_reports >= _CLEAN_REPORTS_TO_RELAX:
-                self._encoder.set_expected_loss(0)
-        if self._red is not None:
-            self._red.set_distance(self._red_distance())
+                        self._out.follow_reported_loss(block.fraction_lost)
 
     # --- RTCP ---
-
-    def _rtcp_delay(self) -> float:
-        # RFC 3550 §6.3.1: randomise to [0.5, 1.5] × the interval so peers do not synchronise.
-        return self._rtcp_interval * (0.5 + random.random())
 
     def _send_rtcp(self, bye: bool = False) -> None:
         sender, transport, remote = self._tx, self._transport, self._remote
@@ -576,18 +443,8 @@ class MediaSession:
         if sender is None or transport is None or remote is None:
             return
         now = self._clock()
-        ntp = _ntp_now()
-        report = self.stats_core.report_block(now)
-        blocks = () if report is None else (report,)
-        packets: list[Any] = [
-            SenderReport(self._ssrc, ntp, self._ts, self.stats_core.packets_sent & 0xFFFFFFFF,
-                         self.stats_core.octets_sent & 0xFFFFFFFF, blocks),
-            SourceDescription((SdesChunk(self._ssrc, ((_SDES_CNAME, self._cname),)),)),
-        ]
-        if bye:
-            packets.append(Bye((self._ssrc,)))
-        self.stats_core.on_sr_sent(ntp, now)
-        transport.sendto(sender.protect_rtcp(serialize_rtcp_compound(packets)), remote)
+        compound = sender_report(self._ssrc, self._cname, self._out.timestamp, self.stats_core, now, bye=bye)
+        transport.sendto(sender.protect_rtcp(compound), remote)
         self.counters["rtcp_sent"] += 1
 
     # --- stats ---
@@ -595,8 +452,8 @@ class MediaSession:
     def stats(self) -> dict[str, Any]:
         """The contract's stats fields (sent, received, lost, jitter_ms, rtt_ms, jitter_buffer_ms, mos) plus
         drop counts by reason and the jitter buffer's and devices' counters."""
-        snap = dict(self.stats_core.snapshot(self._clock(), jitter_buffer_ms=self._jitter.depth_ms))
-        jb = self._jitter
+        jb = self._in.jitter
+        snap = dict(self.stats_core.snapshot(self._clock(), jitter_buffer_ms=jb.depth_ms))
         names = ("played", "concealed", "fec_recovered", "late", "lost", "duplicates", "reordered", "dropped",
                  "forced_drops", "resyncs", "target_ms")
         snap["playout"] = {name: getattr(jb, name) for name in names}
@@ -604,9 +461,9 @@ class MediaSession:
         if self._rx is not None:
             snap["srtp_rejects"] = dict(self._rx.rejects)
         snap["counters"] = dict(self.counters)
-        snap["fec_expected_loss_pct"] = self._encoder.expected_loss_pct
-        snap["fec"] = self._encoder.fec
-        snap["red_distance"] = None if self._red is None else self._red.distance
+        snap["fec_expected_loss_pct"] = self._out.encoder.expected_loss_pct
+        snap["fec"] = self._out.encoder.fec
+        snap["red_distance"] = self._out.red_distance
         snap["payload_bytes_sent"] = self.stats_core.octets_sent
         for side, dev in (("capture", self._source), ("playback", self._sink)):
             dropped = getattr(dev, "dropped", None)
@@ -615,18 +472,7 @@ class MediaSession:
         return snap
 
 
-def _is_quiet(pcm: bytes) -> bool:
-    """Below speech level (a pause, room noise): where the jitter buffer may drop a frame unheard."""
-    samples = np.frombuffer(pcm, "<i2", len(pcm) // 2).astype(np.float32)
-    return bool(samples.size == 0 or float(np.dot(samples, samples)) < _QUIET_MEAN_SQUARE * samples.size)
-
-
 def _wake(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
     """From an audio thread: schedule `callback` on the loop without blocking; a closed loop is ignored."""
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(callback)
-
-
-def _ntp_now() -> int:
-    now = time.time() + _NTP_EPOCH_OFFSET
-    return (int(now) << 32 | int((now % 1) * (1 << 32))) & 0xFFFFFFFFFFFFFFFF

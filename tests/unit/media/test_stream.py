@@ -14,10 +14,13 @@ from tests.support.audio_check import dominant_frequency, rms_dbfs
 from tests.support.media_peer import forge_ahead
 from tests.support.relay import Impairment, UdpRelay
 from zcall.media.audio import FrameRing, SilenceSource, ToneSource
+from zcall.media.codec import OpusEncoder
+from zcall.media.packetizer import Packetizer
+from zcall.media.playout import is_quiet
 from zcall.media.rtp import RtpPacket
 from zcall.media.srtp import SrtpSender
 from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
-from zcall.media.stream import MediaSession, _is_quiet
+from zcall.media.stream import MediaSession
 
 KEY_A = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(50, 64)))
 KEY_B = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16, 32)), bytes(range(70, 84)))
@@ -335,27 +338,27 @@ def _tone_pcm(dbfs: float, hz: float = 440.0) -> bytes:
 
 def test_quiet_means_below_speech_level() -> None:
     # The jitter buffer drops a frame only after a run of these: a pause, never a syllable.
-    assert _is_quiet(bytes(1920)) and _is_quiet(b"")
-    assert _is_quiet(_tone_pcm(-50.0)) and _is_quiet(_tone_pcm(-46.0))
-    assert not _is_quiet(_tone_pcm(-44.0)) and not _is_quiet(_tone_pcm(-20.0))
-    assert not _is_quiet(_tone_pcm(-3.0, hz=12000.0))  # no overflow at full scale, any frequency
+    assert is_quiet(bytes(1920)) and is_quiet(b"")
+    assert is_quiet(_tone_pcm(-50.0)) and is_quiet(_tone_pcm(-46.0))
+    assert not is_quiet(_tone_pcm(-44.0)) and not is_quiet(_tone_pcm(-20.0))
+    assert not is_quiet(_tone_pcm(-3.0, hz=12000.0))  # no overflow at full scale, any frequency
     rng = np.random.default_rng(3)
     room = (rng.normal(0, 32768 * 10 ** (-60 / 20), 960)).astype("<i2").tobytes()
-    assert _is_quiet(room)
+    assert is_quiet(room)
 
 
 def test_fec_goes_off_only_after_several_clean_reports() -> None:
-    session = MediaSession(SilenceSource(), ListSink())
-    assert not session.stats()["fec"]
-    session._follow_reported_loss(26)  # about 10 %
-    assert session.stats()["fec"] and session.stats()["fec_expected_loss_pct"] == 11
-    session._follow_reported_loss(1)  # a trace of loss still asks for the minimum strength
-    assert session.stats()["fec_expected_loss_pct"] == 3
+    out = Packetizer(1, 111, OpusEncoder(32000, 9, True, False, 0), dtx=False)
+    assert not out.encoder.fec
+    out.follow_reported_loss(26)  # about 10 %
+    assert out.encoder.fec and out.encoder.expected_loss_pct == 11
+    out.follow_reported_loss(1)  # a trace of loss still asks for the minimum strength
+    assert out.encoder.expected_loss_pct == 3
     for _ in range(2):
-        session._follow_reported_loss(0)
-        assert session.stats()["fec"]
-    session._follow_reported_loss(0)
-    assert not session.stats()["fec"] and session.stats()["fec_expected_loss_pct"] == 0
+        out.follow_reported_loss(0)
+        assert out.encoder.fec
+    out.follow_reported_loss(0)
+    assert not out.encoder.fec and out.encoder.expected_loss_pct == 0
 
 
 @pytest.mark.parametrize("packet_ms", [10, 20, 40, 60])
