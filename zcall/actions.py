@@ -112,9 +112,10 @@ class RememberPeer:
 
 @dataclass(frozen=True)
 class FallBack:
-    """The LAN path did not ring: call the peer's server address instead."""
+    """The LAN path did not ring: call the peer's server address instead, expecting the same device."""
 
     aor: str
+    expected_zid: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,8 @@ class CallContext:
     cache: ZrtpCache
     local_ip: str
     emit: Callable[[events.Event], None]
-    fall_back: Callable[[str], None]  # call this server address instead (the LAN path did not ring)
+    # Call this server address instead, expecting this ZID there (the LAN path did not ring).
+    fall_back: Callable[[str, bytes | None], None]
     forget: Callable[[Call], None]  # the call ended: drop it
     volume: int = 100  # playback volume in percent for new calls
 
@@ -159,8 +160,8 @@ class Call:
             case act.SetSasVerified(verified):
                 if self.keys is not None:
                     self.keys.confirm_words(verified)
-            case act.FallBack(aor):
-                self.ctx.fall_back(aor)
+            case act.FallBack(aor, expected_zid):
+                self.ctx.fall_back(aor, expected_zid)
             case act.CloseMedia():
                 final = self.stats() if self.media is not None and self.media.secure else None
                 if final is not None:
@@ -218,16 +219,18 @@ class Call:
             self.opened.set_exception(exc)
             self.step(lambda now: self.core.media_failed(reason, now))
             return
+        ssrc = int.from_bytes(os.urandom(4), "big")
+        zrtp_keys = ZrtpKeying(self.ctx.zid, ssrc, self.id, settings.key_agreements, settings.sas_types)
         if self.core.dtls:
-            dtls_keys = DtlsKeying(self.ctx.identity, self.id)
+            # Between zcall units ZRTP runs over the DTLS-SRTP flow too, bound to it: the words on the server.
+            dtls_keys = DtlsKeying(self.ctx.identity, self.id, zrtp_keys)
             self.keys = dtls_keys
             local = LocalAudio(host=host, port=port, mode="dtls", fingerprint=dtls_keys.fingerprint(),
-                               rtcp_port=rtcp_port, red_payload_type=RED_PAYLOAD_TYPE)  # fmt: skip
+                               zrtp_hash=f"1.10 {zrtp_keys.hello_hash()}", rtcp_port=rtcp_port,
+                               red_payload_type=RED_PAYLOAD_TYPE)  # fmt: skip
             offerer = self.core.direction == "out"
             self.rtcp_dtls = RtcpDtls(self.ctx.identity, self.id, self.media, offerer, self._on_rtcp_alarm)
         else:
-            ssrc = int.from_bytes(os.urandom(4), "big")
-            zrtp_keys = ZrtpKeying(self.ctx.zid, ssrc, self.id, settings.key_agreements, settings.sas_types)
             self.keys = zrtp_keys
             local = LocalAudio(host=host, port=port, mode="zrtp", zrtp_hash=f"1.10 {zrtp_keys.hello_hash()}",
                                rtcp_port=rtcp_port, red_payload_type=RED_PAYLOAD_TYPE)  # fmt: skip
@@ -249,7 +252,7 @@ class Call:
         self.media.set_payload_type(remote.payload_type)
         self.media.set_red(remote.red_payload_type)  # None: the peer offered or took no RED, Opus FEC then
         expected = self.core.trust.expected_zid
-        if expected is not None and isinstance(self.keys, ZrtpKeying):
+        if expected is not None:
             # The trust cache is read before the exchange, for the device the user chose.
             self.keys.provide_secrets(expected, self._lookup_secrets(expected), self.now())
         self.keys.start(remote, self.core.direction == "out", self.now())
@@ -297,7 +300,7 @@ class Call:
 
     def _on_key_event(self, event: KeyEvent) -> None:
         if isinstance(event, SecretsWanted):
-            if isinstance(self.keys, ZrtpKeying):
+            if self.keys is not None:
                 self.keys.provide_secrets(event.peer_zid, self._lookup_secrets(event.peer_zid), self.now())
             return
         if isinstance(event, ReceiveKeys):

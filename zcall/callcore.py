@@ -255,6 +255,8 @@ class CallCore:
         """The people compared the words: a match verifies the peer; a difference revokes it and hangs up."""
         if self.state is not S.SECURE or self.trust.peer_zid is None:
             raise CallCommandError("no words to compare in this call")
+        if match and self.trust.unbound:
+            raise CallCommandError("equal words cannot vouch for this call: its encryption is not theirs")
         for action in self.trust.words(match):
             self._do(action)
         if not match:
@@ -274,7 +276,7 @@ class CallCore:
             if event.fatal:
                 reason = ALARM_REASONS.get(event.alert, event.alert.replace("_", " "))
                 self._hang_up(reason, EndCause.ALARM, now)
-            else:
+            elif event.mutes:
                 self.trust.alarm = True
         elif isinstance(event, KeyFailed):
             self._hang_up(event.reason, event.cause, now)
@@ -286,9 +288,9 @@ class CallCore:
         self._timers.pop(Timer.KEYS, None)
         secure = ready.secure
         if ready.zrtp is not None:
-            actions, identity_alarm = self.trust.met(ready.zrtp)
-            if identity_alarm is not None:
-                self._alert(AlertKind.IDENTITY_MISMATCH, identity_alarm)
+            actions, alarms = self.trust.met(ready.zrtp)
+            for kind, text in alarms:
+                self._alert(kind, text)
             for action in actions:
                 self._do(action)
             secure = replace(secure, verified=self.trust.verified)
@@ -311,7 +313,7 @@ class CallCore:
     def _fire(self, timer: Timer, now: float) -> None:
         if timer is Timer.FALLBACK and self.state is S.DIALING and self._fallback_aor is not None:
             self._hang_up("no answer on the LAN; calling through the server", EndCause.FALLBACK, now)
-            self._do(act.FallBack(self._fallback_aor))
+            self._do(act.FallBack(self._fallback_aor, self.trust.expected_zid))
         elif timer is Timer.RING and self.state is S.INCOMING:
             self._do(act.SendReject(480, "Temporarily Unavailable"))
             self._end("not answered", EndCause.NO_ANSWER, now)

@@ -8,6 +8,7 @@ microphone. The CallCore (zcall/callcore.py) owns one per call.
 from __future__ import annotations
 
 from zcall import actions as act
+from zcall.events import AlertKind
 from zcall.keying import ZrtpFacts
 from zcall.routing import looks_like_a_name
 
@@ -15,6 +16,11 @@ IDENTITY_TEXT = (
     "This is not the device you chose: {label} is {expected}, but the peer answered as {met}. The microphone "
     "stays muted. Read the words to each other; hang up if they differ."
 )
+UNBOUND_TEXT = (
+    "The words do not cover this call's encryption: the DTLS session at the other end is not ours, so "
+    "someone between the units (the server?) decrypts the audio. The microphone stays muted. Hang up."
+)
+Alarm = tuple[AlertKind, str]
 
 
 class CallTrust:
@@ -24,20 +30,29 @@ class CallTrust:
         self.peer_zid: bytes | None = None
         self.verified = False
         self.alarm = False  # identity or cache mismatch: the microphone waits for the words to match
+        self.unbound = False  # ZRTP is not bound to the DTLS session that keys the media: no words help
         self._pending: tuple[bytes, int] | None = None  # a new secret held back after a mismatch
         self._stored = False  # this call stored a new secret (rolled back if the words differ)
 
-    def met(self, facts: ZrtpFacts) -> tuple[list[act.Action], str | None]:
-        """ZRTP finished with this peer: the actions for the cache, and an identity alarm's text if any."""
+    def met(self, facts: ZrtpFacts) -> tuple[list[act.Action], list[Alarm]]:
+        """ZRTP finished with this peer: the actions for the cache, and the alarms to raise."""
         zid = self.peer_zid = facts.peer_zid
         # A trust entry is named after a unit, never after the URI that was dialled (the user can rename it).
         name = self.label if looks_like_a_name(self.label) else ""
         actions: list[act.Action] = [act.RememberPeer(zid, name)]
-        identity_alarm = None
+        alarms: list[Alarm] = []
         if self.expected_zid is not None and zid != self.expected_zid:
             self.alarm = True
             expected = self.expected_zid.hex()
-            identity_alarm = IDENTITY_TEXT.format(label=self.label, expected=expected, met=zid.hex())
+            text = IDENTITY_TEXT.format(label=self.label, expected=expected, met=zid.hex())
+            alarms.append((AlertKind.IDENTITY_MISMATCH, text))
+        if facts.channel_bound is False:
+            # The ZRTP peer may well be genuine, but the media is keyed by someone else's DTLS session. Both
+            # ends see this, so both leave the cache alone and it stays in step.
+            self.alarm = self.unbound = True
+            self.verified = False
+            alarms.append((AlertKind.CHANNEL_BINDING_MISMATCH, UNBOUND_TEXT))
+            return actions, alarms
         if facts.cache == "mismatch":
             # The new secret waits for the people's word; until then the device is not trusted.
             self.alarm = True
@@ -50,13 +65,15 @@ class CallTrust:
         # Verified needs both sides' V flags over a matching secret chain (RFC 6189 §7.1), and no alarm.
         both_said_so = facts.cached_verified and facts.peer_verified
         self.verified = facts.cache == "match" and both_said_so and not self.alarm
-        return actions, identity_alarm
+        return actions, alarms
 
     def words(self, match: bool) -> list[act.Action]:
         """The people compared the words: a match adopts the secret and verifies the device; a difference
         revokes trust and undoes the secret this call stored."""
         assert self.peer_zid is not None
         zid = self.peer_zid
+        if self.unbound and match:
+            return []  # equal words vouch for ZRTP, not for the DTLS keys the audio uses
         if not match:
             self._pending = None
             self.verified = False

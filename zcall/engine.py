@@ -199,8 +199,10 @@ class Phone:
         """Whether LAN peers can still show up (discovery runs)."""
         return self.peers.discovery is not None
 
-    async def call(self, target: str) -> str:
+    async def call(self, target: str, expected_zid: bytes | None = None) -> str:
         route = self.resolve_target(target)
+        if expected_zid is not None:  # the same device, reached another way: ZRTP must meet it there too
+            route = replace(route, expected_zid=expected_zid)
         if route.leg.ua is None:
             raise PhoneError("the phone is not started")
         if self.calls.busy:
@@ -222,11 +224,11 @@ class Phone:
             raise PhoneError(f"cannot open the call's audio or media port: {exc}") from exc
         return call.id
 
-    def _fall_back(self, aor: str) -> None:
+    def _fall_back(self, aor: str, expected_zid: bytes | None) -> None:
         """A LAN peer that did not even ring: reach it through the server instead (DTLS-SRTP)."""
         if self.server is None or not self.server.registered.is_set():
             return
-        task = asyncio.get_running_loop().create_task(self.call(f"sips:{aor}"))
+        task = asyncio.get_running_loop().create_task(self.call(f"sips:{aor}", expected_zid))
         task.add_done_callback(self._report_failed_call)
 
     def _report_failed_call(self, task: asyncio.Task[str]) -> None:

@@ -127,6 +127,9 @@ class Secure(Event):
     verified: bool | None = None
     # DTLS only
     fingerprint_ok: bool | None = None
+    # Whether this call has words to compare: always on the LAN; on the server path only when ZRTP ran
+    # with the peer over the DTLS-SRTP flow (a peer without ZRTP: false, and no ZRTP fields).
+    verifiable: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,23 @@ Both are sans-I/O cores with their own events; a KeyAgreement wraps one and repo
 the call core: keys are ready (with what the user is shown), an alarm (someone may be in the middle), or a
 failure. The adapters read no clock and do no I/O: retained secrets for ZRTP come from a lookup the shell
 gives (it reads the trust cache), and packets go out through `datagrams_to_send`.
+
+On the server path DtlsKeying may carry a ZrtpKeying: when the peer's SDP has a=zrtp-hash, a ZRTP exchange
+runs over the same flow once DTLS-SRTP is done, with the DTLS session's exporter value as its auxiliary
+secret. It gives the words and the cache as on the LAN; the SRTP keys stay DTLS's.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from zcall import dtls, events
 from zcall.events import AlertKind, EndCause
 from zcall.identity import Identity
+from zcall.media.demux import PacketKind, classify
 from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 from zcall.sip.sdp import AudioParams
 from zcall.zrtp import events as zrtp_events
@@ -34,6 +40,9 @@ class ZrtpFacts:
     peer_verified: bool  # the peer's V flag in its Confirm
     new_rs1: bytes | None = field(repr=False)
     rs1_expires_in: int
+    # On the server path: whether ZRTP's auxiliary secret (the DTLS exporter value) matched the peer's.
+    # False means two DTLS sessions (someone terminates DTLS in between); None: nothing to bind (the LAN).
+    channel_bound: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class KeyAlarm:
     alert: AlertKind
     message: str
     fatal: bool  # the key agreement is over; otherwise keys may still come (cache mismatch)
+    mutes: bool = True  # the microphone waits for the words (nothing to wait for on a call without words)
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,12 @@ FINGERPRINT_TEXT = (
     "call. It was ended before any audio was sent."
 )
 PEER_NO_ZRTP = "peer does not support ZRTP"
+DOWNGRADE_TEXT = (
+    "This device was verified, but this call has no words to compare (its ZRTP did not run over the "
+    "server): the server or someone on the way may be in the middle. Say nothing you would not say in the "
+    "clear, or hang up."
+)
+MAX_EARLY_ZRTP = 8  # ZRTP packets held while our DTLS handshake finishes (the peer's may finish first)
 
 
 class KeyAgreement(Protocol):
@@ -101,6 +117,7 @@ class KeyAgreement(Protocol):
     def get_timer(self) -> float | None: ...
     def handle_timer(self, now: float) -> None: ...
     def next_event(self) -> KeyEvent | None: ...
+    def provide_secrets(self, peer_zid: bytes, secrets: RetainedSecrets | None, now: float) -> None: ...
     def confirm_words(self, verified: bool) -> None: ...
     def srtp_received(self, now: float) -> None: ...
     def close(self, now: float) -> None: ...
@@ -117,9 +134,15 @@ class ZrtpKeying:
             zid, ssrc=ssrc, key_agreements=tuple(key_agreements), sas_types=tuple(sas_types)
         )
         self._call_id = call_id
+        self._bound = False  # an auxiliary secret binds this exchange to a DTLS session
 
     def hello_hash(self) -> str:
         return self.session.hello_hash()
+
+    def bind_channel(self, value: bytes) -> None:
+        """Require the peer to hold this value too (ZRTP's auxiliary secret): before start()."""
+        self.session.set_aux_secret(value)
+        self._bound = True
 
     def start(self, remote: AudioParams, offerer: bool, now: float) -> None:
         if remote.zrtp_hash:
@@ -181,7 +204,7 @@ class ZrtpKeying:
             id=self._call_id, method="zrtp", srtp_profile=ready.srtp_profile, sas=ready.sas_text,
             sas_type="B256" if ready.sas_type == "B256" else "B32", sas_words=tuple(ready.sas_words),
             hash=ready.hash, cipher=ready.cipher, auth=ready.auth, key_agreement=ready.key_agreement,
-            peer_zid=ready.peer_zid.hex(), cache=cache, verified=False,
+            peer_zid=ready.peer_zid.hex(), cache=cache, verified=False, verifiable=True,
         )  # fmt: skip
         facts = ZrtpFacts(
             peer_zid=ready.peer_zid,
@@ -190,6 +213,7 @@ class ZrtpKeying:
             peer_verified=ready.peer_verified,
             new_rs1=ready.new_rs1,
             rs1_expires_in=ready.rs1_expires_in,
+            channel_bound=ready.aux_secret == "match" if self._bound else None,
         )
         return KeysReady(
             tx=SrtpKeys(profile, ready.local_key, ready.local_salt),
@@ -200,18 +224,40 @@ class ZrtpKeying:
 
 
 class DtlsKeying:
-    """DTLS-SRTP (RFC 5763/5764) for one call: a=setup picks the roles, the SDP fingerprint pins the peer."""
+    """DTLS-SRTP (RFC 5763/5764) for one call: a=setup picks the roles, the SDP fingerprint pins the peer.
 
-    def __init__(self, identity: Identity, call_id: str) -> None:
+    With `zrtp` (between zcall units), and when the peer's SDP carries a=zrtp-hash too, the keys wait for a
+    ZRTP exchange over the same flow, bound to this DTLS session by its exporter value (ZRTP's auxiliary
+    secret, which both ends require): its words, cache state and alarms come with the DTLS keys. A peer
+    that does not speak ZRTP gets a call without words (`verifiable` false); if it was verified, that is a
+    `downgrade`."""
+
+    def __init__(self, identity: Identity, call_id: str, zrtp: ZrtpKeying | None = None) -> None:
         self._identity = identity
         self._call_id = call_id
         self.session: dtls.DtlsSrtpSession | None = None
         self._failed: KeyFailed | None = None  # the roles could not be agreed
+        self.zrtp = zrtp
+        self._remote: AudioParams | None = None  # set by start(); a=zrtp-hash there asks for the words
+        self._offerer = False
+        self._dtls_keys: dtls.DtlsSecure | None = None  # held while ZRTP runs
+        self._zrtp_running = False
+        self._keys_out = False  # KeysReady was reported
+        self._early_zrtp: deque[bytes] = deque(maxlen=MAX_EARLY_ZRTP)
+        self._was_verified = False  # the trust cache said verified for the device this call was made for
+        self._events: deque[KeyEvent] = deque()
 
     def fingerprint(self) -> str:
         return dtls.fingerprint_of(self._identity.certificate)
 
+    def hello_hash(self) -> str | None:
+        return self.zrtp.hello_hash() if self.zrtp is not None else None
+
+    def _words_expected(self) -> bool:
+        return self.zrtp is not None and self._remote is not None and bool(self._remote.zrtp_hash)
+
     def start(self, remote: AudioParams, offerer: bool, now: float) -> None:
+        self._remote, self._offerer = remote, offerer
         local_setup = "actpass" if offerer else dtls.answer_setup(remote.setup or "actpass")
         try:
             role = dtls.role_for(local_setup, remote.setup or "actpass", offerer)
@@ -222,11 +268,13 @@ class DtlsKeying:
         if self.session is not None and self.session.role == role:
             # The answerer's ClientHello beat its SDP answer here: it has been answered; now pin the peer.
             self.session.set_remote_fingerprint(fingerprints, now)
+            self._step(now)
             return
         cert, key = self._identity.certificate, self._identity.private_key
         self.session = dtls.DtlsSrtpSession(role, cert, key, fingerprints)
         if role == "client":
             self.session.start(now)
+        self._step(now)
 
     def accept_early(self) -> None:
         """Offering actpass, the answerer usually goes active and its ClientHello may arrive before its
@@ -235,27 +283,55 @@ class DtlsKeying:
             cert, key = self._identity.certificate, self._identity.private_key
             self.session = dtls.DtlsSrtpSession("server", cert, key)
 
+    def provide_secrets(self, peer_zid: bytes, secrets: RetainedSecrets | None, now: float) -> None:
+        # Up front, for the device the user chose: if it was verified, a call without words is a downgrade.
+        self._was_verified |= secrets is not None and secrets.verified
+        if self.zrtp is not None:
+            self.zrtp.provide_secrets(peer_zid, secrets, now)
+            self._step(now)
+
     def receive(self, data: bytes, now: float) -> None:
-        if self.session is not None:
+        if classify(data) is PacketKind.ZRTP:
+            if self._zrtp_running and self.zrtp is not None:
+                self.zrtp.receive(data, now)
+            elif self.zrtp is not None and self._dtls_keys is None and (
+                self._remote is None or self._words_expected()
+            ):
+                self._early_zrtp.append(data)  # the peer's DTLS finished first: its Hello waits for ours
+        elif self.session is not None:
             self.session.receive(data, now)
+        self._step(now)
 
     def datagrams_to_send(self, now: float) -> list[bytes]:
-        return self.session.datagrams_to_send(now) if self.session is not None else []
+        out = self.session.datagrams_to_send(now) if self.session is not None else []
+        if self._zrtp_running and self.zrtp is not None:
+            out += self.zrtp.datagrams_to_send(now)
+        return out
 
     def get_timer(self) -> float | None:
-        return self.session.get_timer() if self.session is not None else None
+        timers = [self.session.get_timer() if self.session is not None else None]
+        if self._zrtp_running and self.zrtp is not None:
+            timers.append(self.zrtp.get_timer())
+        return min((t for t in timers if t is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
         if self.session is not None:
             self.session.handle_timer(now)
+        if self._zrtp_running and self.zrtp is not None:
+            self.zrtp.handle_timer(now)
+        self._step(now)
 
     def confirm_words(self, verified: bool) -> None:
-        pass  # no words on a DTLS-only call
+        if self.zrtp is not None:
+            self.zrtp.confirm_words(verified)
 
     def srtp_received(self, now: float) -> None:
-        pass
+        pass  # DTLS keys the media: SRTP says nothing about ZRTP's Conf2ACK
 
     def close(self, now: float) -> None:
+        if self.zrtp is not None:
+            self.zrtp.close(now)
+        self._zrtp_running = False
         if self.session is not None:
             self.session.close(now)  # close_notify, so the peer stops at once
 
@@ -263,15 +339,66 @@ class DtlsKeying:
         if self._failed is not None:
             failed, self._failed = self._failed, None
             return failed
+        return self._events.popleft() if self._events else None
+
+    def _step(self, now: float) -> None:
+        """Act on what the two cores reported (both are fed and timed alike, with the shell's `now`)."""
         while self.session is not None and (event := self.session.next_event()) is not None:
-            if isinstance(event, dtls.DtlsSecure):
-                secure = events.Secure(
-                    id=self._call_id, method="dtls-srtp", srtp_profile=event.srtp_profile,
-                    fingerprint_ok=event.peer_fingerprint_ok,
-                )  # fmt: skip
-                return KeysReady(event.sender_keys(), event.receiver_keys(), secure)
-            if isinstance(event, dtls.FingerprintMismatch):
-                return KeyAlarm(AlertKind.FINGERPRINT_MISMATCH, FINGERPRINT_TEXT, fatal=True)
-            if isinstance(event, dtls.DtlsFailed):
-                return KeyFailed(f"DTLS-SRTP failed: {event.reason}")
-        return None
+            self._on_dtls(event, now)
+        while self._zrtp_running and self.zrtp is not None and (zrtp_event := self.zrtp.next_event()):
+            self._on_zrtp(zrtp_event)
+
+    def _on_dtls(self, event: dtls.DtlsEvent, now: float) -> None:
+        if isinstance(event, dtls.DtlsSecure):
+            self._dtls_keys = event
+            if self._words_expected():
+                self._start_zrtp(event.channel_binding, now)
+            else:
+                self._without_words()
+        elif isinstance(event, dtls.FingerprintMismatch):
+            self._events.append(KeyAlarm(AlertKind.FINGERPRINT_MISMATCH, FINGERPRINT_TEXT, fatal=True))
+        elif isinstance(event, dtls.DtlsFailed):
+            self._events.append(KeyFailed(f"DTLS-SRTP failed: {event.reason}"))
+
+    def _start_zrtp(self, binding: bytes, now: float) -> None:
+        assert self.zrtp is not None and self._remote is not None
+        self.zrtp.bind_channel(binding)
+        self._zrtp_running = True
+        self.zrtp.start(self._remote, self._offerer, now)
+        while self._early_zrtp:
+            self.zrtp.receive(self._early_zrtp.popleft(), now)
+
+    def _on_zrtp(self, event: KeyEvent) -> None:
+        if self._keys_out and isinstance(event, KeysReady | KeyFailed):
+            return
+        if isinstance(event, KeysReady) and event.zrtp is not None:
+            assert self._dtls_keys is not None
+            keys = self._dtls_keys
+            secure = replace(
+                event.secure, method="dtls-srtp", srtp_profile=keys.srtp_profile, cipher=None, auth=None,
+                fingerprint_ok=keys.peer_fingerprint_ok,
+            )  # fmt: skip
+            self._keys_out = True
+            self._events.append(KeysReady(keys.sender_keys(), keys.receiver_keys(), secure, event.zrtp))
+        elif isinstance(event, KeyFailed):
+            # The peer said it speaks ZRTP and it did not happen (dropped on the way, or it failed): the
+            # call goes on keyed by DTLS, without words, and says so.
+            self._zrtp_running = False
+            self._without_words()
+        elif isinstance(event, KeyAlarm) and event.fatal:
+            self._keys_out = True  # the call ends on it; the ZRTP failure that follows changes nothing
+            self._events.append(event)
+        elif not isinstance(event, ReceiveKeys):  # SRTP keys stay DTLS's
+            self._events.append(event)  # SecretsWanted for the shell; cache or Hello-hash alarms
+
+    def _without_words(self) -> None:
+        keys = self._dtls_keys
+        assert keys is not None
+        if self._was_verified:
+            self._events.append(KeyAlarm(AlertKind.DOWNGRADE, DOWNGRADE_TEXT, fatal=False, mutes=False))
+        secure = events.Secure(
+            id=self._call_id, method="dtls-srtp", srtp_profile=keys.srtp_profile,
+            fingerprint_ok=keys.peer_fingerprint_ok, verifiable=False,
+        )  # fmt: skip
+        self._keys_out = True
+        self._events.append(KeysReady(keys.sender_keys(), keys.receiver_keys(), secure))

@@ -8,6 +8,9 @@ stderr log stays in that directory for debugging.
 Routing keeps every request on the connection the user registered or called from (nathelper's contact alias),
 so user agents never need to accept incoming TLS connections.
 
+`sdp_edits` makes it a tampering server: textops substitutions ("/regex/replacement/flags") applied to the
+SDP of new INVITEs (`offer`) and of their replies (`answer`), e.g. to point media at a man in the middle.
+
 `own_users_only=True` makes it a stricter, common PBX setup: a new request must come From the domain itself
 (sip:user@realm, else 403), and every INVITE is challenged and logged ("zcall-challenge"/"zcall-accepted").
 """
@@ -38,14 +41,30 @@ _MODULES = (
 _SAFE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+@dataclass(frozen=True)
+class SdpEdits:
+    """textops subst expressions for offers (new INVITEs) and answers (their replies)."""
+
+    offer: tuple[str, ...] = ()
+    answer: tuple[str, ...] = ()
+
+    def lines(self, which: str) -> str:
+        edits = self.offer if which == "offer" else self.answer
+        if not edits:
+            return ""
+        calls = "".join(f"        subst_body('{edit}');\n" for edit in edits)
+        return f'    if (has_body("application/sdp")) {{\n{calls}    }}\n'
+
+
 class KamailioError(RuntimeError):
     """Kamailio did not start, or stopped unexpectedly."""
 
 
 def _config(
     host: Host, users: dict[str, str], udp_port: int, tls_port: int, realm: str, rundir: Path,
-    own_users_only: bool = False,
+    own_users_only: bool = False, sdp_edits: SdpEdits | None = None,
 ) -> str:  # fmt: skip
+    edits = sdp_edits or SdpEdits()
     for name, password in users.items():
         if not _SAFE.fullmatch(name) or not _SAFE.fullmatch(password):
             raise ValueError(f"user {name!r}: names and passwords must match {_SAFE.pattern}")
@@ -118,7 +137,7 @@ request_route {{
     # Replies and in-dialog requests must find the caller on the connection it used.
     set_contact_alias();
     if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
-    route(RELAY);
+{edits.lines("offer")}    route(RELAY);
 }}
 
 route[REGISTRAR] {{
@@ -156,7 +175,7 @@ route[RELAY] {{
 
 onreply_route[NATREPLY] {{
     if (is_present_hf("Contact")) {{ set_contact_alias(); }}
-}}
+{edits.lines("answer")}}}
 """
 
 
@@ -195,6 +214,7 @@ class Kamailio:
         start_timeout: float = 10.0,
         quickack: bool = False,
         own_users_only: bool = False,
+        sdp_edits: SdpEdits | None = None,
     ) -> None:
         require_binary("kamailio")
         self.host = host
@@ -211,7 +231,7 @@ class Kamailio:
         self.log_path = self.dir / "kamailio.log"
         self.pid_path = self.dir / "kamailio.pid"
         (self.dir / "tls.cfg").write_text(_tls_config(cert, key, ca))
-        config = _config(host, self.users, udp_port, tls_port, realm, self.dir, own_users_only)
+        config = _config(host, self.users, udp_port, tls_port, realm, self.dir, own_users_only, sdp_edits)
         self.config_path.write_text(config)
         self._proc: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None  # set by stop(); 0 is a clean shutdown
@@ -341,14 +361,14 @@ class SipServer:
 @contextlib.contextmanager
 def sip_server(
     host: Host, users: dict[str, str], workdir: Path, dns_name: str = "sip.zcall.test", *,
-    quickack: bool = False, own_users_only: bool = False,
+    quickack: bool = False, own_users_only: bool = False, sdp_edits: SdpEdits | None = None,
 ) -> Iterator[SipServer]:  # fmt: skip
     """A fresh CA, a server certificate for `host`'s IP and `dns_name`, and Kamailio serving it."""
     ca = CertificateAuthority(workdir / "pki")
     cert = ca.server_cert(host.ip, dns_name)
     kam = Kamailio(
         host, users, cert=cert.cert_path, key=cert.key_path, ca=ca.cert_path, workdir=workdir / "kamailio",
-        quickack=quickack, own_users_only=own_users_only,
+        quickack=quickack, own_users_only=own_users_only, sdp_edits=sdp_edits,
     )
     with kam:
         yield SipServer(kam, ca, cert, dns_name)

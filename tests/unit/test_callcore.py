@@ -156,12 +156,13 @@ def test_an_unusable_answer_hangs_up() -> None:
 
 
 def test_a_lan_peer_that_does_not_ring_is_called_through_the_server() -> None:
-    bench = outgoing(fallback_aor="bob@example.org")
+    bench = outgoing(fallback_aor="bob@example.org", expected_zid=PEER_ZID)
     bench.core.media_opened(LOCAL, "1", 0.0)
     bench.drain()
     assert bench.tick(2.9) == []
     bench.tick(0.2)
-    assert bench.of(act.FallBack) == [act.FallBack("bob@example.org")]
+    # The same device is expected there: its ZID (and whether it was verified) goes with the new call.
+    assert bench.of(act.FallBack) == [act.FallBack("bob@example.org", PEER_ZID)]
     assert bench.ended().cause is EndCause.FALLBACK
 
 

@@ -98,3 +98,21 @@ def test_fuzz_decode(line: str) -> None:
         events.decode(line)
     except events.EventDecodeError:
         pass
+
+
+def test_secure_on_the_server_path_says_whether_it_has_words() -> None:
+    with_words = events.Secure(
+        id="c3", method="dtls-srtp", srtp_profile="AEAD_AES_128_GCM", sas="a b", sas_type="B256",
+        sas_words=("a", "b"), hash="S256", key_agreement="X255", peer_zid="22" * 12, cache="match",
+        verified=True, fingerprint_ok=True, verifiable=True,
+    )  # fmt: skip
+    without = events.Secure(
+        id="c4", method="dtls-srtp", srtp_profile="AEAD_AES_128_GCM", fingerprint_ok=True, verifiable=False
+    )
+    assert json.loads(with_words.to_json())["verifiable"] is True
+    assert json.loads(without.to_json()) == {
+        "event": "secure", "id": "c4", "method": "dtls-srtp", "srtp_profile": "AEAD_AES_128_GCM",
+        "fingerprint_ok": True, "verifiable": False,
+    }  # fmt: skip
+    for event in (with_words, without):
+        assert events.decode(event.to_json()) == event

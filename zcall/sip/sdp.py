@@ -429,7 +429,7 @@ def _local_media(
     if rtcp_mux:
         media.attributes.append(("rtcp-mux", None))
     media.attributes.append((direction, None))
-    if local.mode == "zrtp" and local.zrtp_hash:
+    if local.zrtp_hash:  # on the server path too, beside a=fingerprint: zcall units add ZRTP's words there
         media.attributes.append(("zrtp-hash", local.zrtp_hash))
     if local.mode == "dtls" and local.fingerprint:
         media.attributes.append(("fingerprint", local.fingerprint))
