@@ -66,13 +66,16 @@ class Offer:
 
     def choose(self, hello: m.Hello) -> Choice:
         """The initiator's pick from the peer's Hello; Abort when a kind has nothing in common."""
-        kas = tuple(name(v) for v in hello.key_agreements)
-        ka = crypto.choose_key_agreement(self.key_agreements, kas)
+        ours, theirs = self.key_agreements, tuple(name(v) for v in hello.key_agreements)
+        if not ("S384" in self.hashes and wire("S384") in hello.hashes):
+            # §5.1.5: EC38 MUST use SHA-384. Both ends drop it by the same rule, so they still agree (§4.1.2).
+            ours, theirs = _without_ec38(ours), _without_ec38(theirs)
+        ka = crypto.choose_key_agreement(ours, theirs)
         if ka is None:
             raise Abort(ZrtpErrorCode.KEY_AGREEMENT, "no key agreement in common")
         hash_order, cipher_order = self.hashes, self.ciphers
-        if ka == "EC38":  # §5.1.5: a 384-bit curve calls for SHA-384 and AES-256 when both have them
-            hash_order = tuple(sorted(hash_order, key=lambda h: h != "S384"))
+        if ka == "EC38":  # a 384-bit curve takes SHA-384, and AES-256 when both have it (§5.1.5)
+            hash_order = ("S384",)
             cipher_order = tuple(sorted(cipher_order, key=lambda c: c != "AES3"))
         return Choice(
             hash=_first(hash_order, hello.hashes, ZrtpErrorCode.HASH, "hash"),
@@ -98,7 +101,13 @@ class Offer:
         )
         if choice.sas not in self.sas_types:
             raise Abort(ZrtpErrorCode.SAS, f"SAS type {choice.sas!r} not offered")
+        if choice.key_agreement == "EC38" and choice.hash != "S384":
+            raise Abort(ZrtpErrorCode.HASH, "EC38 needs the S384 hash (RFC 6189 §5.1.5)")
         return choice
+
+
+def _without_ec38(kas: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(ka for ka in kas if ka != "EC38")
 
 
 def _first(ours: tuple[str, ...], theirs: tuple[bytes, ...], code: ZrtpErrorCode, what: str) -> str:

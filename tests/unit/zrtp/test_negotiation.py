@@ -12,6 +12,7 @@ from zcall.zrtp.errors import Abort, ZrtpErrorCode
 from zcall.zrtp.negotiation import Choice, Offer, name, wire
 
 DEFAULT = Offer(("S256", "S384"), ("AES1", "AES3"), ("HS80", "HS32"), ("X255", "DH3k"), ("B256", "B32"))
+DEFAULT_EC38 = Offer(DEFAULT.hashes, DEFAULT.ciphers, DEFAULT.auths, ("EC38", "X255"), DEFAULT.sas_types)
 
 
 def _hello(offer: Offer) -> m.Hello:
@@ -81,6 +82,25 @@ def test_choose_ec38_prefers_sha384_and_aes256() -> None:
     assert ours.choose(_hello(ours)) == Choice("S384", "AES3", "HS80", "EC38", "B32")
 
 
+def test_ec38_is_only_chosen_with_sha384() -> None:
+    # §5.1.5: with EC38 the negotiated hash MUST be SHA-384; without S384 on both sides, EC38 is passed over.
+    ours = Offer(("S256", "S384"), ("AES1", "AES3"), ("HS80",), ("EC38", "X255"), ("B32",))
+    peer = Offer(("S256",), ("AES1", "AES3"), ("HS80",), ("EC38", "X255"), ("B32",))
+    assert ours.choose(_hello(peer)) == Choice("S256", "AES1", "HS80", "X255", "B32")
+    assert peer.choose(_hello(ours)) == Choice("S256", "AES1", "HS80", "X255", "B32")  # both ends agree
+    only_ec38 = Offer(("S256",), ("AES1",), ("HS80",), ("EC38",), ("B32",))
+    with pytest.raises(Abort) as info:
+        ours.choose(_hello(only_ec38))
+    assert info.value.code == ZrtpErrorCode.KEY_AGREEMENT
+
+
+def test_accept_refuses_ec38_with_a_256_bit_hash() -> None:
+    with pytest.raises(Abort) as info:
+        DEFAULT_EC38.accept(_commit(Choice("S256", "AES3", "HS80", "EC38", "B32")))
+    assert info.value.code == ZrtpErrorCode.HASH
+    assert DEFAULT_EC38.accept(_commit(Choice("S384", "AES3", "HS80", "EC38", "B32"))).hash == "S384"
+
+
 @pytest.mark.parametrize(
     ("peer", "code"),
     [
@@ -143,9 +163,15 @@ def test_a_choice_is_in_both_offers_and_the_peer_accepts_it(
     try:
         choice = ours.choose(_hello(theirs))
     except Abort as exc:
-        # Only when some kind really has nothing in common.
-        assert any(not set(a) & set(b) for a, b in zip(ours_lists, theirs_lists, strict=True)), exc.reason
+        # Only when some kind really has nothing in common (EC38 counts only with S384 on both sides).
+        usable_kas = set(ours_lists[3]) & set(theirs_lists[3])
+        if "S384" not in set(ours_lists[0]) & set(theirs_lists[0]):
+            usable_kas.discard("EC38")
+        common = [set(a) & set(b) for a, b in zip(ours_lists, theirs_lists, strict=True)]
+        assert not usable_kas or any(not c for c in common), exc.reason
         return
+    if choice.key_agreement == "EC38":
+        assert choice.hash == "S384"
     picked = (choice.hash, choice.cipher, choice.auth, choice.key_agreement, choice.sas)
     for value, a, b in zip(picked, ours_lists, theirs_lists, strict=True):
         assert value in a and value in b
