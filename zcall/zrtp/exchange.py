@@ -175,6 +175,12 @@ class Exchange:
         if not crypto.macs_equal(expected, msg.clear_mac):
             raise Drop("bad_mac")
 
+    def check_sasrelay(self, msg: m.SasRelay) -> None:
+        """SASrelay's MAC is keyed like the peer's confirm_mac, over its encrypted part (§5.13)."""
+        expected = crypto.mac64(self.choice.hash, self.peer_mac_key, msg.encrypted)
+        if not crypto.macs_equal(expected, msg.mac):
+            raise Drop("bad_mac")
+
     def make_confirm(self, verified_override: bool | None, cache_expiry: int) -> bytes:
         """Our Confirm (1 from the responder, 2 from the initiator), kept for retransmission."""
         keys = self.keys

@@ -24,7 +24,8 @@ needs_secrets=True) and waits (no Commit leaves, a received Commit is held) unti
 ZID. PeerIdentified is emitted either way, so the owner can compare the ZID with the one it chose.
 
 Forged packets: a Hello that does not match a=zrtp-hash, or differs from the one accepted, is dropped and
-counted in `drops`; once SECURE an Error is acknowledged and ignored. Protocol failures end in Failed.
+counted in `drops`, and so are a GoClear or SASrelay whose MAC fails (no answer); once SECURE an Error is
+acknowledged and ignored. Protocol failures end in Failed.
 
 This module holds the transitions only. The states are in states.py, the checks of a first Hello in
 hellocheck.py, the hash-chain checks in chain.py, the key exchange computations in exchange.py, algorithm
@@ -492,6 +493,16 @@ class ZrtpSession:
         x.check_goclear(msg)
         self._refuse_in_secure(ZrtpErrorCode.GOCLEAR_NOT_ALLOWED, now)
 
+    def _on_sasrelay(self, msg: m.SasRelay, now: float) -> None:
+        x, hello = self._x, self._peer_hello
+        if x is None or x.keys is None or hello is None:
+            raise Drop("unexpected")
+        x.check_sasrelay(msg)  # a forged one gets no answer: an Error could end the call at the peer
+        if hello.mitm:
+            self._refuse_in_secure(ZrtpErrorCode.UNTRUSTED_MITM, now)  # we enrol no trusted MiTM (§7.3)
+        else:
+            self._tx.send(m.RelayAck().encode())  # §5.13: from a non-MiTM it is acknowledged, not rendered
+
     def _refuse_in_secure(self, code: ZrtpErrorCode, now: float) -> None:
         """We never go clear and trust no MiTM: answer with Error but keep our SRTP keys (§5.9)."""
         if self._tx.retx is None:
@@ -529,8 +540,6 @@ _ROUTES: dict[bytes, Route[ZrtpSession, Any]] = {
     ),
     b"GoClear ": Route(m.GoClear, lambda z, msg, _, now: z._on_goclear(msg, now), frozenset({S.SECURE})),
     b"SASrelay": Route(
-        m.SasRelay,
-        lambda z, _msg, _, now: z._refuse_in_secure(ZrtpErrorCode.UNTRUSTED_MITM, now),
-        frozenset({S.SECURE}),
+        m.SasRelay, lambda z, msg, _, now: z._on_sasrelay(msg, now), frozenset({S.SECURE})
     ),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import itertools
@@ -471,13 +472,44 @@ def test_goclear_is_refused_and_keys_kept() -> None:
     assert a.drops["bad_mac"] == 1 and not a.datagrams_to_send(11.0)
 
 
-def test_sasrelay_refused() -> None:
-    a, _ = _secure_pair()
-    relay = m.SasRelay(bytes(8), bytes(16), bytes(40))
-    a.receive(encode_packet(1, 2, relay.encode()), 10.0)
+def _sasrelay_for(a: ZrtpSession) -> m.SasRelay:
+    """An SASrelay as a's peer could send it: MACed over its encrypted part like its confirm_mac (§5.13)."""
+    x = a._x
+    assert x is not None and x.keys is not None
+    encrypted = bytes(40)
+    return m.SasRelay(crypto.mac64(x.choice.hash, x.peer_mac_key, encrypted), bytes(16), encrypted)
+
+
+def test_forged_sasrelay_is_dropped_unanswered() -> None:
+    # Unauthenticated, it must not make us send anything: an Error in SECURE could end the call at the peer.
+    a, b = _secure_pair()
+    genuine = _sasrelay_for(a)
+    tampered = m.SasRelay(genuine.mac, genuine.iv, bytes(39) + b"\1")
+    for forged in (m.SasRelay(bytes(8), bytes(16), bytes(40)), tampered):
+        a.receive(encode_packet(1, b.ssrc, forged.encode()), 10.0)
+        assert not a.datagrams_to_send(10.0) and a.get_timer() is None
+    assert a.drops["bad_mac"] == 2 and a.state is State.SECURE
+
+
+def test_sasrelay_from_a_peer_that_is_no_mitm_is_acknowledged_not_rendered() -> None:
+    # §5.13: without the M flag in the peer's Hello the relayed SAS is not rendered; RelayACK, no Error.
+    a, b = _secure_pair()
+    a.receive(encode_packet(1, b.ssrc, _sasrelay_for(a).encode()), 10.0)
+    (packet,) = a.datagrams_to_send(10.0)
+    assert message_of(packet) == m.RelayAck()
+    assert a.state is State.SECURE and a.next_event() is None
+
+
+def test_sasrelay_from_a_mitm_is_refused() -> None:
+    # A PBX that said it relays SAS (M flag) is no MiTM we trust: Error 0x63 until ErrorACK, keys kept.
+    a, b = _secure_pair()
+    hello = a._peer_hello
+    assert hello is not None
+    a._peer_hello = dataclasses.replace(hello, mitm=True)
+    a.receive(encode_packet(1, b.ssrc, _sasrelay_for(a).encode()), 10.0)
     (packet,) = a.datagrams_to_send(10.0)
     assert message_of(packet) == m.Error(ZrtpErrorCode.UNTRUSTED_MITM)
-    assert a.state is State.SECURE
+    assert a.state is State.SECURE and a.get_timer() is not None
 
 
 def test_peer_error_is_acknowledged() -> None:
