@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import wave
 from pathlib import Path
@@ -138,3 +139,22 @@ def test_two_units_announcing_one_name_are_both_listed() -> None:
     assert sorted(row.peer.zid for row in view.peer_rows()) == ["aa" * 12, "bb" * 12]
     view.apply(events.Peer(action="down", name="bob", zid="aa" * 12))
     assert [row.peer.zid for row in view.peer_rows()] == ["bb" * 12]
+
+
+def test_server_path_calls_say_whether_they_have_words() -> None:
+    words = dataclasses.replace(
+        scenes.secure_event("s1"), method="dtls-srtp", cipher=None, auth=None, fingerprint_ok=True,
+        verifiable=True,
+    )  # fmt: skip
+    none = events.Secure(id="s2", method="dtls-srtp", srtp_profile="AEAD_AES_128_GCM", fingerprint_ok=True,
+                         verifiable=False)  # fmt: skip
+    assert "words by ZRTP" in describe(words) and "cache match" in describe(words)
+    assert "not verifiable" in describe(none)
+    view = PhoneView(clock=lambda: 0.0)
+    for call_id, secure in (("s1", words), ("s2", none)):
+        state = events.CallState.DIALING
+        view.apply(events.Call(id=call_id, state=state, direction="out", peer="sips:bob@x"))
+        view.apply(secure)
+        call = view.calls[call_id]
+        standing = view.who(call).standing
+        assert standing == ("known, not verified" if call_id == "s1" else "not verifiable"), standing

@@ -105,12 +105,12 @@ def describe(event: events.Event) -> str:
     if isinstance(event, events.Call):
         return f"call {event.id} {event.direction} {event.peer}: {event.state}"
     if isinstance(event, events.Secure):
+        trust = f"cache {event.cache}, {'verified' if event.verified else 'not verified'}"
         if event.method == "zrtp":
-            return (
-                f"call {event.id} secure (ZRTP {event.key_agreement}/{event.cipher}/{event.auth}, "
-                f"cache {event.cache}, {'verified' if event.verified else 'not verified'})"
-            )
-        return f"call {event.id} secure (DTLS-SRTP {event.srtp_profile})"
+            return f"call {event.id} secure (ZRTP {event.key_agreement}/{event.cipher}/{event.auth}, {trust})"
+        if event.sas_words is not None:  # a zcall unit through the server: ZRTP's words over DTLS's keys
+            return f"call {event.id} secure (DTLS-SRTP {event.srtp_profile}, words by ZRTP, {trust})"
+        return f"call {event.id} secure (DTLS-SRTP {event.srtp_profile}, not verifiable: no words)"
     if isinstance(event, events.Alert):
         return f"ALERT {event.alert}: {event.message}"
     if isinstance(event, events.Stats):
@@ -179,8 +179,10 @@ class PhoneView:
         secure = call.secure
         zid = (secure.peer_zid or "") if secure is not None else ""
         standing = ""
-        if secure is not None and secure.method == "zrtp":
+        if secure is not None and secure.sas_words is not None:
             standing = "verified" if call.verified else STANDING.get(secure.cache or "", "")
+        elif secure is not None and secure.verifiable is False:
+            standing = "not verifiable"
         lan = next((p for p in self.peers.values() if zid and p.zid == zid), None)
         if lan is None and call.direction == "out":
             lan = next((p for p in self.peers.values() if call.zid and p.zid == call.zid), None)

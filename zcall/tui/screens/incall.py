@@ -163,7 +163,8 @@ class InCallScreen(ZScreen):
             style = {"verified": "green", "secret MISMATCH": "bold red"}.get(who.standing, "yellow")
             text.append(" · ")
             text.append(who.standing, style=style)
-            text.append(f" · ZID {who.zid[:8]}")
+            if who.zid:
+                text.append(f" · ZID {who.zid[:8]}")
         elif call.ended is None:
             text.append(" · not identified until the call is secure", style="dim")
         if who.address and who.address != who.name:
@@ -176,6 +177,11 @@ class InCallScreen(ZScreen):
         hint = self.query_one("#hint", Static)
         suite = self.query_one("#suite", Static)
         sas.set_class(call.verified, "verified")
+        if secure is not None and secure.sas_words is None:  # a phone without ZRTP, through the server
+            sas.show((), "B256", compact)
+            hint.update("Not verifiable: this phone has no words to compare. Encrypted to the server's peer.")
+            suite.update(f"DTLS-SRTP {secure.srtp_profile}")
+            return
         if secure is None or secure.sas_words is None:
             sas.show((), "B256", compact)
             hint.update("Agreeing keys with the peer; no audio is sent until the call is secure.")
@@ -188,10 +194,9 @@ class InCallScreen(ZScreen):
             hint.update(Text("Words confirmed: this peer is verified.", style="green"))
         else:
             hint.update(Text("Read your words to each other. Y: same · N: differ", style="bold"))
-        suite.update(
-            f"ZRTP {secure.key_agreement} · {secure.cipher} · {secure.auth} · {secure.hash} · "
-            f"cache {secure.cache}"
-        )
+        parts = (secure.key_agreement, secure.cipher, secure.auth, secure.hash)  # no cipher/auth over DTLS
+        keyed = f" over DTLS-SRTP {secure.srtp_profile}" if secure.method == "dtls-srtp" else ""
+        suite.update(f"ZRTP {' · '.join(p for p in parts if p)} · cache {secure.cache}{keyed}")
 
     def _show_audio(self) -> None:
         call = self.call
