@@ -151,6 +151,8 @@ class ZrtpSession:
             self._tx.hello = None
             if self._signaled.alarm_at is not None:
                 self._hash_alarm()  # Hellos did come, only none that the signalling vouched for
+            if self._peer_hello is not None:  # the peer runs ZRTP; only our Hellos do not reach it
+                self._fail("peer's Hello arrived, but ours got no answer", None)
             self._fail("no answer to Hello", None)
         if self._tx.retx is not None and self._tx.expired(self._tx.retx, now):
             kind, self._tx.retx = self._tx.retx.kind, None

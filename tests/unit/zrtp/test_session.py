@@ -343,6 +343,23 @@ def test_peer_never_answers_hello() -> None:
     assert a.next_event() == Failed("no answer to Hello", None)
 
 
+def test_a_peer_whose_hello_came_is_not_reported_as_having_no_zrtp() -> None:
+    # Its Hello arrived but ours never got a HelloACK or Commit (one-way path): ZRTP runs there, so the
+    # failure must not read "no answer to Hello", which the call reports as "peer does not support ZRTP".
+    a, b = make(1), make(2)
+    b.start(0.0)
+    (hello,) = b.datagrams_to_send(0.0)
+    a.start(0.0)
+    a.receive(hello, 0.01)
+    now = 0.01
+    while (timer := a.get_timer()) is not None:
+        a.datagrams_to_send(now)
+        now = timer
+        a.handle_timer(now)
+    failed = [e for e in iter(a.next_event, None) if isinstance(e, Failed)]
+    assert failed == [Failed("peer's Hello arrived, but ours got no answer", None)]
+
+
 def test_commit_retransmission_schedule_then_timeout() -> None:
     a, b = make(1, "initiator"), make(2, "responder")
     drop_commit = edit(b"Commit  ", lambda body: body.__setitem__(slice(16, 24), b"Bogus   "))
