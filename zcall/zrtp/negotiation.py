@@ -66,55 +66,96 @@ class Offer:
 
     def choose(self, hello: m.Hello) -> Choice:
         """The initiator's pick from the peer's Hello; Abort when a kind has nothing in common."""
-        ours, theirs = self.key_agreements, tuple(name(v) for v in hello.key_agreements)
-        if not ("S384" in self.hashes and wire("S384") in hello.hashes):
+        ours, theirs = self.supported(), _supported_by(hello)
+        kas_ours, kas_theirs = ours.key_agreements, theirs.key_agreements
+        if not ("S384" in ours.hashes and "S384" in theirs.hashes):
             # §5.1.5: EC38 MUST use SHA-384. Both ends drop it by the same rule, so they still agree (§4.1.2).
-            ours, theirs = _without_ec38(ours), _without_ec38(theirs)
-        ka = crypto.choose_key_agreement(ours, theirs)
+            kas_ours, kas_theirs = _without_ec38(kas_ours), _without_ec38(kas_theirs)
+        ka = crypto.choose_key_agreement(kas_ours, kas_theirs)
         if ka is None:
             raise Abort(ZrtpErrorCode.KEY_AGREEMENT, "no key agreement in common")
-        hash_order, cipher_order = self.hashes, self.ciphers
+        hash_order, cipher_order = ours.hashes, ours.ciphers
         if ka == "EC38":  # a 384-bit curve takes SHA-384, and AES-256 when both have it (§5.1.5)
             hash_order = ("S384",)
             cipher_order = tuple(sorted(cipher_order, key=lambda c: c != "AES3"))
         return Choice(
-            hash=_first(hash_order, hello.hashes, ZrtpErrorCode.HASH, "hash"),
-            cipher=_first(cipher_order, hello.ciphers, ZrtpErrorCode.CIPHER, "cipher"),
-            auth=_first(self.auths, hello.auths, ZrtpErrorCode.AUTH, "auth tag"),
+            hash=_first(hash_order, theirs.hashes, ZrtpErrorCode.HASH, "hash"),
+            cipher=_first(cipher_order, theirs.ciphers, ZrtpErrorCode.CIPHER, "cipher"),
+            auth=_first(ours.auths, theirs.auths, ZrtpErrorCode.AUTH, "auth tag"),
             key_agreement=ka,
-            sas=_first(self.sas_types, hello.sas_types, ZrtpErrorCode.SAS, "SAS type"),
+            sas=_first(ours.sas_types, theirs.sas_types, ZrtpErrorCode.SAS, "SAS type"),
         )
 
     def accept(self, commit: m.Commit) -> Choice:
-        """The responder's check of a Commit: every algorithm must be one we offered."""
+        """The responder's check of a Commit: every algorithm must be one we offered (or a mandatory one)."""
         if name(commit.key_agreement) in NON_DH_MODES:
             # We never offer them; with no ZRTPSess or preshared key the peer must use DH (§5.9, 0x56).
             raise Abort(ZrtpErrorCode.NO_SHARED_SECRET, "preshared/multistream Commit: DH mode required")
+        ours = self.supported()
         choice = Choice(
-            hash=_offered(commit.hash, self.hashes, "hash", ZrtpErrorCode.HASH),
-            cipher=_offered(commit.cipher, self.ciphers, "cipher", ZrtpErrorCode.CIPHER),
-            auth=_offered(commit.auth, self.auths, "auth", ZrtpErrorCode.AUTH),
+            hash=_offered(commit.hash, ours.hashes, "hash", ZrtpErrorCode.HASH),
+            cipher=_offered(commit.cipher, ours.ciphers, "cipher", ZrtpErrorCode.CIPHER),
+            auth=_offered(commit.auth, ours.auths, "auth", ZrtpErrorCode.AUTH),
             key_agreement=_offered(
-                commit.key_agreement, self.key_agreements, "ka", ZrtpErrorCode.KEY_AGREEMENT
+                commit.key_agreement, ours.key_agreements, "ka", ZrtpErrorCode.KEY_AGREEMENT
             ),
-            sas=name(commit.sas),
+            sas=_offered(commit.sas, ours.sas_types, "SAS type", ZrtpErrorCode.SAS),
         )
-        if choice.sas not in self.sas_types:
-            raise Abort(ZrtpErrorCode.SAS, f"SAS type {choice.sas!r} not offered")
         if choice.key_agreement == "EC38" and choice.hash != "S384":
             raise Abort(ZrtpErrorCode.HASH, "EC38 needs the S384 hash (RFC 6189 §5.1.5)")
         return choice
+
+    def supported(self) -> Supported:
+        """What we accept: our lists, then the mandatory algorithms they leave out (§5.2)."""
+        return _supported(self.hashes, self.ciphers, self.auths, self.key_agreements, self.sas_types)
+
+
+@dataclass(frozen=True)
+class Supported:
+    """One side's algorithms of each kind, preferred first, with the mandatory ones (§5.1) at the end."""
+
+    hashes: tuple[str, ...]
+    ciphers: tuple[str, ...]
+    auths: tuple[str, ...]
+    key_agreements: tuple[str, ...]
+    sas_types: tuple[str, ...]
+
+
+def _supported(
+    hashes: tuple[str, ...],
+    ciphers: tuple[str, ...],
+    auths: tuple[str, ...],
+    key_agreements: tuple[str, ...],
+    sas_types: tuple[str, ...],
+) -> Supported:
+    # Every endpoint implements these (§5.1.2-§5.1.6); a Hello that leaves one out has it implicitly at the
+    # end of its list (§5.2), so a peer that lists only S384, say, still takes S256.
+    return Supported(
+        _plus(hashes, ("S256",)),
+        _plus(ciphers, ("AES1",)),
+        _plus(auths, ("HS80", "HS32")),
+        _plus(key_agreements, ("DH3k",)),
+        _plus(sas_types, ("B32",)),
+    )
+
+
+def _supported_by(hello: m.Hello) -> Supported:
+    lists = (hello.hashes, hello.ciphers, hello.auths, hello.key_agreements, hello.sas_types)
+    return _supported(*(tuple(map(name, values)) for values in lists))
+
+
+def _plus(listed: tuple[str, ...], mandatory: tuple[str, ...]) -> tuple[str, ...]:
+    return listed + tuple(alg for alg in mandatory if alg not in listed)
 
 
 def _without_ec38(kas: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(ka for ka in kas if ka != "EC38")
 
 
-def _first(ours: tuple[str, ...], theirs: tuple[bytes, ...], code: ZrtpErrorCode, what: str) -> str:
-    names = {name(v) for v in theirs}
-    for ours_name in ours:
-        if ours_name in names:
-            return ours_name
+def _first(ours: tuple[str, ...], theirs: tuple[str, ...], code: ZrtpErrorCode, what: str) -> str:
+    for alg in ours:
+        if alg in theirs:
+            return alg
     raise Abort(code, f"no {what} in common")
 
 

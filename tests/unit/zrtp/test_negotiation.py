@@ -21,6 +21,11 @@ def _hello(offer: Offer) -> m.Hello:
     return parsed
 
 
+def _only(*one_each: str) -> Offer:
+    """An offer of one algorithm of each kind."""
+    return Offer(*((alg,) for alg in one_each))
+
+
 def _commit(choice: Choice) -> m.Commit:
     return m.Commit(
         bytes(32),
@@ -89,9 +94,7 @@ def test_ec38_is_only_chosen_with_sha384() -> None:
     assert ours.choose(_hello(peer)) == Choice("S256", "AES1", "HS80", "X255", "B32")
     assert peer.choose(_hello(ours)) == Choice("S256", "AES1", "HS80", "X255", "B32")  # both ends agree
     only_ec38 = Offer(("S256",), ("AES1",), ("HS80",), ("EC38",), ("B32",))
-    with pytest.raises(Abort) as info:
-        ours.choose(_hello(only_ec38))
-    assert info.value.code == ZrtpErrorCode.KEY_AGREEMENT
+    assert ours.choose(_hello(only_ec38)).key_agreement == "DH3k"  # the mandatory one, listed or not
 
 
 def test_accept_refuses_ec38_with_a_256_bit_hash() -> None:
@@ -102,20 +105,28 @@ def test_accept_refuses_ec38_with_a_256_bit_hash() -> None:
 
 
 @pytest.mark.parametrize(
-    ("peer", "code"),
+    ("peer", "expected"),
     [
-        (Offer(("S384",), ("AES1",), ("HS80",), ("X255",), ("B32",)), ZrtpErrorCode.HASH),
-        (Offer(("S256",), ("AES3",), ("HS80",), ("X255",), ("B32",)), ZrtpErrorCode.CIPHER),
-        (Offer(("S256",), ("AES1",), ("HS32",), ("X255",), ("B32",)), ZrtpErrorCode.AUTH),
-        (Offer(("S256",), ("AES1",), ("HS80",), ("EC25",), ("B32",)), ZrtpErrorCode.KEY_AGREEMENT),
-        (Offer(("S256",), ("AES1",), ("HS80",), ("X255",), ("B256",)), ZrtpErrorCode.SAS),
+        (_only("S384", "AES1", "HS80", "X255", "B32"), Choice("S256", "AES1", "HS80", "X255", "B32")),
+        (_only("S256", "AES3", "HS80", "X255", "B32"), Choice("S256", "AES1", "HS80", "X255", "B32")),
+        (_only("S256", "AES1", "HS32", "X255", "B32"), Choice("S256", "AES1", "HS80", "X255", "B32")),
+        (_only("S256", "AES1", "HS80", "EC25", "B32"), Choice("S256", "AES1", "HS80", "DH3k", "B32")),
+        (_only("S256", "AES1", "HS80", "X255", "B256"), Choice("S256", "AES1", "HS80", "X255", "B32")),
     ],
 )
-def test_choose_without_common_algorithm_aborts(peer: Offer, code: int) -> None:
-    ours = Offer(("S256",), ("AES1",), ("HS80",), ("X255",), ("B32",))
-    with pytest.raises(Abort) as info:
-        ours.choose(_hello(peer))
-    assert info.value.code == code
+def test_nothing_listed_in_common_falls_back_to_a_mandatory_one(peer: Offer, expected: Choice) -> None:
+    # §5.2: a mandatory algorithm (S256, AES1, HS32/HS80, DH3k, B32) that a Hello leaves out is implicitly at
+    # the end of its list, on either side; so the exchange goes on with it instead of failing.
+    choice = _only("S256", "AES1", "HS80", "X255", "B32").choose(_hello(peer))
+    assert choice == expected
+    assert peer.accept(_commit(choice)) == choice
+
+
+def test_a_hello_listing_nothing_means_the_mandatory_algorithms() -> None:
+    empty = m.Hello(m.VERSION, bytes(16), bytes(32), bytes(12), (), (), (), (), ())
+    parsed = m.parse_message(empty.encode())
+    assert isinstance(parsed, m.Hello)
+    assert DEFAULT.choose(parsed) == Choice("S256", "AES1", "HS80", "DH3k", "B32")
 
 
 def test_accept_checks_every_algorithm_of_a_commit() -> None:
@@ -160,19 +171,13 @@ def test_a_choice_is_in_both_offers_and_the_peer_accepts_it(
     ours_lists: tuple[tuple[str, ...], ...], theirs_lists: tuple[tuple[str, ...], ...]
 ) -> None:
     ours, theirs = Offer(*ours_lists), Offer(*theirs_lists)
-    try:
-        choice = ours.choose(_hello(theirs))
-    except Abort as exc:
-        # Only when some kind really has nothing in common (EC38 counts only with S384 on both sides).
-        usable_kas = set(ours_lists[3]) & set(theirs_lists[3])
-        if "S384" not in set(ours_lists[0]) & set(theirs_lists[0]):
-            usable_kas.discard("EC38")
-        common = [set(a) & set(b) for a, b in zip(ours_lists, theirs_lists, strict=True)]
-        assert not usable_kas or any(not c for c in common), exc.reason
-        return
+    choice = ours.choose(_hello(theirs))  # never fails: the mandatory algorithms are always common (§5.2)
     if choice.key_agreement == "EC38":
         assert choice.hash == "S384"
     picked = (choice.hash, choice.cipher, choice.auth, choice.key_agreement, choice.sas)
-    for value, a, b in zip(picked, ours_lists, theirs_lists, strict=True):
-        assert value in a and value in b
+    mandatory = (("S256",), ("AES1",), ("HS80", "HS32"), ("DH3k",), ("B32",))
+    for kind, (value, a, b, must) in enumerate(zip(picked, ours_lists, theirs_lists, mandatory, strict=True)):
+        assert value in (*a, *must) and value in (*b, *must)
+        if kind != 3:  # key agreements follow §4.1.2's speed rule instead
+            assert value in a or not set(a) & set(b)  # one we listed in common wins over an implicit one
     assert theirs.accept(_commit(choice)) == choice

@@ -216,10 +216,11 @@ def assert_failed_cleanly(run: Run, a: ZrtpSession, b: ZrtpSession, code: int | 
         assert sess.get_timer() is None
 
 
-def test_no_common_key_agreement() -> None:
+def test_no_listed_key_agreement_in_common_uses_the_mandatory_dh3k() -> None:
+    # §5.2: DH3k is implicitly at the end of a's list, so a peer that lists only DH3k is still met.
     a, b = make(1, key_agreements=("X255",)), make(2, key_agreements=("DH3k",))
-    run = run_pair(a, b)
-    assert_failed_cleanly(run, a, b, ZrtpErrorCode.KEY_AGREEMENT)
+    ra, _ = assert_agree(run_pair(a, b))
+    assert ra.key_agreement == "DH3k"
 
 
 def test_equal_zids() -> None:
