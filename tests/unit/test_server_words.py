@@ -67,6 +67,7 @@ Route = Callable[[str, bytes], str | None]  # (from, datagram) -> to (None: drop
 def run(
     a: End, b: End, *, offer_a: AudioParams, answer_b: AudioParams, mitm: DtlsMitm | None = None,
     drop: Callable[[bytes], bool] = lambda _: False, until: float = 30.0,
+    delay: Callable[[bytes], float] = lambda _: 0.005,
 ) -> float:  # fmt: skip
     """A offers (actpass: the DTLS server), B answers (active); datagrams take 5 ms. With `mitm`, every
     datagram goes through it (side a faces A). Returns when the last thing happened."""
@@ -76,7 +77,7 @@ def run(
 
     def send(to: str, data: bytes) -> None:
         if not drop(data):
-            heapq.heappush(flight, (now + 0.005, next(seq), to, data))
+            heapq.heappush(flight, (now + delay(data), next(seq), to, data))
 
     def flush(e: End) -> None:
         while (event := e.keys.next_event()) is not None:
@@ -222,3 +223,22 @@ def test_zrtp_signalled_but_dropped_on_the_way_falls_back_to_no_words_and_a_down
     assert a.alerts() == [AlertKind.DOWNGRADE] and a.ready().secure.verifiable is False
     assert b.alerts() == [] and b.ready().secure.verifiable is False
     assert end_at < 10.0  # given up after the Hello retries, well before the call's keys deadline
+
+
+def test_zrtp_overtaking_the_last_dtls_flight_waits_for_it(creds: dict[str, Cred]) -> None:
+    # A (the DTLS server) is done first and says Hello at once; here the Hello arrives before A's Finished.
+    a, b = pair(creds)
+    is_zrtp = lambda data: classify(data) is PacketKind.ZRTP  # noqa: E731
+    end_at = direct(a, b, creds, delay=lambda data: 0.001 if is_zrtp(data) else 0.020)
+    ra, rb = a.ready(), b.ready()
+    assert ra.secure.sas_words == rb.secure.sas_words and ra.zrtp is not None and ra.zrtp.channel_bound
+    assert end_at < 1.0
+
+
+def test_a_tampered_zrtp_hash_on_the_server_path_ends_the_call_as_on_the_lan(creds: dict[str, Cred]) -> None:
+    a, b = pair(creds)
+    offer = params(creds["alice"].fingerprint, "actpass", "ab" * 32)  # not A's Hello
+    answer = params(creds["bob"].fingerprint, "active", b.keys.hello_hash())
+    run(a, b, offer_a=offer, answer_b=answer)
+    assert b.alerts() == [AlertKind.ZRTP_HASH_MISMATCH]
+    assert not [e for e in b.events if isinstance(e, KeysReady)], "no keys after a fatal alarm"
