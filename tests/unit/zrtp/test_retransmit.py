@@ -27,12 +27,15 @@ def test_t1_doubles_from_50ms_to_a_200ms_cap() -> None:
     assert intervals[:4] == [0.1, 0.2, 0.2, 0.2] and set(intervals[2:]) == {0.2}
 
 
-def test_t2_doubles_from_150ms_to_a_1200ms_cap() -> None:
+def test_t2_doubles_from_150ms_to_a_400ms_cap_with_the_patience_of_rfc_6189() -> None:
     retx = Retransmit.t2("Commit", b"x", 0.0)
     assert retx.due == pytest.approx(0.15)
     intervals = _schedule(retx)
-    assert len(intervals) == T2_RETRIES == 10
-    assert intervals[:4] == [0.3, 0.6, 1.2, 1.2] and set(intervals[3:]) == {1.2}
+    assert len(intervals) == T2_RETRIES == 26
+    assert intervals[:3] == [0.3, 0.4, 0.4] and set(intervals[1:]) == {0.4}
+    assert max(intervals) <= 1.2  # never slower than §6's cap
+    rfc_span = 0.15 + sum(min(0.15 * 2 ** (n + 1), 1.2) for n in range(10))  # §6: to 1200 ms, 10 resends
+    assert abs(0.15 + sum(intervals) - rfc_span) < 0.5  # gives up about when §6 would
     assert retx.fire(100.0) is None and retx.left == 0  # exhausted stays exhausted
 
 
