@@ -168,6 +168,7 @@ class Call:
                     self.ctx.emit(final)  # every secure call reports its totals, however short
                 self._close_media()
                 self.ctx.forget(self)
+                asyncio.get_running_loop().call_soon(self._release)  # after the core's last actions
             case _:
                 self._write_cache(action)
 
@@ -323,6 +324,13 @@ class Call:
             self.media.close()
         elif self.gain is not None:
             self.gain.close()
+
+    def _release(self) -> None:
+        """The call has ended: let go of what points back at it (its drivers' and RTCP handshake's bound
+        methods), so refcounting frees it with its codecs and SRTP contexts now. Left to the cyclic gc, ended
+        calls piled up ~35 KiB each between full collections (the soak's RSS growth)."""
+        self.driver.close()
+        self.rtcp_dtls = None
 
     # --- reports ----------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ class NoSuchCall(ZcallError):
 class Calls:
     def __init__(self) -> None:
         self._by_id: dict[str, Call] = {}
+        self._alive: weakref.WeakSet[Call] = weakref.WeakSet()
 
     def __iter__(self) -> Iterator[Call]:
         return iter(list(self._by_id.values()))
@@ -30,6 +32,13 @@ class Calls:
 
     def add(self, call: Call) -> None:
         self._by_id[call.id] = call
+        self._alive.add(call)
+
+    @property
+    def alive(self) -> int:
+        """Calls of this phone still in memory, ended ones included: a soak checks that an ended call is
+        freed when it is forgotten (a reference cycle would keep it, codecs and all, until a full gc)."""
+        return len(self._alive)
 
     def forget(self, call: Call) -> None:
         self._by_id.pop(call.id, None)

@@ -74,3 +74,12 @@ class CoreDriver(Generic[D, E]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        # A closed driver calls nothing. Dropping the callbacks (often the owner's bound methods) breaks the
+        # owner -> driver -> owner cycle, so refcounting frees the owner (an ended call, its codecs and SRTP
+        # contexts) at once instead of at some later full collection.
+        self._transmit = _ignore
+        self._on_event = _ignore
+
+
+def _ignore(_: object) -> None:
+    pass

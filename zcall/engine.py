@@ -305,6 +305,7 @@ class Phone:
             },
             "calls": [call.status() for call in self.calls],
             "tasks": len(asyncio.all_tasks()),  # a soak watches this stay flat
+            "calls_alive": self.calls.alive,  # and this drop back once a call has ended
             "peers": self.peers.status(),
         }
 

@@ -134,12 +134,13 @@ class OpusDecoder:
 
     def __init__(self) -> None:
         self._state = opus_dec.create_state(SAMPLE_RATE, CHANNELS)
+        # Passed as is (ctypes turns an array into the int16 pointer the prototype wants): ctypes.cast would
+        # tie the buffer into a reference cycle that outlives the decoder until a full collection.
         self._pcm = (ctypes.c_int16 * MAX_DECODE_SAMPLES)()
-        self._pcm_ptr = ctypes.cast(self._pcm, opuslib.api.c_int16_pointer)
 
     def _run(self, payload: bytes | None, frame_samples: int, fec: int) -> bytes:
         length = 0 if payload is None else len(payload)
-        n = opus_dec.libopus_decode(self._state, payload, length, self._pcm_ptr, frame_samples, fec)
+        n = opus_dec.libopus_decode(self._state, payload, length, self._pcm, frame_samples, fec)
         if n < 0:
             raise CodecError("decode", str(n))
         return ctypes.string_at(self._pcm, n * 2)

@@ -231,6 +231,9 @@ class MediaSession:
         if self._closed:
             return
         self._closed = True
+        # The owner's callbacks point back at it: a closed session lets go of them, so the two are freed by
+        # refcounting when the owner is done (not kept with their native codec/SRTP state until a full gc).
+        self._on_key_packet = self._on_first_srtp = self._on_rtcp_key_packet = None
         if self._timer is not None:
             self._timer.cancel()
         set_listener = getattr(self._source, "set_listener", None)
