@@ -18,6 +18,7 @@ with atheris.instrument_imports(include=["zcall"]):
     import zcall.discovery.service
     import zcall.dtls
     import zcall.media.demux
+    import zcall.media.red
     import zcall.media.rtp
     import zcall.sip.digest
     import zcall.sip.parser

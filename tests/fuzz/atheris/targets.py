@@ -1,7 +1,8 @@
-"""Coverage-guided fuzz targets (atheris): every wire parser, and the SIP, ZRTP and DTLS cores fed whole
-sequences of packets. A target raises only when the code under test breaks its contract: a parser that raises
-anything but its own error (or a SIP/SDP error counted as UNEXPECTED, a check that is missing), or a core
-that raises at all. Seeds come from real exchanges so that mutation starts deep in each protocol.
+"""Coverage-guided fuzz targets (atheris): every wire parser (STUN as far as zcall reads it, by the demux;
+RED inside RTP), and the SIP, ZRTP and DTLS cores fed whole sequences of packets. A target raises only when
+the code under test breaks its contract: a parser that raises anything but its own error (or a SIP/SDP error
+counted as UNEXPECTED, a check that is missing), or a core that raises at all. Seeds come from real exchanges
+so that mutation starts deep in each protocol.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def zrtp_packet(data: bytes) -> None:
 
 
 def rtp(data: bytes) -> None:
+    from zcall.media import red
     from zcall.media.demux import classify_with_reason  # STUN, ZRTP, DTLS, RTP/RTCP demultiplexing
     from zcall.media.rtp import RtpPacket, RtpParseError, parse_rtcp_compound
 
@@ -104,7 +106,10 @@ def rtp(data: bytes) -> None:
     try:
         packet = RtpPacket.parse(data)
         assert RtpPacket.parse(packet.serialize()) == packet
-    except RtpParseError:
+        blocks = red.parse(packet.payload, packet.payload_type)  # as if the packet's type were RED's
+        assert sum(len(b.payload) for b in blocks) <= len(packet.payload)
+        assert all(b.payload_type != packet.payload_type for b in blocks)
+    except (RtpParseError, red.RedError):
         pass
     try:
         parse_rtcp_compound(data)
@@ -269,9 +274,14 @@ def seeds(name: str) -> Iterator[bytes]:
         else:
             yield SEPARATOR.join(transcript)
     elif name == "rtp":
+        from zcall.media import red
         from zcall.media.rtp import RtpPacket
 
         yield RtpPacket(96, 1, 960, 0x1234, b"\x01" * 40).serialize()
+        encoder = red.RedEncoder(96, distance=2)
+        for n in range(3):
+            payload = encoder.encode(bytes([n]) * 30, 960 * n)
+        yield RtpPacket(97, 3, 1920, 0x1234, payload).serialize()  # RED: two earlier frames and the primary
         yield bytes.fromhex("81c8000c00001234") + bytes(44)  # an RTCP sender report
     elif name == "discovery_txt":
         from zcall.discovery.service import encode_txt
