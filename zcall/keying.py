@@ -100,6 +100,10 @@ FINGERPRINT_TEXT = (
     "call. It was ended before any audio was sent."
 )
 PEER_NO_ZRTP = "peer does not support ZRTP"
+# Only our own units bind ZRTP to DTLS (RFC 6189 has no such rule): another phone that answers ZRTP over
+# DTLS-SRTP gets a call without words, not a false channel_binding_mismatch.
+BINDING_CLIENT = b"zcall"
+NOT_BINDABLE = "the peer's ZRTP cannot be bound to DTLS-SRTP (not a zcall unit)"
 DOWNGRADE_TEXT = (
     "This device was verified, but this call has no words to compare (its ZRTP did not run over the "
     "server): the server or someone on the way may be in the middle. Say nothing you would not say in the "
@@ -182,6 +186,9 @@ class ZrtpKeying:
 
     def _translate(self, event: zrtp_events.Event) -> KeyEvent | None:
         if isinstance(event, zrtp_events.PeerIdentified):
+            if self._bound and not event.client_id.startswith(BINDING_CLIENT):
+                self.session.close()
+                return KeyFailed(NOT_BINDABLE, EndCause.NO_ZRTP)
             return SecretsWanted(event.peer_zid) if event.needs_secrets else None
         if isinstance(event, zrtp_events.ReceiveKeysReady):
             return ReceiveKeys(SrtpKeys(SrtpProfile(event.srtp_profile), event.remote_key, event.remote_salt))

@@ -21,6 +21,7 @@ from zcall.keying import DtlsKeying, KeyAlarm, KeyEvent, KeysReady, SecretsWante
 from zcall.media.demux import PacketKind, classify
 from zcall.sip.sdp import AudioParams
 from zcall.zrtp.cache import RetainedSecrets
+from zcall.zrtp.session import ZrtpSession
 
 ZID_A, ZID_B = bytes([0xA]) * 12, bytes([0xB]) * 12
 
@@ -242,3 +243,12 @@ def test_a_tampered_zrtp_hash_on_the_server_path_ends_the_call_as_on_the_lan(cre
     run(a, b, offer_a=offer, answer_b=answer)
     assert b.alerts() == [AlertKind.ZRTP_HASH_MISMATCH]
     assert not [e for e in b.events if isinstance(e, KeysReady)], "no keys after a fatal alarm"
+
+
+def test_another_phones_zrtp_over_dtls_gives_no_words_and_no_false_alarm(creds: dict[str, Cred]) -> None:
+    # A phone that answers ZRTP on a DTLS-SRTP call knows nothing of the binding: no words, no alarm.
+    a, b = pair(creds)
+    assert b.keys.zrtp is not None
+    b.keys.zrtp.session = ZrtpSession(ZID_B, ssrc=0xB0B, client_id="LINPHONE-ZRTPCPP")
+    direct(a, b, creds)
+    assert a.alerts() == [] and a.ready().secure.verifiable is False and a.ready().zrtp is None

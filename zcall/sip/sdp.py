@@ -303,7 +303,8 @@ def _validate_common(attributes: list[tuple[str, str | None]]) -> None:
             raise _bad("bad fingerprint")  # well-formed but unusable (md5, wrong length) is judged in use
         if name == "setup" and value not in SETUP_ROLES:
             raise _bad("bad setup role")
-        if name == "zrtp-hash" and (value is None or not _ZRTP_HASH.match(value)):
+        # An empty value says nothing (linphonec answers a DTLS-SRTP offer with one); read as no zrtp-hash.
+        if name == "zrtp-hash" and value and not _ZRTP_HASH.match(value):
             raise _bad("bad zrtp-hash")
         if name in DIRECTIONS and value is not None:
             raise _bad(f"{name} takes no value")
@@ -454,7 +455,7 @@ def audio_params(sdp: SessionDescription, *, answer_to: SessionDescription | Non
         fingerprints = _fingerprints(sdp, m)
         if m.proto in DTLS_PROFILES and not usable_fingerprints(sdp, m):
             raise _unacceptable("DTLS-SRTP without a usable fingerprint")
-        zrtp = m.attr("zrtp-hash") or sdp.attr("zrtp-hash")
+        zrtp = m.attr("zrtp-hash") or sdp.attr("zrtp-hash") or None
         rtcp_port, rtcp_host = _rtcp_attribute(m.attr("rtcp")) if m.has("rtcp") else (m.port + 1, None)
         if rtcp_port > 65535:
             raise _unacceptable("no port for RTCP")

@@ -8,7 +8,7 @@ retained secrets leave only in SecureReady, so the owner owns the cache.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class PeerIdentified:
 
     peer_zid: bytes
     needs_secrets: bool
+    client_id: bytes = field(default=b"", compare=False)  # the peer's Hello: which implementation it is
 
 
 @dataclass(frozen=True)

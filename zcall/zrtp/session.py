@@ -330,7 +330,8 @@ class ZrtpSession:
         self._early_keypair = crypto.KeyPair(choice.key_agreement)
         self._last_progress = now
         self._tx.send(m.HelloAck().encode())
-        self._events.append(PeerIdentified(hello.zid, needs_secrets=hello.zid not in self._provided))
+        needs = hello.zid not in self._provided
+        self._events.append(PeerIdentified(hello.zid, needs_secrets=needs, client_id=hello.client_id))
         self._maybe_commit(now)
 
     def _mismatched_hello(self, now: float) -> None:

@@ -254,3 +254,15 @@ def test_red_over_another_codec_is_not_taken() -> None:
             b"m=audio 4000 RTP/AVP 111 63 0\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\n"
             b"a=fmtp:63 111/0\r\na=rtpmap:0 PCMU/8000\r\n")
     assert sdpmod.audio_params(sdpmod.parse(text)).red_payload_type is None
+
+
+def test_an_empty_zrtp_hash_reads_as_none() -> None:
+    # linphonec (media_encryption=dtls) answers a DTLS-SRTP offer that carries a=zrtp-hash with an empty one.
+    body = DTLS_OFFER + b"a=zrtp-hash:\r\n"
+    assert audio_params(parse(body)).zrtp_hash is None
+
+
+def test_a_dtls_offer_carries_our_zrtp_hash_beside_the_fingerprint() -> None:
+    local = LocalAudio(host="10.0.0.1", port=4000, mode="dtls", fingerprint=FP, zrtp_hash=HASH)
+    params = audio_params(parse(make_offer(local, session_id="1", version=1).serialize()))
+    assert params.zrtp_hash == HASH and params.fingerprints == (FP,)
