@@ -200,8 +200,13 @@ class Phone:
         return self.peers.discovery is not None
 
     async def call(self, target: str, expected_zid: bytes | None = None) -> str:
+        """Call a name, a ZID or a URI. expected_zid: the device the user chose (a trust or history entry
+        dialled at its URI, a LAN unit reached through the server): ZRTP meeting another ZID raises
+        identity_mismatch."""
         route = self.resolve_target(target)
         if expected_zid is not None:  # the same device, reached another way: ZRTP must meet it there too
+            if route.expected_zid not in (None, expected_zid):
+                raise PhoneError(f"{route.label} is another device now ({route.expected_zid.hex()})")
             route = replace(route, expected_zid=expected_zid)
         if route.leg.ua is None:
             raise PhoneError("the phone is not started")

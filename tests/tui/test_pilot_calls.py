@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Input, Static
 from tests.support.zcall_peer import ZcallPeer
 from tests.tui.helpers import free_port, phone_settings, until
 from zcall.engine import Phone
+from zcall.history import CallRecord, History
 from zcall.paths import Paths
 from zcall.tui.app import ZcallApp
 from zcall.tui.screens.history import HistoryScreen
@@ -208,3 +209,54 @@ async def test_history_survives_restart_and_calls_back_from_history_and_trust(tm
             await pilot.press("enter")
             await call_goes_through(app, pilot)
             assert [r.zid for r in app.history.entries] == [record.zid] * 3
+
+
+async def test_a_device_called_from_history_or_trust_must_answer_as_itself(tmp_path: Path) -> None:
+    """Issue 17: a call placed from a history or trust entry carries that entry's ZID, even when it is
+    dialled at the URI kept for it. Another unit answering at that address (here mallory, a zcall with an
+    identity of its own, on the port bob had) raises identity_mismatch: a red alarm, the microphone muted."""
+    port = free_port()
+    uri = f"sip:zcall@127.0.0.1:{port}"
+    bob_zid = os.urandom(12)
+    paths = Paths.for_home(tmp_path / "alice")
+    phone = Phone(phone_settings("alice", "127.0.0.1", free_port(), on_mismatch="continue"), paths)
+    phone.cache.touch(bob_zid, time.time(), name="bob")  # bob was met at that URI before, and verified
+    phone.cache.set_verified(bob_zid, True)  # (so the trust screen lists him first)
+    History(paths.history_file).add(CallRecord(
+        at=time.time(), direction="out", peer="bob", zid=bob_zid.hex(), uri=uri, reason="local hangup",
+        duration_s=12.0, secure=True,
+    ))  # fmt: skip
+    mallory = ZcallPeer(
+        None, tmp_path / "mallory", name="bob", sip_port=port, auto_answer=True,
+        extra=["--bind", "127.0.0.1", "--no-mdns"],
+    )  # fmt: skip
+    app = ZcallApp(phone, paths)
+
+    async def impostor_raises_the_alarm(pilot: Pilot[None]) -> None:
+        await peer_event(mallory, "secure")
+        await until(lambda: secure_call(app), what="the call to go secure")
+        screen = in_call(app)
+        assert screen is not None and screen.call is not None
+        alarm = screen.query_one("#alarm", Static)
+        await until(lambda: alarm.has_class("shown"), what="the identity alarm")
+        assert [a.alert for a in screen.call.alerts] == ["identity_mismatch"]
+        assert "not the device you chose" in str(alarm.content)
+        assert screen.call.muted and phone.is_muted(screen.call.id)
+        await pilot.press("n")  # the words are not compared: hang up
+        await peer_event(mallory, "ended")
+        await until(lambda: screen.call is not None and screen.call.ended is not None, what="the end")
+        await pilot.press("escape")
+
+    with mallory:
+        await peer_event(mallory, "ready")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(lambda: app.started, what="the phone to start")
+            await pilot.press("r")
+            await until(lambda: isinstance(app.screen, HistoryScreen), what="the history screen")
+            await pilot.press("enter")  # bob's record: called at its URI, bound to its ZID
+            await impostor_raises_the_alarm(pilot)
+            await until(lambda: isinstance(app.screen, HistoryScreen | HomeScreen), what="back")
+            await pilot.press("escape", "t")
+            await until(lambda: isinstance(app.screen, TrustScreen), what="the trust screen")
+            await pilot.press("c")  # bob is not on the LAN (no mDNS): called at the URI kept for him
+            await impostor_raises_the_alarm(pilot)

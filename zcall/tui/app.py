@@ -116,7 +116,8 @@ class ZcallApp(App[None]):
         if self.settings.server_uri and (self.phone is not None or self.build_phone):
             self.view.registration = f"registering with {self.settings.server_uri}…"
         if self.phone is not None or self.build_phone:
-            self._start_phone()
+            # After the first screen is painted: the engine's imports and start would delay it otherwise.
+            self.call_after_refresh(self._start_phone)
         self.publish()
 
     @work(name="phone-start")
@@ -254,8 +255,8 @@ class ZcallApp(App[None]):
         phone = self._phone()
         if phone is None:
             return
-        try:
-            call_id = await phone.call(target)
+        try:  # the device chosen goes into the call: ZRTP meeting another one there is an alarm
+            call_id = await phone.call(target, expected_zid=bytes.fromhex(zid) if zid else None)
         except COMMAND_ERRORS as exc:
             self.note(f"cannot call {target}: {exc}")
             self.notify(str(exc), title="Cannot call", severity="error")

@@ -19,7 +19,7 @@ from zcall import events
 Trust = Literal["verified", "known", "new"]
 MAX_LOG = 500
 MAX_ENDED = 4  # ended calls kept so a screen showing one can still say how it ended
-ALARMS = ("cache_mismatch", "zrtp_hash_mismatch")
+ALARMS = ("cache_mismatch", "zrtp_hash_mismatch", "identity_mismatch")
 STANDING = {"match": "known, not verified", "new": "new device", "mismatch": "secret MISMATCH"}
 
 

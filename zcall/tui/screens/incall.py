@@ -1,5 +1,6 @@
 """In call: securing → secure, the SAS words large, suite and cache state, verify / differ / mute / volume /
-hang up, a quality meter and a call timer. A cache or Hello-hash mismatch turns it into a red alarm."""
+hang up, a quality meter and a call timer. A cache, Hello-hash or identity mismatch turns it into a red
+alarm."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ ALARM_TEXT = {
         "SECURITY ALARM: the call's key exchange does not match what its invitation promised: "
         "the connection was tampered with. The call was ended before any audio was sent.\n"
         "Do not trust this connection. Tell the other person by another way, then call again."
+    ),
+    "identity_mismatch": (
+        "SECURITY ALARM: this is not the device you chose: another unit answered at its address. Your "
+        "microphone is MUTED.\nRead the words below to each other by voice. Same words: press Y (or OK) to "
+        "talk and trust this unit. Different words: press N (or BACK) to hang up."
     ),
 }
 ENDED_MISMATCH_TEXT = (
