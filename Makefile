@@ -9,7 +9,7 @@ STAMP := $(VENV)/.zcall-installed
 RUNTIME_DEBS := libopus0 libspeexdsp1 portaudio19-dev libasound2-dev libasound2-plugins python3-venv python3-dev gcc
 # The test bench: independent peers, captures, audio tools, namespaces, a terminal.
 TEST_DEBS := device-tree-compiler linphone-cli baresip-core kamailio kamailio-tls-modules tshark sox libsox-fmt-all espeak-ng \
-             iproute2 iputils-ping nftables openssl tmux procps psmisc dnsmasq-base \
+             iproute2 iputils-ping nftables openssl tmux procps psmisc dnsmasq-base coturn \
              debootstrap shellcheck debhelper dh-virtualenv dpkg-dev fakeroot qemu-user-static binfmt-support alsa-utils fdisk pulseaudio
 
 # The desk-unit image (firmware/image/build.sh) and its boot test: heavy, opt-in, not part of `make test`.

@@ -22,6 +22,7 @@ from zcall.paths import Paths
 
 MAX_SECRET_FILE_BYTES = 4096
 PASSWORD_ENV = "ZCALL_PASSWORD"
+TURN_PASSWORD_ENV = "ZCALL_TURN_PASSWORD"
 
 EPILOG = f"""\
 TUI keys (the footer always shows them):
@@ -43,7 +44,8 @@ files (under --home DIR, else $XDG_CONFIG_HOME/zcall and $XDG_DATA_HOME/zcall):
   run/zcall.sock           the control socket `zcall ctl` talks to (run/ is $XDG_RUNTIME_DIR/zcall)
 
 the server password: --password-file FILE or ${PASSWORD_ENV} (--password is visible in `ps`), or [server]
-password in config.toml.
+password in config.toml. The TURN password likewise: --turn-password-file FILE, ${TURN_PASSWORD_ENV}, or [nat]
+turn_password.
 
 exit codes:
 {describe_exit_codes()}
@@ -103,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_argument("--password", metavar="P", help=f"the account's password (visible in ps: prefer "
                         f"--password-file or ${PASSWORD_ENV})")
     secret.add_argument("--password-file", metavar="FILE", help="read the account's password from FILE")
+    phone.add_argument("--turn-password-file", metavar="FILE",
+                       help=f"read [nat] turn_password from FILE (or ${TURN_PASSWORD_ENV})")
     phone.add_argument("--server-ca", metavar="PEM", help="trust this CA for --server (default: system)")
     phone.add_argument(
         "--on-mismatch", choices=list(configmod.ON_MISMATCH),
@@ -264,22 +268,22 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Paths], int]] = {
 }
 
 
-def _read_secret_file(name: str) -> str:
+def _read_secret_file(name: str, option: str = "--password-file") -> str:
     """The first line of FILE (a password file holds one secret; a trailing newline is not part of it)."""
     try:
         with open(name, "rb") as handle:
             raw = handle.read(MAX_SECRET_FILE_BYTES + 1)
     except OSError as exc:
-        raise configmod.ConfigError(f"--password-file {name}: cannot read: {exc.strerror}") from exc
+        raise configmod.ConfigError(f"{option} {name}: cannot read: {exc.strerror}") from exc
     if len(raw) > MAX_SECRET_FILE_BYTES:
-        raise configmod.ConfigError(f"--password-file {name}: larger than {MAX_SECRET_FILE_BYTES} bytes")
+        raise configmod.ConfigError(f"{option} {name}: larger than {MAX_SECRET_FILE_BYTES} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise configmod.ConfigError(f"--password-file {name}: not UTF-8 text") from None
+        raise configmod.ConfigError(f"{option} {name}: not UTF-8 text") from None
     lines = text.splitlines()
     if not lines or not lines[0]:
-        raise configmod.ConfigError(f"--password-file {name}: empty first line")
+        raise configmod.ConfigError(f"{option} {name}: empty first line")
     return lines[0]
 
 
@@ -297,11 +301,19 @@ def _password_override(args: argparse.Namespace, env: dict[str, str]) -> str | N
     return env.get(PASSWORD_ENV) or None
 
 
+def _turn_password_override(args: argparse.Namespace, env: dict[str, str]) -> str | None:
+    """--turn-password-file, else $ZCALL_TURN_PASSWORD, else None: [nat] turn_password."""
+    if args.turn_password_file is not None:
+        return _read_secret_file(args.turn_password_file, "--turn-password-file")
+    return env.get(TURN_PASSWORD_ENV) or None
+
+
 def _run_phone(args: argparse.Namespace, paths: Paths) -> int:
     from zcall import settings
 
     config = configmod.load(paths.config_file)  # a bad config is reported before anything starts
     args.password = _password_override(args, dict(os.environ))
+    args.turn_password = _turn_password_override(args, dict(os.environ))
     merged = settings.merge(config, args)
     for warning in settings.startup_warnings(merged):
         print(f"zcall: warning: {warning}", file=sys.stderr)

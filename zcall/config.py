@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from zcall.errors import ZcallError
+from zcall.natconfig import is_stun_uri, is_turn_uri
 
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -91,6 +92,17 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class NatConfig:
+    """NAT traversal on the server path (ICE runs when a STUN or TURN server is set)."""
+
+    stun: str = ""  # stun:host[:port]
+    turn: str = ""  # turn:host[:port][?transport=udp|tcp] or turns:host[:port]
+    turn_user: str = ""
+    turn_password: str = ""  # also from ZCALL_TURN_PASSWORD or --turn-password-file
+    relay_only: bool = False  # media only through the TURN relay: the peer never learns our addresses
+
+
+@dataclass(frozen=True)
 class Config:
     unit: UnitConfig = field(default_factory=UnitConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -98,6 +110,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     call: CallConfig = field(default_factory=CallConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    nat: NatConfig = field(default_factory=NatConfig)
 
 
 # Per-key checks beyond the type: (predicate, what is expected).
@@ -123,6 +136,13 @@ _CHECKS: dict[str, Check] = {
     ),
     "server.uri": (lambda v: v == "" or v.startswith(("sips:", "sip:")), "a SIP URI (sips:host[:port])"),
     "server.keepalive": (lambda v: 2 <= v <= 3600, "seconds between keep-alive pings, 2-3600"),
+    "nat.stun": (lambda v: v == "" or is_stun_uri(v), "a STUN URI stun:host[:port] (no stuns:)"),
+    "nat.turn": (
+        lambda v: v == "" or is_turn_uri(v),
+        "a TURN URI turn:host[:port][?transport=udp|tcp] or turns:host[:port] (no TURN over DTLS)",
+    ),
+    "nat.turn_user": (lambda v: len(v) <= 256 and v.isprintable(), "a printable user name, at most 256 long"),
+    "nat.turn_password": (lambda v: len(v) <= 256 and v.isprintable(), "a printable password, 256 at most"),
 }
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
@@ -217,7 +237,7 @@ def to_toml(config: Config, *, redact: bool = False) -> str:
         part = getattr(config, section.name)
         for item in fields(part):
             value = getattr(part, item.name)
-            if redact and item.name == "password" and value:
+            if redact and item.name.endswith("password") and value:
                 value = "********"
             lines.append(f"{item.name} = {_toml_value(value)}")
         lines.append("")

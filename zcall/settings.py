@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from zcall.config import AutoAnswer, Config
+from zcall.config import AutoAnswer, Config, ConfigError, NatConfig
+from zcall.natconfig import NatSettings, parse_stun_uri, parse_turn_uri
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class PhoneSettings:
     outbound_proxy: str
     server_keepalive: int
     echo_cancel: str = "auto"
+    nat: NatSettings = field(default_factory=NatSettings)
 
 
 def _pick(override: object, value: object) -> object:
@@ -62,6 +64,28 @@ def merge(config: Config, args: argparse.Namespace | None = None) -> PhoneSettin
         server_ca=str(_pick(arg("server_ca"), config.server.ca_file)),
         outbound_proxy=config.server.outbound_proxy,
         server_keepalive=config.server.keepalive,
+        nat=nat_settings(config.nat, arg("turn_password")),
+    )
+
+
+def nat_settings(nat: NatConfig, password_override: object = None) -> NatSettings:
+    """[nat] as the ICE agent takes it (the URIs were checked when the file was read). A TURN server needs
+    an account: a missing user or password is a config error, not a relay that silently never comes."""
+    password = nat.turn_password if password_override is None else str(password_override)
+    turn = parse_turn_uri(nat.turn) if nat.turn else None
+    if nat.relay_only and turn is None:
+        raise ConfigError("nat.relay_only needs nat.turn (a TURN server to relay through)")
+    if turn is not None and not (nat.turn_user and password):
+        raise ConfigError(
+            "nat.turn needs nat.turn_user and a password (nat.turn_password, ZCALL_TURN_PASSWORD or "
+            "--turn-password-file)"
+        )
+    return NatSettings(
+        stun=parse_stun_uri(nat.stun) if nat.stun else None,
+        turn=turn,
+        turn_user=nat.turn_user,
+        turn_password=password,
+        relay_only=nat.relay_only,
     )
 
 

@@ -38,7 +38,7 @@ from zcall.media.rtp import Bye, ReceiverReport, RtpPacket, RtpParseError, Sende
 from zcall.media.srtp import SrtpError, SrtpReceiver, SrtpSender
 from zcall.media.srtpkeys import SrtpKeys
 from zcall.media.stats import MediaStats
-from zcall.net import Addr
+from zcall.net import Addr, DatagramPort
 
 KeyPacketHandler = Callable[[bytes, Addr], None]
 
@@ -113,7 +113,8 @@ class MediaSession:
         self._rx: SrtpReceiver | None = None
         self._rx_keys: SrtpKeys | None = None
         self._srtp_seen = False
-        self._transport: asyncio.DatagramTransport | None = None
+        self._transport: DatagramPort | None = None
+        self._local: Addr | None = None
         self._remote: Addr | None = None
         # RTCP without mux: its own port and (DTLS-SRTP) its own keys; None: it shares the RTP port and keys.
         self._rtcp_transport: asyncio.DatagramTransport | None = None
@@ -136,6 +137,8 @@ class MediaSession:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=bind)
         self._transport = transport
+        name = transport.get_extra_info("sockname")
+        self._local = str(name[0]), int(name[1])
         self._remote = remote
         self._due = self._clock()
         self._schedule(loop, self._due)
@@ -181,10 +184,20 @@ class MediaSession:
 
     @property
     def local_address(self) -> Addr:
-        if self._transport is None:
+        if self._local is None:
             raise RuntimeError("media session not open")
-        name = self._transport.get_extra_info("sockname")
-        return str(name[0]), int(name[1])
+        return self._local
+
+    def use_port(self, port: DatagramPort) -> None:
+        """Send through `port` from now on (the ICE agent's selected pair), not our own socket, which closes;
+        what the port receives comes in through datagram_received()."""
+        if self._transport is not None:
+            self._transport.close()
+        self._transport = port
+
+    def datagram_received(self, data: bytes, addr: Addr) -> None:
+        """A datagram from a port that is not our own socket (ICE), with the source it vouches for."""
+        self._on_datagram(data, addr)
 
     def set_remote(self, remote: Addr) -> None:
         self._remote = remote

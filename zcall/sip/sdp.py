@@ -12,6 +12,7 @@ from typing import Literal
 
 from zcall.dtls.fingerprint import FingerprintParseError, PeerPin
 from zcall.sip.errors import ParseReason, SipParseError, ascii_number
+from zcall.sip.icesdp import IceDescription, read_ice
 
 MAX_SDP = 16384
 MAX_LINES = 512
@@ -353,6 +354,7 @@ class AudioParams:
     rtcp_host: str = ""  # where RTCP goes without mux: a=rtcp (RFC 3605), else the RTP address, port + 1
     rtcp_port: int = 0
     red_payload_type: int | None = None  # RED over this side's Opus, when its SDP lists it (RFC 2198)
+    ice: IceDescription | None = None  # None: the side does not do ICE (reach it on host:port)
 
 
 @dataclass(frozen=True)
@@ -371,6 +373,8 @@ class LocalAudio:
     rtcp_port: int | None = None  # our RTCP port for a peer that does not multiplex (said with a=rtcp)
     # RED (RFC 2198) offered after Opus with this payload type; None: not offered (nor accepted in answers).
     red_payload_type: int | None = None
+    # ICE (RFC 8839): our credentials and candidates; host/port above are then the default candidate.
+    ice: IceDescription | None = None
 
 
 def make_offer(local: LocalAudio, session_id: str, version: int) -> SessionDescription:
@@ -378,6 +382,8 @@ def make_offer(local: LocalAudio, session_id: str, version: int) -> SessionDescr
     red_pt = None if local.red_payload_type is None else str(local.red_payload_type)
     media = _local_media(local, proto, str(local.payload_type), local.direction, rtcp_mux=True, offer=True,
                          red_pt=red_pt)
+    if local.ice is not None:
+        media.attributes += local.ice.attributes()
     if local.mode == "dtls":
         media.attributes.append(("setup", local.setup))
     return _session(local, session_id, version, media)
@@ -396,6 +402,8 @@ def answer(offer: SessionDescription, local: LocalAudio, session_id: str, versio
             direction = _answer_direction(m.direction or offer.attr_direction(), local.direction)
             red_pt = m.red_payload_type(pt) if local.red_payload_type is not None else None
             chosen = _local_media(local, m.proto, pt, direction, rtcp_mux=m.has("rtcp-mux"), red_pt=red_pt)
+            if local.ice is not None and read_ice(m.attributes, offer.attributes) is not None:
+                chosen.attributes += local.ice.attributes()  # RFC 8445 §5.1: only to a peer offering ICE
             if local.mode == "dtls":
                 offered = m.attr("setup") or offer.attr("setup") or "actpass"
                 chosen.attributes.append(("setup", "passive" if offered == "active" else "active"))
@@ -473,6 +481,7 @@ def audio_params(sdp: SessionDescription, *, answer_to: SessionDescription | Non
             rtcp_host=rtcp_host or host,
             rtcp_port=rtcp_port,
             red_payload_type=None if (red := m.red_payload_type(pt)) is None else int(red),
+            ice=read_ice(m.attributes, sdp.attributes),
         )
     raise _unacceptable("rejected: no usable audio stream" if answer_to else "no audio stream with Opus")
 

@@ -1,0 +1,278 @@
+"""The call's media port on the server path when [nat] is set: an ICE agent (RFC 8445) on aioice.
+
+aioice gathers host, server-reflexive (STUN) and relayed (TURN over UDP, TCP or TLS) candidates, runs the
+connectivity checks, and keeps checking consent on the selected pair (RFC 7675: a request every ~5 s, consent
+lost after 6 unanswered, i.e. 30 s). This adapter gives the call what its media needs from all that:
+
+- `sendto(data, addr)` / `close()`, the two calls MediaSession makes on its port: everything goes out on the
+  selected pair (or, to a peer without ICE, from the default candidate to its c= address);
+- every datagram that is not STUN goes to `on_datagram(data, addr)` as the media's own socket would hand it
+  over (RFC 7983 first-byte demux: STUN stays with aioice), and only from an address the peer gave as a
+  candidate or proved by an authenticated check (a peer-reflexive one). Before the peer's candidates are
+  known, a few packets wait; anything else is dropped and counted;
+- `path`: what kind of route media takes ("host", "srflx", "prflx" or "relay");
+- `on_lost(reason)`: the pair is gone (consent expired, the relay dropped).
+
+aioice exposes neither the selected pair nor a received packet's source, so this module reads its
+connection's `_nominated`, `_protocols` and `_remote_candidates` (the version range is pinned in
+pyproject.toml). RTCP rides on the RTP component (rtcp-mux); a peer that does ICE without rtcp-mux gets no
+RTCP from us.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+import aioice
+from aioice.ice import CandidatePair, StunProtocol
+
+from zcall.natconfig import NatSettings
+from zcall.net import Addr
+from zcall.sip.icesdp import Candidate, IceDescription
+
+GATHER_TIMEOUT_S = 5
+CONNECT_TIMEOUT_S = 10.0
+_EARLY_PACKETS = 8  # held until the peer's candidates are known (a DTLS ClientHello racing the 200 OK)
+_PATH_ORDER = ("relay", "prflx", "srflx", "host")  # the most indirect end of the pair names the path
+
+DatagramHandler = Callable[[bytes, Addr], None]
+
+
+class IceError(Exception):
+    """ICE could not give this call a media path; the message says why."""
+
+
+def _to_aioice(candidate: Candidate) -> aioice.Candidate:
+    return aioice.Candidate(
+        foundation=candidate.foundation, component=candidate.component, transport=candidate.transport,
+        priority=candidate.priority, host=candidate.host, port=candidate.port, type=candidate.type,
+        related_address=candidate.related_address, related_port=candidate.related_port,
+    )  # fmt: skip
+
+
+def _from_aioice(candidate: aioice.Candidate) -> Candidate:
+    return Candidate(
+        foundation=candidate.foundation, component=candidate.component, transport=candidate.transport.lower(),
+        priority=candidate.priority, host=candidate.host, port=candidate.port, type=candidate.type,
+        related_address=candidate.related_address, related_port=candidate.related_port,
+    )  # fmt: skip
+
+
+def _address(candidate: aioice.Candidate) -> tuple[str | None, int | None]:
+    return candidate.host, candidate.port
+
+
+def path_of(local_type: str, remote_type: str) -> str:
+    """The contract's `path`: relay if either end relays, else the peer's reflexive kind, else host."""
+    for kind in _PATH_ORDER:
+        if kind in (local_type, remote_type):
+            return kind
+    return "host"
+
+
+class IceAgent:
+    """One call's ICE: `await gather()`, put `description()` in the SDP, `await connect(...)`, then use it as
+    the media's port. `close()` frees the sockets and the TURN allocation."""
+
+    def __init__(
+        self,
+        nat: NatSettings,
+        local_ip: str,
+        *,
+        controlling: bool,
+        on_datagram: DatagramHandler,
+        on_lost: Callable[[str], None],
+        tls_ca: str = "",
+    ) -> None:
+        turn = nat.turn
+        turn_ssl: bool | ssl.SSLContext = False
+        if turn is not None and turn.tls:
+            turn_ssl = ssl.create_default_context(cafile=tls_ca or None)  # the server's name is checked
+        self._conn = aioice.Connection(
+            ice_controlling=controlling,
+            stun_server=None if nat.stun is None else (nat.stun.host, nat.stun.port),
+            turn_server=None if turn is None else (turn.host, turn.port),
+            turn_username=nat.turn_user or None,
+            turn_password=nat.turn_password or None,
+            turn_ssl=turn_ssl,  # type: ignore[arg-type]  # aioice passes it on to create_connection(ssl=)
+            turn_transport="udp" if turn is None else turn.transport,
+            use_ipv6=False,
+            transport_policy=aioice.TransportPolicy.RELAY if nat.relay_only else aioice.TransportPolicy.ALL,
+        )
+        self._local_ip = local_ip
+        self._relay_only = nat.relay_only
+        self._on_datagram = on_datagram
+        self._on_lost = on_lost
+        self._allowed: set[Addr] = set()
+        self._remote_known = False
+        self._early: collections.deque[tuple[bytes, Addr]] = collections.deque(maxlen=_EARLY_PACKETS)
+        self._selected: tuple[StunProtocol, Addr] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._closed = False
+        self.path: str | None = None
+        self.drops: collections.Counter[str] = collections.Counter()
+
+    # --- gathering ---
+
+    async def gather(self) -> IceDescription:
+        """Host candidates on our address (not every interface: the phone speaks from the one it binds),
+        then STUN and TURN in parallel; a server that does not answer in 5 s gives no candidate. Relay only:
+        the TURN allocation alone (RFC 9429 §3.5.3's "relay" policy)."""
+        conn = self._conn
+        conn._local_candidates_start = True
+        addresses = [] if self._relay_only else [self._local_ip]
+        candidates = await conn.get_component_candidates(1, addresses, timeout=GATHER_TIMEOUT_S)
+        conn._local_candidates += candidates
+        conn._local_candidates_end = True
+        for protocol in conn._protocols:
+            self._tap(protocol)
+        return self.description()
+
+    def description(self) -> IceDescription:
+        conn = self._conn
+        candidates = tuple(_from_aioice(c) for c in conn.local_candidates)
+        return IceDescription(conn.local_username, conn.local_password, candidates)
+
+    @property
+    def default(self) -> Addr:
+        """The default candidate, said in c=/m= (RFC 8445 §5.1.2: the relay if any, else srflx, else host):
+        where a peer without ICE sends."""
+        candidate = self._conn.get_default_candidate(1)
+        if candidate is None:
+            raise IceError(f"no ICE candidate on {self._local_ip}")
+        return candidate.host, candidate.port
+
+    @property
+    def gathered(self) -> tuple[str, ...]:
+        return tuple(c.type for c in self._conn.local_candidates)
+
+    # --- connecting ---
+
+    async def connect(
+        self, remote: IceDescription | None, peer: Addr, timeout: float = CONNECT_TIMEOUT_S
+    ) -> Addr:
+        """Find the media path: ICE checks with a peer that does ICE, else the default candidate to the peer's
+        c= address. Returns the peer address media goes to; raises IceError."""
+        if remote is None:
+            return self._without_ice(peer)
+        conn = self._conn
+        conn.remote_username, conn.remote_password = remote.ufrag, remote.pwd
+        conn.remote_is_lite = remote.lite
+        if remote.lite:
+            conn.switch_role(ice_controlling=True)  # RFC 8445 §6.1.1: a lite peer is always controlled
+        for candidate in remote.candidates:
+            await conn.add_remote_candidate(_to_aioice(candidate))
+        await conn.add_remote_candidate(None)
+        self._remote_known = True
+        self._replay_early()
+        try:
+            await asyncio.wait_for(conn.connect(), timeout)
+        except (ConnectionError, TimeoutError) as exc:
+            raise IceError(f"ICE found no working path ({exc or 'timeout'})") from None
+        pair: CandidatePair = conn._nominated[1]
+        self._selected = (pair.protocol, pair.remote_addr)
+        self.path = path_of(pair.local_candidate.type, pair.remote_candidate.type)
+        self._watch = asyncio.get_running_loop().create_task(self._watch_consent())
+        return pair.remote_addr
+
+    def _without_ice(self, peer: Addr) -> Addr:
+        default = self._conn.get_default_candidate(1)
+        if default is None:
+            raise IceError("no local candidate to reach a peer without ICE")
+        # The socket behind the default candidate: the relay's, or the host one a srflx candidate maps.
+        sockets = {(default.host, default.port), (default.related_address, default.related_port)}
+        protocol = next((p for p in self._conn._protocols if p.local_candidate.type == "relay"), None)
+        if default.type != "relay":
+            hosts = [p for p in self._conn._protocols if p.local_candidate.type == "host"]
+            protocol = next((p for p in hosts if _address(p.local_candidate) in sockets), None)
+        if protocol is None:
+            raise IceError("no local candidate to reach a peer without ICE")
+        self._selected = (protocol, peer)
+        self._allowed = {peer}
+        self._remote_known = True
+        self._replay_early()
+        self.path = path_of(default.type, "host")
+        return peer
+
+    async def _watch_consent(self) -> None:
+        """aioice closes the connection when consent expires: the call must stop sending and hear why."""
+        with contextlib.suppress(asyncio.CancelledError):
+            event = await self._conn.get_event()
+            if isinstance(event, aioice.ConnectionClosed) and not self._closed:
+                self._selected = None
+                self._on_lost("ICE consent expired (the peer stopped answering on the media path)")
+
+    # --- the media's port ---
+
+    def sendto(self, data: bytes, addr: Any = None) -> None:
+        """Out on the selected pair (the address is the pair's; a caller's is ignored)."""
+        if self._selected is None:
+            self.drops["not-connected"] += 1
+            return
+        protocol, remote = self._selected
+        protocol.transport.sendto(data, remote)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._selected = None
+        if self._watch is not None:
+            self._watch.cancel()
+        with contextlib.suppress(RuntimeError):  # a closed loop: the sockets went with it
+            asyncio.get_running_loop().create_task(self._conn.close())
+
+    async def aclose(self) -> None:
+        """Close and wait until the sockets are shut and the TURN allocation is deleted."""
+        self._closed = True
+        self._selected = None
+        if self._watch is not None:
+            self._watch.cancel()
+        await self._conn.close()
+
+    # --- receiving ---
+
+    def _tap(self, protocol: StunProtocol) -> None:
+        """Take the media out of aioice's socket before it reaches aioice's queue: STUN (first byte 0-3,
+        RFC 7983) stays with aioice, the rest comes to the call with its source."""
+        stun_received = protocol.datagram_received
+
+        def received(data: bytes | str, addr: tuple[Any, ...]) -> None:
+            if isinstance(data, bytes) and data and data[0] > 3:
+                self._media_received(data, (str(addr[0]), int(addr[1])))
+            else:
+                stun_received(data, addr)
+
+        protocol.datagram_received = received  # type: ignore[method-assign]
+
+    def _media_received(self, data: bytes, source: Addr) -> None:
+        if self._closed:
+            return
+        if not self._remote_known:
+            if len(self._early) == self._early.maxlen:
+                self.drops["early-overflow"] += 1
+            self._early.append((data, source))
+            return
+        if source not in self._allowed:
+            self._allowed = self._remote_addresses()  # a peer-reflexive candidate learned since
+            if source not in self._allowed:
+                self.drops["foreign-source"] += 1
+                return
+        self._on_datagram(data, source)
+
+    def _remote_addresses(self) -> set[Addr]:
+        known = {(c.host, c.port) for c in self._conn._remote_candidates}
+        if self._selected is not None:
+            known.add(self._selected[1])
+        return known
+
+    def _replay_early(self) -> None:
+        self._allowed |= self._remote_addresses()
+        early, self._early = list(self._early), collections.deque(maxlen=_EARLY_PACKETS)
+        for data, source in early:
+            self._media_received(data, source)
