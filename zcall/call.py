@@ -13,7 +13,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,6 +21,8 @@ from zcall import actions as act
 from zcall import events
 from zcall.callcore import CallCore
 from zcall.driver import CoreDriver
+from zcall.events import EndCause
+from zcall.ice import IceAgent, IceError
 from zcall.identity import Identity
 from zcall.keying import (
     DtlsKeying,
@@ -37,6 +39,7 @@ from zcall.media.stream import MediaSession
 from zcall.net import Addr
 from zcall.rtcpdtls import RtcpDtls
 from zcall.settings import PhoneSettings
+from zcall.sip.icesdp import IceDescription
 from zcall.sip.sdp import AudioParams, LocalAudio
 from zcall.sip.uri import SipUri
 from zcall.sipleg import SipLeg
@@ -108,6 +111,7 @@ class Call:
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._keys_driver: CoreDriver[bytes, KeyEvent] | None = None
         self.rtcp_dtls: RtcpDtls | None = None  # RTCP's own handshake, for a DTLS peer without rtcp-mux
+        self.ice: IceAgent | None = None  # the media's path on the server path when [nat] is set
         self._stats_task: asyncio.Task[None] | None = None
         self._stored_before: dict[bytes, StoredBefore] = {}  # undone if the words of this call differ
         self.driver: CoreDriver[object, act.Action] = CoreDriver(core, lambda _: None, self._act)
@@ -214,6 +218,9 @@ class Call:
             rtcp_bind = (self.ctx.local_ip, port + 1 if settings.rtp_port else 0)
             _, rtcp_port = await self.media.open_rtcp(rtcp_bind)
             self.media.set_muted(True)  # nothing is captured for the peer before the call is secure
+            ice = await self._gather() if self.core.dtls else None
+            if self.ice is not None:
+                host, port = self.ice.default  # c=/m=: where a peer without ICE sends
         except Exception as exc:  # an audio device or the port: the core decides what the call does
             reason = str(exc)
             self._close_media()
@@ -228,7 +235,7 @@ class Call:
             self.keys = dtls_keys
             local = LocalAudio(host=host, port=port, mode="dtls", fingerprint=dtls_keys.fingerprint(),
                                zrtp_hash=f"1.10 {zrtp_keys.hello_hash()}", rtcp_port=rtcp_port,
-                               red_payload_type=RED_PAYLOAD_TYPE)  # fmt: skip
+                               red_payload_type=RED_PAYLOAD_TYPE, ice=ice)  # fmt: skip
             offerer = self.core.direction == "out"
             self.rtcp_dtls = RtcpDtls(self.ctx.identity, self.id, self.media, offerer, self._on_rtcp_alarm)
         else:
@@ -247,8 +254,48 @@ class Call:
             self.ctx.emit(events.Error(message=f"trust cache unreadable, treating the peer as new: {exc}"))
             return None
 
+    async def _gather(self) -> IceDescription | None:
+        """ICE on the server path when [nat] names a STUN or TURN server (zcall/ice.py)."""
+        nat = self.ctx.settings.nat
+        if not nat.enabled or self.sip.leg.name != "server":
+            return None
+        self.ice = IceAgent(nat, self.ctx.local_ip, controlling=self.core.direction == "out",
+                            on_datagram=self._on_ice_datagram, on_lost=self._on_ice_lost,
+                            tls_ca=self.ctx.settings.server_ca)  # fmt: skip
+        return await self.ice.gather()
+
+    async def _connect_ice(self, ice: IceAgent, remote: AudioParams) -> None:
+        """Keys start once ICE has a path: DTLS and SRTP then run over the selected pair, never beside it."""
+        try:
+            peer = await ice.connect(remote.ice, (remote.host, remote.port))
+        except IceError as exc:
+            reason = str(exc)
+            self.step(lambda now: self.core.hangup(now, reason, EndCause.MEDIA_FAILED))
+            return
+        if self.core.ended or self.media is None:
+            return
+        path = ice.path
+        if path is not None:
+            self.step(lambda now: self.core.media_path(path))
+        self._start_keys(replace(remote, host=peer[0], port=peer[1], ice=None))
+
+    def _on_ice_datagram(self, data: bytes, addr: Addr) -> None:
+        # The agent let in only the peer's candidates and checked pairs, any of which the peer may send on
+        # (RFC 8445 §12): to the media it is the peer, where we send.
+        if self.media is not None and self.ice is not None:
+            self.media.datagram_received(data, self.ice.remote or addr)
+
+    def _on_ice_lost(self, reason: str) -> None:
+        self.step(lambda now: self.core.hangup(now, reason, EndCause.MEDIA_FAILED))
+
     def _start_keys(self, remote: AudioParams) -> None:
         assert self.media is not None and self.keys is not None
+        if self.ice is not None and self.ice.path is None:
+            # From now on media leaves only through ICE (held until a pair is selected): a DTLS flight
+            # answering a peer whose checks ended first must not go out of the plain socket beside it.
+            self.media.use_port(self.ice)
+            asyncio.get_running_loop().create_task(self._connect_ice(self.ice, remote))
+            return
         self.media.set_remote((remote.host, remote.port))
         self.media.set_payload_type(remote.payload_type)
         self.media.set_red(remote.red_payload_type)  # None: the peer offered or took no RED, Opus FEC then
@@ -320,6 +367,8 @@ class Call:
             self._keys_driver.close()
         if self.rtcp_dtls is not None:
             self.rtcp_dtls.close(self.now())
+        if self.ice is not None:
+            self.ice.close()  # also when media never took it as its port
         if self.media is not None:
             self.media.close()
         elif self.gain is not None:

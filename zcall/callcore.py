@@ -101,6 +101,7 @@ class CallCore:
         self.offer = offer  # ours (out) or the caller's (in)
         self.local: sdp.LocalAudio | None = None
         self.secure: events.Secure | None = None
+        self.path: events.MediaPath | None = None  # ICE's selected route, said in the secure event
         self.user_muted = False
         self._held = False
         self._muted_sent: bool | None = None
@@ -170,6 +171,10 @@ class CallCore:
         self._do(act.SendAnswer(answer.serialize()))
         self._go(S.ANSWERED)
         self._start_keys(remote, now)
+
+    def media_path(self, path: events.MediaPath) -> None:
+        """ICE selected the route media takes (host, srflx, prflx or relay), before keys start on it."""
+        self.path = path
 
     def media_failed(self, reason: str, now: float) -> None:
         if self.ended:
@@ -294,6 +299,8 @@ class CallCore:
             for action in actions:
                 self._do(action)
             secure = replace(secure, verified=self.trust.verified)
+        if self.path is not None:
+            secure = replace(secure, path=self.path)
         self.secure = secure
         self._secure_at = now
         self._do(act.InstallKeys(ready.tx, ready.rx))

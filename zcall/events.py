@@ -35,6 +35,9 @@ class AlertKind(StrEnum):
     DOWNGRADE = "downgrade"
 
 
+MediaPath = Literal["host", "srflx", "prflx", "relay"]
+
+
 class EndCause(StrEnum):
     """Why a call ended, for scripts and the UI (the `cause` field); `reason` stays the words for people."""
 
@@ -130,6 +133,8 @@ class Secure(Event):
     # Whether this call has words to compare: always on the LAN; on the server path only when ZRTP ran
     # with the peer over the DTLS-SRTP flow (a peer without ZRTP: false, and no ZRTP fields).
     verifiable: bool | None = None
+    # the server path with ICE: the kind of route media takes (the more indirect end of the selected pair)
+    path: MediaPath | None = None
 
 
 @dataclass(frozen=True)

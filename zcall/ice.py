@@ -9,7 +9,9 @@ lost after 6 unanswered, i.e. 30 s). This adapter gives the call what its media 
 - every datagram that is not STUN goes to `on_datagram(data, addr)` as the media's own socket would hand it
   over (RFC 7983 first-byte demux: STUN stays with aioice), and only from an address the peer gave as a
   candidate or proved by an authenticated check (a peer-reflexive one). Before the peer's candidates are
-  known, a few packets wait; anything else is dropped and counted;
+  known, a few packets wait; anything else is dropped and counted. The peer may send on another valid pair
+  than the one we selected (RFC 8445 §12: media is accepted on any valid pair), e.g. from its host socket
+  to our relay while we send to its relay;
 - `path`: what kind of route media takes ("host", "srflx", "prflx" or "relay");
 - `on_lost(reason)`: the pair is gone (consent expired, the relay dropped).
 
@@ -31,6 +33,7 @@ from typing import Any
 import aioice
 from aioice.ice import CandidatePair, StunProtocol
 
+from zcall.events import MediaPath
 from zcall.natconfig import NatSettings
 from zcall.net import Addr
 from zcall.sip.icesdp import Candidate, IceDescription
@@ -38,7 +41,8 @@ from zcall.sip.icesdp import Candidate, IceDescription
 GATHER_TIMEOUT_S = 5
 CONNECT_TIMEOUT_S = 10.0
 _EARLY_PACKETS = 8  # held until the peer's candidates are known (a DTLS ClientHello racing the 200 OK)
-_PATH_ORDER = ("relay", "prflx", "srflx", "host")  # the most indirect end of the pair names the path
+_HELD_SENDS = 16  # sent once a pair is selected (our DTLS flight answering a peer whose checks ended first)
+_PATH_ORDER: tuple[MediaPath, ...] = ("relay", "prflx", "srflx", "host")  # the more indirect end names it
 
 DatagramHandler = Callable[[bytes, Addr], None]
 
@@ -67,7 +71,7 @@ def _address(candidate: aioice.Candidate) -> tuple[str | None, int | None]:
     return candidate.host, candidate.port
 
 
-def path_of(local_type: str, remote_type: str) -> str:
+def path_of(local_type: str, remote_type: str) -> MediaPath:
     """The contract's `path`: relay if either end relays, else the peer's reflexive kind, else host."""
     for kind in _PATH_ORDER:
         if kind in (local_type, remote_type):
@@ -112,9 +116,10 @@ class IceAgent:
         self._remote_known = False
         self._early: collections.deque[tuple[bytes, Addr]] = collections.deque(maxlen=_EARLY_PACKETS)
         self._selected: tuple[StunProtocol, Addr] | None = None
+        self._held: collections.deque[bytes] | None = collections.deque(maxlen=_HELD_SENDS)
         self._watch: asyncio.Task[None] | None = None
         self._closed = False
-        self.path: str | None = None
+        self.path: MediaPath | None = None
         self.drops: collections.Counter[str] = collections.Counter()
 
     # --- gathering ---
@@ -148,6 +153,11 @@ class IceAgent:
         return candidate.host, candidate.port
 
     @property
+    def remote(self) -> Addr | None:
+        """Where media goes: the selected pair's remote address (None before a pair is selected)."""
+        return None if self._selected is None else self._selected[1]
+
+    @property
     def gathered(self) -> tuple[str, ...]:
         return tuple(c.type for c in self._conn.local_candidates)
 
@@ -173,9 +183,12 @@ class IceAgent:
         try:
             await asyncio.wait_for(conn.connect(), timeout)
         except (ConnectionError, TimeoutError) as exc:
-            raise IceError(f"ICE found no working path ({exc or 'timeout'})") from None
+            ours = " ".join(sorted({c.type for c in conn.local_candidates})) or "none"
+            theirs = " ".join(sorted({c.type for c in remote.candidates})) or "none"
+            why = str(exc) or f"no pair answered in {timeout:g} s"
+            raise IceError(f"ICE found no working path ({why}; ours: {ours}; theirs: {theirs})") from None
         pair: CandidatePair = conn._nominated[1]
-        self._selected = (pair.protocol, pair.remote_addr)
+        self._select(pair.protocol, pair.remote_addr)
         self.path = path_of(pair.local_candidate.type, pair.remote_candidate.type)
         self._watch = asyncio.get_running_loop().create_task(self._watch_consent())
         return pair.remote_addr
@@ -192,12 +205,18 @@ class IceAgent:
             protocol = next((p for p in hosts if _address(p.local_candidate) in sockets), None)
         if protocol is None:
             raise IceError("no local candidate to reach a peer without ICE")
-        self._selected = (protocol, peer)
+        self._select(protocol, peer)
         self._allowed = {peer}
         self._remote_known = True
         self._replay_early()
         self.path = path_of(default.type, "host")
         return peer
+
+    def _select(self, protocol: StunProtocol, remote: Addr) -> None:
+        self._selected = (protocol, remote)
+        held, self._held = self._held or (), None
+        for data in held:
+            protocol.transport.sendto(data, remote)
 
     async def _watch_consent(self) -> None:
         """aioice closes the connection when consent expires: the call must stop sending and hear why."""
@@ -212,7 +231,10 @@ class IceAgent:
     def sendto(self, data: bytes, addr: Any = None) -> None:
         """Out on the selected pair (the address is the pair's; a caller's is ignored)."""
         if self._selected is None:
-            self.drops["not-connected"] += 1
+            if self._held is not None and not self._closed:
+                self._held.append(data)  # no pair yet: out as soon as one is selected
+            else:
+                self.drops["not-connected"] += 1
             return
         protocol, remote = self._selected
         protocol.transport.sendto(data, remote)

@@ -89,6 +89,10 @@ def media_report(path: Path, sip_ports: tuple[int, ...] = (5060,)) -> MediaRepor
         if int(sport) in sip_ports or int(dport) in sip_ports:
             continue
         data = bytes.fromhex(hexdata.replace(":", ""))
+        if 64 <= data[0] <= 79 and len(data) > 4:  # TURN ChannelData (RFC 8656 §12.4): what it carries
+            data = data[4 : 4 + int.from_bytes(data[2:4], "big")]
+            if not data:
+                continue
         first = data[0]
         if len(data) >= 8 and data[4:8] == ZRTP_COOKIE and first == 0x10:
             report.zrtp += 1

@@ -1,0 +1,102 @@
+"""Units behind NAT for the bench: a WAN (a bridge joining server hosts and routers), and behind each router a
+unit on a private network, masqueraded by nftables.
+
+Two kinds of NAT (both filter like a stateful firewall: only replies to flows started inside get in):
+- "persistent": `masquerade persistent`, a flow keeps its source port where it can: the address a STUN server
+  sees is the one a peer can reach once both sides have sent (hole punching works: srflx);
+- "random": `masquerade fully-random`, every flow gets a new random port: what a STUN server sees is useless
+  to a peer, so two units meet only through a TURN relay.
+
+wan hosts: 0 SIP server, 1 DNS, 2 STUN/TURN, 3.. routers; `units[i]` sits behind router i.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from tests.support import netns
+from tests.support.netns import Host
+from tests.support.prereq import require_binary, require_root
+
+NAT_RULE = {"persistent": "masquerade persistent", "random": "masquerade fully-random"}
+
+
+@dataclass
+class NatBench:
+    wan: netns.Lan
+    units: list[Host]
+    routers: list[Host]
+
+    @property
+    def sip(self) -> Host:
+        return self.wan[0]
+
+    @property
+    def dns(self) -> Host:
+        return self.wan[1]
+
+    @property
+    def turn(self) -> Host:
+        return self.wan[2]
+
+
+def _run(*argv: str) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {result.stderr.strip()}")
+
+
+@contextlib.contextmanager
+def nat_bench(kinds: Sequence[str] = ("persistent", "random")) -> Iterator[NatBench]:
+    require_root()
+    require_binary("nft", "ip")
+    with netns.lan(3 + len(kinds), prefix="zn") as wan:
+        units: list[Host] = []
+        created: list[str] = []
+        # As on the internet, a packet to a private address elsewhere leaves by a default route and is lost
+        # there (the DNS host does not forward): no "network unreachable" at the sender. coturn closes an
+        # allocation whose relayed send fails, and ICE does pair the relay with the peer's host candidates.
+        for host in wan.hosts:
+            if host is not wan[1]:
+                _run("ip", "-n", host.netns, "route", "add", "default", "via", wan[1].ip)
+        try:
+            for i, kind in enumerate(kinds):
+                router = wan[3 + i]
+                unit_ns = f"{router.netns}u"
+                _run("ip", "netns", "add", unit_ns)
+                created.append(unit_ns)
+                subnet = f"192.168.{i + 1}"
+                _run("ip", "-n", router.netns, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0",
+                     "netns", unit_ns)  # fmt: skip
+                _run("ip", "-n", router.netns, "addr", "add", f"{subnet}.1/24", "dev", "lan0")
+                _run("ip", "-n", router.netns, "link", "set", "lan0", "up")
+                _run("ip", "netns", "exec", router.netns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+                # Unsolicited packets to the router itself are dropped before conntrack confirms them: an
+                # entry for a peer's early hole-punching packet would take the mapping our own flow needs
+                # (Linux then gives our flow another port, and punching never succeeds).
+                rules = (
+                    "table ip zcall_nat {\n"
+                    " chain post { type nat hook postrouting priority 100; policy accept;\n"
+                    f'  oifname "{router.iface}" ip saddr {subnet}.0/24 {NAT_RULE[kind]}\n }}\n'
+                    " chain input { type filter hook input priority 0; policy accept;\n"
+                    f'  iifname "{router.iface}" ct state new drop\n }}\n'
+                    "}\n"
+                )
+                _run("ip", "netns", "exec", router.netns, "nft", rules)
+                for argv in (["link", "set", "lo", "up"], ["addr", "add", f"{subnet}.2/24", "dev", "eth0"],
+                             ["link", "set", "eth0", "up"],
+                             ["route", "add", "default", "via", f"{subnet}.1"]):
+                    _run("ip", "-n", unit_ns, *argv)
+                units.append(Host(unit_ns, "eth0", f"{subnet}.2"))
+            yield NatBench(wan, units, [wan[3 + i] for i in range(len(kinds))])
+        finally:
+            for name in reversed(created):
+                for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                                          text=True).stdout.split():  # fmt: skip
+                    with contextlib.suppress(ProcessLookupError, ValueError):
+                        os.kill(int(pid), 9)
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
