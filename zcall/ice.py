@@ -33,6 +33,7 @@ from typing import Any
 import aioice
 from aioice.ice import CandidatePair, StunProtocol
 
+from zcall.errors import ZcallError
 from zcall.events import MediaPath
 from zcall.natconfig import NatSettings
 from zcall.net import Addr
@@ -47,7 +48,7 @@ _PATH_ORDER: tuple[MediaPath, ...] = ("relay", "prflx", "srflx", "host")  # the 
 DatagramHandler = Callable[[bytes, Addr], None]
 
 
-class IceError(Exception):
+class IceError(ZcallError):
     """ICE could not give this call a media path; the message says why."""
 
 

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from zcall.errors import ZcallError
+
 MAX_URI = 300
 STUN_PORT = 3478
 TURNS_PORT = 5349
@@ -19,7 +21,7 @@ _HOST_NAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::([0-9]{1,5}))?\Z")
 
 
-class NatUriError(ValueError):
+class NatUriError(ZcallError, ValueError):
     """A [nat] URI we cannot use; the message says what is expected."""
 
 

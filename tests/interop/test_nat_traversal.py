@@ -89,6 +89,8 @@ def test_zcall_to_zcall_behind_two_nats(tmp_path: Path, nat_b: str, path: str) -
                 raise AssertionError(f"{exc}\nbob: {bob.events[-4:]}") from None
             for event in secure:
                 assert event["method"] == "dtls-srtp" and event["fingerprint_ok"] is True, event
+            # ZRTP runs over the DTLS-SRTP flow on the same pair: both read the same words.
+            assert secure[0]["verifiable"] and secure[0]["sas_words"] == secure[1]["sas_words"], secure
             paths = {event["path"] for event in secure}
             assert path in paths and paths <= {path, "prflx", "srflx"}, secure
             alice.wait_event("stats", timeout=10)

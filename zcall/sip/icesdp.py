@@ -14,6 +14,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from zcall.errors import ZcallError
+
 MAX_CANDIDATES = 16  # per stream: more is a peer flooding our connectivity checks
 _ICE_CHARS = re.compile(r"[A-Za-z0-9+/]+\Z")
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]{1,32}\Z")
@@ -52,7 +54,7 @@ class Candidate:
         return text
 
 
-class CandidateError(ValueError):
+class CandidateError(ZcallError, ValueError):
     def __init__(self, reason: Skip) -> None:
         super().__init__(str(reason))
         self.reason = reason
