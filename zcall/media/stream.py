@@ -51,20 +51,19 @@ _MAX_CAPTURE_DRAIN = 50  # frames taken from a device ring at once (more than an
 _MAX_CAPTURE_BACKLOG = 3
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, session: MediaSession, rtcp_port: bool = False) -> None:
-        self._session = session
-        self._rtcp_port = rtcp_port
+class _Port(asyncio.DatagramProtocol):
+    """One UDP port of the call: hands each datagram to `on_datagram`, counts socket errors in `drops`."""
+
+    def __init__(self, on_datagram: Callable[[bytes, Any], None], drops: Counter[str]) -> None:
+        self._on_datagram = on_datagram
+        self._drops = drops
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        if self._rtcp_port:
-            self._session._on_rtcp_datagram(data, addr)
-        else:
-            self._session._on_datagram(data, addr)
+        self._on_datagram(data, addr)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable and the like: the peer is not there yet; count it, keep going.
-        self._session.drops["socket-error"] += 1
+        self._drops["socket-error"] += 1
 
 
 class MediaSession:
@@ -91,7 +90,7 @@ class MediaSession:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
-        self._paced = bool(getattr(source, "paced", False))
+        self._paced = source.paced
         self._sink = sink
         self._on_key_packet = on_key_packet
         # The first SRTP packet that authenticates: ZRTP's implicit Conf2ACK (RFC 6189 §4.6).
@@ -135,7 +134,9 @@ class MediaSession:
     async def open(self, bind: Addr, remote: Addr | None = None) -> Addr:
         """Bind the call's UDP port and start the 20 ms tick; returns the bound address."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=bind)
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Port(self._on_datagram, self.drops), local_addr=bind
+        )
         self._transport = transport
         name = transport.get_extra_info("sockname")
         self._local = str(name[0]), int(name[1])
@@ -152,7 +153,9 @@ class MediaSession:
     async def open_rtcp(self, bind: Addr) -> Addr:
         """Bind a second UDP port for RTCP, kept in case the peer does not multiplex (see use_rtcp_mux)."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self, True), local_addr=bind)
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Port(self._on_rtcp_datagram, self.drops), local_addr=bind
+        )
         self._rtcp_transport = transport
         name = transport.get_extra_info("sockname")
         return str(name[0]), int(name[1])
