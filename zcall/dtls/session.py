@@ -18,7 +18,7 @@ from OpenSSL import SSL, crypto
 
 import zcall.dtls.profiles as _profiles
 from zcall.dtls.events import DtlsClosed, DtlsEvent, DtlsFailed, DtlsSecure, FingerprintMismatch
-from zcall.dtls.fingerprint import Fingerprint, FingerprintParseError, PeerPin
+from zcall.dtls.fingerprint import Fingerprint, PeerPin
 from zcall.dtls.records import MAX_DATAGRAM, RecordError, pack_datagrams, split_records
 from zcall.dtls.setup import Role
 
@@ -110,8 +110,8 @@ class DtlsSrtpSession:
     def set_remote_fingerprint(self, fingerprint: str | Sequence[str], now: float | None = None) -> None:
         """The peer's a=fingerprint, when the SDP answer arrives after the answerer's first DTLS flight.
 
-        One value or all of the SDP's a=fingerprint values. Raises FingerprintParseError if none is usable.
-        A handshake already finished is checked at once.
+        One value or all of the SDP's a=fingerprint values; FingerprintParseError (fingerprint.py) if none is
+        usable. A handshake already finished is checked at once.
         """
         expected = PeerPin.from_sdp(fingerprint)
         if self._expected is not None and self._expected != expected:
@@ -321,5 +321,3 @@ def _describe(exc: SSL.Error) -> str:
             parts.append(str(entry[-1]))
     return "; ".join(parts) or type(exc).__name__
 
-
-__all__ = ["DtlsSrtpSession", "FingerprintParseError"]
