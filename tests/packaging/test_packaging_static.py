@@ -76,6 +76,23 @@ def test_lock_pins_every_runtime_dependency_inside_its_range() -> None:
         assert req.specifier.contains(pins[name]), f"{req.name}=={pins[name]} is outside {req.specifier}"
 
 
+# Imports whose module first appeared in a given release: the dependency floor must not go below it.
+NEEDED_FLOORS = {
+    "cryptography": Version("47.0.0"),  # cryptography.hazmat.decrepit.ciphers.modes.CFB (zrtp/crypto.py)
+}
+
+
+def test_dependency_floors_have_what_the_code_imports() -> None:
+    project = _pyproject()["project"]
+    assert isinstance(project, dict)
+    for line in project["dependencies"]:
+        req = Requirement(line)
+        floor = NEEDED_FLOORS.get(canonicalize_name(req.name))
+        if floor is not None:
+            below = Version(f"{floor.major - 1}.999")
+            assert below not in req.specifier and floor in req.specifier, f"{line}: needs >= {floor}"
+
+
 def test_changelog_version_matches_pyproject() -> None:
     first = (layout.PACKAGING / "debian" / "changelog").read_text().splitlines()[0]
     deb_version = first.split("(", 1)[1].split(")", 1)[0]
