@@ -85,7 +85,7 @@ class CallConfig:
 class ServerConfig:
     uri: str = ""  # sips:registrar.example.org; empty: LAN only
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a log line or traceback
     ca_file: str = ""  # empty: the system store
     outbound_proxy: str = ""
     keepalive: int = 25  # seconds between CRLF pings on the TLS flow (RFC 5626); keeps NAT bindings open

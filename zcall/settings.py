@@ -25,7 +25,7 @@ class PhoneSettings:
     key_agreements: tuple[str, ...]
     server_uri: str
     server_user: str
-    server_password: str
+    server_password: str = field(repr=False)
     server_ca: str
     outbound_proxy: str
     server_keepalive: int

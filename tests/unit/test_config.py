@@ -83,6 +83,13 @@ def test_show_redacts_the_password() -> None:
     assert "hunter2" in config.to_toml(cfg)
 
 
+def test_the_password_is_in_no_repr() -> None:
+    # A log line or traceback that prints the config or the running settings must not carry it.
+    cfg = config.from_mapping({"server": {"password": "hunter2"}})
+    assert "hunter2" not in repr(cfg)
+    assert "hunter2" not in repr(settingsmod.merge(cfg, argparse.Namespace()))
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
 def test_fuzz_any_text_loads_or_fails_clearly(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
