@@ -26,6 +26,7 @@ DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 SETUP_ROLES = ("active", "passive", "actpass", "holdconn")
 
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+ZRTP_VERSION = "1.10"  # the ZRTP version zcall speaks (RFC 6189), in a=zrtp-hash
 _ZRTP_HASH = re.compile(r"([0-9]{1,4}\.[0-9]{1,4}) ([0-9A-Fa-f]{64})\Z")
 _FINGERPRINT = re.compile(r"([A-Za-z0-9\-]{1,16}) ((?:[0-9A-Fa-f]{2}:)*[0-9A-Fa-f]{2})\Z")
 _RTPMAP = re.compile(r"([0-9]{1,3}) ([A-Za-z0-9\-_.]+)/([0-9]{1,6})(?:/([0-9]{1,2}))?\Z")
@@ -145,6 +146,9 @@ class SessionDescription:
             if key == name:
                 return value if value is not None else ""
         return None
+
+    def attrs(self, name: str) -> list[str]:
+        return [v or "" for k, v in self.attributes if k == name]
 
     def attr_direction(self) -> str:
         """Session-level direction; sendrecv when absent (RFC 8866 §6.7)."""
@@ -451,6 +455,14 @@ def _session(local: LocalAudio, session_id: str, version: int, *media: Media) ->
     return SessionDescription(origin, "zcall", local.host, addrtype, ["0 0"], [], [], list(media))
 
 
+def _zrtp_hash(values: list[str]) -> str | None:
+    """The a=zrtp-hash for the ZRTP version we speak, of one per version the peer lists (RFC 6189 §8.1).
+    An empty value says nothing (linphonec answers a DTLS-SRTP offer with one): None when all are."""
+    given = [value for value in values if value]
+    ours = [value for value in given if value.startswith(ZRTP_VERSION + " ")]
+    return next(iter(ours or given), None)
+
+
 def audio_params(sdp: SessionDescription, *, answer_to: SessionDescription | None = None) -> AudioParams:
     """The accepted audio stream of an SDP (offer, or answer when `answer_to` is the offer we sent)."""
     for m in sdp.media:
@@ -463,7 +475,7 @@ def audio_params(sdp: SessionDescription, *, answer_to: SessionDescription | Non
         fingerprints = _fingerprints(sdp, m)
         if m.proto in DTLS_PROFILES and not usable_fingerprints(sdp, m):
             raise _unacceptable("DTLS-SRTP without a usable fingerprint")
-        zrtp = m.attr("zrtp-hash") or sdp.attr("zrtp-hash") or None
+        zrtp = _zrtp_hash(m.attrs("zrtp-hash")) or _zrtp_hash(sdp.attrs("zrtp-hash"))
         rtcp_port, rtcp_host = _rtcp_attribute(m.attr("rtcp")) if m.has("rtcp") else (m.port + 1, None)
         if rtcp_port > 65535:
             raise _unacceptable("no port for RTCP")

@@ -25,6 +25,16 @@ def test_linphone_offer_round_trips_and_keeps_unknown_attributes() -> None:
     assert params.fmtp == {"useinbandfec": "1"}
 
 
+def test_of_several_zrtp_hashes_the_one_for_our_version_is_taken() -> None:
+    # RFC 6189 §8.1: a peer speaking several ZRTP versions lists one a=zrtp-hash per version; the Hello we
+    # get is the 1.10 one, so checking it against another version's hash would be a false tampering alarm.
+    other = "1.20 " + "ef" * 32
+    both = f"a=zrtp-hash:{other}\r\na=zrtp-hash:{HASH}".encode()
+    offer = LINPHONE_OFFER.replace(f"a=zrtp-hash:{HASH}".encode(), both)
+    assert offer != LINPHONE_OFFER
+    assert sdp.audio_params(sdp.parse(offer)).zrtp_hash == HASH
+
+
 def test_answer_uses_the_offered_opus_payload_type() -> None:
     offer = sdp.parse(LINPHONE_OFFER)
     local = LocalAudio("10.20.0.1", 40000, zrtp_hash="1.10 " + "cd" * 32)
