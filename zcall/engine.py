@@ -365,7 +365,11 @@ class Phone:
         assert leg.ua is not None
         from zcall.incoming import Refuse, take_or_refuse
 
-        caller_zid = self.peers.at(event.source[0])
+        if leg is self.lan:
+            caller_zid = self.peers.at(event.source[0])
+        else:  # through the server: a unit on the LAN announcing the caller's account (aor= in its TXT)
+            uri = event.caller.uri
+            caller_zid = self.peers.with_aor(f"{uri.user}@{uri.host}") if uri.user else None
         verified = [p.zid for p in self._verified()]
         decision = take_or_refuse(event.sdp, self.calls.busy, caller_zid, self.settings.auto_answer, verified)
         if isinstance(decision, Refuse):

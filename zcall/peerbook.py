@@ -68,5 +68,11 @@ class PeerBook:
         zids = {p.zid for p in self._peers.values() if p.address == address}
         return zids.pop() if len(zids) == 1 else None
 
+    def with_aor(self, aor: str) -> bytes | None:
+        """The ZID of the one discovered unit announcing this server account (user@host), if one does."""
+        wanted = aor.lower()
+        zids = {p.zid for p in self._peers.values() if p.aor is not None and p.aor.lower() == wanted}
+        return zids.pop() if len(zids) == 1 else None
+
     def status(self) -> list[dict[str, object]]:
         return [{"name": p.name, "zid": p.zid.hex(), "address": p.address, "port": p.sip_port} for p in self]
