@@ -79,6 +79,7 @@ class SecurityConfig:
 @dataclass(frozen=True)
 class CallConfig:
     auto_answer: str = AutoAnswer.OFF.value
+    ring_timeout: int = 60  # seconds an incoming call rings before it is refused with 480
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ _CHECKS: dict[str, Check] = {
     "call.auto_answer": (
         lambda v: v in {a.value for a in AutoAnswer}, f"one of {[a.value for a in AutoAnswer]}"
     ),
+    "call.ring_timeout": (lambda v: 5 <= v <= 600, "seconds of ringing, 5-600"),
     "server.uri": (lambda v: v == "" or v.startswith(("sips:", "sip:")), "a SIP URI (sips:host[:port])"),
     "server.keepalive": (lambda v: 2 <= v <= 3600, "seconds between keep-alive pings, 2-3600"),
     "nat.stun": (lambda v: v == "" or is_stun_uri(v), "a STUN URI stun:host[:port] (no stuns:)"),

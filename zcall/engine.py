@@ -104,7 +104,9 @@ class Phone:
                 forget=self._forget,
                 volume=self._volume,
             )
-            self._calling = ctx, CallPolicy(on_mismatch=self.settings.on_mismatch)
+            settings = self.settings
+            policy = CallPolicy(on_mismatch=settings.on_mismatch, ring_timeout_s=settings.ring_timeout)
+            self._calling = ctx, policy
         return self._calling
 
     # --- events ---------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ class PhoneSettings:
     outbound_proxy: str
     server_keepalive: int
     echo_cancel: str = "auto"
+    ring_timeout: int = 60
     nat: NatSettings = field(default_factory=NatSettings)
 
 
@@ -56,6 +57,7 @@ def merge(config: Config, args: argparse.Namespace | None = None) -> PhoneSettin
         # --auto-answer (tests, demos) means everyone.
         auto_answer=AutoAnswer.ALL if arg("auto_answer") else AutoAnswer(config.call.auto_answer),
         on_mismatch=str(_pick(arg("on_mismatch"), config.security.on_mismatch)),
+        ring_timeout=config.call.ring_timeout,
         sas_types=config.security.sas_types,
         key_agreements=config.security.key_agreements,
         server_uri=str(_pick(arg("server"), config.server.uri)),

@@ -55,6 +55,7 @@ def test_round_trip_through_toml(tmp_path: Path) -> None:
         ("[unit\nname='x'\n", "not valid TOML"),
         ("[call]\nauto_answer = 'yes'\n", "call.auto_answer: expected one of ['off', 'verified', 'all']"),
         ("[call]\nauto_answer = 1\n", "call.auto_answer: expected a string"),
+        ("[call]\nring_timeout = 2\n", "call.ring_timeout: expected seconds of ringing, 5-600"),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -162,3 +163,17 @@ def test_auto_answer_flag_means_everyone() -> None:
 def test_the_desk_unit_image_answers_only_verified_devices() -> None:
     image = config.load(Path(__file__).parents[2] / "firmware" / "zcall" / "config.toml")
     assert settingsmod.merge(image).auto_answer is config.AutoAnswer.VERIFIED
+
+
+def test_the_ring_timeout_comes_from_the_config(tmp_path: Path) -> None:
+    from zcall.engine import Phone
+    from zcall.paths import Paths
+
+    assert settingsmod.merge(config.Config()).ring_timeout == 60
+    mapping = {"call": {"ring_timeout": 25}, "network": {"bind": "127.0.0.1"}}
+    merged = settingsmod.merge(config.from_mapping(mapping))
+    assert merged.ring_timeout == 25
+    phone = Phone(merged, Paths.for_home(tmp_path / "home"), control=False)
+    _, policy = phone._call_kit()  # what every call's core is given
+    assert policy.ring_timeout_s == 25
+    phone.cache.close()
