@@ -21,6 +21,7 @@ from zcall.calltrust import CallTrust
 from zcall.errors import ZcallError
 from zcall.events import AlertKind, CallState, Direction, EndCause
 from zcall.keying import KeyAlarm, KeyEvent, KeyFailed, KeysReady
+from zcall.net import Addr
 from zcall.sip import sdp
 from zcall.sip.errors import SipParseError
 
@@ -90,10 +91,12 @@ class CallCore:
         fallback_aor: str | None = None,
         auto_answer: bool = False,
         unattended_needs_verified: bool = False,
+        where: tuple[str, Addr] | None = None,
     ) -> None:
         self.id = call_id
         self.direction: Direction = direction
         self.peer = peer
+        self.where = where  # the peer's SIP URI and signalling address, said in every call event
         self.policy = policy
         self.dtls = dtls
         self.trust = CallTrust(peer, expected_zid)
@@ -360,9 +363,9 @@ class CallCore:
         self._emit_state()
 
     def _emit_state(self) -> None:
-        self._do(
-            act.Emit(events.Call(id=self.id, state=self.state, direction=self.direction, peer=self.peer))
-        )
+        uri, (address, port) = self.where if self.where is not None else (None, (None, None))
+        call = events.Call(self.id, self.state, self.direction, self.peer, uri, address, port)
+        self._do(act.Emit(call))
 
     def _alert(self, kind: AlertKind, message: str) -> None:
         self._do(act.Emit(events.Alert(id=self.id, alert=kind, message=message)))

@@ -221,6 +221,7 @@ class Phone:
         core = CallCore(
             new_call_id(), "out", route.label, policy, self._now(),
             dtls=route.dtls, expected_zid=route.expected_zid, fallback_aor=route.fallback,
+            where=(str(route.uri), route.dest),
         )  # fmt: skip
         call = Call(ctx, core, SipSide(route.leg, route.uri, route.dest))
         self.calls.add(call)
@@ -385,7 +386,7 @@ class Phone:
         core = CallCore(
             new_call_id(), "in", caller, policy, self._now(), dtls=decision.dtls, offer=decision.offer,
             expected_zid=decision.expected_zid, auto_answer=decision.auto_answer,
-            unattended_needs_verified=decision.needs_verified,
+            unattended_needs_verified=decision.needs_verified, where=(str(event.caller.uri), event.source),
         )  # fmt: skip
         call = Call(ctx, core, SipSide(leg), event.call_id)
         self.calls.add(call)

@@ -107,7 +107,11 @@ class Call(Event):
     id: str
     state: CallState
     direction: Direction
-    peer: str
+    peer: str  # in: the caller's SIP display name, else its URI; out: what was dialled (or the unit's name)
+    uri: str | None = None  # the peer's SIP URI: the caller's From (what it says), or the URI dialled
+    # Where the signalling comes from (in: seen, not claimed) or goes to (out); through a server, the server.
+    address: str | None = None
+    port: int | None = None
 
 
 @dataclass(frozen=True)

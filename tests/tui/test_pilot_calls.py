@@ -109,6 +109,8 @@ async def test_call_sas_verify_trust_and_mismatch_alarm(tmp_path: Path) -> None:
             assert app.ringer.ringing
             incoming = app.screen.query_one("#incoming", Static)
             await until(lambda: "bob" in str(incoming.content), what="the caller's name")
+            # ... and where the call comes from, not only the name bob chose (issue 17 item 14)
+            assert f"{bob_uri}\nfrom 127.0.0.1:{bob_port}" in str(incoming.content), incoming.content
             for _ in range(2):  # a double press of OK answers once and does not hang up what it answered
                 app.post_message(Key("enter", "\r"))
             bob_secure = await peer_event(bob, "secure")

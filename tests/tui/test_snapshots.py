@@ -61,7 +61,11 @@ async def dial(app: ZcallApp, pilot: Pilot[None]) -> None:
 
 async def incoming(app: ZcallApp, pilot: Pilot[None]) -> None:
     await home(app, pilot)
-    await feed(app, pilot, [events.Call(id="1ca11ed1", state="incoming", direction="in", peer="bob-desk")])
+    ringing = events.Call(
+        id="1ca11ed1", state="incoming", direction="in", peer="bob-desk", uri="sip:zcall@10.0.0.7:5060",
+        address="10.0.0.7", port=5060,
+    )
+    await feed(app, pilot, [ringing])
 
 
 async def in_call(app: ZcallApp, pilot: Pilot[None]) -> None:

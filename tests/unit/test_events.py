@@ -13,7 +13,7 @@ from zcall import events
 PINNED = {
     "ready": ["event", "name", "zid", "sip_uri"],
     "peer": ["event", "action", "name", "zid", "address", "port"],
-    "call": ["event", "id", "state", "direction", "peer"],
+    "call": ["event", "id", "state", "direction", "peer", "uri", "address", "port"],
     "alert": ["event", "id", "kind", "message"],
     "stats": ["event", "id", "sent", "received", "lost", "jitter_ms", "rtt_ms", "jitter_buffer_ms", "mos"],
     "registered": ["event", "server", "expires"],
@@ -25,7 +25,10 @@ PINNED = {
 SAMPLES: list[events.Event] = [
     events.Ready(name="desk-a", zid="00" * 12, sip_uri="sip:desk-a@10.0.0.1:5060"),
     events.Peer(action="up", name="desk-b", zid="11" * 12, address="10.0.0.2", port=5060),
-    events.Call(id="c1", state="dialing", direction="out", peer="desk-b"),
+    events.Call(
+        id="c1", state="incoming", direction="in", peer="desk-b", uri="sip:zcall@10.0.0.2:5060",
+        address="10.0.0.2", port=5060,
+    ),
     events.Alert(id="c1", alert="cache_mismatch", message="the peer's retained secret differs"),
     events.Stats(
         id="c1", sent=50, received=49, lost=1, jitter_ms=2.5, rtt_ms=1.2, jitter_buffer_ms=40.0, mos=4.3

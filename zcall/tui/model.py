@@ -65,6 +65,8 @@ class CallView:
     started: float
     zid: str = ""  # the ZID the call was placed to, or the one ZRTP proved (empty until known)
     target: str = ""  # what the user dialled (outgoing calls placed from this TUI)
+    uri: str = ""  # the peer's SIP URI: a caller's From (what it says), or the URI dialled
+    source: str = ""  # address:port the call's signalling comes from (in) or goes to (out)
     secure: events.Secure | None = None
     secure_at: float | None = None
     stats: events.Stats | None = None
@@ -190,6 +192,8 @@ class PhoneView:
             address = f"{lan.address}:{lan.port}"
         elif call.target.lower().startswith(("sip:", "sips:")):
             address = call.target
+        elif call.uri:
+            address = call.uri
         else:
             address = call.peer if call.peer.lower().startswith(("sip:", "sips:")) else ""
         return Who(self.nickname(zid) or call.peer, call.peer, zid, standing, address)
@@ -228,7 +232,11 @@ class PhoneView:
         elif isinstance(event, events.Call):
             call = self.calls.get(event.id)
             if call is None:
-                self.calls[event.id] = CallView(event.id, event.peer, event.direction, event.state, now)
+                source = f"{event.address}:{event.port}" if event.address and event.port else ""
+                uri = event.uri or ""
+                self.calls[event.id] = CallView(
+                    event.id, event.peer, event.direction, event.state, now, uri=uri, source=source
+                )
             else:
                 self.update_call(event.id, state=event.state)
         elif isinstance(event, events.Secure):

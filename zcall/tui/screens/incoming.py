@@ -55,7 +55,12 @@ class IncomingScreen(ZScreen):
         if call is None:
             return
         text = Text("\n((( ringing )))\n\n", style="bold")
-        text.append(f"{call.peer}\n\n", style="bold reverse")
+        text.append(f"{call.peer}\n", style="bold reverse")
+        if call.uri and call.uri != call.peer:  # what it says it is, and where it really calls from
+            text.append(f"{call.uri}\n")
+        if call.source:
+            text.append(f"from {call.source}\n", style="dim")
+        text.append("\n")
         trust = self.caller_trust(call.peer)
         if trust is None:
             text.append("a name this unit has not seen before\n", style="dim")
