@@ -245,6 +245,7 @@ class IceAgent:
             return
         self._closed = True
         self._selected = None
+        self._drop_callbacks()
         if self._watch is not None:
             self._watch.cancel()
         with contextlib.suppress(RuntimeError):  # a closed loop: the sockets went with it
@@ -254,6 +255,7 @@ class IceAgent:
         """Close and wait until the sockets are shut and the TURN allocation is deleted."""
         self._closed = True
         self._selected = None
+        self._drop_callbacks()
         if self._watch is not None:
             self._watch.cancel()
         await self._conn.close()
@@ -288,6 +290,12 @@ class IceAgent:
                 return
         self._on_datagram(data, source)
 
+    def _drop_callbacks(self) -> None:
+        # The owner's bound methods point back at it (a call): a closed agent hands nothing on, and letting
+        # go of them lets refcounting free the ended call instead of leaving it to the cyclic gc.
+        self._on_datagram = _ignore_datagram
+        self._on_lost = _ignore_lost
+
     def _remote_addresses(self) -> set[Addr]:
         known = {(c.host, c.port) for c in self._conn._remote_candidates}
         if self._selected is not None:
@@ -299,3 +307,11 @@ class IceAgent:
         early, self._early = list(self._early), collections.deque(maxlen=_EARLY_PACKETS)
         for data, source in early:
             self._media_received(data, source)
+
+
+def _ignore_datagram(data: bytes, addr: Addr) -> None:
+    pass
+
+
+def _ignore_lost(reason: str) -> None:
+    pass
