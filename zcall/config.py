@@ -6,7 +6,6 @@ import dataclasses
 import enum
 import ipaddress
 import json
-import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 
 from zcall.errors import ZcallError
 from zcall.natconfig import is_stun_uri, is_turn_uri
+from zcall.privatefile import write_private
 
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -249,13 +249,7 @@ def to_toml(config: Config, *, redact: bool = False) -> str:
 def save(config: Config, path: Path) -> None:
     """Write atomically, owner-only (it may hold the server password)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(to_toml(config))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_private(path, to_toml(config).encode("utf-8"))
 
 
 def as_dict(config: Config) -> dict[str, Any]:

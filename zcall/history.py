@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from zcall import events
+from zcall.privatefile import write_private
 
 MAX_ENTRIES = 200
 MAX_LINE = 2048  # a record is a few hundred bytes; anything longer was not written by us
@@ -213,11 +214,5 @@ class History:
     def _rewrite(self, records: Iterable[CallRecord]) -> None:
         """Replace the file with just these records (oldest first), atomically."""
         lines = [r.to_json() + "\n" for r in records]
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write("".join(lines).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        write_private(self.path, "".join(lines).encode())
         self._lines_in_file = len(lines)

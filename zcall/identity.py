@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from zcall.errors import ZcallError
+from zcall.privatefile import write_private
 
 ZID_BYTES = 12
 CERT_VALIDITY_DAYS = 3650
@@ -47,17 +48,6 @@ class Identity:
             raise ValueError(f"unsupported fingerprint hash: {algorithm}")
         digest = self.certificate.fingerprint(hashes.SHA256())
         return ":".join(f"{byte:02X}" for byte in digest)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager
@@ -100,10 +90,10 @@ def load_or_create(directory: Path) -> Identity:
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            _write_private(key_path, key_pem)
-            _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+            write_private(key_path, key_pem)
+            write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
             # The ZID file is written last: its presence means the identity is complete.
-            _write_private(zid_path, zid.hex().encode() + b"\n")
+            write_private(zid_path, zid.hex().encode() + b"\n")
         return _load(zid_path, cert_path, key_path)
 
 

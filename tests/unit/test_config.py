@@ -177,3 +177,12 @@ def test_the_ring_timeout_comes_from_the_config(tmp_path: Path) -> None:
     _, policy = phone._call_kit()  # what every call's core is given
     assert policy.ring_timeout_s == 25
     phone.cache.close()
+
+
+def test_saving_through_a_leftover_temporary_file_stays_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    stale = tmp_path / f".config.toml.{os.getpid()}.tmp"
+    stale.write_text("old")
+    stale.chmod(0o644)
+    config.save(config.from_mapping({"server": {"password": "hunter2"}}), path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -66,3 +66,16 @@ def test_mismatched_key_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a" / "key.pem").write_bytes((tmp_path / "b" / "key.pem").read_bytes())
     with pytest.raises(identity.IdentityError, match="does not belong"):
         identity.load_or_create(tmp_path / "a")
+
+
+def test_a_leftover_temporary_file_cannot_widen_the_key(tmp_path: Path) -> None:
+    # A stale temporary file (same name a crashed run with our pid would use), readable by everyone: writing
+    # through it must not keep its mode, nor follow it if it is a link.
+    tmp_path.chmod(0o700)
+    for name in ("key.pem", "cert.pem", "zid"):
+        stale = tmp_path / f".{name}.{os.getpid()}.tmp"
+        stale.write_bytes(b"old")
+        stale.chmod(0o644)
+    identity.load_or_create(tmp_path)
+    for name in ("key.pem", "cert.pem", "zid"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
