@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from zcall.errors import ZcallError
 from zcall.natconfig import is_stun_uri, is_turn_uri
-from zcall.privatefile import write_private
+from zcall.privatefile import keep_private, write_private
 
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -202,6 +202,7 @@ def load(path: Path) -> Config:
     """Read a config file; a missing file means the defaults."""
     try:
         with path.open("rb") as handle:
+            keep_private(handle.fileno(), path)  # it may hold the server password
             raw = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         return Config()

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from zcall.errors import ZcallError
-from zcall.privatefile import write_private
+from zcall.privatefile import keep_private, write_private
 
 ZID_BYTES = 12
 CERT_VALIDITY_DAYS = 3650
@@ -103,7 +103,9 @@ def _load(zid_path: Path, cert_path: Path, key_path: Path) -> Identity:
         if len(zid) != ZID_BYTES:
             raise ValueError(f"a ZID is {ZID_BYTES} bytes")
         certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        with key_path.open("rb") as handle:
+            keep_private(handle.fileno(), key_path)
+            key = serialization.load_pem_private_key(handle.read(), password=None)
     except (OSError, ValueError) as exc:
         raise IdentityError(f"identity in {zid_path.parent} is unusable: {exc}") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):

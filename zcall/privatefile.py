@@ -4,9 +4,13 @@ link), fsync'ed, renamed over the target, then the folder fsync'ed so that the r
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
+import stat
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -28,3 +32,15 @@ def write_private(path: Path, data: bytes) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def keep_private(fd: int, path: Path) -> None:
+    """A private file found open to others (a hand-made copy, a careless umask) is made owner-only again."""
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    if mode & 0o077:
+        try:
+            os.fchmod(fd, mode & 0o700)
+        except OSError:  # not ours to change: say so, the read goes on
+            log.warning("%s is readable by others (mode %o); it should be 0600", path, mode)
+        else:
+            log.warning("%s was readable by others (mode %o); made it 0600", path, mode)

@@ -186,3 +186,11 @@ def test_saving_through_a_leftover_temporary_file_stays_owner_only(tmp_path: Pat
     stale.chmod(0o644)
     config.save(config.from_mapping({"server": {"password": "hunter2"}}), path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_config_found_readable_by_others_is_made_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[server]\npassword = "hunter2"\n')
+    path.chmod(0o644)  # written by hand
+    assert config.load(path).server.password == "hunter2"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

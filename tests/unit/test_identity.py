@@ -79,3 +79,10 @@ def test_a_leftover_temporary_file_cannot_widen_the_key(tmp_path: Path) -> None:
     identity.load_or_create(tmp_path)
     for name in ("key.pem", "cert.pem", "zid"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+
+
+def test_a_key_found_readable_by_others_is_made_owner_only(tmp_path: Path) -> None:
+    identity.load_or_create(tmp_path)
+    (tmp_path / "key.pem").chmod(0o644)  # a careless copy or restore
+    identity.load_or_create(tmp_path)
+    assert stat.S_IMODE((tmp_path / "key.pem").stat().st_mode) == 0o600
