@@ -67,7 +67,7 @@ def hang_up(caller: ZcallPeer, callee: ZcallPeer) -> None:
     callee.wait_event("ended", timeout=10)
 
 
-def test_units_read_the_same_words_through_the_server_and_the_cache_matches_next_time(
+def test_units_read_the_same_words_through_the_server_and_are_verified_next_time(
     lan3: netns.Lan, tmp_path: Path
 ) -> None:
     require_binary("kamailio", "openssl", "ss")
@@ -87,8 +87,13 @@ def test_units_read_the_same_words_through_the_server_and_the_cache_matches_next
                     assert secure["method"] == "dtls-srtp" and secure["fingerprint_ok"] is True, secure
                     assert secure["verifiable"] is True and secure["peer_zid"] == zids[peer], secure
                     assert secure["cache"] == cache, (round_, secure)
+                    # The people compared the words in the first call: the second says so on both ends.
+                    assert secure["verified"] is (round_ == 2), (round_, secure)
                 assert a["sas_words"] and a["sas_words"] == b["sas_words"]
                 assert alice.ctl("status")["calls"][0]["muted"] is False
+                if round_ == 1:
+                    alice.ctl("verify")
+                    bob.ctl("verify")
                 hang_up(alice, bob)
             assert alerts(alice) == alerts(bob) == []
 
