@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aioice
+from aioice import stun
 from aioice.ice import CandidatePair, StunProtocol
 
 from zcall.errors import ZcallError
@@ -80,6 +81,24 @@ def path_of(local_type: str, remote_type: str) -> MediaPath:
     return "host"
 
 
+class _Connection(aioice.Connection):
+    """aioice's connection with RFC 8445 §7.3.1.4 done fully: a check arriving on a pair whose own check is
+    still in progress triggers a new check now. aioice leaves that pair to its retransmission timer (500 ms),
+    so behind NAT, where our first check is dropped until the peer's arrives, every path cost 500 ms more."""
+
+    def check_incoming(self, message: stun.Message, addr: tuple[str, int], protocol: StunProtocol) -> None:
+        super().check_incoming(message, addr, protocol)
+        for pair in self._check_list:
+            if pair.protocol is protocol and pair.remote_addr == addr:
+                if pair.state == CandidatePair.State.IN_PROGRESS and pair.task is not None \
+                        and not getattr(pair, "retriggered", False):  # fmt: skip
+                    pair.retriggered = True  # type: ignore[attr-defined]  # once: no storm of restarts
+                    pair.task.cancel()
+                    pair.task = None
+                    self.check_start_task(pair)
+                break
+
+
 class IceAgent:
     """One call's ICE: `await gather()`, put `description()` in the SDP, `await connect(...)`, then use it as
     the media's port. `close()` frees the sockets and the TURN allocation."""
@@ -98,7 +117,7 @@ class IceAgent:
         turn_ssl: bool | ssl.SSLContext = False
         if turn is not None and turn.tls:
             turn_ssl = ssl.create_default_context(cafile=tls_ca or None)  # the server's name is checked
-        self._conn = aioice.Connection(
+        self._conn = _Connection(
             ice_controlling=controlling,
             stun_server=None if nat.stun is None else (nat.stun.host, nat.stun.port),
             turn_server=None if turn is None else (turn.host, turn.port),

@@ -9,63 +9,15 @@ The units know nothing but `sips:zcall.test`, the DNS server and [nat].
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.audio_check import tone_heard
 from tests.support.capture import capture, media_report
-from tests.support.coturn import Coturn
-from tests.support.dnsmasq import Dnsmasq, resolv_conf
-from tests.support.kamailio import sip_server
-from tests.support.nat import NatBench, nat_bench
-from tests.support.prereq import require_binary
-from tests.support.zcall_peer import ZcallPeer
+from tests.support.nat import nat_unit, nat_world
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(180)]
-
-DOMAIN = "zcall.test"
-USERS = {"alice": "alice-secret", "bob": "bob-secret"}
-TURN_USER, TURN_PASSWORD = "relay", "relay-secret"
-
-
-@contextlib.contextmanager
-def world(tmp: Path, kinds: tuple[str, str]) -> Iterator[tuple[NatBench, Path, Coturn]]:
-    """The WAN servers running and both units pointed at the DNS server."""
-    require_binary("kamailio", "dnsmasq", "turnserver", "nft", "ss")
-    with nat_bench(kinds) as bench, sip_server(bench.sip, USERS, tmp, dns_name=DOMAIN) as srv:
-        kam = srv.kamailio
-        records = Dnsmasq(
-            bench.dns, domains=(DOMAIN,), workdir=tmp / "dns", hosts={f"sip.{DOMAIN}": kam.host.ip},
-            srv=[(f"_sips._tcp.{DOMAIN}", f"sip.{DOMAIN}", kam.tls_port, 10, 0)],
-            naptr=[(DOMAIN, 10, 10, "s", "SIPS+D2T", f"_sips._tcp.{DOMAIN}")],
-        )  # fmt: skip
-        turn = Coturn(bench.turn.ip, host=bench.turn, user=TURN_USER, password=TURN_PASSWORD,
-                      workdir=tmp / "coturn")  # fmt: skip
-        a, b = bench.units
-        with records, turn, resolv_conf(a, bench.dns.ip), resolv_conf(b, bench.dns.ip):
-            yield bench, srv.ca.cert_path, turn
-
-
-def unit(
-    bench: NatBench, index: int, user: str, ca: Path, turn: Coturn, tmp: Path, relay: bool = True,
-    **kw: object,
-) -> ZcallPeer:
-    """A unit knowing only the SIP domain and [nat] (STUN, and TURN over UDP unless `relay` is off)."""
-    home = tmp / user
-    home.mkdir(parents=True, exist_ok=True)
-    nat = f'[nat]\nstun = "{turn.stun_uri}"\n'
-    if relay:
-        nat += f'turn = "{turn.turn_uri("udp")}"\nturn_user = "{TURN_USER}"\n'
-        nat += f'turn_password = "{TURN_PASSWORD}"\n'
-    (home / "config.toml").write_text(
-        f'[server]\nuri = "sips:{DOMAIN}"\nuser = "{user}"\npassword = "{USERS[user]}"\n'
-        f'ca_file = "{ca}"\n{nat}'
-    )
-    return ZcallPeer(bench.units[index], home, name=user, extra=["--no-mdns"], **kw)  # type: ignore[arg-type]
-
 
 @pytest.mark.parametrize(("nat_b", "path"), [("persistent", "srflx"), ("random", "relay")])
 def test_zcall_to_zcall_behind_two_nats(tmp_path: Path, nat_b: str, path: str) -> None:
@@ -73,10 +25,10 @@ def test_zcall_to_zcall_behind_two_nats(tmp_path: Path, nat_b: str, path: str) -
     with a relay on offer that is often the relay). relay: a random-port NAT, where nothing else works."""
     heard_a, heard_b = tmp_path / "heard_by_alice.wav", tmp_path / "heard_by_bob.wav"
     relay = path == "relay"
-    with world(tmp_path, ("persistent", nat_b)) as (bench, ca, turn):
-        alice = unit(bench, 0, "alice", ca, turn, tmp_path, relay, audio_in="tone:440",
+    with nat_world(tmp_path, ("persistent", nat_b)) as (bench, ca, turn):
+        alice = nat_unit(bench, 0, "alice", ca, turn, tmp_path, relay, audio_in="tone:440",
                      audio_out=f"file:{heard_a}")  # fmt: skip
-        bob = unit(bench, 1, "bob", ca, turn, tmp_path, relay, audio_in="tone:660",
+        bob = nat_unit(bench, 1, "bob", ca, turn, tmp_path, relay, audio_in="tone:660",
                    audio_out=f"file:{heard_b}", auto_answer=True)  # fmt: skip
         with capture(bench.routers[1], tmp_path / "bob-wan.pcap") as pcap, alice, bob:
             alice.wait_event("registered", timeout=30)

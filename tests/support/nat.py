@@ -8,6 +8,8 @@ Two kinds of NAT (both filter like a stateful firewall: only replies to flows st
   to a peer, so two units meet only through a TURN relay.
 
 wan hosts: 0 SIP server, 1 DNS, 2 STUN/TURN, 3.. routers; `units[i]` sits behind router i.
+`nat_world()` runs the servers there (Kamailio over TLS for zcall.test, found by NAPTR/SRV from dnsmasq;
+coturn) and `nat_unit()` makes a zcall behind a NAT that knows only `sips:zcall.test` and [nat].
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ import os
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.support import netns
+from tests.support.coturn import Coturn
+from tests.support.dnsmasq import Dnsmasq, resolv_conf
+from tests.support.kamailio import sip_server
 from tests.support.netns import Host
 from tests.support.prereq import require_binary, require_root
+from tests.support.zcall_peer import ZcallPeer
 
 NAT_RULE = {"persistent": "masquerade persistent", "random": "masquerade fully-random"}
 
@@ -100,3 +107,44 @@ def nat_bench(kinds: Sequence[str] = ("persistent", "random")) -> Iterator[NatBe
                     with contextlib.suppress(ProcessLookupError, ValueError):
                         os.kill(int(pid), 9)
                 subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+DOMAIN = "zcall.test"
+USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret", "dave": "dave-secret"}
+TURN_USER, TURN_PASSWORD = "relay", "relay-secret"
+
+
+@contextlib.contextmanager
+def nat_world(tmp: Path, kinds: tuple[str, str]) -> Iterator[tuple[NatBench, Path, Coturn]]:
+    """The WAN servers running and both units pointed at the DNS server."""
+    require_binary("kamailio", "dnsmasq", "turnserver", "nft", "ss")
+    with nat_bench(kinds) as bench, sip_server(bench.sip, USERS, tmp, dns_name=DOMAIN) as srv:
+        kam = srv.kamailio
+        records = Dnsmasq(
+            bench.dns, domains=(DOMAIN,), workdir=tmp / "dns", hosts={f"sip.{DOMAIN}": kam.host.ip},
+            srv=[(f"_sips._tcp.{DOMAIN}", f"sip.{DOMAIN}", kam.tls_port, 10, 0)],
+            naptr=[(DOMAIN, 10, 10, "s", "SIPS+D2T", f"_sips._tcp.{DOMAIN}")],
+        )  # fmt: skip
+        turn = Coturn(bench.turn.ip, host=bench.turn, user=TURN_USER, password=TURN_PASSWORD,
+                      workdir=tmp / "coturn")  # fmt: skip
+        a, b = bench.units
+        with records, turn, resolv_conf(a, bench.dns.ip), resolv_conf(b, bench.dns.ip):
+            yield bench, srv.ca.cert_path, turn
+
+
+def nat_unit(
+    bench: NatBench, index: int, user: str, ca: Path, turn: Coturn, tmp: Path, relay: bool = True,
+    **kw: object,
+) -> ZcallPeer:
+    """A unit knowing only the SIP domain and [nat] (STUN, and TURN over UDP unless `relay` is off)."""
+    home = tmp / user
+    home.mkdir(parents=True, exist_ok=True)
+    nat = f'[nat]\nstun = "{turn.stun_uri}"\n'
+    if relay:
+        nat += f'turn = "{turn.turn_uri("udp")}"\nturn_user = "{TURN_USER}"\n'
+        nat += f'turn_password = "{TURN_PASSWORD}"\n'
+    (home / "config.toml").write_text(
+        f'[server]\nuri = "sips:{DOMAIN}"\nuser = "{user}"\npassword = "{USERS[user]}"\n'
+        f'ca_file = "{ca}"\n{nat}'
+    )
+    return ZcallPeer(bench.units[index], home, name=user, extra=["--no-mdns"], **kw)  # type: ignore[arg-type]

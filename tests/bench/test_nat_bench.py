@@ -1,0 +1,113 @@
+"""NAT traversal's cost: dial -> media keyed on both sides (DTLS-SRTP, and the words: ZRTP over the same flow;
+audio flows from that moment) for zcall -> zcall through Kamailio,
+
+- through TURN: two units behind a port-preserving and a random-port NAT (tests/support/nat.py), where only
+  coturn's relay carries media, gathering STUN + TURN per call;
+- host-only, no ICE: the same two units on one LAN with Kamailio ([nat] unset), the anchor;
+- ICE on that LAN ([nat] stun set): what gathering and checks add when the path is direct;
+- baresip -> baresip through the same LAN Kamailio (no ICE, DTLS-SRTP), the outside anchor.
+
+Median of 10 calls each; prints figures and ratios, asserts only that every call came up on the path named.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import netns
+from tests.support.baresip import Baresip
+from tests.support.coturn import Coturn
+from tests.support.kamailio import SipServer, sip_server
+from tests.support.nat import USERS, nat_unit, nat_world
+from tests.support.prereq import require_binary
+from tests.support.zcall_peer import ZcallPeer
+
+RUNS = 10
+pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.timeout(600)]
+
+
+def _call_times(alice: ZcallPeer, bob: ZcallPeer, path: str | None) -> list[float]:
+    """RUNS calls alice -> bob: seconds from dialing to both sides secure."""
+    alice.wait_event("registered", timeout=30)
+    bob.wait_event("registered", timeout=30)
+    times = []
+    for _ in range(RUNS):
+        alice.ctl("call", "bob")
+        dialing = alice.wait_event("call", state="dialing")
+        secure = [side.wait_event("secure", timeout=30) for side in (alice, bob)]
+        times.append(max(event["_t"] for event in secure) - dialing["_t"])
+        assert {event.get("path") for event in secure} == {path}, secure
+        alice.ctl("hangup")
+        alice.wait_event("ended", timeout=10)
+        bob.wait_event("ended", timeout=10)
+    return times
+
+
+def _lan_unit(lan: netns.Lan, srv: SipServer, index: int, user: str, tmp: Path, nat: str) -> ZcallPeer:
+    home = tmp / user
+    home.mkdir(parents=True, exist_ok=True)
+    kam = srv.kamailio
+    (home / "config.toml").write_text(
+        f'[server]\nuri = "sips:{srv.dns_name}:{kam.tls_port}"\nuser = "{user}"\n'
+        f'password = "{USERS[user]}"\nca_file = "{srv.ca.cert_path}"\n'
+        f'outbound_proxy = "{kam.host.ip}:{kam.tls_port}"\n{nat}'
+    )
+    return ZcallPeer(lan[index], home, name=user, extra=["--no-mdns"], auto_answer=user == "bob")
+
+
+def test_dial_to_keyed_through_turn_against_host_only(lan3: netns.Lan, tmp_path: Path) -> None:
+    require_binary("kamailio", "baresip", "turnserver")
+    figures: dict[str, list[float]] = {}
+    with nat_world(tmp_path / "nat", ("persistent", "random")) as (bench, ca, turn):
+        alice = nat_unit(bench, 0, "alice", ca, turn, tmp_path / "nat")
+        bob = nat_unit(bench, 1, "bob", ca, turn, tmp_path / "nat", auto_answer=True)
+        with alice, bob:
+            figures["zcall->zcall via TURN (ICE)"] = _call_times(alice, bob, "relay")
+    with sip_server(lan3[0], USERS, tmp_path / "srv") as srv:
+        for label, nat, path in (("zcall->zcall host, no ICE", "", None),
+                                 ("zcall->zcall host, ICE", "ice", "host")):  # fmt: skip
+            tmp = tmp_path / label.replace(" ", "_").replace(",", "").replace(">", "")
+            stun = ""
+            with Coturn(lan3[0].ip, host=lan3[0], workdir=tmp / "coturn") as lan_turn:
+                if nat:
+                    stun = f'[nat]\nstun = "{lan_turn.stun_uri}"\n'
+                with _lan_unit(lan3, srv, 1, "alice", tmp, stun) as alice, \
+                        _lan_unit(lan3, srv, 2, "bob", tmp, stun) as bob:  # fmt: skip
+                    figures[label] = _call_times(alice, bob, path)
+        figures["baresip->baresip host"] = _baresip_times(lan3, srv, tmp_path / "baresip")
+    medians = {name: statistics.median(values) * 1000 for name, values in figures.items()}
+    anchor = medians["zcall->zcall host, no ICE"]
+    print(f"\nNAT traversal: dial -> keyed on both sides, {RUNS} calls each (medians; goal via TURN 500 ms)")
+    for name, values in figures.items():
+        runs = " ".join(f"{v * 1000:.0f}" for v in values)
+        print(f"  {name:<30} {medians[name]:8.1f} ms   runs (ms): {runs}")
+    print(f"  ratio via TURN / host no ICE:  {medians['zcall->zcall via TURN (ICE)'] / anchor:5.2f}x")
+    print(f"  ratio host ICE / host no ICE:  {medians['zcall->zcall host, ICE'] / anchor:5.2f}x  "
+          f"(ICE adds {medians['zcall->zcall host, ICE'] - anchor:+.0f} ms)")  # fmt: skip
+    baresip = medians["baresip->baresip host"]
+    print(f"  ratio via TURN / baresip host: {medians['zcall->zcall via TURN (ICE)'] / baresip:5.2f}x")
+    print(f"  ratio host no ICE / baresip:   {anchor / baresip:5.2f}x")
+
+
+def _baresip_times(lan: netns.Lan, srv: SipServer, tmp: Path) -> list[float]:
+    uri = srv.kamailio.tls_uri
+    carol = Baresip(lan[2], "carol", USERS["carol"], registrar=uri, outbound=uri, workdir=tmp / "carol")
+    dave = Baresip(lan[1], "dave", USERS["dave"], registrar=uri, outbound=uri, ctrl_port=4445,
+                   workdir=tmp / "dave", rtp_ports="21000-21100")  # fmt: skip
+    times = []
+    with carol, dave:
+        for ua in (carol, dave):
+            ua.wait_registered()
+        for _ in range(RUNS):
+            start = time.monotonic()
+            dave.dial(f"sip:carol@{srv.kamailio.host.ip}")
+            carol.wait_event("CALL_INCOMING", timeout=15)
+            carol.answer()
+            times.append(max(dave.wait_secure().at, carol.wait_secure().at) - start)
+            dave.hangup()
+            carol.wait_event("CALL_CLOSED")
+    return times
