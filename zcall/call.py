@@ -35,6 +35,7 @@ from zcall.keying import (
 )
 from zcall.media import echo
 from zcall.media.audio import AudioSink, open_sink, open_source
+from zcall.media.demux import PacketKind, classify
 from zcall.media.stream import MediaSession
 from zcall.net import Addr
 from zcall.rtcpdtls import RtcpDtls
@@ -334,9 +335,10 @@ class Call:
     def _on_key_packet(self, data: bytes, addr: Addr) -> None:
         if self.core.ended or self.keys is None or self._keys_driver is None or self.media is None:
             return
-        if isinstance(self.keys, DtlsKeying) and self.keys.session is None and self.core.direction == "out":
-            self.keys.accept_early()
-            self.media.set_remote(addr)
+        keys = self.keys
+        if isinstance(keys, DtlsKeying) and keys.session is None and classify(data) is PacketKind.DTLS:
+            keys.hold_early(data, addr)  # before the answer: kept for start(), never answered blind
+            return
         self.keys.receive(data, self.now())
         self._keys_driver.pump()
 

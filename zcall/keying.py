@@ -22,6 +22,7 @@ from zcall.events import AlertKind, EndCause
 from zcall.identity import Identity
 from zcall.media.demux import PacketKind, classify
 from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
+from zcall.net import Addr
 from zcall.sip.sdp import AudioParams
 from zcall.zrtp import events as zrtp_events
 from zcall.zrtp.cache import RetainedSecrets
@@ -110,6 +111,7 @@ DOWNGRADE_TEXT = (
     "clear, or hang up."
 )
 MAX_EARLY_ZRTP = 8  # ZRTP packets held while our DTLS handshake finishes (the peer's may finish first)
+MAX_EARLY_DTLS = 8  # DTLS datagrams held before the answer says who the peer is (the newest kept)
 
 
 class KeyAgreement(Protocol):
@@ -251,6 +253,7 @@ class DtlsKeying:
         self._zrtp_running = False
         self._keys_out = False  # KeysReady was reported
         self._early_zrtp: deque[bytes] = deque(maxlen=MAX_EARLY_ZRTP)
+        self._early_dtls: deque[tuple[bytes, Addr]] = deque(maxlen=MAX_EARLY_DTLS)
         self._was_verified = False  # the trust cache said verified for the device this call was made for
         self._events: deque[KeyEvent] = deque()
 
@@ -281,14 +284,20 @@ class DtlsKeying:
         self.session = dtls.DtlsSrtpSession(role, cert, key, fingerprints)
         if role == "client":
             self.session.start(now)
+        peer = (remote.host, remote.port)
+        for data, source in self._early_dtls:
+            if source == peer:  # the answerer's ClientHello that beat its answer: answered now
+                self.session.receive(data, now)
+        self._early_dtls.clear()
         self._step(now)
 
-    def accept_early(self) -> None:
-        """Offering actpass, the answerer usually goes active and its ClientHello may arrive before its
-        answer: be the server now, and hold the keys until the fingerprint arrives."""
+    def hold_early(self, data: bytes, source: Addr) -> None:
+        """A DTLS datagram before the answer: offering actpass, the answerer usually goes active and its
+        ClientHello may beat its SDP answer. No session starts on it (anyone can send to our port, and the
+        first sender must not own the handshake); start() hands on what came from the address the answer
+        names, and a sender crowded out of this small buffer is heard at its next retransmission."""
         if self.session is None:
-            cert, key = self._identity.certificate, self._identity.private_key
-            self.session = dtls.DtlsSrtpSession("server", cert, key)
+            self._early_dtls.append((data, source))
 
     def provide_secrets(self, peer_zid: bytes, secrets: RetainedSecrets | None, now: float) -> None:
         # Up front, for the device the user chose: if it was verified, a call without words is a downgrade.

@@ -8,6 +8,7 @@ costs the call its reports.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from zcall.driver import CoreDriver
 from zcall.identity import Identity
@@ -31,14 +32,16 @@ class RtcpDtls:
         )
 
     def start(self, remote: AudioParams, now: float) -> None:
-        self._keys.start(remote, self._offerer, now)
+        # This handshake's peer is the answer's RTCP address: what came from there early is answered now.
+        rtcp = replace(remote, host=remote.rtcp_host, port=remote.rtcp_port)
+        self._keys.start(rtcp, self._offerer, now)
         self._driver.pump()
 
     def receive(self, data: bytes, addr: Addr, now: float) -> None:
-        if self._keys.session is None and self._offerer:
-            # The answerer's RTCP ClientHello beat its SDP answer (as on the RTP port).
-            self._keys.accept_early()
-            self._media.use_rtcp_port(addr, own_keys=True)
+        if self._keys.session is None:
+            # Before the answer (the answerer's RTCP ClientHello may beat it): held, never answered blind.
+            self._keys.hold_early(data, addr)
+            return
         self._keys.receive(data, now)
         self._driver.pump()
 

@@ -93,7 +93,6 @@ def run(
             send("A" if side == "a" else "B", data)
 
     b.keys.start(offer_a, offerer=False, now=now)  # B has the offer: active, sends its ClientHello
-    a.keys.accept_early()
     flush(b)
     a.keys.start(answer_b, offerer=True, now=now)
     flush(a)
