@@ -78,7 +78,8 @@ class Phone:
             from zcall.server import ServerConfigError, ServerLeg
 
             try:
-                self.server = ServerLeg(settings, self.local_ip, self._on_sip_event, self.emit)
+                self.server = ServerLeg(settings, self.local_ip, self._on_sip_event, self.emit,
+                                        on_address=self._on_local_address)  # fmt: skip
             except ServerConfigError as exc:
                 raise PhoneError(str(exc)) from exc
         self._control = ControlServer(paths.control_socket, self._on_control) if control else None
@@ -86,6 +87,12 @@ class Phone:
         self._closed = False
         self._volume = 100  # playback volume in percent, for the calls now and later
         self._calling: tuple[CallContext, CallPolicy] | None = None
+
+    def _on_local_address(self, address: str) -> None:
+        """The unit moved networks (the server leg noticed): new calls open media on the new address."""
+        self.local_ip = address
+        if self._calling is not None:
+            self._calling[0].local_ip = address
 
     def _call_kit(self) -> tuple[CallContext, CallPolicy]:
         """What every call shares, built (and the call machinery imported) at the first call."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from zcall import __version__, events, sip
 from zcall.errors import ZcallError
-from zcall.net import Addr
+from zcall.net import Addr, moved_to, routed_source
 from zcall.settings import PhoneSettings
 from zcall.sip.keepalive import Due, KeepAlive
 from zcall.sip.locate import LocateError, Locator
@@ -31,6 +31,7 @@ REGISTER_EXPIRES = 600
 BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 UNREGISTER_WAIT_S = 2.0
 CONNECT_TIMEOUT_S = 5.0  # per DNS target, so a dead one does not hold up the next
+NETWORK_CHECK_S = 2.0  # how often the route to the server is checked for a new local address
 
 
 class ServerConfigError(ZcallError, ValueError):
@@ -81,8 +82,10 @@ class ServerLeg(SipLeg):
         local_ip: str,
         on_event: Callable[[SipLeg, sip.UaEvent], None],
         emit: Callable[[events.Event], None],
+        on_address: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(on_event)
+        self._on_address = on_address  # the phone's address moved (new network): calls use the new one
         try:
             self.registrar: SipUri = parse_uri(settings.server_uri)
         except sip.SipParseError as exc:
@@ -149,8 +152,12 @@ class ServerLeg(SipLeg):
                 await self._connect_and_register()
                 attempt = 0
                 self._connection_lost.clear()
+                checked = self.now()
                 while self.transport.connected(self.proxy) and not self._connection_lost.is_set():
                     await asyncio.sleep(0.5)
+                    if self.now() - checked >= NETWORK_CHECK_S:
+                        checked = self.now()
+                        self._follow_network()
                 self.registered.clear()
                 reason = self._lost_reason or "connection to the server lost; reconnecting"
                 self.emit(events.RegistrationFailed(reason=reason))
@@ -216,6 +223,27 @@ class ServerLeg(SipLeg):
             self._keepalive.cancel()
         self._flow = KeepAlive(self.now(), float(self.settings.server_keepalive))
         self._keepalive = asyncio.get_running_loop().create_task(self._keep_alive(self._flow))
+
+    def _follow_network(self) -> None:
+        """A unit that changed networks (or addresses) keeps a TLS flow from an address it no longer has or
+        routes from: drop it at once and register again from the new one, instead of waiting for missing
+        pongs (the binding at the server would point at the old address until then)."""
+        sock = self.transport.socket_for(self.proxy)
+        if sock is None:
+            return
+        try:
+            source = str(sock.getsockname()[0])
+        except OSError:
+            return
+        moved = moved_to(source, routed_source(self.proxy[0]), pinned=bool(self.settings.bind))
+        if moved is None:
+            return
+        self._lost_reason = f"this unit's address changed ({source} -> {moved}); registering again"
+        self.local_ip = moved
+        if self._on_address is not None:
+            self._on_address(moved)
+        self.transport.drop(self.proxy)
+        self._connection_lost.set()
 
     async def _keep_alive(self, flow: KeepAlive) -> None:
         """RFC 5626 §4.4.1: a CRLF ping keeps NAT bindings open; a pong missing for 10 s means the flow is

@@ -135,3 +135,13 @@ def test_turn_without_an_account_is_a_config_error() -> None:
     with pytest.raises(config.ConfigError, match=r"relay_only needs nat\.turn"):
         _settings({"stun": "stun:192.0.2.9", "relay_only": True}, [], {})
     assert not _settings({}, [], {}).nat.enabled
+
+
+def test_a_moved_unit_is_noticed_unless_pinned() -> None:
+    from zcall.net import moved_to, routed_source
+
+    assert routed_source("127.0.0.1") == "127.0.0.1"
+    assert moved_to("10.0.0.5", "10.0.0.5", pinned=False) is None
+    assert moved_to("10.0.0.5", "192.168.1.9", pinned=False) == "192.168.1.9"
+    assert moved_to("10.0.0.5", "192.168.1.9", pinned=True) is None  # --bind: the user chose the address
+    assert moved_to("10.0.0.5", None, pinned=False) is None  # no route at all: keep-alive's business
