@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Protocol
 
 from zcall import dtls, events
 from zcall.events import AlertKind, EndCause
@@ -26,9 +26,8 @@ from zcall.net import Addr
 from zcall.sip.sdp import AudioParams
 from zcall.zrtp import events as zrtp_events
 from zcall.zrtp.cache import RetainedSecrets
+from zcall.zrtp.events import CacheState
 from zcall.zrtp.session import ZrtpSession
-
-CacheState = Literal["new", "match", "mismatch"]
 
 
 @dataclass(frozen=True)
@@ -206,12 +205,10 @@ class ZrtpKeying:
 
     def _ready(self, ready: zrtp_events.SecureReady) -> KeysReady:
         profile = SrtpProfile(ready.srtp_profile)
-        cache: CacheState = (
-            "match" if ready.cache == "match" else "mismatch" if ready.cache == "mismatch" else "new"
-        )
+        cache = ready.cache
         secure = events.Secure(
             id=self._call_id, method="zrtp", srtp_profile=ready.srtp_profile, sas=ready.sas_text,
-            sas_type="B256" if ready.sas_type == "B256" else "B32", sas_words=tuple(ready.sas_words),
+            sas_type=ready.sas_type, sas_words=tuple(ready.sas_words),
             hash=ready.hash, cipher=ready.cipher, auth=ready.auth, key_agreement=ready.key_agreement,
             peer_zid=ready.peer_zid.hex(), cache=cache, verified=False, verifiable=True,
         )  # fmt: skip

@@ -9,6 +9,10 @@ retained secrets leave only in SecureReady, so the owner owns the cache.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+CacheState = Literal["new", "match", "mismatch"]  # of the retained secrets (§4.3)
+SasType = Literal["B256", "B32"]
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,7 @@ class SecureReady:
     remote_salt: bytes
     srtp_profile: str
     sas_value: bytes
-    sas_type: str
+    sas_type: SasType
     sas_text: str
     sas_words: tuple[str, ...]
     hash: str
@@ -27,7 +31,7 @@ class SecureReady:
     auth: str
     key_agreement: str
     peer_zid: bytes
-    cache: str
+    cache: CacheState
     peer_verified: bool  # the V flag in the peer's Confirm: it has compared the words with us before
     local_verified: bool  # the V flag we sent
     new_rs1: bytes | None

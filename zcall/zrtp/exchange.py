@@ -15,7 +15,7 @@ from zcall.zrtp import crypto, sas
 from zcall.zrtp import messages as m
 from zcall.zrtp.chain import check_dhpart_by_h0
 from zcall.zrtp.errors import Abort, Drop, ZrtpErrorCode
-from zcall.zrtp.events import ReceiveKeysReady, SecureReady
+from zcall.zrtp.events import CacheState, ReceiveKeysReady, SecureReady
 from zcall.zrtp.negotiation import Choice, wire
 from zcall.zrtp.packet import ParseError
 
@@ -84,7 +84,7 @@ class Exchange:
     commit: m.Commit | None = None  # the initiator's own, or the one the responder accepted
     peer_dhpart: m.DHPart | None = None
     keys: crypto.DerivedKeys | None = None
-    cache: str = "new"
+    cache: CacheState = "new"
     aux: str = "none"  # the auxiliary secret: "none" (we have none), "match" or "mismatch" (the peer's ID)
     own_confirm: bytes = b""
     peer_confirm: bytes = b""
@@ -240,7 +240,7 @@ class Exchange:
             remote_salt=remote[1],
             srtp_profile=crypto.srtp_profile(self.choice.cipher, self.choice.auth),
             sas_value=keys.sas_hash,
-            sas_type=self.choice.sas,
+            sas_type="B256" if self.choice.sas == "B256" else "B32",  # negotiation offers no other
             sas_text=text,
             sas_words=tuple(words),
             hash=self.choice.hash,
