@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -228,7 +227,7 @@ class Call:
             self.opened.set_exception(exc)
             self.step(lambda now: self.core.media_failed(reason, now))
             return
-        ssrc = int.from_bytes(os.urandom(4), "big")
+        ssrc = self.media.ssrc  # ZRTP packets carry the SSRC of the RTP stream they key (RFC 6189 §5)
         zrtp_keys = ZrtpKeying(self.ctx.zid, ssrc, self.id, settings.key_agreements, settings.sas_types)
         if self.core.dtls:
             # Between zcall units ZRTP runs over the DTLS-SRTP flow too, bound to it: the words on the server.

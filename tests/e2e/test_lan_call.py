@@ -83,4 +83,5 @@ def test_lan_call_sas_audio_cache_and_trust(lan2: Lan, tmp_path: Path) -> None:
     report = media_report(pcap)
     assert report.zrtp > 0 and report.rtp_like > 500, "three calls of ZRTP then SRTP"
     assert report.plain_streams() == [], "plain RTP on the wire"
+    assert report.zrtp_streams and report.zrtp_streams <= set(report.streams), "ZRTP's SSRC: its RTP stream's"
     assert report.other == 0 and report.dtls == 0

@@ -31,6 +31,8 @@ class MediaReport:
     other: int = 0
     # per (src, dst, ssrc): the first payload bytes seen
     streams: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)
+    # (src, dst, ssrc) of the ZRTP packets: RFC 6189 §5 wants the SSRC of the RTP stream they key
+    zrtp_streams: set[tuple[str, str, int]] = field(default_factory=set)
 
     def plain_streams(self, min_packets: int = 20) -> list[tuple[str, str, int]]:
         plain = []
@@ -96,6 +98,7 @@ def media_report(path: Path, sip_ports: tuple[int, ...] = (5060,)) -> MediaRepor
         first = data[0]
         if len(data) >= 8 and data[4:8] == ZRTP_COOKIE and first == 0x10:
             report.zrtp += 1
+            report.zrtp_streams.add((src, dst, int.from_bytes(data[8:12], "big")))
         elif 20 <= first <= 63:
             report.dtls += 1
         elif 128 <= first <= 191 and len(data) >= 12:

@@ -186,6 +186,11 @@ class MediaSession:
         return (self._rtcp_tx if self._rtcp_own_keys else self._tx) is not None
 
     @property
+    def ssrc(self) -> int:
+        """Our RTP stream's SSRC (random per call, RFC 3550 §8.1)."""
+        return self._ssrc
+
+    @property
     def local_address(self) -> Addr:
         if self._local is None:
             raise RuntimeError("media session not open")
