@@ -59,6 +59,10 @@ if [ -n "$card" ]; then
 fi
 install -d -m 0700 "$root/var/lib/zcall"
 install -m 0600 "$fw/zcall/config.toml" "$root/var/lib/zcall/config.toml"
+# The layer's config must load with the zcall it ships with: an image pairing a newer config with an older
+# package would boot to a TUI that refuses its config and restarts forever. Checked here, at build time.
+in_root /opt/zcall/bin/python -I -B -c 'import pathlib, zcall.config as c; c.load(pathlib.Path("/var/lib/zcall/config.toml"))' ||
+    { echo "install-layer: the installed zcall rejects firmware/zcall/config.toml" >&2; exit 1; }
 
 # The zcall user (made by the package) logs in on tty1 into the TUI, with the groups for sound and the
 # buttons' input device; its state directory is its own.
