@@ -47,7 +47,8 @@ class Unit:
         for path in (serial_sock, monitor_sock):
             path.unlink(missing_ok=True)
         argv = [
-            "qemu-system-x86_64", "-nodefaults", "-machine", "pc", "-accel", "tcg", "-m", "1024", "-smp", "1",
+            # Niced: the machine is shared, and a slower guest only makes the test wait longer.
+            "nice", "-n", "10", "qemu-system-x86_64", "-nodefaults", "-machine", "pc", "-accel", "tcg", "-m", "1024", "-smp", "1",
             # TCG's default CPU (qemu64) lacks SSE4.2/POPCNT; numpy 2 in zcall's venv needs x86-64-v2 and
             # dies with "Illegal instruction" without them.
             "-cpu", "max",

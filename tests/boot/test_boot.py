@@ -295,6 +295,37 @@ def test_two_desk_units(units: dict[str, Unit], report: dict[str, object]) -> No
     status = _status(alpha)
     assert status["zid"] == checks["alpha_phone"]["status"]["zid"], status  # type: ignore[index]
     alpha.screendump(REPORT_DIR / "alpha-after-power-cut.png")
+    mark("alpha_phone_back")
+
+    # Pairing as the README tells a person, with the buttons (keys on tty1, sent through the QEMU monitor):
+    # OK on alpha's home screen calls the peer under the cursor (beta, the only one), OK on beta answers,
+    # both show the same words, OK on each says they match; both now list the other as verified.
+    alpha.poll("zcall --home /var/lib/zcall ctl status", re.compile(re.escape(f'"name": "{NAMES["beta"]}"')),
+               timeout=300, every=5)
+    alpha.monitor("sendkey ret")
+    beta.poll("zcall --home /var/lib/zcall ctl status", re.compile(r'"state": "incoming"'), timeout=180)
+    beta.monitor("sendkey ret")
+    alpha.poll("zcall --home /var/lib/zcall ctl status", secure, timeout=300)
+    beta.poll("zcall --home /var/lib/zcall ctl status", secure, timeout=300)
+    shown = {}
+    for key, unit in units.items():
+        words = [c["secure"]["sas_words"] for c in _status(unit)["calls"] if "secure" in c]  # type: ignore
+        assert words, key
+        text = unit.poll("cat /dev/vcs1 | tr -s ' '", re.compile(re.escape(words[0][0])), timeout=60)
+        assert all(word in text for word in words[0]), (words, text)
+        unit.screendump(REPORT_DIR / f"{key}-words.png")
+        shown[key] = words[0]
+    assert shown["alpha"] == shown["beta"], shown
+    for unit in (alpha, beta):
+        unit.monitor("sendkey ret")
+    trusted = {}
+    for key, unit in units.items():
+        other = NAMES["beta" if key == "alpha" else "alpha"]
+        trusted[key] = unit.poll(f"{AS_ZCALL} zcall --home /var/lib/zcall trust list",
+                                 re.compile(re.escape(other) + r".*\bverified\b"), timeout=120)
+    alpha.monitor("sendkey esc")
+    beta.poll("zcall --home /var/lib/zcall ctl status", ended, timeout=120)
+    checks["pairing_with_buttons"] = {"words": shown, "trust_list": trusted}
     mark("done")
     report["watchdog_misses_under_emulation"] = {
         u.name: (REPORT_DIR / f"{u.name}-qemu.log").read_text(errors="replace").count("watchdog")
