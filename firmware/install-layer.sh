@@ -10,7 +10,7 @@
 #                  to /boot/firmware/config.txt
 #   pc             a PC or virtual machine: no config.txt, no buttons overlay
 # Environment: ZCALL_AUDIO_HAT (a name in config/audio/, Raspberry Pi only, default wm8960) and
-# ZCALL_ALSA_CARD (that card's ALSA name; empty on a PC, where ALSA's own default, card 0, is used).
+# ZCALL_ALSA_CARD (that card's ALSA name, or number; a PC uses card 0 unless told otherwise).
 set -euo pipefail
 
 if [ $# -ne 3 ]; then
@@ -24,7 +24,7 @@ fw=$(cd "$(dirname "$0")" && pwd)
 hat=${ZCALL_AUDIO_HAT:-wm8960}
 case $flavour in
     pi-os | debian-raspi) card=${ZCALL_ALSA_CARD-wm8960soundcard} ;;
-    pc) card=${ZCALL_ALSA_CARD:-} ;;
+    pc) card=${ZCALL_ALSA_CARD:-0} ;;
     *) echo "unknown boot flavour $flavour (pi-os, debian-raspi or pc)" >&2; exit 2 ;;
 esac
 [ -f "$deb" ] || { echo "no package at $deb" >&2; exit 1; }
@@ -54,9 +54,9 @@ install -m 0644 "$fw/systemd/zcall-journald.conf" "$root/etc/systemd/journald.co
 
 # Firewall, sound, zcall's own defaults (moved onto the state partition by first boot).
 install -m 0755 "$fw/nftables.conf" "$root/etc/nftables.conf"
-if [ -n "$card" ]; then
-    sed "s/default \"wm8960soundcard\"/default \"$card\"/" "$fw/alsa/asound.conf" >"$root/etc/asound.conf"
-fi
+# Always written, on a PC too: ALSA's own default for most cards is plug over dmix, which aborts zcall (see
+# alsa/asound.conf).
+sed "s/default \"wm8960soundcard\"/default \"$card\"/" "$fw/alsa/asound.conf" >"$root/etc/asound.conf"
 install -d -m 0700 "$root/var/lib/zcall"
 install -m 0600 "$fw/zcall/config.toml" "$root/var/lib/zcall/config.toml"
 # The layer's config must load with the zcall it ships with: an image pairing a newer config with an older

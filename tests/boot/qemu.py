@@ -3,11 +3,13 @@ its monitor for screen dumps and power cuts."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,7 @@ class Unit:
     proc: subprocess.Popen[bytes] | None = None
     boots: int = 0
     _serial: socket.socket | None = None
+    _pump: threading.Thread | None = None
     _seen: int = 0  # how much of the serial log earlier waits consumed
     marks: dict[str, float] = field(default_factory=dict)
 
@@ -48,7 +51,8 @@ class Unit:
             path.unlink(missing_ok=True)
         argv = [
             # Niced: the machine is shared, and a slower guest only makes the test wait longer.
-            "nice", "-n", "10", "qemu-system-x86_64", "-nodefaults", "-machine", "pc", "-accel", "tcg", "-m", "1024", "-smp", "1",
+            "nice", "-n", "10",
+            "qemu-system-x86_64", "-nodefaults", "-machine", "pc", "-accel", "tcg", "-m", "1024", "-smp", "1",
             # TCG's default CPU (qemu64) lacks SSE4.2/POPCNT; numpy 2 in zcall's venv needs x86-64-v2 and
             # dies with "Illegal instruction" without them.
             "-cpu", "max",
@@ -59,8 +63,9 @@ class Unit:
             "-device", "i6300esb", "-action", "watchdog=debug",
             "-audiodev", "none,id=snd", "-device", "intel-hda", "-device", "hda-duplex,audiodev=snd",
             "-display", "none", "-vga", "std",
-            "-chardev", f"socket,id=ser,path={serial_sock},server=on,wait=off,logappend=on,"
-                        f"logfile={self.serial_log}",
+            # No QEMU logfile: when the socket's reader falls behind, QEMU retries its writes and its logfile
+            # records the characters twice (seen: '"sstate"'), which garbles the JSON read back. _copy() logs.
+            "-chardev", f"socket,id=ser,path={serial_sock},server=on,wait=off",
             "-serial", "chardev:ser",
             "-monitor", f"unix:{monitor_sock},server=on,wait=off",
         ]
@@ -71,20 +76,25 @@ class Unit:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise BootTestError(f"{self.name}: QEMU did not start: {argv}")
             time.sleep(0.1)
+        self._seen = self.serial_log.stat().st_size if self.serial_log.exists() else 0
         self._serial = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._serial.connect(str(serial_sock))
-        self._serial.setblocking(False)
-        self._seen = self.serial_log.stat().st_size if self.serial_log.exists() else 0
+        self._pump = threading.Thread(target=self._copy, args=(self._serial,), daemon=True)
+        self._pump.start()
         self.marks[f"boot{self.boots}_started"] = time.monotonic()
 
-    def _drain(self) -> None:
-        # Nobody needs what comes out of the socket: QEMU's logfile has it all. Read it so it never blocks.
-        assert self._serial is not None
-        try:
-            while self._serial.recv(65536):
-                pass
-        except BlockingIOError:
-            pass
+    def _copy(self, serial: socket.socket) -> None:
+        """Append everything the serial console says to the log, at once, so the guest never waits on us."""
+        with self.serial_log.open("ab") as log:
+            while True:
+                try:
+                    data = serial.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                log.write(data)
+                log.flush()
 
     def log_text(self, since: int = 0) -> bytes:
         with self.serial_log.open("rb") as handle:
@@ -96,7 +106,6 @@ class Unit:
         regex = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
         deadline = time.monotonic() + timeout
         while True:
-            self._drain()
             text = self.log_text(self._seen)
             match = regex.search(text)
             if match:
@@ -111,9 +120,7 @@ class Unit:
 
     def send(self, line: str) -> None:
         assert self._serial is not None
-        self._serial.setblocking(True)
         self._serial.sendall(line.encode() + b"\n")
-        self._serial.setblocking(False)
 
     def login(self, timeout: float) -> None:
         """Wait for the root shell the test put on the serial console, and make it quiet and wide."""
@@ -176,5 +183,10 @@ class Unit:
 
     def close(self) -> None:
         if self._serial is not None:
+            with contextlib.suppress(OSError):
+                self._serial.shutdown(socket.SHUT_RDWR)
             self._serial.close()
             self._serial = None
+        if self._pump is not None:
+            self._pump.join(timeout=10)
+            self._pump = None
