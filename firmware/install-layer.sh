@@ -59,10 +59,13 @@ install -m 0755 "$fw/nftables.conf" "$root/etc/nftables.conf"
 sed "s/default \"wm8960soundcard\"/default \"$card\"/" "$fw/alsa/asound.conf" >"$root/etc/asound.conf"
 install -d -m 0700 "$root/var/lib/zcall"
 install -m 0600 "$fw/zcall/config.toml" "$root/var/lib/zcall/config.toml"
-# The layer's config must load with the zcall it ships with: an image pairing a newer config with an older
-# package would boot to a TUI that refuses its config and restarts forever. Checked here, at build time.
-in_root /opt/zcall/bin/python -I -B -c 'import pathlib, zcall.config as c; c.load(pathlib.Path("/var/lib/zcall/config.toml"))' ||
-    { echo "install-layer: the installed zcall rejects firmware/zcall/config.toml" >&2; exit 1; }
+# The phone must start from what the image holds: the layer's config must load with the zcall it ships with
+# (an image once paired a newer config with an older package: the TUI refused it and restarted forever), and
+# the engine and TUI must import (a dependency missing from the package's lock fails only at the first call
+# otherwise). Checked here, at build time.
+in_root /opt/zcall/bin/python -I -B -c 'import pathlib, zcall.config as c, zcall.engine, zcall.call, zcall.tui.app
+c.load(pathlib.Path("/var/lib/zcall/config.toml"))' ||
+    { echo "install-layer: the installed zcall cannot start with firmware/zcall/config.toml" >&2; exit 1; }
 
 # The zcall user (made by the package) logs in on tty1 into the TUI, with the groups for sound and the
 # buttons' input device; its state directory is its own.
