@@ -234,13 +234,13 @@ class Call:
             dtls_keys = DtlsKeying(self.ctx.identity, self.id, zrtp_keys)
             self.keys = dtls_keys
             local = LocalAudio(host=host, port=port, mode="dtls", fingerprint=dtls_keys.fingerprint(),
-                               zrtp_hash=f"1.10 {zrtp_keys.hello_hash()}", rtcp_port=rtcp_port,
+                               zrtp_hash=zrtp_keys.zrtp_hash_attribute(), rtcp_port=rtcp_port,
                                red_payload_type=RED_PAYLOAD_TYPE, ice=ice)  # fmt: skip
             offerer = self.core.direction == "out"
             self.rtcp_dtls = RtcpDtls(self.ctx.identity, self.id, self.media, offerer, self._on_rtcp_alarm)
         else:
             self.keys = zrtp_keys
-            local = LocalAudio(host=host, port=port, mode="zrtp", zrtp_hash=f"1.10 {zrtp_keys.hello_hash()}",
+            local = LocalAudio(host=host, port=port, mode="zrtp", zrtp_hash=zrtp_keys.zrtp_hash_attribute(),
                                rtcp_port=rtcp_port, red_payload_type=RED_PAYLOAD_TYPE)  # fmt: skip
         self._keys_driver = CoreDriver(self.keys, self._send_key_packet, self._on_key_event)
         self.opened.set_result(None)

@@ -144,6 +144,10 @@ class ZrtpKeying:
     def hello_hash(self) -> str:
         return self.session.hello_hash()
 
+    def zrtp_hash_attribute(self) -> str:
+        """Our SDP a=zrtp-hash value: the ZRTP version and our Hello's hash (RFC 6189 §8.1)."""
+        return self.session.zrtp_hash_attribute()
+
     def bind_channel(self, value: bytes) -> None:
         """Require the peer to hold this value too (ZRTP's auxiliary secret): before start()."""
         self.session.set_aux_secret(value)
