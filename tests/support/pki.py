@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,3 +150,11 @@ def wrong_ca_server_cert(directory: Path, ip: str, dns_name: str) -> tuple[Certi
     """A server certificate with the right names but signed by an unrelated CA (which is returned too)."""
     rogue = CertificateAuthority(directory / "rogue-ca", common_name="zcall rogue CA")
     return rogue, rogue.server_cert(ip, dns_name, stem="rogue-server")
+
+
+def server_tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """A TLS server for the client under test (zcall itself never listens for TLS)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(certfile, keyfile)
+    return ctx

@@ -87,13 +87,6 @@ def client_tls_context(cafile: str | None = None, *, cadata: str | None = None) 
     return ctx
 
 
-def server_tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(certfile, keyfile)
-    return ctx
-
-
 # ---------------------------------------------------------------- TCP / TLS
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.pki import CertificateAuthority, wrong_ca_server_cert
+from tests.support.pki import CertificateAuthority, server_tls_context, wrong_ca_server_cert
 from tests.unit.sip.samples import SDP, invite
 from zcall.net import Addr
 from zcall.sip.dialog import UaConfig
@@ -22,7 +22,6 @@ from zcall.sip.transport import (
     StreamFramer,
     StreamTransport,
     client_tls_context,
-    server_tls_context,
 )
 from zcall.sip.ua import UserAgent
 from zcall.sipleg import LanLeg, SipLeg
