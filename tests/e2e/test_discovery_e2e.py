@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support import netns
+from zcall.discovery.lan import YIELD_WINDOW_S
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -197,6 +198,32 @@ def test_late_conflict_lower_zid_keeps_the_name(lan3: netns.Lan) -> None:
         assert _final_view(observer) == {"Desk": ZID_B, "Desk (2)": ZID_C}
         assert _final_view(holder) == {"Observer": ZID_A, "Desk": ZID_B}
         assert _final_view(claimer) == {"Observer": ZID_A, "Desk (2)": ZID_C}
+    finally:
+        for agent in agents:
+            agent.kill()
+
+
+def test_a_unit_that_held_its_name_past_the_start_keeps_it(lan3: netns.Lan) -> None:
+    """A rival that claims our name long after we announced it (it did not probe, and its ZID is lower) does
+    not make us rename: otherwise anyone could walk a unit through its names until it stops advertising."""
+    host_a, host_b, host_c = lan3.hosts
+    agents: list[Agent] = []
+    try:
+        observer = Agent(host_a, "Observer", ZID_A, 5060)
+        agents.append(observer)
+        holder = Agent(host_b, "Desk", ZID_C, 5060)  # has the name, but the higher ZID
+        agents.append(holder)
+        holder.wait_for(15, event="registered", name="Desk")
+        time.sleep(YIELD_WINDOW_S + 1)
+        claimer = Agent(host_c, "Desk", ZID_B, 5060, probe=False)  # claims it without probing
+        agents.append(claimer)
+        claimer.wait_for(15, event="registered", name="Desk")
+        observer.wait_for(10, event="up", name="Desk", zid=ZID_B)  # the claim did reach the LAN
+        time.sleep(5.0)
+        for agent in agents:
+            while not agent.lines.empty():
+                agent.seen.append(agent.lines.get())
+        assert not [e for e in holder.seen if e["event"] == "renamed"]
     finally:
         for agent in agents:
             agent.kill()

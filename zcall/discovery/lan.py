@@ -50,6 +50,10 @@ RECORD_TTL = 120
 RESOLVE_TIMEOUT_MS = 3000
 MAX_RENAMES = 32
 REANNOUNCE_DELAY_S = 1.0  # let the loser's goodbyes land before we re-announce the shared name
+# Two units can only miss each other's probes when they start at about the same time. Past this long after
+# our first name went out, a rival under our name is a unit that did not probe (or lies about its ZID): we
+# keep the name rather than let anyone walk us through MAX_RENAMES names until we stop advertising.
+YIELD_WINDOW_S = 20.0
 _DNS_TYPE_TXT = 16  # RFC 1035
 _DNS_CLASS_IN = 1
 
@@ -130,6 +134,7 @@ class Discovery:
         self._zcall_info: AsyncServiceInfo | None = None  # set while registered
         self._sip_info: AsyncServiceInfo | None = None
         self._own_name_task: asyncio.Task[None] | None = None
+        self._first_announced: float | None = None  # loop time our first name went out
         self._closed = False
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -176,6 +181,8 @@ class Discovery:
         self._sip_info = self._service_info(SIP_SERVICE, self.name, addresses)
         self._sip_task = asyncio.ensure_future(self._register_sip(self._sip_info))
         await announced
+        if self._first_announced is None:
+            self._first_announced = asyncio.get_running_loop().time()
 
     async def _register_sip(self, info: AsyncServiceInfo) -> None:
         assert self._azc is not None
@@ -351,7 +358,7 @@ class Discovery:
         if self._azc is None or self._zcall_info is None:
             return
         rivals = self._rivals()
-        if any(rival < self.zid for rival in rivals):
+        if any(rival < self.zid for rival in rivals) and self._may_yield():
             await self._rename()
             return
         if rivals or removed:
@@ -360,6 +367,10 @@ class Discovery:
             await asyncio.sleep(REANNOUNCE_DELAY_S)
             if self._zcall_info is not None:
                 await (await self._azc.async_update_service(self._zcall_info))
+
+    def _may_yield(self) -> bool:
+        first = self._first_announced
+        return first is None or asyncio.get_running_loop().time() - first <= YIELD_WINDOW_S
 
     async def _rename(self) -> None:
         assert self._azc is not None and self._zcall_info is not None
