@@ -35,12 +35,10 @@ from zcall.tui.model import CallView, KnownDevice, PeerRow, PhoneView
 from zcall.tui.ring import Ringer
 from zcall.tui.screens.base import PhoneApp
 from zcall.tui.screens.home import HomeScreen
-from zcall.tui.screens.incall import InCallScreen
-from zcall.tui.screens.incoming import IncomingScreen
-from zcall.zrtp.cache import PeerRecord, ZrtpCache
 
 if TYPE_CHECKING:  # the engine itself is imported after the first screen is up (see _start_phone)
     from zcall.engine import Phone
+    from zcall.zrtp.cache import PeerRecord, ZrtpCache
 
 # What a command may raise: the phone refusing it (PhoneError and zcall's other errors), or the OS, e.g.
 # when a call opens the audio devices (no sound card, a device that is gone). The user is told; the app runs.
@@ -193,6 +191,9 @@ class ZcallApp(App[None]):
             self._follow_end(event)
 
     def _follow_call(self, event: events.Call) -> None:
+        from zcall.tui.screens.incall import InCallScreen  # the call screens: imported with the first call
+        from zcall.tui.screens.incoming import IncomingScreen
+
         if event.state == "incoming":
             self.push_screen(IncomingScreen(event.id))
             self.ringer.start()
@@ -206,6 +207,8 @@ class ZcallApp(App[None]):
                 self.push_screen(InCallScreen(event.id))
 
     def _follow_end(self, event: events.Ended) -> None:
+        from zcall.tui.screens.incall import InCallScreen
+
         self.ringer.stop()
         if event.cause is not events.EndCause.LOCAL_HANGUP:
             self.notify(event.reason, title="Call ended", timeout=8)

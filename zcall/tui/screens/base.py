@@ -6,7 +6,7 @@ must not import the app (not even for type checking), or the two modules would i
 
 from __future__ import annotations
 
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from textual.screen import Screen
 
@@ -15,7 +15,9 @@ from zcall.history import CallRecord
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
 from zcall.tui.model import CallView, PeerRow, PhoneView
-from zcall.zrtp.cache import PeerRecord, ZrtpCache
+
+if TYPE_CHECKING:  # the cache (sqlite3) comes with the phone, after the first screen
+    from zcall.zrtp.cache import PeerRecord, ZrtpCache
 
 
 class PhoneApp(Protocol):

@@ -13,10 +13,7 @@ from textual.widgets import DataTable, Footer, Static
 from zcall.history import CallRecord
 from zcall.tui.model import PeerRow
 from zcall.tui.screens.base import ZScreen
-from zcall.tui.screens.dial import DialScreen
 from zcall.tui.screens.history import HistoryScreen, call_line
-from zcall.tui.screens.log import LogScreen
-from zcall.tui.screens.trust import TrustScreen
 from zcall.tui.widgets.columns import fit_widths
 
 TRUST_STYLE = {"verified": "bold green", "known": "yellow", "new": "dim"}
@@ -161,13 +158,19 @@ class HomeScreen(ZScreen):
         if row is not None:
             self.zapp.dial(row.peer.zid, zid=row.peer.zid)  # by ZID: the device chosen, not a name
 
+    # The other screens are imported when first opened: the first screen comes up without them.
+
     def action_dial(self) -> None:
+        from zcall.tui.screens.dial import DialScreen
+
         self.app.push_screen(DialScreen())
 
     def action_history(self) -> None:
         self.app.push_screen(HistoryScreen())
 
     def action_trust(self) -> None:
+        from zcall.tui.screens.trust import TrustScreen
+
         self.app.push_screen(TrustScreen())
 
     def action_settings(self) -> None:
@@ -177,4 +180,6 @@ class HomeScreen(ZScreen):
         self.app.push_screen(SettingsScreen())
 
     def action_log(self) -> None:
+        from zcall.tui.screens.log import LogScreen
+
         self.app.push_screen(LogScreen())
