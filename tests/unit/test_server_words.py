@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support.dtls_mitm import DtlsMitm
 from tests.unit.dtls.harness import Cred, make_cred
@@ -251,3 +253,18 @@ def test_another_phones_zrtp_over_dtls_gives_no_words_and_no_false_alarm(creds: 
     b.keys.zrtp.session = ZrtpSession(ZID_B, ssrc=0xB0B, client_id="LINPHONE-ZRTPCPP")
     direct(a, b, creds)
     assert a.alerts() == [] and a.ready().secure.verifiable is False and a.ready().zrtp is None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=st.lists(st.binary(max_size=300), max_size=12), zrtp_like=st.booleans())
+def test_junk_on_the_media_port_never_raises_and_keys_still_come(
+    creds: dict[str, Cred], junk: list[bytes], zrtp_like: bool
+) -> None:
+    # Datagrams from the signalled address that are not what they claim (ZRTP-looking ones are held while
+    # DTLS runs, then fed to ZRTP): dropped and counted by the cores, never an exception, and the call keys.
+    a, b = pair(creds)
+    cookie = bytes.fromhex("10000000") + b"ZRTP"
+    for data in junk:
+        b.keys.receive(cookie + data if zrtp_like else data, 0.0)
+    direct(a, b, creds)
+    assert a.ready().secure.sas_words == b.ready().secure.sas_words
