@@ -226,6 +226,11 @@ class IceAgent:
         if protocol is None:
             raise IceError("no local candidate to reach a peer without ICE")
         self._select(protocol, peer)
+        # Open the way in first: a NAT lets the peer's packets in, and a TURN server relays them, only once we
+        # have sent to the peer (a permission). A STUN Binding indication does that and asks for no answer;
+        # a peer that sends first (its DTLS ClientHello) would otherwise be dropped until we send.
+        punch = stun.Message(message_method=stun.Method.BINDING, message_class=stun.Class.INDICATION)
+        protocol.transport.sendto(bytes(punch), peer)
         self._allowed = {peer}
         self._remote_known = True
         self._replay_early()

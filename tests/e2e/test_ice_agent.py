@@ -149,6 +149,9 @@ async def test_a_peer_without_ice_is_reached_on_its_address() -> None:
         peer = plain.get_extra_info("sockname")
         assert await side.agent.connect(None, peer) == peer
         assert side.agent.path == "host"
+        # First a STUN Binding indication (type 0x0011) that opens our NAT / TURN permission for the peer.
+        punch, source = await asyncio.wait_for(received.get(), 5)
+        assert punch[:2] == b"\x00\x11" and source == side.agent.default
         side.agent.sendto(b"\x80hello")
         data, source = await asyncio.wait_for(received.get(), 5)
         assert data == b"\x80hello" and source == side.agent.default

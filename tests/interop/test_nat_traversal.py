@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.audio_check import tone_heard
+from tests.support.audio_check import tone_heard, write_tone_wav
+from tests.support.baresip import Baresip
 from tests.support.capture import capture, media_report
-from tests.support.nat import nat_unit, nat_world
+from tests.support.nat import USERS, nat_unit, nat_world
+from tests.support.prereq import require_binary
 
 pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -54,3 +56,39 @@ def test_zcall_to_zcall_behind_two_nats(tmp_path: Path, nat_b: str, path: str) -
         assert report.plain_streams() == []  # what crossed bob's NAT: never plain RTP
     assert abs(tone_heard(heard_b) - 440) < 10
     assert abs(tone_heard(heard_a) - 660) < 10
+
+
+@pytest.mark.parametrize("direction", ["zcall-calls", "baresip-calls"])
+def test_zcall_behind_nat_and_baresip_without_ice(tmp_path: Path, direction: str) -> None:
+    """baresip (no ICE, DTLS-SRTP only) on the WAN; zcall behind the random-port NAT, where only its relay
+    works: zcall's c= is its relay, it sends from the relay to baresip's c= address, and opens the relay's
+    permission first so baresip's DTLS gets in. A call without words, audio both ways."""
+    require_binary("baresip")
+    heard_z, heard_b = tmp_path / "heard_by_zcall.wav", tmp_path / "heard_by_baresip.wav"
+    tone = write_tone_wav(tmp_path / "carol660.wav", 660, 60, rate=48000)
+    with nat_world(tmp_path, ("random", "random")) as (bench, ca, turn):
+        uri = f"sip:{bench.sip.ip}:5061;transport=tls"
+        alice = nat_unit(bench, 0, "alice", ca, turn, tmp_path, audio_in="tone:440",
+                         audio_out=f"file:{heard_z}", auto_answer=True)  # fmt: skip
+        carol = Baresip(bench.dns, "carol", USERS["carol"], registrar=uri, outbound=uri,
+                        workdir=tmp_path / "carol", audio_wav=tone, record_wav=heard_b,
+                        transport="tls")  # fmt: skip
+        with alice, carol:
+            alice.wait_event("registered", timeout=30)
+            carol.wait_registered()
+            if direction == "zcall-calls":
+                alice.ctl("call", "carol")
+                carol.wait_event("CALL_INCOMING", timeout=15)
+                carol.answer()
+            else:
+                carol.dial(f"sip:alice@{bench.sip.ip}")
+            secure = alice.wait_event("secure", timeout=30)
+            assert secure["method"] == "dtls-srtp" and secure["fingerprint_ok"] is True, secure
+            assert secure["verifiable"] is False and secure["path"] == "relay", secure
+            carol.wait_secure(timeout=20)
+            alice.wait_event("stats", timeout=10)
+            alice.ctl("hangup")
+            alice.wait_event("ended", timeout=10)
+            carol.wait_event("CALL_CLOSED", timeout=10)
+    assert abs(tone_heard(heard_b) - 440) < 10, "baresip hears zcall"
+    assert abs(tone_heard(heard_z) - 660) < 10, "zcall hears baresip"
