@@ -101,6 +101,7 @@ class _Open:
 
     direction: events.Direction
     peer: str
+    uri: str = ""  # the call event's: a caller's From, or the URI dialled
     zid: str = ""
     secure: bool = False
 
@@ -156,7 +157,7 @@ class History:
                 self._lan[event.name] = (event.zid, f"sip:zcall@{event.address}:{event.port}")
         elif isinstance(event, events.Call):
             if event.id not in self._open:
-                self._open[event.id] = _Open(event.direction, event.peer)
+                self._open[event.id] = _Open(event.direction, event.peer, event.uri or "")
         elif isinstance(event, events.Secure):
             call = self._open.get(event.id)
             if call is not None:
@@ -179,7 +180,9 @@ class History:
         if not uri and lan is not None and (not call.zid or lan[0] == call.zid):
             uri = lan[1]
         if not uri and call.zid:
-            uri = next((u for z, u in self._lan.values() if z == call.zid), "") or self.last_uri(call.zid)
+            uri = next((u for z, u in self._lan.values() if z == call.zid), "")
+        # A caller's own URI, off the LAN list (mDNS off): calling it back is bound to the ZID it proved.
+        uri = uri or (call.uri if _is_uri(call.uri) else "") or (self.last_uri(call.zid) if call.zid else "")
         return CallRecord(
             at=self.clock(),
             direction=call.direction,

@@ -14,6 +14,7 @@ from zcall import events
 from zcall.history import MAX_ENTRIES, MAX_LINE, CallRecord, History, Reject, parse_line
 
 BOB = "b0b0b0b0b0b0b0b0b0b0b0b0"
+DAVE = "da7eda7eda7eda7eda7eda7e"
 
 
 def record(n: int, **kw: object) -> CallRecord:
@@ -36,12 +37,19 @@ def test_events_make_records_that_survive_a_restart(tmp_path: Path) -> None:
         events.Call(id="c2", state="incoming", direction="in", peer="sip:carol@10.0.0.9"),
         events.Ended(id="c2", reason="603 Decline", duration_s=0.0),
         events.Ended(id="unknown", reason="never seen", duration_s=1.0),  # nothing to record
+        # dave calls in from off the LAN list (mDNS off): his own URI is what calls him back
+        events.Call(
+            id="c3", state="incoming", direction="in", peer="dave", uri="sip:zcall@10.0.0.7:5060",
+            address="10.0.0.7", port=5060,
+        ),
+        events.Secure(id="c3", method="zrtp", srtp_profile="x", peer_zid=DAVE, cache="new", verified=False),
+        events.Ended(id="c3", reason="remote hangup", duration_s=3.0),
     ):
         history.hear(event)
-    assert [r.peer for r in history.entries] == ["sip:carol@10.0.0.9", "bob-desk"]  # newest first
-    bob = history.entries[1]
+    assert [r.peer for r in history.entries] == ["dave", "sip:carol@10.0.0.9", "bob-desk"]  # newest first
+    dave, carol, bob = history.entries
+    assert (dave.zid, dave.uri) == (DAVE, "sip:zcall@10.0.0.7:5060")
     assert (bob.zid, bob.uri, bob.secure, bob.duration_s) == (BOB, "sip:zcall@10.0.0.5:5062", True, 12.5)
-    carol = history.entries[0]
     assert (carol.zid, carol.uri, carol.secure) == ("", "sip:carol@10.0.0.9", False)
     assert path.stat().st_mode & 0o777 == 0o600
     again = History(path)
