@@ -125,8 +125,10 @@ def nat_world(tmp: Path, kinds: tuple[str, str]) -> Iterator[tuple[NatBench, Pat
             srv=[(f"_sips._tcp.{DOMAIN}", f"sip.{DOMAIN}", kam.tls_port, 10, 0)],
             naptr=[(DOMAIN, 10, 10, "s", "SIPS+D2T", f"_sips._tcp.{DOMAIN}")],
         )  # fmt: skip
-        turn = Coturn(bench.turn.ip, host=bench.turn, user=TURN_USER, password=TURN_PASSWORD,
-                      workdir=tmp / "coturn")  # fmt: skip
+        # coturn's TLS certificate comes from the SIP server's CA: units verify both with [server] ca_file.
+        cert = srv.ca.server_cert(bench.turn.ip, f"turn.{DOMAIN}", stem="turn")
+        turn = Coturn(bench.turn.ip, host=bench.turn, user=TURN_USER, password=TURN_PASSWORD, tls_port=5349,
+                      cert=cert.cert_path, key=cert.key_path, workdir=tmp / "coturn")  # fmt: skip
         a, b = bench.units
         with records, turn, resolv_conf(a, bench.dns.ip), resolv_conf(b, bench.dns.ip):
             yield bench, srv.ca.cert_path, turn
@@ -134,14 +136,15 @@ def nat_world(tmp: Path, kinds: tuple[str, str]) -> Iterator[tuple[NatBench, Pat
 
 def nat_unit(
     bench: NatBench, index: int, user: str, ca: Path, turn: Coturn, tmp: Path, relay: bool = True,
-    **kw: object,
+    transport: str = "udp", **kw: object,
 ) -> ZcallPeer:
-    """A unit knowing only the SIP domain and [nat] (STUN, and TURN over UDP unless `relay` is off)."""
+    """A unit knowing only the SIP domain and [nat]: STUN, and TURN over `transport` (udp, tcp or tls)
+    unless `relay` is off."""
     home = tmp / user
     home.mkdir(parents=True, exist_ok=True)
     nat = f'[nat]\nstun = "{turn.stun_uri}"\n'
     if relay:
-        nat += f'turn = "{turn.turn_uri("udp")}"\nturn_user = "{TURN_USER}"\n'
+        nat += f'turn = "{turn.turn_uri(transport)}"\nturn_user = "{TURN_USER}"\n'
         nat += f'turn_password = "{TURN_PASSWORD}"\n'
     (home / "config.toml").write_text(
         f'[server]\nuri = "sips:{DOMAIN}"\nuser = "{user}"\npassword = "{USERS[user]}"\n'
