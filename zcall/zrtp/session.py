@@ -50,8 +50,8 @@ from zcall.zrtp.hellocheck import SignaledHash, check_first_hello
 from zcall.zrtp.negotiation import NON_DH_MODES, Offer, name
 from zcall.zrtp.packet import Packet, ParseError, parse_packet
 from zcall.zrtp.retransmit import Outbox
-from zcall.zrtp.routing import ANY_STATE, LIVE_STATES, Route
-from zcall.zrtp.states import TERMINAL, TRANSITIONS, State
+from zcall.zrtp.routing import Route
+from zcall.zrtp.states import ACCEPTED_IN, TERMINAL, TRANSITIONS, State
 
 VERSION = m.VERSION
 CACHE_NEVER_EXPIRES = 0xFFFFFFFF
@@ -277,8 +277,9 @@ class ZrtpSession:
 
     def _dispatch(self, msg: m.Message, packet: Packet, now: float) -> None:
         """Route by wire type; a message its route does not allow in this state is dropped here, once."""
-        route = _ROUTES.get(msg.raw[4:12])  # every parsed message keeps its exact bytes
-        if route is None or self.state not in route.states:
+        wire_type = msg.raw[4:12]  # every parsed message keeps its exact bytes
+        route = _ROUTES.get(wire_type)
+        if route is None or self.state not in ACCEPTED_IN.get(wire_type, ()):
             raise Drop("after_end" if self.state in TERMINAL else "unexpected")
         route.run(self, msg, packet, now)
 
@@ -512,37 +513,19 @@ class ZrtpSession:
             self._tx.start("Error", m.Error(code).encode(), now)
 
 
-S = State
-# Which message is handled in which state; anything else is dropped as "unexpected" (or "after_end").
-# ClearACK, RelayACK and PingACK have no route: we never solicit them.
+# The handler of each message; states.ACCEPTED_IN says in which states it may arrive.
 _ROUTES: dict[bytes, Route[ZrtpSession, Any]] = {
-    b"Error   ": Route(m.Error, lambda z, msg, _, now: z._on_error(msg, now), ANY_STATE),
-    b"ErrorACK": Route(m.ErrorAck, lambda z, _msg, _, _now: z._on_error_ack(), ANY_STATE),
-    b"Ping    ": Route(m.Ping, lambda z, msg, packet, _: z._on_ping(msg, packet), ANY_STATE),
-    b"Hello   ": Route(m.Hello, lambda z, msg, packet, now: z._on_hello(msg, packet, now), LIVE_STATES),
-    b"HelloACK": Route(m.HelloAck, lambda z, _msg, _, now: z._on_hello_ack(now), frozenset({S.DISCOVERY})),
-    b"Commit  ": Route(
-        m.Commit,
-        lambda z, msg, _, now: z._on_commit(msg, now),
-        frozenset({S.DISCOVERY, S.COMMIT_SENT, S.WAIT_DHPART2}),
-    ),
-    b"DHPart1 ": Route(m.DHPart, lambda z, msg, _, now: z._on_dhpart1(msg, now), frozenset({S.COMMIT_SENT})),
-    b"DHPart2 ": Route(
-        m.DHPart, lambda z, msg, _, now: z._on_dhpart2(msg, now), frozenset({S.WAIT_DHPART2, S.WAIT_CONFIRM2})
-    ),
-    b"Confirm1": Route(
-        m.Confirm,
-        lambda z, msg, _, now: z._on_confirm1(msg, now),
-        frozenset({S.WAIT_CONFIRM1, S.WAIT_CONF2ACK}),
-    ),
-    b"Confirm2": Route(
-        m.Confirm, lambda z, msg, _, now: z._on_confirm2(msg, now), frozenset({S.WAIT_CONFIRM2, S.SECURE})
-    ),
-    b"Conf2ACK": Route(
-        m.Conf2Ack, lambda z, _m, _, now: z._become_secure(now), frozenset({S.WAIT_CONF2ACK})
-    ),
-    b"GoClear ": Route(m.GoClear, lambda z, msg, _, now: z._on_goclear(msg, now), frozenset({S.SECURE})),
-    b"SASrelay": Route(
-        m.SasRelay, lambda z, msg, _, now: z._on_sasrelay(msg, now), frozenset({S.SECURE})
-    ),
+    b"Error   ": Route(m.Error, lambda z, msg, _, now: z._on_error(msg, now)),
+    b"ErrorACK": Route(m.ErrorAck, lambda z, _msg, _, _now: z._on_error_ack()),
+    b"Ping    ": Route(m.Ping, lambda z, msg, packet, _: z._on_ping(msg, packet)),
+    b"Hello   ": Route(m.Hello, lambda z, msg, packet, now: z._on_hello(msg, packet, now)),
+    b"HelloACK": Route(m.HelloAck, lambda z, _msg, _, now: z._on_hello_ack(now)),
+    b"Commit  ": Route(m.Commit, lambda z, msg, _, now: z._on_commit(msg, now)),
+    b"DHPart1 ": Route(m.DHPart, lambda z, msg, _, now: z._on_dhpart1(msg, now)),
+    b"DHPart2 ": Route(m.DHPart, lambda z, msg, _, now: z._on_dhpart2(msg, now)),
+    b"Confirm1": Route(m.Confirm, lambda z, msg, _, now: z._on_confirm1(msg, now)),
+    b"Confirm2": Route(m.Confirm, lambda z, msg, _, now: z._on_confirm2(msg, now)),
+    b"Conf2ACK": Route(m.Conf2Ack, lambda z, _m, _, now: z._become_secure(now)),
+    b"GoClear ": Route(m.GoClear, lambda z, msg, _, now: z._on_goclear(msg, now)),
+    b"SASrelay": Route(m.SasRelay, lambda z, msg, _, now: z._on_sasrelay(msg, now)),
 }

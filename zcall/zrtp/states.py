@@ -1,4 +1,5 @@
-"""The states of one ZRTP endpoint (RFC 6189 §4) and which state may follow which."""
+"""The states of one ZRTP endpoint (RFC 6189 §4): which state may follow which, and which message may arrive
+in which state. Everything else is a bug (a move) or dropped (a message)."""
 
 from __future__ import annotations
 
@@ -32,4 +33,25 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.ERROR_SENT: frozenset({State.FAILED, State.CLOSED}),
     State.FAILED: frozenset({State.CLOSED}),
     State.CLOSED: frozenset(),
+}
+
+_S = State
+ANY_STATE = frozenset(State)  # Error, ErrorACK and Ping are answered even after the end
+LIVE_STATES = ANY_STATE - frozenset(TERMINAL)
+# Which message (by wire type) may arrive in which state; anything else is dropped as "unexpected" (or
+# "after_end"). ClearACK, RelayACK and PingACK are absent: we never solicit them.
+ACCEPTED_IN: dict[bytes, frozenset[State]] = {
+    b"Error   ": ANY_STATE,
+    b"ErrorACK": ANY_STATE,
+    b"Ping    ": ANY_STATE,
+    b"Hello   ": LIVE_STATES,
+    b"HelloACK": frozenset({_S.DISCOVERY}),
+    b"Commit  ": frozenset({_S.DISCOVERY, _S.COMMIT_SENT, _S.WAIT_DHPART2}),
+    b"DHPart1 ": frozenset({_S.COMMIT_SENT}),
+    b"DHPart2 ": frozenset({_S.WAIT_DHPART2, _S.WAIT_CONFIRM2}),
+    b"Confirm1": frozenset({_S.WAIT_CONFIRM1, _S.WAIT_CONF2ACK}),
+    b"Confirm2": frozenset({_S.WAIT_CONFIRM2, _S.SECURE}),
+    b"Conf2ACK": frozenset({_S.WAIT_CONF2ACK}),
+    b"GoClear ": frozenset({_S.SECURE}),
+    b"SASrelay": frozenset({_S.SECURE}),
 }

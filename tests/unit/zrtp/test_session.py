@@ -21,7 +21,7 @@ from zcall.zrtp.events import CacheMismatch, Failed, HelloHashMismatch, SecureRe
 from zcall.zrtp.packet import encode_packet, parse_packet
 from zcall.zrtp.retransmit import T1_RETRIES, T2_RETRIES
 from zcall.zrtp.session import ZrtpSession
-from zcall.zrtp.states import TRANSITIONS, State
+from zcall.zrtp.states import ACCEPTED_IN, TRANSITIONS, State
 
 
 def ready(run: Run, side: str) -> SecureReady:
@@ -665,6 +665,10 @@ def test_error_and_ping_are_answered_even_after_the_end(state: State) -> None:
     a.receive(encode_packet(2, 2, m.Error(ZrtpErrorCode.TIMEOUT).encode()), 0.0)
     sent = [message_of(p) for p in a.datagrams_to_send(0.0)]
     assert [type(x) for x in sent] == [m.PingAck, m.ErrorAck] and not a.drops
+
+
+def test_every_handled_message_has_its_states_and_the_other_way_round() -> None:
+    assert set(session._ROUTES) == set(ACCEPTED_IN)
 
 
 def test_state_table_is_closed_and_refuses_other_moves() -> None:
