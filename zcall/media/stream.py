@@ -13,14 +13,13 @@ packets (ZRTP, DTLS, STUN) from any other address are dropped and counted, since
 else tells a third host from the peer. SRTP that authenticates is played from wherever it comes (counted when
 it is not the peer's address) but moves nothing either.
 
-This module routes datagrams and runs the tick; our RTP packets are made in packetizer.py, received audio is
-played out by playout.py, and our RTCP is built in rtcpsend.py.
+This module routes datagrams and runs the tick; captured audio is paced by pacer.py, our RTP packets are
+made in packetizer.py, received audio is played out by playout.py, and our RTCP is built in rtcpsend.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import os
 import time
@@ -31,6 +30,7 @@ from typing import Any
 from zcall.media.audio import AudioSink, AudioSource
 from zcall.media.codec import FRAME_BYTES, OpusEncoder
 from zcall.media.demux import PacketKind, classify_with_reason
+from zcall.media.pacer import CapturePacer
 from zcall.media.packetizer import Packetizer
 from zcall.media.playout import Playout
 from zcall.media.rtcpsend import RTCP_INTERVAL_S, rtcp_delay, sender_report
@@ -44,11 +44,6 @@ KeyPacketHandler = Callable[[bytes, Addr], None]
 
 TICK_S = 0.020
 _MAX_CATCH_UP_TICKS = 10  # after a stall longer than this, resynchronise instead of bursting
-_MAX_CAPTURE_DRAIN = 50  # frames taken from a device ring at once (more than any ring holds)
-# Captured frames wait here for their turn to leave, one per tick on average (a token per tick, at most this
-# many saved up): a device that runs ahead of our clock or hands over bursts cannot build up delay or flood
-# the network; past this many waiting, the oldest is dropped (counted).
-_MAX_CAPTURE_BACKLOG = 3
 
 
 class _Port(asyncio.DatagramProtocol):
@@ -90,7 +85,6 @@ class MediaSession:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
-        self._paced = source.paced
         self._sink = sink
         self._on_key_packet = on_key_packet
         # The first SRTP packet that authenticates: ZRTP's implicit Conf2ACK (RFC 6189 §4.6).
@@ -126,8 +120,7 @@ class MediaSession:
         self._muted = False
         self._closed = False
         self._next_rtcp = 0.0
-        self._pending: collections.deque[bytes] = collections.deque()
-        self._capture_tokens = float(_MAX_CAPTURE_BACKLOG)
+        self._pacer = CapturePacer(source, self.drops)
 
     # --- lifecycle ---
 
@@ -318,8 +311,7 @@ class MediaSession:
 
     def tick(self, now: float) -> None:
         """One 20 ms step: send what was captured, play one frame, and RTCP when due."""
-        # One more frame may leave per tick: the send rate follows our clock, with a burst allowance.
-        self._capture_tokens = min(_MAX_CAPTURE_BACKLOG, self._capture_tokens + 1)
+        self._pacer.tick()
         self._capture(now)
         self._playout(now)
         if self._tx is not None and now >= self._next_rtcp:
@@ -327,27 +319,8 @@ class MediaSession:
             self._next_rtcp = now + rtcp_delay(self._rtcp_interval)
 
     def _capture(self, now: float) -> None:
-        if self._paced:
-            for _ in range(_MAX_CAPTURE_DRAIN):
-                frame = self._source.read_frame()
-                if frame is None:
-                    break
-                if self._tx is None:
-                    self.drops["captured-before-keys"] += 1
-                    continue
-                if len(self._pending) == _MAX_CAPTURE_BACKLOG:
-                    # A device running ahead of our clock: drop the oldest rather than build up delay.
-                    self._pending.popleft()
-                    self.drops["capture-backlog"] += 1
-                self._pending.append(frame)
-            while self._pending and self._capture_tokens >= 1:
-                self._capture_tokens -= 1
-                self._send_audio(self._pending.popleft(), now)
-        elif self._tx is not None:
-            # A file or tone starts from its beginning once media is secure.
-            frame = self._source.read_frame()
-            if frame is not None:
-                self._send_audio(frame, now)
+        for frame in self._pacer.take(keyed=self._tx is not None):
+            self._send_audio(frame, now)
 
     def _send_audio(self, pcm: bytes, now: float) -> None:
         if self._tx is None or self._transport is None or self._remote is None:
