@@ -43,6 +43,7 @@ from typing import Any, Literal
 from zcall.zrtp import crypto
 from zcall.zrtp import messages as m
 from zcall.zrtp.chain import check_commit, check_dhpart2, check_hello_by_dhpart1
+from zcall.zrtp.dispatch import Route
 from zcall.zrtp.errors import Abort, Drop, ZrtpErrorCode
 from zcall.zrtp.events import CacheMismatch, Event, Failed, HelloHashMismatch, PeerIdentified
 from zcall.zrtp.exchange import Exchange, SecretsByZid, SecretsView, mac_sealed
@@ -50,7 +51,6 @@ from zcall.zrtp.hellocheck import SignaledHash, check_first_hello
 from zcall.zrtp.negotiation import NON_DH_MODES, Offer, name
 from zcall.zrtp.packet import Packet, ParseError, parse_packet
 from zcall.zrtp.retransmit import Outbox
-from zcall.zrtp.routing import Route
 from zcall.zrtp.states import ACCEPTED_IN, TERMINAL, TRANSITIONS, State
 
 VERSION = m.VERSION
