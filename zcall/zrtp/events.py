@@ -17,25 +17,27 @@ SasType = Literal["B256", "B32"]
 
 @dataclass(frozen=True)
 class SecureReady:
-    local_key: bytes
+    """The exchange is done: SRTP keys both ways, the SAS to compare, what the owner's cache should keep."""
+
+    local_key: bytes  # SRTP master key and salt we send with (§4.5.3: the initiator's or the responder's)
     local_salt: bytes
-    remote_key: bytes
+    remote_key: bytes  # ... and the peer's, to receive with
     remote_salt: bytes
-    srtp_profile: str
-    sas_value: bytes
+    srtp_profile: str  # the SRTP protection profile name for the negotiated cipher and auth tag
+    sas_value: bytes  # sashash, whose leading bits are rendered (§4.5.2)
     sas_type: SasType
-    sas_text: str
+    sas_text: str  # as shown: four base-32 characters, or two PGP words
     sas_words: tuple[str, ...]
-    hash: str
+    hash: str  # the negotiated algorithms (§5.1), by their ZRTP names
     cipher: str
     auth: str
     key_agreement: str
     peer_zid: bytes
-    cache: CacheState
+    cache: CacheState  # whether a retained secret of ours matched one of the peer's
     peer_verified: bool  # the V flag in the peer's Confirm: it has compared the words with us before
     local_verified: bool  # the V flag we sent
-    new_rs1: bytes | None
-    rs1_expires_in: int
+    new_rs1: bytes | None  # the new retained secret (§4.6.1), for the owner to store for this peer
+    rs1_expires_in: int  # seconds, the lesser of both Confirms' cache intervals (0xFFFFFFFF: never)
     is_initiator: bool
     # The auxiliary secret (§4.3): "none" (we had none), "match" (the peer holds the same; it went into s0)
     # or "mismatch" (it does not: left out of s0, which then still agrees when neither used it).
