@@ -310,8 +310,11 @@ class CallCore:
         self._go(S.SECURE)
         self._do(act.Emit(secure))
         self._update_mute()
-        if ready.zrtp is not None and ready.zrtp.cache == "mismatch" and self.policy.on_mismatch == "hangup":
-            self._hang_up("cache mismatch", EndCause.ALARM, now)
+        if ready.zrtp is not None and self.policy.on_mismatch == "hangup":
+            if self.trust.unbound:
+                self._hang_up("channel binding mismatch", EndCause.ALARM, now)
+            elif ready.zrtp.cache == "mismatch":
+                self._hang_up("cache mismatch", EndCause.ALARM, now)
 
     # --- timers -------------------------------------------------------------------------------------
 

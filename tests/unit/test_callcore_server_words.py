@@ -19,7 +19,7 @@ from tests.unit.test_callcore import (
 )  # fmt: skip
 from zcall import actions as act
 from zcall import events
-from zcall.callcore import CallCommandError
+from zcall.callcore import CallCommandError, CallPolicy
 from zcall.events import AlertKind, CallState, EndCause
 from zcall.keying import KeyAlarm, KeysReady
 
@@ -56,6 +56,14 @@ def test_an_unbound_exchange_is_a_loud_muted_channel_binding_mismatch_words_cann
     bench.core.words(False, 6.0)  # differing words still end it
     bench.drain()
     assert bench.ended().cause is EndCause.ALARM
+
+
+def test_hangup_on_mismatch_ends_an_unbound_call_at_once() -> None:
+    policy = CallPolicy(on_mismatch="hangup")
+    bench = secure_call(outgoing(policy, dtls=True), server_ready(channel_bound=False))
+    assert alerts(bench) == [AlertKind.CHANNEL_BINDING_MISMATCH]
+    ended = bench.ended()
+    assert ended.cause is EndCause.ALARM and ended.reason == "channel binding mismatch"
 
 
 def test_a_downgrade_alarm_is_loud_but_leaves_the_microphone_to_the_person() -> None:
