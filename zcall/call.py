@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,7 +22,6 @@ from zcall import events
 from zcall.callcore import CallCore
 from zcall.driver import CoreDriver
 from zcall.events import EndCause
-from zcall.ice import IceAgent, IceError
 from zcall.identity import Identity
 from zcall.keying import (
     DtlsKeying,
@@ -44,6 +44,9 @@ from zcall.sip.sdp import AudioParams, LocalAudio
 from zcall.sip.uri import SipUri
 from zcall.sipleg import SipLeg
 from zcall.zrtp.cache import CacheError, RetainedSecrets, StoredBefore, ZrtpCache
+
+if TYPE_CHECKING:
+    from zcall.ice import IceAgent
 
 STATS_INTERVAL_S = 5.0
 # RED (RFC 2198) is offered after Opus: zcall units take it, other phones keep to Opus with its own FEC.
@@ -259,6 +262,8 @@ class Call:
         nat = self.ctx.settings.nat
         if not nat.enabled or self.sip.leg.name != "server":
             return None
+        from zcall.ice import IceAgent  # aioice (and dnspython under it) only for calls that use ICE
+
         self.ice = IceAgent(nat, self.ctx.local_ip, controlling=self.core.direction == "out",
                             on_datagram=self._on_ice_datagram, on_lost=self._on_ice_lost,
                             tls_ca=self.ctx.settings.server_ca)  # fmt: skip
@@ -266,6 +271,8 @@ class Call:
 
     async def _connect_ice(self, ice: IceAgent, remote: AudioParams) -> None:
         """Keys start once ICE has a path: DTLS and SRTP then run over the selected pair, never beside it."""
+        from zcall.ice import IceError
+
         try:
             peer = await ice.connect(remote.ice, (remote.host, remote.port))
         except IceError as exc:
