@@ -149,9 +149,43 @@ def _audio(name: str, spec: str, check: Callable[[str], None]) -> Check:
     return Check(name, True, spec)
 
 
+def _nat(settings: PhoneSettings) -> Check:
+    """[nat] set: gather as a call would, and say what came back (a mapped address from STUN tells the
+    address a NAT gives us; a relay from TURN proves the account). A warning, not a failure: calls on the
+    LAN and to public peers work without."""
+    nat = settings.nat
+    if not nat.enabled:
+        return Check("NAT traversal", True, "[nat] not set: no ICE through the server", required=False)
+    import asyncio
+
+    from zcall.discovery.lan import local_ipv4_addresses
+    from zcall.ice import IceAgent
+
+    local = settings.bind or next(iter(local_ipv4_addresses()), "")
+    if not local:
+        return Check("NAT traversal", False, "no IPv4 address to gather from", required=False)
+
+    async def gather() -> list[str]:
+        agent = IceAgent(nat, local, controlling=True, on_datagram=lambda d, a: None, on_lost=lambda r: None,
+                         tls_ca=settings.server_ca)  # fmt: skip
+        try:
+            return [f"{c.type} {c.host}:{c.port}" for c in (await agent.gather()).candidates]
+        finally:
+            await agent.aclose()
+
+    found = asyncio.run(gather())
+    missing = [what for what, server, kind in (("STUN", nat.stun, "srflx"), ("TURN", nat.turn, "relay"))
+               if server is not None and not any(c.startswith(kind) for c in found)]  # fmt: skip
+    detail = ", ".join(found) or "no candidates"
+    if missing:
+        detail += f"; no answer from the {' and '.join(missing)} server (address, port, account?)"
+    return Check("NAT traversal", not missing, detail, required=False)
+
+
 def phone_checks(settings: PhoneSettings, paths: Paths) -> list[Check]:
     host = settings.bind or "0.0.0.0"
     return [
+        _nat(settings),
         _bind(settings),
         _udp_port("SIP port", host, settings.sip_port, paths),
         _udp_port("RTP port", host, settings.rtp_port, paths),

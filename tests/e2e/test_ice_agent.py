@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import aioice.ice
 import pytest
@@ -216,3 +219,25 @@ async def test_turns_checks_the_server_certificate(turn: Coturn) -> None:
             _ = side.agent.default
     finally:
         await side.agent.aclose()
+
+
+@pytest.mark.parametrize("password", ["right", "wrong"])
+def test_doctor_gathers_as_a_call_would(turn: Coturn, tmp_path: Path, password: str) -> None:
+    """`zcall doctor` with [nat] set shows the candidates (the mapped address says what the NAT gives) and
+    warns when a server does not answer or refuses the account."""
+    secret = turn.password if password == "right" else "not-it"
+    (tmp_path / "config.toml").write_text(
+        f'[nat]\nstun = "{turn.stun_uri}"\nturn = "{turn.turn_uri("udp")}"\nturn_user = "{turn.user}"\n'
+        f'turn_password = "{secret}"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "zcall", "--home", str(tmp_path), "--bind", LOOPBACK, "--audio-in", "silence",
+         "--audio-out", "null", "--sip-port", "0", "doctor"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    line = next(line for line in result.stdout.splitlines() if "NAT traversal" in line)
+    assert f"host {LOOPBACK}:" in line and f"srflx {LOOPBACK}:" in line, result.stdout
+    if password == "right":
+        assert line.startswith("ok") and "relay" in line, line
+    else:
+        assert line.startswith("warn") and "no answer from the TURN server" in line, line
