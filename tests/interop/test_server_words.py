@@ -231,3 +231,33 @@ def test_a_verified_unit_reached_through_the_server_without_words_is_a_downgrade
             assert bob.wait_event("secure", since=mark_bob, timeout=10)["verifiable"] is False
             assert bob.wait_event("alert", since=mark_bob, timeout=5)["kind"] == "downgrade"
             hang_up(alice, bob)
+
+
+def test_a_verified_unit_calling_through_the_server_is_answered_unattended_and_heard_once_proven(
+    lan3: netns.Lan, tmp_path: Path
+) -> None:
+    """Bob's desk unit answers only verified devices. Alice calls it through the server (her account, which
+    her unit announces on the LAN): bob's unit knows her ZID, answers, and opens its microphone because the
+    bound ZRTP proves her device and both V flags, as a LAN call would."""
+    require_binary("kamailio", "openssl", "ss")
+    with sip_server(lan3[0], USERS, tmp_path) as srv:
+        alice = unit(lan3, srv, 1, "alice", tmp_path, mdns=True, auto_answer=True)
+        bob = unit(lan3, srv, 2, "bob", tmp_path, mdns=True)
+        with (tmp_path / "bob" / "config.toml").open("a") as config:
+            config.write('\n[call]\nauto_answer = "verified"\n')
+        with alice, bob:
+            for peer in (alice, bob):
+                peer.wait_event("registered", timeout=15)
+            bob.wait_event("peer", action="up", name="alice", timeout=15, since=0)
+            a, b = secure_pair(bob, alice, "alice")  # bob calls on the LAN; they compare words
+            assert a["method"] == "zrtp" and a["sas_words"] == b["sas_words"]
+            alice.ctl("verify")
+            bob.ctl("verify")
+            hang_up(bob, alice)
+            a, b = secure_pair(alice, bob, f"sips:bob@{srv.dns_name}")  # through the server
+            for secure in (a, b):
+                assert secure["method"] == "dtls-srtp" and secure["verified"] is True, secure
+            (call,) = bob.ctl("status")["calls"]
+            assert call["direction"] == "in" and call["muted"] is False
+            assert alerts(alice) == alerts(bob) == []
+            hang_up(alice, bob)
