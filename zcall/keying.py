@@ -21,7 +21,7 @@ from zcall import dtls, events
 from zcall.events import AlertKind, EndCause
 from zcall.identity import Identity
 from zcall.media.demux import PacketKind, classify
-from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
+from zcall.media.srtpkeys import SrtpKeys
 from zcall.net import Addr
 from zcall.sip.sdp import AudioParams
 from zcall.zrtp import events as zrtp_events
@@ -196,7 +196,7 @@ class ZrtpKeying:
                 return KeyFailed(NOT_BINDABLE, EndCause.NO_ZRTP)
             return SecretsWanted(event.peer_zid) if event.needs_secrets else None
         if isinstance(event, zrtp_events.ReceiveKeysReady):
-            return ReceiveKeys(SrtpKeys(SrtpProfile(event.srtp_profile), event.remote_key, event.remote_salt))
+            return ReceiveKeys(event.receiver_keys())
         if isinstance(event, zrtp_events.SecureReady):
             return self._ready(event)
         if isinstance(event, zrtp_events.CacheMismatch):
@@ -208,7 +208,6 @@ class ZrtpKeying:
         return KeyFailed(f"ZRTP failed: {event.reason}")
 
     def _ready(self, ready: zrtp_events.SecureReady) -> KeysReady:
-        profile = SrtpProfile(ready.srtp_profile)
         cache = ready.cache
         secure = events.Secure(
             id=self._call_id, method="zrtp", srtp_profile=ready.srtp_profile, sas=ready.sas_text,
@@ -226,8 +225,8 @@ class ZrtpKeying:
             channel_bound=ready.aux_secret == "match" if self._bound else None,
         )
         return KeysReady(
-            tx=SrtpKeys(profile, ready.local_key, ready.local_salt),
-            rx=SrtpKeys(profile, ready.remote_key, ready.remote_salt),
+            tx=ready.sender_keys(),
+            rx=ready.receiver_keys(),
             secure=secure,
             zrtp=facts,
         )

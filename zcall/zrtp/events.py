@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
+
 CacheState = Literal["new", "match", "mismatch"]  # of the retained secrets (§4.3)
 SasType = Literal["B256", "B32"]
 
@@ -42,6 +44,12 @@ class SecureReady:
     # The auxiliary secret (§4.3): "none" (we had none), "match" (the peer holds the same; it went into s0)
     # or "mismatch" (it does not: left out of s0, which then still agrees when neither used it).
     aux_secret: str = "none"
+
+    def sender_keys(self) -> SrtpKeys:
+        return SrtpKeys(SrtpProfile(self.srtp_profile), self.local_key, self.local_salt)
+
+    def receiver_keys(self) -> SrtpKeys:
+        return SrtpKeys(SrtpProfile(self.srtp_profile), self.remote_key, self.remote_salt)
 
     @property
     def verified(self) -> bool:
@@ -79,6 +87,9 @@ class ReceiveKeysReady:
     srtp_profile: str
     remote_key: bytes
     remote_salt: bytes
+
+    def receiver_keys(self) -> SrtpKeys:
+        return SrtpKeys(SrtpProfile(self.srtp_profile), self.remote_key, self.remote_salt)
 
     def __repr__(self) -> str:
         return f"ReceiveKeysReady({self.srtp_profile})"
