@@ -9,6 +9,7 @@ The units know nothing but `sips:zcall.test`, the DNS server and [nat].
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,28 @@ def test_zcall_behind_nat_and_baresip_without_ice(tmp_path: Path, direction: str
             carol.wait_event("CALL_CLOSED", timeout=10)
     assert abs(tone_heard(heard_b) - 440) < 10, "baresip hears zcall"
     assert abs(tone_heard(heard_z) - 660) < 10, "zcall hears baresip"
+
+
+def test_a_path_that_stops_consenting_ends_the_call(tmp_path: Path) -> None:
+    """RFC 7675: once the peer stops answering consent checks on the media path (here a NAT starts dropping
+    all UDP, SIP over TLS still flows), sending stops and the call ends within ~30 s with the reason."""
+    with nat_world(tmp_path, ("persistent", "persistent")) as (bench, ca, turn):
+        alice = nat_unit(bench, 0, "alice", ca, turn, tmp_path, relay=False)
+        bob = nat_unit(bench, 1, "bob", ca, turn, tmp_path, relay=False, auto_answer=True)
+        with alice, bob:
+            alice.wait_event("registered", timeout=30)
+            bob.wait_event("registered", timeout=30)
+            alice.ctl("call", "bob")
+            alice.wait_event("secure", timeout=30)
+            bob.wait_event("secure", timeout=30)
+            router = bench.routers[1]
+            chain = "{ type filter hook forward priority 0 ; }"
+            for rule in (["add", "table", "ip", "zcut"], ["add", "chain", "ip", "zcut", "cut", chain],
+                         ["add", "rule", "ip", "zcut", "cut", "ip", "protocol", "udp", "drop"]):  # fmt: skip
+                assert router.run(["nft", *rule]).returncode == 0
+            cut = time.monotonic()
+            # Both check consent: the first to give up ends the call, the other hears the hangup over SIP.
+            ends = [side.wait_event("ended", timeout=50) for side in (alice, bob)]
+            lost = [e for e in ends if e["cause"] == "media_failed" and "consent" in e["reason"]]
+            assert lost, ends
+            assert min(e["_t"] for e in ends) - cut >= 15, "consent goes after ~30 s of silence, not one loss"
