@@ -65,6 +65,12 @@ def _bind(text: str) -> str:
     return text
 
 
+def _zid(text: str) -> str:
+    if len(text) != 24 or any(c not in "0123456789abcdef" for c in text.lower()):
+        raise argparse.ArgumentTypeError("a ZID is 24 hex digits")
+    return text.lower()
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -158,9 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ctl = sub.add_parser("ctl", help="drive the running instance of this --home")
     ctl_sub = _actions(ctl, "ctl_command")
-    ctl_sub.add_parser("call", help="call a peer's name, a ZID, or a SIP URI").add_argument(
-        "target", help="a peer's name, a ZID, or a SIP URI"
-    )
+    ctl_call = ctl_sub.add_parser("call", help="call a peer's name, a ZID, or a SIP URI")
+    ctl_call.add_argument("target", help="a peer's name, a ZID, or a SIP URI")
+    ctl_call.add_argument(
+        "--zid", type=_zid, help="the device it must be (e.g. a trust entry called at its URI): ZRTP meeting "
+        "another raises identity_mismatch",
+    )  # fmt: skip
     call_id = "the call's id (default: the only call)"
     ctl_sub.add_parser("answer", help="answer the ringing call").add_argument("id", nargs="?", help=call_id)
     ctl_sub.add_parser("hangup", help="hang up or reject").add_argument("id", nargs="?", help=call_id)
@@ -199,8 +208,8 @@ def _ctl_command(args: argparse.Namespace, paths: Paths) -> int:
     command = args.ctl_command
     request_args = {
         k: v
-        for k, v in (("target", getattr(args, "target", None)), ("id", getattr(args, "id", None)))
-        if v is not None
+        for k in ("target", "id", "zid")
+        if (v := getattr(args, k, None)) is not None
     }
     if command == "verify" and args.differ:
         request_args["match"] = False

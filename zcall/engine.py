@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -59,6 +60,15 @@ def pick_local_ip(bind: str) -> str:
     if not addresses:
         raise PhoneError("no IPv4 address on this machine (give --bind IP)")
     return addresses[0]
+
+
+def _zid_arg(value: object) -> bytes | None:
+    """A control request's "zid": 24 hex digits, or absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{24}", value):
+        raise ControlError("zid must be 24 hex digits")
+    return bytes.fromhex(value)
 
 
 class Phone:
@@ -336,7 +346,7 @@ class Phone:
         try:
             match cmd:
                 case "call":
-                    return {"id": await self.call(str(args.get("target", "")))}
+                    return {"id": await self.call(str(args.get("target", "")), _zid_arg(args.get("zid")))}
                 case "answer":
                     return {"id": await self.answer(args.get("id"))}
                 case "hangup":
