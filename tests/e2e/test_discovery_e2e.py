@@ -172,19 +172,27 @@ def _final_view(agent: Agent) -> dict[str, str]:
     return view
 
 
+def _holder_then_claimer(lan3: netns.Lan, agents: list[Agent], claim_after: float) -> tuple[Agent, ...]:
+    """An observer; a holder of "Desk" with the higher ZID; `claim_after` s later a claimer of "Desk" with the
+    lower ZID that does not probe (as after probing at the same instant, or a unit that lies)."""
+    host_a, host_b, host_c = lan3.hosts
+    observer = Agent(host_a, "Observer", ZID_A, 5060)
+    agents.append(observer)
+    holder = Agent(host_b, "Desk", ZID_C, 5060)
+    agents.append(holder)
+    holder.wait_for(15, event="registered", name="Desk")
+    time.sleep(claim_after)
+    claimer = Agent(host_c, "Desk", ZID_B, 5060, probe=False)
+    agents.append(claimer)
+    claimer.wait_for(15, event="registered", name="Desk")
+    return observer, holder, claimer
+
+
 def test_late_conflict_lower_zid_keeps_the_name(lan3: netns.Lan) -> None:
     """Two units that both believe they own "Desk" (as after probing at the same instant) sort it out."""
-    host_a, host_b, host_c = lan3.hosts
     agents: list[Agent] = []
     try:
-        observer = Agent(host_a, "Observer", ZID_A, 5060)
-        agents.append(observer)
-        holder = Agent(host_b, "Desk", ZID_C, 5060)  # has the name, but the higher ZID
-        agents.append(holder)
-        holder.wait_for(15, event="registered", name="Desk")
-        claimer = Agent(host_c, "Desk", ZID_B, 5060, probe=False)  # claims it without probing
-        agents.append(claimer)
-        claimer.wait_for(15, event="registered", name="Desk")
+        observer, holder, claimer = _holder_then_claimer(lan3, agents, claim_after=0.0)
         renamed = holder.wait_for(10, event="renamed")
         assert (renamed["old"], renamed["new"]) == ("Desk", "Desk (2)")
         assert not [e for e in claimer.seen if e["event"] == "renamed"]
@@ -206,18 +214,9 @@ def test_late_conflict_lower_zid_keeps_the_name(lan3: netns.Lan) -> None:
 def test_a_unit_that_held_its_name_past_the_start_keeps_it(lan3: netns.Lan) -> None:
     """A rival that claims our name long after we announced it (it did not probe, and its ZID is lower) does
     not make us rename: otherwise anyone could walk a unit through its names until it stops advertising."""
-    host_a, host_b, host_c = lan3.hosts
     agents: list[Agent] = []
     try:
-        observer = Agent(host_a, "Observer", ZID_A, 5060)
-        agents.append(observer)
-        holder = Agent(host_b, "Desk", ZID_C, 5060)  # has the name, but the higher ZID
-        agents.append(holder)
-        holder.wait_for(15, event="registered", name="Desk")
-        time.sleep(YIELD_WINDOW_S + 1)
-        claimer = Agent(host_c, "Desk", ZID_B, 5060, probe=False)  # claims it without probing
-        agents.append(claimer)
-        claimer.wait_for(15, event="registered", name="Desk")
+        observer, holder, _ = _holder_then_claimer(lan3, agents, claim_after=YIELD_WINDOW_S + 1)
         observer.wait_for(10, event="up", name="Desk", zid=ZID_B)  # the claim did reach the LAN
         time.sleep(5.0)
         for agent in agents:
