@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from tests.support import audio_check
@@ -30,14 +29,6 @@ NEAR = ["Next time the call is secure at once.", "A stranger in the middle would
 ECHO_DELAY_MS = 80
 ECHO_VOLUME = "50%"  # the loopback's gain: a speaker a hand's width from the microphone, not at the ear
 NEAR_AT_S = 10.0  # far-end speech alone until here, then both talk
-
-
-def _speech(path: Path, sentences: list[str], pause_s: float = 0.4) -> Path:
-    parts = []
-    for i, text in enumerate(sentences):
-        samples, rate = audio_check.read_wav(audio_check.speech_wav(path.with_suffix(f".{i}.wav"), text))
-        parts += [samples, np.zeros(int(pause_s * rate), np.int16)]
-    return audio_check.write_wav(path, np.concatenate(parts), 16000)
 
 
 def _echo_call(tmp: Path, far: Path, near: Path | None, mode: str, seconds: float) -> dict[str, Any]:
@@ -68,8 +59,8 @@ def _tools() -> None:
 
 
 def test_echo_is_cancelled_and_near_speech_survives_double_talk(tmp_path: Path) -> None:
-    far = _speech(tmp_path / "far.wav", FAR + FAR)
-    near = _speech(tmp_path / "near.wav", NEAR)
+    far = audio_check.sentences_wav(tmp_path / "far.wav", FAR + FAR, 0.4)
+    near = audio_check.sentences_wav(tmp_path / "near.wav", NEAR, 0.4)
     seconds = NEAR_AT_S + len(audio_check.read_wav(near)[0]) / 16000 + 1.5
     on = _echo_call(tmp_path, far, near, "on", seconds)
     off = _echo_call(tmp_path, far, None, "off", NEAR_AT_S)

@@ -40,7 +40,6 @@ SENTENCES = [
     "Next time the call is secure at once.",
     "A stranger in the middle would change the words.",
 ]
-PAUSE_S = 0.7
 # The relay's loss patterns for the lossy test. Over relay seeds 1-7 (this material, real runs), while the
 # jitter buffer dropped frames wherever it shrank, 13 of 14 directions scored >= 2.5 (lowest 2.25, median
 # about 2.85).
@@ -75,15 +74,6 @@ def _json_line(proc: subprocess.Popen[str]) -> dict[str, Any]:
         raise AssertionError(f"process ended early: {proc.stderr.read() if proc.stderr else ''}")
     result: dict[str, Any] = json.loads(line)
     return result
-
-
-def _sentences(path: Path, sentences: list[str]) -> Path:
-    """espeak-ng sentences joined by pauses, 16 kHz mono."""
-    parts: list[np.ndarray] = []
-    for i, text in enumerate(sentences):
-        samples, rate = audio_check.read_wav(audio_check.speech_wav(path.with_suffix(f".{i}.wav"), text))
-        parts += [samples, np.zeros(int(PAUSE_S * rate), np.int16)]
-    return audio_check.write_wav(path, np.concatenate(parts), 16000)
 
 
 def _call(lan: Lan, tmp: Path, speech: dict[str, Path], relay_args: list[str], attack_every: int = 0,
@@ -164,8 +154,8 @@ def test_clean_path_with_replays_and_bit_flips(lan2: Lan, tmp_path: Path) -> Non
 def test_clean_path_as_good_as_opus_alone(lan2: Lan, tmp_path: Path) -> None:
     """Side by side on the same speech: a call over a loss-free path scores within 0.1 PESQ-WB of Opus alone.
     (Before: 3.53-3.61 against 3.93-4.02; in-band FEC kept on at 0 % loss cost the 0.3-0.4.)"""
-    speech = {"a": _sentences(tmp_path / "speech_a.wav", SENTENCES[:3]),
-              "b": _sentences(tmp_path / "speech_b.wav", SENTENCES[3:])}
+    speech = {"a": audio_check.sentences_wav(tmp_path / "speech_a.wav", SENTENCES[:3]),
+              "b": audio_check.sentences_wav(tmp_path / "speech_b.wav", SENTENCES[3:])}
     result = _call(lan2, tmp_path, speech, ["--seed", "1"])
     alone = {f"{side}_to_{other}": audio_check.pesq_wb(speech[side], _opus_alone(speech[side],
                                                                               tmp_path / f"alone_{side}.wav"))
@@ -179,8 +169,8 @@ def test_clean_path_as_good_as_opus_alone(lan2: Lan, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_ten_percent_loss_and_30ms_jitter(lan2: Lan, tmp_path: Path, seed: str) -> None:
-    speech = {"a": _sentences(tmp_path / "speech_a.wav", SENTENCES),
-              "b": _sentences(tmp_path / "speech_b.wav", SENTENCES[::-1])}
+    speech = {"a": audio_check.sentences_wav(tmp_path / "speech_a.wav", SENTENCES),
+              "b": audio_check.sentences_wav(tmp_path / "speech_b.wav", SENTENCES[::-1])}
     result = _call(lan2, tmp_path, speech, ["--seed", seed, "--loss", "0.1", "--jitter-ms", "30"])
     scores = {k: round(v, 2) for k, v in result["pesq"].items()}
     print(f"seed {seed}: 10% loss + 30 ms jitter PESQ-WB:", scores)
@@ -198,8 +188,8 @@ RED_PT = 63
 
 
 def _red_call(lan: Lan, tmp: Path, seed: str) -> dict[str, Any]:
-    speech = {"a": _sentences(tmp / "speech_a.wav", SENTENCES),
-              "b": _sentences(tmp / "speech_b.wav", SENTENCES[::-1])}
+    speech = {"a": audio_check.sentences_wav(tmp / "speech_a.wav", SENTENCES),
+              "b": audio_check.sentences_wav(tmp / "speech_b.wav", SENTENCES[::-1])}
     return _call(lan, tmp, speech, ["--seed", seed, "--loss", "0.1"], red=RED_PT)
 
 

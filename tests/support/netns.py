@@ -1,4 +1,5 @@
-"""Test hosts in network namespaces joined by veth (two hosts) or a bridge (three or more).
+"""Test hosts in network namespaces joined by veth (two hosts) or a bridge (three or more), or routed through
+a router namespace (two hosts on subnets of their own).
 
 Each host gets `lo` up, one interface with a 10.x address on a subnet unique to this run, and a
 multicast route so mDNS works. Everything is torn down on exit, even when the test fails.
@@ -107,11 +108,62 @@ def lan(count: int = 2, prefix: str = "zc") -> Iterator[Lan]:
             _ip("-n", host.netns, "route", "add", "224.0.0.0/4", "dev", host.iface)
         yield Lan(hosts, bridge_ns)
     finally:
-        for name in reversed(created):
-            # Kill whatever still runs inside, then delete the namespace (its veth ends go with it).
-            listing = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
-            pids = listing.stdout.split()
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), 9)
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        _delete(created)
+
+
+def _delete(namespaces: list[str]) -> None:
+    for name in reversed(namespaces):
+        # Kill whatever still runs inside, then delete the namespace (its veth ends go with it).
+        listing = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+        for pid in listing.stdout.split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), 9)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+@dataclass
+class Routed:
+    """Two hosts on subnets of their own and the router namespace between them (IPv4 forwarding on): what
+    crosses from one host to the other passes the router's forward hook, where nftables can drop it."""
+
+    hosts: list[Host]
+    router_ns: str
+
+    def __getitem__(self, index: int) -> Host:
+        return self.hosts[index]
+
+    def nft(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", self.router_ns, "nft", *args], check=True,
+                              capture_output=True, text=True, timeout=30)
+
+
+@contextlib.contextmanager
+def routed(prefix: str = "zr") -> Iterator[Routed]:
+    """Host 0 on 10.<a>.<b>.0/24, host 1 on 10.<a>.<b+1>.0/24, the router at .1 of both; always torn down."""
+    tag = _unique_tag()
+    second = 100 + os.getpid() % 150
+    third = next(_counter) % 125 * 2
+    router = f"{prefix}{tag}r"
+    names = [f"{prefix}{tag}h{i}" for i in range(2)]
+    created: list[str] = []
+    try:
+        for name in (router, *names):
+            _ip("netns", "add", name)
+            created.append(name)
+            _ip("-n", name, "link", "set", "lo", "up")
+        subprocess.run(["ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True,
+                       capture_output=True)
+        hosts: list[Host] = []
+        for i, name in enumerate(names):
+            subnet = f"10.{second}.{third + i}"
+            _ip("-n", router, "link", "add", f"r{i}", "type", "veth", "peer", "name", "eth0", "netns", name)
+            _ip("-n", router, "addr", "add", f"{subnet}.1/24", "dev", f"r{i}")
+            _ip("-n", router, "link", "set", f"r{i}", "up")
+            host = Host(name, "eth0", f"{subnet}.2")
+            _ip("-n", name, "addr", "add", f"{host.ip}/24", "dev", "eth0")
+            _ip("-n", name, "link", "set", "eth0", "up")
+            _ip("-n", name, "route", "add", "default", "via", f"{subnet}.1")
+            hosts.append(host)
+        yield Routed(hosts, router)
+    finally:
+        _delete(created)

@@ -37,11 +37,14 @@ class ZcallPeer:
         auto_answer: bool = False,
         extra: list[str] | None = None,
         sip_port: int = 5060,
+        wrapper: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.host = host
         self.home = home
         self.name = name
         argv = [
+            *(wrapper or []),  # e.g. chrt: what runs zcall, inside the namespace
             *ZCALL,
             "--home",
             str(home),
@@ -60,6 +63,7 @@ class ZcallPeer:
         if auto_answer:
             argv.append("--auto-answer")
         self.argv = argv + (extra or [])
+        self.env = env or {}  # on top of ours (e.g. ALSA_CONFIG_PATH for the test sound devices)
         self.events: list[dict[str, Any]] = []
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._seen = 0
@@ -70,7 +74,7 @@ class ZcallPeer:
 
     def start(self) -> ZcallPeer:
         self.home.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         stderr = self.stderr_path.open("w")
         argv = self.host.argv(self.argv) if self.host is not None else self.argv
         self.proc = subprocess.Popen(
