@@ -15,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from zcall import actions as act
 from zcall import events
 from zcall.callcore import CallCore
+from zcall.cues import SoundPlayer
 from zcall.driver import CoreDriver
 from zcall.events import EndCause
 from zcall.identity import Identity
@@ -33,8 +32,9 @@ from zcall.keying import (
     ZrtpKeying,
 )
 from zcall.media import echo
-from zcall.media.audio import AudioSink, open_sink, open_source
+from zcall.media.audio import open_sink, open_source
 from zcall.media.demux import PacketKind, classify
+from zcall.media.output import CueMixer, GainSink
 from zcall.media.stream import MediaSession
 from zcall.net import Addr
 from zcall.rtcpdtls import RtcpDtls
@@ -67,24 +67,7 @@ class CallContext:
     fall_back: Callable[[str, bytes | None], None]
     forget: Callable[[Call], None]  # the call ended: drop it
     volume: int = 100  # playback volume in percent for new calls
-
-
-class GainSink:
-    """Scales what the far end says by the user's volume before it reaches the real sink."""
-
-    def __init__(self, sink: AudioSink, percent: int) -> None:
-        self._sink = sink
-        self.percent = percent  # one int, swapped atomically: the playout path only reads it
-
-    def write_frame(self, pcm: bytes) -> None:
-        percent = self.percent
-        if percent != 100:
-            samples = np.frombuffer(pcm, np.int16).astype(np.int32) * percent // 100
-            pcm = np.clip(samples, -32768, 32767).astype(np.int16).tobytes()
-        self._sink.write_frame(pcm)
-
-    def close(self) -> None:
-        self._sink.close()
+    sounds: SoundPlayer | None = None  # the phone's sounds, played through the call's output while it is open
 
 
 def new_call_id() -> str:
@@ -110,6 +93,7 @@ class Call:
         self.sip_call_id = sip_call_id
         self.media: MediaSession | None = None
         self.gain: GainSink | None = None
+        self.output: CueMixer | None = None
         self.keys: KeyAgreement | None = None
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._keys_driver: CoreDriver[bytes, KeyEvent] | None = None
@@ -207,13 +191,20 @@ class Call:
     async def _open_media(self) -> None:
         """Open the audio devices and the call's UDP port, and prepare the key agreement."""
         settings = self.ctx.settings
+        sounds = self.ctx.sounds
+        if sounds is not None:
+            await sounds.release()  # the ring's own hold on the output ends: the call opens it
         try:
-            # The echo reference is what the speaker plays after the volume: the canceller is under GainSink.
+            # The echo reference is what the speaker plays after the volume: the canceller is under GainSink,
+            # and the phone's sounds (CueMixer) are above it, at the same volume.
             source, speaker = echo.wrap(open_source(settings.audio_in), open_sink(settings.audio_out),
                                         settings.echo_cancel, settings.audio_in, settings.audio_out)
             self.gain = GainSink(speaker, self.ctx.volume)
+            self.output = CueMixer(self.gain)
+            if sounds is not None:
+                sounds.attach(self.output)
             self.media = MediaSession(
-                source, self.gain, on_key_packet=self._on_key_packet, on_first_srtp=self._on_first_srtp,
+                source, self.output, on_key_packet=self._on_key_packet, on_first_srtp=self._on_first_srtp,
                 on_rtcp_key_packet=self._on_rtcp_key_packet,
             )
             host, port = await self.media.open((self.ctx.local_ip, settings.rtp_port))
@@ -377,6 +368,8 @@ class Call:
             self.rtcp_dtls.close(self.now())
         if self.ice is not None:
             self.ice.close()  # also when media never took it as its port
+        if self.output is not None and self.ctx.sounds is not None:
+            self.ctx.sounds.detach(self.output)
         if self.media is not None:
             self.media.close()
         elif self.gain is not None:

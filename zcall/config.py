@@ -67,6 +67,7 @@ class AudioConfig:
     output: str = "default"
     volume: int = 100
     echo_cancel: str = "auto"  # auto: on for a speaker + microphone, off for a headset, files and tones
+    sounds: bool = True  # ring, ringback, busy, the secure chime and the alarm on the output
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from zcall import sip as ua
 from zcall.calls import Calls, NoSuchCall
 from zcall.control import ControlError
 from zcall.controlserver import ControlServer
+from zcall.cues import SoundPlayer
 from zcall.discovery.lan import local_ipv4_addresses
 from zcall.errors import ZcallError
 from zcall.identity import Identity, load_or_create
@@ -97,6 +98,8 @@ class Phone:
         self._closed = False
         self._volume = 100  # playback volume in percent, for the calls now and later
         self._calling: tuple[CallContext, CallPolicy] | None = None
+        self.sounds = SoundPlayer(settings.audio_out, lambda: self._volume, enabled=settings.sounds)
+        self._listeners.append(self.sounds.on_event)
 
     def _on_local_address(self, address: str) -> None:
         """The unit moved networks (the server leg noticed): new calls open media on the new address."""
@@ -120,6 +123,7 @@ class Phone:
                 fall_back=self._fall_back,
                 forget=self._forget,
                 volume=self._volume,
+                sounds=self.sounds,
             )
             settings = self.settings
             policy = CallPolicy(on_mismatch=settings.on_mismatch, ring_timeout_s=settings.ring_timeout)
@@ -191,6 +195,7 @@ class Phone:
             await self._control.close()
         self.lan.close()
         self.cache.close()
+        await self.sounds.close()
 
     # --- commands -------------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ class PhoneSettings:
     echo_cancel: str = "auto"
     ring_timeout: int = 60
     nat: NatSettings = field(default_factory=NatSettings)
+    sounds: bool = True
 
 
 def _pick(override: object, value: object) -> object:
@@ -54,6 +55,7 @@ def merge(config: Config, args: argparse.Namespace | None = None) -> PhoneSettin
         audio_in=str(_pick(arg("audio_in"), config.audio.input)),
         audio_out=str(_pick(arg("audio_out"), config.audio.output)),
         echo_cancel=config.audio.echo_cancel,
+        sounds=config.audio.sounds,
         # --auto-answer (tests, demos) means everyone.
         auto_answer=AutoAnswer.ALL if arg("auto_answer") else AutoAnswer(config.call.auto_answer),
         on_mismatch=str(_pick(arg("on_mismatch"), config.security.on_mismatch)),

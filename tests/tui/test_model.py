@@ -1,21 +1,16 @@
-"""The TUI's folded state, meters, SAS rendering, ring asset and settings form, with real inputs."""
+"""The TUI's folded state, meters, SAS rendering and settings form, with real inputs."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import math
-import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.support.audio_check import dominant_frequency, read_wav
 from tests.tui import scenes
 from zcall import config as configmod
 from zcall import events
-from zcall.tui import ring, ring_asset
 from zcall.tui.model import KnownDevice, PhoneView, describe
 from zcall.tui.screens.incall import clock_text
 from zcall.tui.screens.settings import with_values
@@ -83,35 +78,6 @@ def test_sas_lines_large_and_narrow() -> None:
     assert max(len(r) for r in rows) <= 60
     assert sas_lines(("tambourine", "Yucatan"), "B256", 30)[0] == "T A M B O U R I N E"
     assert len(sas_lines(("k7xq",), "B32", 60)) == len(big("k7xq"))
-
-
-def test_ring_asset_is_the_synthesized_two_tone() -> None:
-    with wave.open(str(ring.RING_PATH), "rb") as wav:
-        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, ring.RATE)
-        assert wav.readframes(wav.getnframes()) == ring_asset.synth_ring()
-    samples, rate = read_wav(ring.RING_PATH)
-    assert 430 < dominant_frequency(samples[: int(0.4 * rate)], rate) < 490
-
-
-async def test_ringer_plays_on_the_sink_until_stopped(tmp_path: Path) -> None:
-    out = tmp_path / "rang.wav"
-    notes: list[str] = []
-    ringer = ring.Ringer(f"file:{out}", notes.append)
-    ringer.start()
-    await asyncio.sleep(0.5)
-    assert ringer.ringing
-    await ringer.stop_and_wait()
-    assert not ringer.ringing and not notes
-    samples, rate = read_wav(out)
-    assert samples.size >= rate // 4 and 430 < dominant_frequency(samples[: rate // 4], rate) < 490
-
-
-async def test_ringer_without_an_output_says_why(tmp_path: Path) -> None:
-    notes: list[str] = []
-    ringer = ring.Ringer("no-such-device", notes.append)
-    ringer.start()
-    await asyncio.sleep(0.1)
-    assert not ringer.ringing and notes and "cannot play" in notes[0]
 
 
 def test_settings_form_is_checked_like_the_file() -> None:

@@ -14,10 +14,10 @@ from tests.support.audio_check import dominant_frequency, read_wav
 from tests.tui import scenes
 from tests.tui.helpers import free_port, phone_settings, until
 from zcall import config as configmod
-from zcall.call import GainSink
 from zcall.engine import Phone
 from zcall.exitcodes import ExitCode
 from zcall.media.audio import WavSink
+from zcall.media.output import GainSink
 from zcall.paths import Paths
 from zcall.tui.app import ZcallApp
 from zcall.tui.screens.home import HomeScreen

@@ -1,6 +1,7 @@
 """Call-progress and status sounds, synthesized: `python -m zcall.media.sounds` writes them to assets/ (done
-once; the files are committed, and a test checks they still match). The ring is zcall.tui.ring_asset's.
+once; the files are committed, and a test checks they still match). zcall.cues plays them at call events.
 
+- ring: two bursts of 440+480 Hz, 0.4 s each with 0.2 s between, then 1 s quiet: a call is coming in.
 - ringback: 425 Hz, 1 s on, 4 s off (ITU-T E.180's common ringing tone): the far end is ringing.
 - busy: 425 Hz, 0.5 s on, 0.5 s off (E.180): the far end cannot take the call.
 - secure: a rising three-note chime (E5, G#5, B5, each decaying): the call's keys are agreed.
@@ -35,6 +36,11 @@ def _quiet(seconds: float) -> Signal:
     return np.zeros(int(seconds * RATE))
 
 
+def ring() -> Signal:
+    burst = _tone((440.0, 480.0), 0.4, 0.5)
+    return np.concatenate([burst, _quiet(0.2), burst, _quiet(1.0)])
+
+
 def ringback() -> Signal:
     return np.concatenate([_tone(425.0, 1.0), _quiet(4.0)])
 
@@ -56,7 +62,7 @@ def alarm() -> Signal:
 
 
 SOUNDS: dict[str, Callable[[], Signal]] = {
-    "ringback": ringback, "busy": busy, "secure": secure, "alarm": alarm,
+    "ring": ring, "ringback": ringback, "busy": busy, "secure": secure, "alarm": alarm,
 }
 
 

@@ -12,7 +12,6 @@ import importlib
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
@@ -32,7 +31,6 @@ from zcall.paths import Paths
 from zcall.settings import PhoneSettings
 from zcall.tui.keys import VOLUME_STEP
 from zcall.tui.model import CallView, KnownDevice, PeerRow, PhoneView
-from zcall.tui.ring import Ringer
 from zcall.tui.screens.base import PhoneApp
 from zcall.tui.screens.home import HomeScreen
 
@@ -79,7 +77,6 @@ class ZcallApp(App[None]):
         cache: ZrtpCache | None = None,
         clock: Callable[[], float] = time.time,
         live: bool = True,
-        ring_path: Path | None = None,
         settings: PhoneSettings | None = None,
         build_phone: bool = False,
     ) -> None:
@@ -99,8 +96,6 @@ class ZcallApp(App[None]):
             settings = phone.settings
         self.settings = settings if settings is not None else settingsmod.merge(self.config)
         self.build_phone = build_phone and phone is None
-        out = self.settings.audio_out if phone is not None or self.build_phone else "null"
-        self.ringer = Ringer(out, self.note, **({"path": ring_path} if ring_path else {}))
         self.set_reactive(ZcallApp.volume, self.config.audio.volume)
         self.started = False
 
@@ -142,11 +137,9 @@ class ZcallApp(App[None]):
         return self.phone
 
     async def action_quit(self) -> None:
-        self.ringer.stop()
         self.exit(return_code=ExitCode.FAILED if self.failure else ExitCode.OK)
 
     async def on_unmount(self) -> None:
-        self.ringer.stop()
         if self.phone is not None:
             had_calls = bool(self.phone.calls)
             await self.phone.close()
@@ -175,7 +168,7 @@ class ZcallApp(App[None]):
         self._hear(event)
 
     def note(self, text: str) -> None:
-        """A line for the log screen that is not an engine event (e.g. the ring could not play)."""
+        """A line for the log screen that is not an engine event (e.g. a command that failed)."""
         self.view.note(text)
         self.logged = self.view.logged
 
@@ -195,12 +188,10 @@ class ZcallApp(App[None]):
         from zcall.tui.screens.incoming import IncomingScreen
 
         if event.state == "incoming":
-            self.push_screen(IncomingScreen(event.id))
-            self.ringer.start()
+            self.push_screen(IncomingScreen(event.id))  # the phone rings (zcall.cues)
         elif event.state == "dialing":
             self.push_screen(InCallScreen(event.id))
         elif event.state == "answered" and event.direction == "in":
-            self.ringer.stop()
             if isinstance(self.screen, IncomingScreen) and self.screen.call_id == event.id:
                 self.switch_screen(InCallScreen(event.id))
             else:
@@ -209,7 +200,6 @@ class ZcallApp(App[None]):
     def _follow_end(self, event: events.Ended) -> None:
         from zcall.tui.screens.incall import InCallScreen
 
-        self.ringer.stop()
         if event.cause is not events.EndCause.LOCAL_HANGUP:
             self.notify(event.reason, title="Call ended", timeout=8)
         screen = self.screen
@@ -289,7 +279,6 @@ class ZcallApp(App[None]):
         phone = self._phone()
         if phone is None:
             return
-        await self.ringer.stop_and_wait()
         try:
             await phone.answer(call_id)
         except COMMAND_ERRORS as exc:

@@ -57,3 +57,13 @@ def test_secure_rises_and_alarm_alternates() -> None:
 def test_unknown_sound_is_refused() -> None:
     with pytest.raises(KeyError, match="no sound named"):
         sounds.path("fanfare")
+
+
+def test_ring_is_two_bursts_of_440_and_480() -> None:
+    runs = _on_off("ring")
+    assert [r[0] for r in runs] == [True, False, True, False]
+    assert [round(r[1], 1) for r in runs] == [0.4, 0.2, 0.4, 1.0]
+    samples, rate = read_wav(sounds.path("ring"))
+    spectrum = np.abs(np.fft.rfft(samples[: int(0.4 * rate)].astype(np.float64)))
+    peaks = np.fft.rfftfreq(int(0.4 * rate), 1 / rate)[np.argsort(spectrum)[-2:]]
+    assert sorted(round(p) for p in peaks) == [440, 480]

@@ -1,0 +1,71 @@
+"""What reaches the speaker: the far end scaled by the user's volume, with the phone's own sounds (ringback,
+the secure chime, the alarm) mixed in on the same output.
+
+One CueMixer per call sits above the call's GainSink, so a cue is played at the volume the user set and is
+part of the echo canceller's reference like everything else the speaker plays. Before the call's playout
+starts (dialling, ringing, keys being agreed) nothing else writes to the output and a cue is written alone.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from zcall.media.audio import AudioSink
+from zcall.media.codec import FRAME_BYTES
+
+_MAX_QUEUED = 5  # frames of cue waiting for the playout: a cue that cannot keep up is cut, not delayed
+
+
+class GainSink:
+    """Scales what is written by the user's volume before it reaches the real sink."""
+
+    def __init__(self, sink: AudioSink, percent: int) -> None:
+        self._sink = sink
+        self.percent = percent  # one int, swapped atomically: the playout path only reads it
+
+    def write_frame(self, pcm: bytes) -> None:
+        percent = self.percent
+        if percent != 100:
+            samples = np.frombuffer(pcm, np.int16).astype(np.int32) * percent // 100
+            pcm = np.clip(samples, -32768, 32767).astype(np.int16).tobytes()
+        self._sink.write_frame(pcm)
+
+    def close(self) -> None:
+        self._sink.close()
+
+
+class CueMixer:
+    """The call's output: the playout writes through it, and cue frames are mixed into what it writes."""
+
+    def __init__(self, sink: AudioSink) -> None:
+        self._sink = sink
+        self._cue: deque[bytes] = deque(maxlen=_MAX_QUEUED)
+        self.playout_frames = 0  # frames the call's playout wrote: while it counts up, cues are mixed in
+
+    def write_frame(self, pcm: bytes) -> None:
+        self.playout_frames += 1
+        if self._cue:
+            pcm = mix(pcm, self._cue.popleft())
+        self._sink.write_frame(pcm)
+
+    def mix_in(self, cue: bytes) -> None:
+        """A cue frame for the playout's next write."""
+        self._cue.append(cue)
+
+    def write_alone(self, cue: bytes) -> None:
+        """A cue frame while the playout is silent (it has not started)."""
+        self._sink.write_frame(cue)
+
+    def close(self) -> None:
+        self._cue.clear()
+        self._sink.close()
+
+
+def mix(a: bytes, b: bytes) -> bytes:
+    """Two s16le frames added, clipped; a short one counts as silence where it ends."""
+    if len(a) != FRAME_BYTES or len(b) != FRAME_BYTES:
+        a, b = a.ljust(FRAME_BYTES, b"\0")[:FRAME_BYTES], b.ljust(FRAME_BYTES, b"\0")[:FRAME_BYTES]
+    total = np.frombuffer(a, np.int16).astype(np.int32) + np.frombuffer(b, np.int16)
+    return bytes(np.clip(total, -32768, 32767).astype(np.int16).tobytes())
