@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 FRAME_S = 0.020
 BUSY_REPEATS = 3  # 3 s of busy tone, then quiet
 _QUIET_TICKS = 3
+_MAX_REFUSED = 150  # frames in a row a device may refuse (it is starting) before the cue is given up
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class SoundPlayer:
         self._own: GainSink | None = None  # the output we opened ourselves (no call has it open)
         self._loaded: dict[str, list[bytes]] = {}
         self.frames_played = 0
+        self._refused = 0
         self.looping: str | None = None  # ring or ringback in effect (kept when muted: what the UI shows)
 
     @property
@@ -177,9 +179,9 @@ class SoundPlayer:
             # Two 20 ms clocks side by side: one tick without a playout frame is jitter, three are silence.
             if self._quiet_ticks < _QUIET_TICKS:
                 mixer.mix_in(frame)
+                self.frames_played += 1
             else:
-                mixer.write_alone(frame)
-            self.frames_played += 1
+                self._write(mixer.write_alone, mixer, frame)
             return
         if self._own is None:
             from zcall.media.audio import AudioSpecError, open_sink
@@ -192,8 +194,23 @@ class SoundPlayer:
                 self._end_cue()
                 return
         self._own.percent = self._volume()
-        self._own.write_frame(frame)
-        self.frames_played += 1
+        self._write(self._own.write_frame, self._own, frame)
+
+    def _write(self, write: Callable[[bytes], None], sink: CueMixer | GainSink, frame: bytes) -> None:
+        """A frame the device refused (a stream that has not started yet) is offered again next tick, so
+        the start of a chime is not lost to a device still opening."""
+        before = sink.dropped
+        write(frame)
+        if before is None or sink.dropped == before:
+            self._refused = 0
+            self.frames_played += 1
+            return
+        self._pos -= 1
+        self._refused += 1
+        if self._refused > _MAX_REFUSED:
+            log.warning("sounds: the output takes no frames, %s given up", self.current)
+            self._refused = 0
+            self._end_cue()
 
     def _close_own(self) -> None:
         own, self._own = self._own, None

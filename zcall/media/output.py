@@ -32,6 +32,10 @@ class GainSink:
             pcm = np.clip(samples, -32768, 32767).astype(np.int16).tobytes()
         self._sink.write_frame(pcm)
 
+    @property
+    def dropped(self) -> int | None:
+        return getattr(self._sink, "dropped", None)
+
     def close(self) -> None:
         self._sink.close()
 
@@ -57,6 +61,11 @@ class CueMixer:
     def write_alone(self, cue: bytes) -> None:
         """A cue frame while the playout is silent (it has not started)."""
         self._sink.write_frame(cue)
+
+    @property
+    def dropped(self) -> int | None:
+        """Frames the device below refused (its ring full: it has not started playing yet)."""
+        return getattr(self._sink, "dropped", None)
 
     def close(self) -> None:
         self._cue.clear()
