@@ -26,7 +26,11 @@ from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from zcall.media.speexdsp import EchoCanceller, Preprocessor, available
 
 MAX_DELAY_MS = 500  # device buffers + air; beyond this the devices are misconfigured, not a room
-FILTER_MS = 120  # what the canceller models after the bulk delay: the room's reverberation
+# What the canceller models after the bulk delay (the room's early reflections; the late tail is left to the
+# residual echo suppressor). Measured in simulated rooms (a desk, a bare delay, a 300 ms diffuse tail; bulk
+# delays 40 and 120 ms; two near-end talkers): double-talk PESQ-WB median 2.71 at 120 ms, 2.79 at 100 ms,
+# 3.10 at 80 ms, 3.07 at 60 ms. A longer filter adapts slower and misadjusts more while both ends talk.
+FILTER_MS = 80
 # Processing block: the preprocessor's overlap-add delays its output by one block (measured), so 10 ms blocks
 # keep the added latency at 10 ms where 20 ms blocks would double it.
 _BLOCK = FRAME_SAMPLES // 2

@@ -102,8 +102,10 @@ class Preprocessor:
     the echo it leaves (non-linear, what the linear filter cannot model)."""
 
     def __init__(self, frame_samples: int, rate: int, *, denoise: bool = True, agc: bool = True,
-                 echo: EchoCanceller | None = None, noise_suppress_db: int = -25, echo_suppress_db: int = -40,
+                 echo: EchoCanceller | None = None, noise_suppress_db: int = -15, echo_suppress_db: int = -40,
                  echo_suppress_active_db: int = -6, agc_target_dbfs: float = -18.0) -> None:
+        # noise_suppress_db: speex's own default. -25 dB took near-end speech down under double talk (PESQ-WB
+        # median 3.18 -> 3.10 over the simulated rooms of zcall.media.echo) for little more noise removed.
         lib = _lib()
         self.frame_bytes = 2 * frame_samples
         self._state = lib.speex_preprocess_state_init(frame_samples, rate)

@@ -73,9 +73,9 @@ def test_far_end_echo_is_removed_and_near_speech_survives_double_talk(tmp_path: 
     print(f"simulated room: ERLE {erle:.1f} dB after 2 s, delay found {stats['delay_ms']} ms,"
           f" double-talk near-end PESQ-WB {double_talk:.2f}")
     assert erle >= 25
-    # Goal 3.0 (issue 15); speex's canceller reaches 2.82 here (2.96 in 20 ms blocks, at 20 ms more latency)
-    # with the near talker 6 dB over the echo.
-    assert double_talk >= 2.7
+    # Issue 15's bar, with the near talker 6 dB over the echo: 3.08 here (ERLE 34 dB). Before: 2.82 with a
+    # 120 ms filter and -25 dB of noise suppression (the filter length was most of it, see echo.FILTER_MS).
+    assert double_talk >= 3.0
 
 
 def test_with_echo_cancellation_off_the_echo_stays(tmp_path: Path) -> None:
