@@ -116,10 +116,11 @@ def run_test(audio_in: str, audio_out: str, seconds: float = 2.0, repeat_every_s
             while written < total and written < (elapsed / 0.02 + 2) * FRAME_SAMPLES:
                 sink.write_frame(stream[written : written + FRAME_SAMPLES].tobytes())
                 written += FRAME_SAMPLES
-            while (frame := source.read_frame()) is not None:
-                recorded.append(frame)
-                if not source.paced and len(recorded) * FRAME_SAMPLES >= written:
+            # A device gives what it captured; a file or tone, as much as was played (it never runs dry).
+            while source.paced or len(recorded) * FRAME_SAMPLES < written:
+                if (frame := source.read_frame()) is None:
                     break
+                recorded.append(frame)
             time.sleep(0.005)
     finally:
         source.close()
@@ -136,18 +137,19 @@ def run_test(audio_in: str, audio_out: str, seconds: float = 2.0, repeat_every_s
 
 def _warm_up(source: audio.AudioSource, sink: audio.AudioSink, limit_s: float = 3.0) -> None:
     """Feed silence until the speaker consumes and the microphone delivers (PulseAudio takes about a second
-    to start either), so that the measured streams both start at once."""
+    to start either), so that the measured streams both start at once. A file or tone source never runs dry:
+    it is not drained."""
     deadline = time.monotonic() + limit_s
-    heard = False
+    heard = not source.paced
     while time.monotonic() < deadline:
         for _ in range(4):
             sink.write_frame(audio.SILENCE)
-        while source.read_frame() is not None:
+        while source.paced and source.read_frame() is not None:
             heard = True
-        if (heard or not source.paced) and getattr(sink, "callbacks", 3) > 2:
+        if heard and getattr(sink, "callbacks", 3) > 2:
             break
         time.sleep(0.01)
-    while source.read_frame() is not None:
+    while source.paced and source.read_frame() is not None:
         pass
 
 

@@ -177,11 +177,12 @@ class SoundPlayer:
             moved, self._mixer_frames = mixer.playout_frames != self._mixer_frames, mixer.playout_frames
             self._quiet_ticks = 0 if moved else self._quiet_ticks + 1
             # Two 20 ms clocks side by side: one tick without a playout frame is jitter, three are silence.
-            if self._quiet_ticks < _QUIET_TICKS:
-                mixer.mix_in(frame)
-                self.frames_played += 1
-            else:
+            if self._quiet_ticks >= _QUIET_TICKS:
                 self._write(mixer.write_alone, mixer, frame)
+            elif mixer.mix_in(frame):
+                self._played_one()
+            else:
+                self._held_back()
             return
         if self._own is None:
             from zcall.media.audio import AudioSpecError, open_sink
@@ -202,9 +203,16 @@ class SoundPlayer:
         before = sink.dropped
         write(frame)
         if before is None or sink.dropped == before:
-            self._refused = 0
-            self.frames_played += 1
-            return
+            self._played_one()
+        else:
+            self._held_back()
+
+    def _played_one(self) -> None:
+        self._refused = 0
+        self.frames_played += 1
+
+    def _held_back(self) -> None:
+        """The frame was not taken: offered again next tick, for as long as a device may take to start."""
         self._pos -= 1
         self._refused += 1
         if self._refused > _MAX_REFUSED:

@@ -74,3 +74,14 @@ def test_speaker_to_microphone_on_real_devices(tmp_path: Path) -> None:
     assert result["delay_ms"] is not None and 80 <= result["delay_ms"] <= 800
     assert result["echo_return_loss_db"] == pytest.approx(18.1, abs=5)
     assert result["level_dbfs"] > -50
+
+
+def test_files_and_tones_are_measured_without_a_device(tmp_path: Path) -> None:
+    """A tone or file never runs dry: the test records as much as it played (it used to drain it forever)."""
+    out = tmp_path / "played.wav"
+    tone = audiocmd.run_test("tone:1000", f"file:{out}", seconds=2.0)
+    assert tone.captured_frames == tone.played_frames == 100
+    assert tone.level_dbfs == pytest.approx(-13.5, abs=0.3) and tone.delay_ms is None
+    # What was played, as a microphone: the sweep found 80 ms in (the warm-up's silence), at its own level.
+    loop = audiocmd.run_test(f"file:{out}", "null", seconds=2.0)
+    assert loop.delay_ms == pytest.approx(80, abs=1) and loop.echo_return_loss_db == pytest.approx(0, abs=0.1)

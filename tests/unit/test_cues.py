@@ -144,3 +144,20 @@ async def test_a_device_still_starting_does_not_cut_the_chime(tmp_path: Path) ->
     samples, _rate = read_wav(out)
     assert len(samples) >= 48 * 840  # the whole chime (0.84 s), late
     assert abs(_hz(samples[: 48 * 150]) - 659) < 5  # its first note, not lost
+
+
+async def test_a_chime_mixed_into_a_playout_waits_for_the_device_too(tmp_path: Path) -> None:
+    out = tmp_path / "out.wav"
+    mixer = CueMixer(GainSink(_StartsLate(out, refuse=10), 100))
+    player = SoundPlayer("default", lambda: 100)
+    player.attach(mixer)
+    quiet = bytes(FRAME_BYTES)
+    player.on_event(events.Secure(id="c1", method="zrtp", srtp_profile="AES_CM_128_HMAC_SHA1_80"))
+    for _ in range(80):  # the playout writes silence at its own pace; the first 10 frames are refused
+        mixer.write_frame(quiet)
+        await asyncio.sleep(0.02)
+    await player.close()
+    mixer.close()
+    samples, _rate = read_wav(out)
+    assert len(samples) == 70 * 960  # the playout's frames, the chime inside them
+    assert abs(_hz(samples[: 48 * 150]) - 659) < 5  # the chime's first note, after the device started

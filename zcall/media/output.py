@@ -15,7 +15,7 @@ import numpy as np
 from zcall.media.audio import AudioSink
 from zcall.media.codec import FRAME_BYTES
 
-_MAX_QUEUED = 5  # frames of cue waiting for the playout: a cue that cannot keep up is cut, not delayed
+_MAX_QUEUED = 5  # frames of cue waiting for the playout (beyond, the player holds them)
 
 
 class GainSink:
@@ -45,18 +45,25 @@ class CueMixer:
 
     def __init__(self, sink: AudioSink) -> None:
         self._sink = sink
-        self._cue: deque[bytes] = deque(maxlen=_MAX_QUEUED)
+        self._cue: deque[bytes] = deque()
         self.playout_frames = 0  # frames the call's playout wrote: while it counts up, cues are mixed in
 
     def write_frame(self, pcm: bytes) -> None:
         self.playout_frames += 1
-        if self._cue:
-            pcm = mix(pcm, self._cue.popleft())
-        self._sink.write_frame(pcm)
+        if not self._cue:
+            self._sink.write_frame(pcm)
+            return
+        cue, before = self._cue.popleft(), self.dropped
+        self._sink.write_frame(mix(pcm, cue))
+        if before is not None and self.dropped != before:
+            self._cue.appendleft(cue)  # the device refused it (still starting): the cue waits, not lost
 
-    def mix_in(self, cue: bytes) -> None:
-        """A cue frame for the playout's next write."""
+    def mix_in(self, cue: bytes) -> bool:
+        """A cue frame for the playout's next writes; False when enough wait already (offer it again)."""
+        if len(self._cue) >= _MAX_QUEUED:
+            return False
         self._cue.append(cue)
+        return True
 
     def write_alone(self, cue: bytes) -> None:
         """A cue frame while the playout is silent (it has not started)."""

@@ -1,4 +1,5 @@
-"""Settings: audio input/output (live level meter, test tone), unit name, server account, preferred SAS type.
+"""Settings: audio input/output (live level meter, the speaker-to-microphone test of `zcall audio test`),
+unit name, server account, preferred SAS type.
 Saved to config.toml through zcall.config, which checks every value; most take effect at the next start."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input, Label, Select, Static
 
 from zcall import config as configmod
-from zcall.media.audio import AudioSource, AudioSpecError, ToneSource, open_sink, open_source
+from zcall.media.audio import AudioSource, AudioSpecError, open_source
 from zcall.settings import PhoneSettings
 from zcall.tui.model import CallView
 from zcall.tui.screens.base import ZScreen
@@ -34,10 +35,8 @@ PLACEHOLDERS = {
     "audio_out": "default | DEVICE | null",
     "server_uri": "none: LAN only",
 }
-TONE_HZ = 440.0
-TONE_S = 1.0
+TEST_S = 2.0  # the sweep twice
 METER_S = 0.1
-FRAME_S = 0.02
 
 
 EFFECT_LABELS = ("Unit", "Network", "Audio", "Calls", "Security", "Server")
@@ -92,14 +91,14 @@ def with_values(config: configmod.Config, values: dict[str, str], sas_first: str
 class SettingsScreen(ZScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save"),
-        Binding("ctrl+t", "tone", "Test tone"),
+        Binding("ctrl+t", "audio_test", "Audio test"),
         Binding("escape", "app.pop_screen", "Back", priority=True),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self._source: AudioSource | None = None
-        self._tone: asyncio.Task[None] | None = None
+        self._test: asyncio.Task[None] | None = None
 
     def compose(self) -> ComposeResult:
         config = self.zapp.config
@@ -134,7 +133,8 @@ class SettingsScreen(ZScreen):
                 )
             yield Static("", id="level", classes="line")
             yield Static(
-                "Ctrl+S saves; changes apply at the next start. Ctrl+T plays a test tone.", classes="hint"
+                "Ctrl+S saves; changes apply at the next start. Ctrl+T tests speaker and microphone.",
+                classes="hint",
             )
         yield Footer(compact=True)
 
@@ -150,8 +150,8 @@ class SettingsScreen(ZScreen):
 
     def on_unmount(self) -> None:
         self._close_meter()
-        if self._tone is not None:
-            self._tone.cancel()
+        if self._test is not None:
+            self._test.cancel()
 
     def _show_in_effect(self) -> None:
         for label, value in in_effect(self.zapp.settings, self.zapp.view.sip_uri, self.zapp.volume):
@@ -188,31 +188,31 @@ class SettingsScreen(ZScreen):
             self._close_meter()
             self._open_meter()
 
-    # --- test tone ---
+    # --- audio test ---
 
-    def action_tone(self) -> None:
-        if self._tone is not None and not self._tone.done():
+    def action_audio_test(self) -> None:
+        if self._test is not None and not self._test.done():
             return
-        spec = self.query_one("#audio_out", Input).value.strip() or "default"
-        self._tone = asyncio.get_running_loop().create_task(self._play_tone(spec))
+        audio_in = self.query_one("#audio_in", Input).value.strip() or "default"
+        audio_out = self.query_one("#audio_out", Input).value.strip() or "default"
+        self._test = asyncio.get_running_loop().create_task(self._audio_test(audio_in, audio_out))
 
-    async def _play_tone(self, spec: str) -> None:
+    async def _audio_test(self, audio_in: str, audio_out: str) -> None:
+        """`zcall audio test`'s own code: a sweep on the output, recorded from the input, judged."""
+        from zcall import audiocmd  # numpy: loaded when the test is asked for
+
+        self._close_meter()  # the test needs the microphone
         try:
-            sink = open_sink(spec)
+            result = await asyncio.to_thread(audiocmd.run_test, audio_in, audio_out, TEST_S)
         except (AudioSpecError, OSError, ValueError) as exc:
-            self.notify(f"cannot play on {spec!r}: {exc}", severity="error")
+            self.notify(f"audio test: {exc}", severity="error")
             return
-        tone = ToneSource(TONE_HZ)
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        try:
-            for _ in range(int(TONE_S / FRAME_S)):
-                sink.write_frame(tone.read_frame())
-                due += FRAME_S
-                await asyncio.sleep(max(0.0, due - loop.time()))
         finally:
-            sink.close()
-        self.zapp.note(f"settings: played a {TONE_HZ:.0f} Hz test tone on {spec!r}")
+            if not any(call.ended is None for call in self.zapp.calls.values()):
+                self._open_meter()
+        text = audiocmd.format_test(result)
+        self.zapp.note(f"settings: audio test: {' / '.join(text.splitlines())}")
+        self.notify(text, title="Audio test", timeout=15)
 
     # --- saving ---
 
