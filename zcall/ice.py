@@ -15,10 +15,12 @@ lost after 6 unanswered, i.e. 30 s). This adapter gives the call what its media 
 - `path`: what kind of route media takes ("host", "srflx", "prflx" or "relay");
 - `on_lost(reason)`: the pair is gone (consent expired, the relay dropped).
 
-aioice exposes neither the selected pair nor a received packet's source, so this module reads its
-connection's `_nominated`, `_protocols` and `_remote_candidates` (the version range is pinned in
-pyproject.toml). RTCP rides on the RTP component (rtcp-mux); a peer that does ICE without rtcp-mux gets no
-RTCP from us.
+aioice exposes neither the selected pair nor a received packet's source, and gathers on every interface, so
+this module reads and sets a few of its connection's internals (`_nominated`, `_protocols`, `_check_list`,
+`_remote_candidates`, `_local_candidates*`; the version range is pinned in pyproject.toml). What aioice does
+not do: ICE-TCP candidates, TURN relaying over TCP to the peer (RFC 6062), TURN over DTLS, STUN over TLS,
+trickle ICE and ICE restarts; it nominates aggressively (the first pair that works, not the best one).
+RTCP rides on the RTP component (rtcp-mux); a peer that does ICE without rtcp-mux gets no RTCP from us.
 """
 
 from __future__ import annotations
@@ -188,8 +190,8 @@ class IceAgent:
     ) -> Addr:
         """Find the media path: ICE checks with a peer that does ICE, else the default candidate to the peer's
         c= address. Returns the peer address media goes to; raises IceError."""
-        if remote is None:
-            return self._without_ice(peer)
+        if remote is None or not remote.candidates:
+            return self._without_ice(peer)  # no ICE, or none we can use (TCP only, mDNS names): its c=
         conn = self._conn
         conn.remote_username, conn.remote_password = remote.ufrag, remote.pwd
         conn.remote_is_lite = remote.lite
