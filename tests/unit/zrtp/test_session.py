@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from tests.unit.zrtp.harness import Run, Secrets, answer, make, run_pair
-from zcall.zrtp import crypto, session
+from zcall.zrtp import crypto, handshake
 from zcall.zrtp import messages as m
 from zcall.zrtp.crc32c import zrtp_crc_bytes
 from zcall.zrtp.errors import ZrtpErrorCode
@@ -442,7 +442,7 @@ def test_verified_flag() -> None:
     assert rb.peer_verified and not ra.peer_verified
 
 
-@pytest.mark.parametrize(("ea", "eb", "expect"), [(100, session.CACHE_NEVER_EXPIRES, 100), (0, 100, 0)])
+@pytest.mark.parametrize(("ea", "eb", "expect"), [(100, handshake.CACHE_NEVER_EXPIRES, 100), (0, 100, 0)])
 def test_cache_expiry_is_the_minimum(ea: int, eb: int, expect: int) -> None:
     ra, rb = assert_agree_expiry(run_pair(make(1, "initiator", cache_expiry=ea), make(2, cache_expiry=eb)))
     assert ra.rs1_expires_in == rb.rs1_expires_in == expect
@@ -668,7 +668,7 @@ def test_error_and_ping_are_answered_even_after_the_end(state: State) -> None:
 
 
 def test_every_handled_message_has_its_states_and_the_other_way_round() -> None:
-    assert set(session._ROUTES) == set(ACCEPTED_IN)
+    assert set(handshake._ROUTES) == set(ACCEPTED_IN)
 
 
 def test_state_table_is_closed_and_refuses_other_moves() -> None:
