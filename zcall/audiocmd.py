@@ -153,6 +153,13 @@ def _warm_up(source: audio.AudioSource, sink: audio.AudioSink, limit_s: float = 
         pass
 
 
+def format_line(result: AudioTest) -> str:
+    heard = "sweep not heard (headset, or speaker muted?)"
+    if result.delay_ms is not None:
+        heard = f"sweep heard after {result.delay_ms} ms, echo return loss {result.echo_return_loss_db} dB"
+    return f"input level {result.level_dbfs} dBFS; {heard}"
+
+
 def format_test(result: AudioTest) -> str:
     heard = "sweep not heard in the input (headset, or speaker muted?)"
     if result.delay_ms is not None:

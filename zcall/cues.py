@@ -64,7 +64,9 @@ def cue_for(event: events.Event) -> Cue | Stop | None:
 
 def plays_on(audio_out: str) -> bool:
     """Sounds go to sound devices, not to a recording (file:) or nowhere (null)."""
-    return not audio_out.startswith("file:") and audio_out != "null"
+    from zcall.media.audio import is_device
+
+    return is_device(audio_out)
 
 
 class SoundPlayer:

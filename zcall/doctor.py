@@ -182,9 +182,24 @@ def _nat(settings: PhoneSettings) -> Check:
     return Check("NAT traversal", not missing, detail, required=False)
 
 
+def _speaker_to_microphone(settings: PhoneSettings) -> Check:
+    """`zcall audio test`'s measurement: a microphone that delivers nothing fails; a sweep not heard (a
+    headset, a muted speaker) only warns."""
+    from zcall import audiocmd  # numpy: only when there are devices to test
+
+    name = "speaker to microphone"
+    try:
+        result = audiocmd.run_test(settings.audio_in, settings.audio_out, seconds=2.0)
+    except audio.AudioSpecError as exc:
+        return Check(name, False, str(exc))
+    if result.captured_frames == 0:
+        return Check(name, False, f"{settings.audio_in} delivered no audio")
+    return Check(name, result.delay_ms is not None, audiocmd.format_line(result), required=False)
+
+
 def phone_checks(settings: PhoneSettings, paths: Paths) -> list[Check]:
     host = settings.bind or "0.0.0.0"
-    return [
+    checks = [
         _nat(settings),
         _bind(settings),
         _udp_port("SIP port", host, settings.sip_port, paths),
@@ -192,6 +207,10 @@ def phone_checks(settings: PhoneSettings, paths: Paths) -> list[Check]:
         _audio("audio input", settings.audio_in, audio.check_source),
         _audio("audio output", settings.audio_out, audio.check_sink),
     ]
+    if checks[-1].ok and checks[-2].ok and audio.is_device(settings.audio_in) \
+            and audio.is_device(settings.audio_out):
+        checks.append(_speaker_to_microphone(settings))
+    return checks
 
 
 def run(paths: Paths, settings: PhoneSettings) -> int:

@@ -55,6 +55,11 @@ def test_list_without_devices_fails(tmp_path: Path) -> None:
     assert done.returncode == 1 and "no sound devices" in done.stdout
     done = _zcall(tmp_path, ["audio", "test", "--json"], alsa_env(config=config))
     assert done.returncode == 1 and "error" in json.loads(done.stdout)
+    # doctor fails too, on both devices, and does not try the loop test
+    done = _zcall(tmp_path, ["--sip-port", "0", "doctor"], alsa_env(config=config))
+    assert done.returncode == 1, done.stdout
+    assert "FAIL audio input" in done.stdout and "FAIL audio output" in done.stdout
+    assert "speaker to microphone" not in done.stdout
 
 
 @pytest.mark.slow
@@ -65,8 +70,9 @@ def test_speaker_to_microphone_on_real_devices(tmp_path: Path) -> None:
         subprocess.run(["pactl", "-s", server, "set-source-volume", "zspeaker.monitor", "50%"], check=True,
                        capture_output=True, timeout=10)
         env = alsa_env(config=PULSE_CONFIG, pulse=server)
-        done = _zcall(tmp_path, ["--audio-in", "zcall_mic", "--audio-out", "zcall_speaker", "audio", "test",
-                                 "--json", "--seconds", "3"], env)
+        devices = ["--audio-in", "zcall_mic", "--audio-out", "zcall_speaker"]
+        done = _zcall(tmp_path, [*devices, "audio", "test", "--json", "--seconds", "3"], env)
+        doctor = _zcall(tmp_path, [*devices, "--sip-port", "0", "doctor"], env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     print("zcall audio test:", result)
@@ -74,6 +80,10 @@ def test_speaker_to_microphone_on_real_devices(tmp_path: Path) -> None:
     assert result["delay_ms"] is not None and 80 <= result["delay_ms"] <= 800
     assert result["echo_return_loss_db"] == pytest.approx(18.1, abs=5)
     assert result["level_dbfs"] > -50
+    # doctor runs the same measurement
+    line = next(line for line in doctor.stdout.splitlines() if "speaker to microphone" in line)
+    print("zcall doctor:", line)
+    assert doctor.returncode == 0 and line.startswith("ok") and "sweep heard after" in line, doctor.stdout
 
 
 def test_files_and_tones_are_measured_without_a_device(tmp_path: Path) -> None:

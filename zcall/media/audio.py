@@ -450,6 +450,11 @@ def open_source(spec: str) -> AudioSource:
     return DeviceSource(_device_arg(spec))
 
 
+def is_device(spec: str) -> bool:
+    """A sound device, not a file, a tone, silence or nothing."""
+    return not spec.startswith(("file:", "tone:")) and spec not in ("silence", "null")
+
+
 def open_sink(spec: str) -> AudioSink:
     """default | DEVICE (name or index) | file:PATH.wav | null"""
     if spec.startswith("file:"):
