@@ -56,6 +56,11 @@ def test_describe_is_readable_and_never_shows_keys() -> None:
     assert "X255" in line and "cache match" in line and "Tambourine" not in line
     assert describe(events.Alert(id="x", alert="cache_mismatch", message="m")).startswith("ALERT")
     assert describe(events.Error(message="boom")) == "error: boom"
+    ringing = events.Call("c", "incoming", "in", "vm", "sip:zcall@10.0.0.7:5060", "10.0.0.7", 5062)
+    assert describe(ringing) == "call c in vm (sip:zcall@10.0.0.7:5060 at 10.0.0.7:5062): incoming"
+    assert describe(events.Call("c", "secure", "in", "vm", "sip:zcall@10.0.0.7:5060", "10.0.0.7", 5062)) == (
+        "call c in vm: secure"
+    )
 
 
 def test_meters() -> None:

@@ -105,7 +105,11 @@ def describe(event: events.Event) -> str:
         where = f" at {event.address}:{event.port}" if event.address else ""
         return f"peer {event.name} {'appeared' if event.action == 'up' else 'left'}{where}"
     if isinstance(event, events.Call):
-        return f"call {event.id} {event.direction} {event.peer}: {event.state}"
+        # Where the call comes from (or goes), said once at its start.
+        parts = [event.uri or "", f"at {event.address}:{event.port}" if event.address else ""]
+        shown = " ".join(p for p in parts if p)
+        where = f" ({shown})" if shown and event.state in ("incoming", "dialing") else ""
+        return f"call {event.id} {event.direction} {event.peer}{where}: {event.state}"
     if isinstance(event, events.Secure):
         trust = f"cache {event.cache}, {'verified' if event.verified else 'not verified'}"
         if event.method == "zrtp":
