@@ -111,6 +111,14 @@ class RememberPeer:
 
 
 @dataclass(frozen=True)
+class RememberAccount:
+    """A bound ZRTP exchange met this ZID at this server account (user@host): later calls expect it there."""
+
+    account: str
+    peer_zid: bytes
+
+
+@dataclass(frozen=True)
 class FallBack:
     """The LAN path did not ring: call the peer's server address instead, expecting the same device."""
 
@@ -140,6 +148,7 @@ Action = (
     | RollbackSecret
     | SetVerified
     | RememberPeer
+    | RememberAccount
     | FallBack
     | CloseMedia
 )

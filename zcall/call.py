@@ -180,6 +180,8 @@ class Call:
                     cache.rollback(self._stored_before.pop(zid))
                 case act.SetVerified(zid, verified):
                     cache.set_verified(zid, verified)
+                case act.RememberAccount(account, zid):
+                    cache.remember_account(account, zid, now)
                 case act.RememberPeer(zid, name):
                     label = "".join(c for c in name if c.isprintable())[:128]
                     cache.touch(zid, now, name=label or None)  # only fills an empty name: a nickname stays

@@ -89,6 +89,7 @@ class CallCore:
         expected_zid: bytes | None = None,
         offer: sdp.SessionDescription | None = None,
         fallback_aor: str | None = None,
+        account: str | None = None,
         auto_answer: bool = False,
         unattended_needs_verified: bool = False,
         where: tuple[str, Addr] | None = None,
@@ -99,7 +100,7 @@ class CallCore:
         self.where = where  # the peer's SIP URI and signalling address, said in every call event
         self.policy = policy
         self.dtls = dtls
-        self.trust = CallTrust(peer, expected_zid)
+        self.trust = CallTrust(peer, expected_zid, account)
         self.state = S.DIALING if direction == "out" else S.INCOMING
         self.offer = offer  # ours (out) or the caller's (in)
         self.local: sdp.LocalAudio | None = None

@@ -24,9 +24,11 @@ Alarm = tuple[AlertKind, str]
 
 
 class CallTrust:
-    def __init__(self, label: str, expected_zid: bytes | None) -> None:
+    def __init__(self, label: str, expected_zid: bytes | None, account: str | None = None) -> None:
         self.label = label
         self.expected_zid = expected_zid  # the identity the call was chosen by (discovery, trust list)
+        self.account = account  # the server account called or calling (user@host); None on the LAN
+        self._account_waits = False  # learnt only once the words settle an alarm
         self.peer_zid: bytes | None = None
         self.verified = False
         self.alarm = False  # identity or cache mismatch: the microphone waits for the words to match
@@ -65,6 +67,13 @@ class CallTrust:
         # Verified needs both sides' V flags over a matching secret chain (RFC 6189 §7.1), and no alarm.
         both_said_so = facts.cached_verified and facts.peer_verified
         self.verified = facts.cache == "match" and both_said_so and not self.alarm
+        if facts.channel_bound is True and self.account is not None:
+            # Only a ZRTP bound to this call's DTLS keys says who is at the account. After an alarm (another
+            # device answers there, or its secret differs) it is learnt only when the words match.
+            if self.alarm:
+                self._account_waits = True
+            else:
+                actions.append(act.RememberAccount(self.account, zid))
         return actions, alarms
 
     def words(self, match: bool) -> list[act.Action]:
@@ -75,7 +84,7 @@ class CallTrust:
         if self.unbound and match:
             return []  # equal words vouch for ZRTP, not for the DTLS keys the audio uses
         if not match:
-            self._pending = None
+            self._pending, self._account_waits = None, False
             self.verified = False
             return [act.SetVerified(zid, False), *([act.RollbackSecret(zid)] if self._stored else [])]
         actions: list[act.Action] = []
@@ -84,6 +93,9 @@ class CallTrust:
             actions.append(act.StoreSecret(zid, rs1, expires_in))
             self._pending, self._stored = None, True
         self.verified, self.alarm = True, False
+        if self._account_waits and self.account is not None:
+            actions.append(act.RememberAccount(self.account, zid))
+            self._account_waits = False
         # SetSasVerified: our V flag in the next Confirm.
         return [*actions, act.SetVerified(zid, True), act.SetSasVerified(True)]
 

@@ -32,7 +32,7 @@ from zcall.identity import Identity, load_or_create
 from zcall.net import Addr
 from zcall.paths import Paths
 from zcall.peerbook import PeerBook
-from zcall.routing import NotOnLan, Route, RouteError, ServerRoute, resolve
+from zcall.routing import NotOnLan, Route, RouteError, ServerRoute, account_of, resolve
 from zcall.settings import PhoneSettings
 from zcall.sipleg import LanLeg, SipLeg
 from zcall.zrtp.cache import CacheError, PeerRecord, ZrtpCache
@@ -232,6 +232,9 @@ class Phone:
             if route.expected_zid not in (None, expected_zid):
                 raise PhoneError(f"{route.label} is another device now ({route.expected_zid.hex()})")
             route = replace(route, expected_zid=expected_zid)
+        if route.expected_zid is None and route.account is not None:
+            # A server account a bound call met before: the same device is expected there (words or not).
+            route = replace(route, expected_zid=self._account_zid(route.account))
         if route.leg.ua is None:
             raise PhoneError("the phone is not started")
         if self.calls.busy:
@@ -243,6 +246,7 @@ class Phone:
         core = CallCore(
             new_call_id(), "out", route.label, policy, self._now(),
             dtls=route.dtls, expected_zid=route.expected_zid, fallback_aor=route.fallback,
+            account=route.account,
             where=(str(route.uri), route.dest),
         )  # fmt: skip
         call = Call(ctx, core, SipSide(route.leg, route.uri, route.dest))
@@ -253,6 +257,13 @@ class Phone:
         except Exception as exc:
             raise PhoneError(f"cannot open the call's audio or media port: {exc}") from exc
         return call.id
+
+    def _account_zid(self, account: str) -> bytes | None:
+        """The ZID a bound call met at this server account (an unreadable cache knows none)."""
+        try:
+            return self.cache.account_zid(account)
+        except CacheError:
+            return None
 
     def _fall_back(self, aor: str, expected_zid: bytes | None) -> None:
         """A LAN peer that did not even ring: reach it through the server instead (DTLS-SRTP)."""
@@ -390,11 +401,13 @@ class Phone:
         assert leg.ua is not None
         from zcall.incoming import Refuse, take_or_refuse
 
+        account = None
         if leg is self.lan:
             caller_zid = self.peers.at(event.source[0])
-        else:  # through the server: a unit on the LAN announcing the caller's account (aor= in its TXT)
-            uri = event.caller.uri
-            caller_zid = self.peers.with_aor(f"{uri.user}@{uri.host}") if uri.user else None
+        else:  # through the server: the ZID a bound call met at the caller's account, else a unit on the
+            # LAN announcing that account (aor= in its TXT)
+            account = account_of(event.caller.uri)
+            caller_zid = (self._account_zid(account) or self.peers.with_aor(account)) if account else None
         verified = [p.zid for p in self._verified()]
         decision = take_or_refuse(event.sdp, self.calls.busy, caller_zid, self.settings.auto_answer, verified)
         if isinstance(decision, Refuse):
@@ -407,7 +420,7 @@ class Phone:
 
         core = CallCore(
             new_call_id(), "in", caller, policy, self._now(), dtls=decision.dtls, offer=decision.offer,
-            expected_zid=decision.expected_zid, auto_answer=decision.auto_answer,
+            expected_zid=decision.expected_zid, account=account, auto_answer=decision.auto_answer,
             unattended_needs_verified=decision.needs_verified, where=(str(event.caller.uri), event.source),
         )  # fmt: skip
         call = Call(ctx, core, SipSide(leg), event.call_id)

@@ -12,12 +12,13 @@ from zcall.discovery.service import PeerUp
 from zcall.errors import ZcallError
 from zcall.net import Addr
 from zcall.sip.errors import SipParseError
-from zcall.sip.uri import SipUri, parse_uri
+from zcall.sip.uri import SipUri, parse_uri, unescape
 from zcall.sipleg import SipLeg
 
 MAX_TARGET_SHOWN = 80  # an error quotes at most this much of what was typed
 MAX_NAME = 63  # a DNS label: the longest name a unit can advertise
 MIN_ZID_PREFIX = 6  # hex digits of a ZID that are enough to pick a unit
+MAX_ACCOUNT = 256  # user@host: longer is no account the trust cache keeps
 
 
 class RouteError(ZcallError):
@@ -39,6 +40,7 @@ class Route:
     dtls: bool
     expected_zid: bytes | None = None  # the identity the target was chosen by
     fallback: str | None = None  # the peer's server AOR, tried when the LAN path does not answer
+    account: str | None = None  # the server account called (account_of): the trust cache may know its ZID
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,17 @@ def looks_like_a_name(text: str) -> bool:
     return (
         len(text) <= MAX_NAME and ":" not in text and text.isprintable() and any(c.isalnum() for c in text)
     )
+
+
+def account_of(uri: SipUri) -> str | None:
+    """The SIP account a URI names, as the trust cache keys it: user@host in lower case (sip: and sips:, a
+    port and parameters name the same account). None for a URI without a user or one too odd to keep."""
+    if not uri.is_sip or not uri.user or not uri.host:
+        return None
+    account = f"{unescape(uri.user)}@{uri.host}".lower()
+    if len(account) > MAX_ACCOUNT or account.count("@") != 1 or not account.isprintable():
+        return None
+    return None if any(c.isspace() for c in account) else account
 
 
 def _by_zid(wanted: str, peers: Sequence[PeerUp]) -> PeerUp | None:
@@ -141,4 +154,4 @@ def resolve(
         uri = parse_uri(wanted)
     except SipParseError as exc:
         raise RouteError(f"not a SIP URI: {shown(wanted)} ({exc})") from exc
-    return Route(uri, server.proxy, wanted, server.leg, True)
+    return Route(uri, server.proxy, wanted, server.leg, True, account=account_of(uri))

@@ -13,6 +13,7 @@ from tests.unit.test_callcore import (
     PEER_ZID,
     Bench,
     answer_sdp,
+    incoming,
     outgoing,
     secure_call,
     zrtp_ready,
@@ -81,3 +82,56 @@ def test_a_downgrade_alarm_is_loud_but_leaves_the_microphone_to_the_person() -> 
     assert bench.core.state is CallState.SECURE and not bench.core.muted
     (secure,) = bench.events(events.Secure)
     assert isinstance(secure, events.Secure) and secure.to_dict()["verifiable"] is False
+
+
+OTHER_ZID = bytes.fromhex("e7" * 12)
+
+
+def test_a_bound_exchange_learns_who_is_at_the_account() -> None:
+    bench = secure_call(outgoing(dtls=True, account="bob@example.org"), server_ready(channel_bound=True))
+    assert act.RememberAccount("bob@example.org", PEER_ZID) in bench.log
+
+
+def test_an_unbound_exchange_learns_no_account_even_when_the_words_are_read() -> None:
+    bench = secure_call(outgoing(dtls=True, account="bob@example.org"), server_ready(channel_bound=False))
+    with pytest.raises(CallCommandError):
+        bench.core.words(True, 5.0)
+    bench.drain()
+    assert not bench.of(act.RememberAccount)
+
+
+def test_a_call_without_words_learns_no_account() -> None:
+    bench = outgoing(dtls=True, account="bob@example.org")
+    words_less = KeysReady(
+        KEYS, KEYS, events.Secure(id="c1", method="dtls-srtp", srtp_profile="x", fingerprint_ok=True,
+                                  verifiable=False),
+    )  # fmt: skip
+    secure_call(bench, words_less)
+    assert bench.core.state is CallState.SECURE and not bench.of(act.RememberAccount)
+
+
+def test_another_device_at_a_known_account_is_an_identity_mismatch_learnt_only_when_the_words_match() -> None:
+    ready = server_ready(channel_bound=True, cache="new")
+    assert ready.zrtp is not None
+    ready = replace(ready, zrtp=replace(ready.zrtp, peer_zid=OTHER_ZID))
+    bench = secure_call(outgoing(dtls=True, account="bob@example.org", expected_zid=PEER_ZID), ready)
+    assert alerts(bench) == [AlertKind.IDENTITY_MISMATCH] and bench.core.muted
+    assert not bench.of(act.RememberAccount)  # an impostor at the account is not its device yet
+    bench.core.words(True, 5.0)  # Bob's new unit: the people say so
+    bench.drain()
+    assert act.RememberAccount("bob@example.org", OTHER_ZID) in bench.log and not bench.core.muted
+
+
+def test_differing_words_at_a_known_account_learn_nothing() -> None:
+    ready = server_ready(channel_bound=True, cache="new")
+    assert ready.zrtp is not None
+    ready = replace(ready, zrtp=replace(ready.zrtp, peer_zid=OTHER_ZID))
+    bench = secure_call(outgoing(dtls=True, account="bob@example.org", expected_zid=PEER_ZID), ready)
+    bench.core.words(False, 5.0)
+    bench.drain()
+    assert not bench.of(act.RememberAccount) and bench.ended().cause is EndCause.ALARM
+
+
+def test_an_incoming_bound_call_learns_the_callers_account() -> None:
+    bench = secure_call(incoming(dtls=True, account="bob@example.org"), server_ready(channel_bound=True))
+    assert act.RememberAccount("bob@example.org", PEER_ZID) in bench.log

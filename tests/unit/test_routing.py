@@ -82,3 +82,22 @@ def test_a_uri_is_never_taken_for_a_verified_name() -> None:
     uri = "sip:zcall@10.0.0.7:5060"
     route = resolve(uri, [BOB], LAN, None, verified(uri, BOB.zid))
     assert route.dest == ("10.0.0.7", 5060) and route.expected_zid is None
+
+
+@pytest.mark.parametrize(
+    ("target", "account"),
+    [
+        ("dave", "dave@example.org"),
+        ("sips:Dave@Example.ORG", "dave@example.org"),
+        ("sip:dave@example.org:5070;transport=tls", "dave@example.org"),
+        ("sips:example.org", None),  # no user: no account
+        ("sips:a%40b@example.org", None),  # an escaped '@' would make two accounts look like one
+    ],
+)
+def test_a_server_route_names_the_account_it_calls(target: str, account: str | None) -> None:
+    server = ServerRoute(LAN, "example.org", ("10.0.0.9", 5061), registered=True)
+    assert resolve(target, [], LAN, server).account == account
+
+
+def test_a_lan_route_names_no_account() -> None:
+    assert resolve("bob", [BOB], LAN, None).account is None

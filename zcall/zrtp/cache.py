@@ -1,7 +1,8 @@
 """The ZRTP retained-secrets cache (RFC 6189 §4.9, §4.6.1) in one SQLite file under the instance's home.
 
-Per peer ZID: rs1, rs2 with their expiry, the SAS-verified flag, a display name, first and last seen. Every
-update is one transaction; the file is WAL so a CLI (`zcall trust ...`) can read while the phone runs. A file
+Per peer ZID: rs1, rs2 with their expiry, the SAS-verified flag, a display name, first and last seen; and per
+SIP account (user@host) the ZID a bound ZRTP exchange on the server path met there. Every update is one
+transaction; the file is WAL so a CLI (`zcall trust ...`) can read while the phone runs. A file
 that is not our cache is never silently replaced: it is moved aside and CacheError says where it went.
 """
 
@@ -22,10 +23,11 @@ from zcall.errors import ZcallError
 ZID_LEN = 12
 MAX_SECRET_LEN = 64  # rs1/rs2 are one hash long: 32 (S256) or 48 (S384) bytes
 MAX_NAME_LEN = 128
+MAX_ACCOUNT_LEN = 256  # user@host, as zcall.routing.account_of() normalises it
 NEVER_EXPIRES = 0xFFFFFFFF  # cache expiration interval meaning "keep forever"
 
 _APPLICATION_ID = 0x7A435243  # "zCRC": marks the file as a zcall ZRTP cache
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # 1: peers only; 2: + accounts (a version 1 file is migrated on open)
 _BUSY_TIMEOUT_MS = 5000
 
 _SCHEMA = """
@@ -41,6 +43,16 @@ CREATE TABLE IF NOT EXISTS peers (
     last_seen REAL
 ) WITHOUT ROWID
 """
+_ACCOUNTS = """
+CREATE TABLE IF NOT EXISTS accounts (
+    aor TEXT PRIMARY KEY CHECK (typeof(aor) = 'text' AND length(aor) BETWEEN 3 AND 256),
+    zid BLOB NOT NULL CHECK (typeof(zid) = 'blob' AND length(zid) = 12),
+    learned_at REAL
+) WITHOUT ROWID
+"""
+_PEER_COLUMNS = {"zid", "name", "rs1", "rs1_expires_at", "rs2", "rs2_expires_at", "verified", "first_seen",
+                 "last_seen"}  # fmt: skip
+_ACCOUNT_COLUMNS = {"aor", "zid", "learned_at"}
 
 
 class CacheError(ZcallError):
@@ -108,6 +120,15 @@ def _check_name(name: str) -> str:
     if len(name) > MAX_NAME_LEN or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
         raise ValueError(f"a peer name is at most {MAX_NAME_LEN} printable characters")
     return name
+
+
+def _check_account(aor: str) -> str:
+    if (
+        not isinstance(aor, str) or not 3 <= len(aor) <= MAX_ACCOUNT_LEN or aor.count("@") != 1
+        or aor != aor.lower() or not aor.isprintable() or any(c.isspace() for c in aor)
+    ):  # fmt: skip
+        raise ValueError(f"an account is a lower-case user@host of at most {MAX_ACCOUNT_LEN} characters")
+    return aor
 
 
 def _check_now(now: float) -> float:
@@ -194,17 +215,20 @@ class ZrtpCache:
             check = conn.execute("PRAGMA quick_check").fetchone()
             if check is None or check[0] != "ok":
                 raise _NotOurs(f"integrity check failed: {check[0] if check else None}")
-            # Check in a read transaction so opening never waits on a busy writer; write only a fresh file.
+            # Check in a read transaction so opening never waits on a busy writer; write a fresh or old one.
             conn.execute("BEGIN")
             try:
-                fresh = self._check_schema(conn)
+                found = self._check_schema(conn)
             finally:
                 conn.execute("COMMIT")
-            if fresh:
+            if found != _SCHEMA_VERSION:
                 with self._transaction(conn):
-                    if self._check_schema(conn):
+                    found = self._check_schema(conn)  # again, under the write lock
+                    if found == 0:
                         conn.execute(_SCHEMA)
                         conn.execute(f"PRAGMA application_id = {_APPLICATION_ID}")
+                    if found < _SCHEMA_VERSION:  # fresh, or version 1: add what 2 has
+                        conn.execute(_ACCOUNTS)
                         conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         except BaseException:
             conn.close()
@@ -212,23 +236,24 @@ class ZrtpCache:
         return conn
 
     @staticmethod
-    def _check_schema(conn: sqlite3.Connection) -> bool:
-        """True for a fresh, empty file, False for our cache; raises _NotOurs for anything else."""
+    def _check_schema(conn: sqlite3.Connection) -> int:
+        """The schema version of our cache (1 is migrated), 0 for a fresh, empty file; raises _NotOurs for
+        anything else."""
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
         if app_id == 0 and version == 0 and tables == 0:
-            return True
+            return 0
         if app_id != _APPLICATION_ID:
             raise _NotOurs(f"not a zcall ZRTP cache (application_id {app_id:#x})")
-        if version != _SCHEMA_VERSION:
+        if version not in (1, _SCHEMA_VERSION):
             raise _NotOurs(f"unknown cache schema version {version}")
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(peers)")}
-        expected = {"zid", "name", "rs1", "rs1_expires_at", "rs2", "rs2_expires_at", "verified", "first_seen",
-                    "last_seen"}
-        if columns != expected:
+        if {row[1] for row in conn.execute("PRAGMA table_info(peers)")} != _PEER_COLUMNS:
             raise _NotOurs("peers table has an unexpected shape")
-        return False
+        accounts = {row[1] for row in conn.execute("PRAGMA table_info(accounts)")}
+        if version >= 2 and accounts != _ACCOUNT_COLUMNS:
+            raise _NotOurs("accounts table has an unexpected shape")
+        return int(version)
 
     def _quarantine(self, why: str) -> CacheError:
         """Move the bad file (and its WAL companions) aside; return the error that says where it went."""
@@ -394,6 +419,28 @@ class ZrtpCache:
         _check_zid(peer_zid)
         with self._errors(), self._write() as db:
             db.execute("DELETE FROM peers WHERE zid = ?", (peer_zid,))
+            db.execute("DELETE FROM accounts WHERE zid = ?", (peer_zid,))  # expected nowhere now
+
+    def remember_account(self, aor: str, peer_zid: bytes, now: float) -> None:
+        """A bound ZRTP exchange on the server path met this ZID at this account: later calls to and from
+        the account expect it (the policy of when to learn is zcall/calltrust.py's)."""
+        _check_account(aor)
+        _check_zid(peer_zid)
+        now = _check_now(now)
+        with self._errors(), self._write() as db:
+            db.execute(
+                "INSERT INTO accounts (aor, zid, learned_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (aor) DO UPDATE SET zid = excluded.zid, learned_at = excluded.learned_at",
+                (aor, peer_zid, now),
+            )
+
+    def account_zid(self, aor: str) -> bytes | None:
+        """The ZID last met with bound ZRTP at this account, or None (never, or a malformed row)."""
+        _check_account(aor)
+        with self._errors():
+            row = self._db.execute("SELECT zid FROM accounts WHERE aor = ?", (aor,)).fetchone()
+        zid = row[0] if row is not None else None
+        return zid if isinstance(zid, bytes) and len(zid) == ZID_LEN else None
 
     def peers(self, now: float | None = None) -> list[PeerRecord]:
         """Every cached peer, most recently seen first. Rows that fail validation are skipped, not trusted.
