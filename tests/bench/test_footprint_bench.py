@@ -101,5 +101,30 @@ def test_footprint(tmp_path: Path) -> None:
                 f"x{wall / BEFORE_ONE_SHOT_S:.2f} of before (0.45-0.65 s), "
                 f"cpu x{cpu / max(floor_cpu, 1e-3):.1f} the floor, x{cpu / max(eager_cpu, 1e-3):.2f} eager"
             )
+    lines.extend(_first_call_lines(tmp_path))
     lines.append("  load average: " + " ".join(f"{load:.1f}" for load in os.getloadavg()))
     print("\n".join(lines))
+
+
+def _first_call_lines(tmp_path: Path) -> list[str]:
+    """What the light idle costs: an idle phone imports the call machinery at its first call (both sides),
+    so the first call after a start takes longer than the next one. Command sent -> `secure` at the caller."""
+    loopback = ["--bind", "127.0.0.1", "--no-mdns"]
+    bob = ZcallPeer(None, tmp_path / "bob", name="bob", sip_port=0, auto_answer=True, extra=loopback)
+    alice = ZcallPeer(None, tmp_path / "alice", name="alice", sip_port=0, extra=loopback)
+    times: list[float] = []
+    with bob, alice:
+        uri = bob.wait_event("ready")["sip_uri"]
+        alice.wait_event("ready")
+        for _ in range(2):
+            sent = time.monotonic()
+            call_id = alice.ctl("call", uri)["id"]
+            times.append(alice.wait_event("secure", id=call_id)["_t"] - sent)
+            alice.ctl("hangup", call_id)
+            alice.wait_event("ended", id=call_id)
+            bob.wait_event("ended")
+    first, second = times
+    return [
+        f"  {'first call after start':26s} command -> secure {first:.3f} s (imports the call machinery on "
+        f"both sides), next call {second:.3f} s: +{first - second:.3f} s once"
+    ]
