@@ -28,6 +28,7 @@ from zcall.zrtp import events as zrtp_events
 from zcall.zrtp.cache import RetainedSecrets
 from zcall.zrtp.events import CacheState
 from zcall.zrtp.session import ZrtpSession
+from zcall.zrtp.states import State
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class ZrtpKeying:
         )
         self._call_id = call_id
         self._bound = False  # an auxiliary secret binds this exchange to a DTLS session
+        self._failing: KeyFailed | None = None  # held while our Error awaits its ErrorACK
 
     def hello_hash(self) -> str:
         return self.session.hello_hash()
@@ -185,8 +187,15 @@ class ZrtpKeying:
     def next_event(self) -> KeyEvent | None:
         while (event := self.session.next_event()) is not None:
             translated = self._translate(event)
-            if translated is not None:
+            if isinstance(translated, KeyFailed) and self.session.state is State.ERROR_SENT:
+                # §6: our Error is resent on T2 until ErrorACK; ending the call now would close the session
+                # after one Error. The failure is reported once it is acknowledged or the resends run out.
+                self._failing = translated
+            elif translated is not None:
                 return translated
+        if self._failing is not None and self.session.state is not State.ERROR_SENT:
+            failed, self._failing = self._failing, None
+            return failed
         return None
 
     def _translate(self, event: zrtp_events.Event) -> KeyEvent | None:
