@@ -42,7 +42,7 @@ from zcall.natconfig import NatSettings
 from zcall.net import Addr
 from zcall.sip.icesdp import Candidate, IceDescription
 
-GATHER_TIMEOUT_S = 5
+GATHER_TIMEOUT_S = 3  # a dead STUN or TURN server holds up every call this long; TURN over TLS needs ~4 RTT
 CONNECT_TIMEOUT_S = 10.0
 _EARLY_PACKETS = 8  # held until the peer's candidates are known (a DTLS ClientHello racing the 200 OK)
 _HELD_SENDS = 16  # sent once a pair is selected (our DTLS flight answering a peer whose checks ended first)
@@ -148,7 +148,7 @@ class IceAgent:
 
     async def gather(self) -> IceDescription:
         """Host candidates on our address (not every interface: the phone speaks from the one it binds),
-        then STUN and TURN in parallel; a server that does not answer in 5 s gives no candidate. Relay only:
+        then STUN and TURN in parallel; a server that does not answer in 3 s gives no candidate. Relay only:
         the TURN allocation alone (RFC 9429 §3.5.3's "relay" policy)."""
         conn = self._conn
         conn._local_candidates_start = True

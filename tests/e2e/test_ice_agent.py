@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.coturn import Coturn
 from tests.support.pki import CertificateAuthority
-from zcall.ice import IceAgent, IceError, path_of
+from zcall.ice import GATHER_TIMEOUT_S, IceAgent, IceError, path_of
 from zcall.natconfig import NatSettings, parse_stun_uri, parse_turn_uri
 from zcall.net import Addr
 
@@ -241,3 +241,16 @@ def test_doctor_gathers_as_a_call_would(turn: Coturn, tmp_path: Path, password: 
         assert line.startswith("ok") and "relay" in line, line
     else:
         assert line.startswith("warn") and "no answer from the TURN server" in line, line
+
+
+async def test_a_silent_stun_server_gives_no_candidate_and_does_not_hold_up_gathering() -> None:
+    """A STUN server that never answers: gathering gives up after GATHER_TIMEOUT_S with the host candidate
+    (the call goes on without a mapped address)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind((LOOPBACK, 0))
+        side = Side(NatSettings(stun=parse_stun_uri(f"stun:{LOOPBACK}:{silent.getsockname()[1]}")), True)
+        try:
+            description = await asyncio.wait_for(side.agent.gather(), GATHER_TIMEOUT_S + 5)
+            assert [c.type for c in description.candidates] == ["host"]
+        finally:
+            await side.agent.aclose()
