@@ -141,6 +141,7 @@ def test_red_between_units_under_random_router_loss(net: Routed, tmp_path: Path)
 
 
 @pytest.mark.skipif(os.environ.get("ZCALL_TEST_LOSS") != "1", reason="long: make test-loss")
+@pytest.mark.timeout(1200)  # eleven calls of about 30 s each
 def test_red_between_units_over_ten_random_loss_patterns(net: Routed, tmp_path: Path) -> None:
     """Issue 15's bar at 10 % random loss: median >= 3.2 and each of 10 calls (20 directions) >= 3.0; and what
     RED costs on the wire against a loss-free call (where RTCP reports no loss and RED carries no copy)."""
