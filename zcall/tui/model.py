@@ -187,7 +187,7 @@ class PhoneView:
         standing = ""
         if secure is not None and secure.sas_words is not None:
             standing = "verified" if call.verified else STANDING.get(secure.cache or "", "")
-        elif secure is not None and secure.verifiable is False:
+        elif secure is not None:  # keys without words, whatever `verifiable` says: nothing to compare
             standing = "not verifiable"
         lan = next((p for p in self.peers.values() if zid and p.zid == zid), None)
         if lan is None and call.direction == "out":
