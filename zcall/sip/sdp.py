@@ -409,7 +409,7 @@ def answer(offer: SessionDescription, local: LocalAudio, session_id: str, versio
             if local.ice is not None and read_ice(m.attributes, offer.attributes) is not None:
                 chosen.attributes += local.ice.attributes()  # RFC 8445 §5.1: only to a peer offering ICE
             if local.mode == "dtls":
-                offered = m.attr("setup") or offer.attr("setup") or "actpass"
+                offered = _setup(offer, m, is_answer=False)
                 chosen.attributes.append(("setup", "passive" if offered == "active" else "active"))
             answers.append(chosen)
         else:
@@ -489,13 +489,22 @@ def audio_params(sdp: SessionDescription, *, answer_to: SessionDescription | Non
             fmtp=m.fmtp(pt),
             zrtp_hash=zrtp,
             fingerprints=fingerprints,
-            setup=m.attr("setup") or sdp.attr("setup"),
+            setup=_setup(sdp, m, is_answer=answer_to is not None),
             rtcp_host=rtcp_host or host,
             rtcp_port=rtcp_port,
             red_payload_type=None if (red := m.red_payload_type(pt)) is None else int(red),
             ice=read_ice(m.attributes, sdp.attributes),
         )
     raise _unacceptable("rejected: no usable audio stream" if answer_to else "no audio stream with Opus")
+
+
+def _setup(sdp: SessionDescription, m: Media, *, is_answer: bool) -> str | None:
+    """a=setup, or for DTLS RFC 4145 §4's default (RFC 5763 §5 keeps it): active in an offer, passive in an
+    answer. Reading a missing one as actpass made an answer without it an unusable a=setup."""
+    value = m.attr("setup") or sdp.attr("setup")
+    if value is None and m.proto in DTLS_PROFILES:
+        return "passive" if is_answer else "active"
+    return value
 
 
 def _fingerprints(sdp: SessionDescription, m: Media) -> tuple[str, ...]:

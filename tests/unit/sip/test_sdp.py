@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.unit.sip.samples import DTLS_OFFER, FP, HASH, LINPHONE_OFFER
+from zcall.dtls.setup import role_for
 from zcall.sip import sdp
 from zcall.sip.errors import ParseReason
 from zcall.sip.sdp import LocalAudio, SdpError, answer, audio_params, make_offer, parse
@@ -104,6 +105,22 @@ def test_dtls_session_level_fingerprint_and_setup() -> None:
     with pytest.raises(SdpError) as info:
         sdp.answer(sdp.parse(no_fp), local, "9", 1)
     assert info.value.status == 488
+
+
+def test_a_missing_setup_takes_rfc_4145_defaults_active_offer_passive_answer() -> None:
+    # RFC 4145 §4 (kept by RFC 5763 §5): without a=setup an offer means active and an answer passive.
+    offer = sdp.parse(DTLS_OFFER.replace(b"a=setup:actpass\r\n", b""))
+    assert sdp.audio_params(offer).setup == "active"
+    local = LocalAudio("10.30.0.6", 4000, mode="dtls", fingerprint="sha-256 " + ":".join(["AA"] * 32))
+    ours = sdp.audio_params(sdp.parse(sdp.answer(offer, local, "9", 1).serialize()))
+    assert ours.setup == "passive"  # the offerer connects: we wait for its ClientHello
+    assert role_for("passive", "active", is_offerer=False) == "server"
+    sent = sdp.make_offer(local, "1", 1)
+    answered = sdp.answer(sdp.parse(DTLS_OFFER), local, "9", 1).serialize()
+    bare_answer = answered.replace(b"a=setup:active\r\n", b"")
+    theirs = sdp.audio_params(sdp.parse(bare_answer), answer_to=sent)
+    assert theirs.setup == "passive"  # so we, the offerer (actpass), connect
+    assert role_for("actpass", theirs.setup, is_offerer=True) == "client"
 
 
 def test_lf_only_lines_are_accepted() -> None:
