@@ -262,6 +262,7 @@ def seeds(name: str) -> Iterator[bytes]:
         yield samples.SDP
         yield samples.LINPHONE_OFFER
         yield samples.DTLS_OFFER
+        yield _with_ice(samples.DTLS_OFFER)
     elif name == "sip_text":
         yield b'"Alice" <sip:alice@192.0.2.10:5060;transport=tls>;tag=1928301774'
         yield b"SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport;received=10.0.0.1"
@@ -299,6 +300,14 @@ def seeds(name: str) -> Iterator[bytes]:
         yield b"\x01" + SEPARATOR.join([invite, samples.RESPONSE_200])
     elif name == "dtls_core":
         yield SEPARATOR.join(_dtls_transcript())
+
+
+def _with_ice(offer: bytes) -> bytes:
+    """An offer with ICE credentials and a host and a relay candidate (RFC 8839), for the candidate parser."""
+    from tests.unit.sip.test_icesdp import HOST, PWD, RELAY, UFRAG
+
+    ice = [f"a=ice-ufrag:{UFRAG}", f"a=ice-pwd:{PWD}"] + [f"a=candidate:{c.to_sdp()}" for c in (HOST, RELAY)]
+    return offer + ("\r\n".join(ice) + "\r\n").encode()
 
 
 def _zrtp_transcript() -> list[bytes]:
