@@ -12,6 +12,7 @@ the boot partition (as a person would), and a root shell on the serial console (
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -169,9 +170,14 @@ def _status(unit: Unit) -> dict[str, object]:
     return dict(json.loads(out[out.index("{"):]))
 
 
+def _write(unit: Unit, path: str, text: str) -> None:
+    """A file on the unit, in one shell line (a here-document would need the END marker on its own line)."""
+    unit.run(f"echo {base64.b64encode(text.encode()).decode()} | base64 -d > {path}", timeout=60)
+
+
 def _python(unit: Unit, code: str, timeout: float = 120) -> str:
     """Python with zcall's own environment, as the zcall user (the owner of the state)."""
-    unit.run(f"cat > /run/zcall-test.py <<'PYEOF'\n{code}PYEOF", timeout=30)
+    _write(unit, "/run/zcall-test.py", code)
     return unit.run(f"{AS_ZCALL} /opt/zcall/bin/python /run/zcall-test.py", timeout=timeout)
 
 
@@ -293,7 +299,7 @@ def test_two_desk_units(units: dict[str, Unit], report: dict[str, object]) -> No
 
     # A power cut while the trust cache is being written; a file on the RAM overlay must vanish with it.
     alpha.run("touch /etc/zcall-ram-probe")
-    alpha.run("cat > /run/zcall-writer.py <<'PYEOF'\n" + CACHE_WRITER + "PYEOF")
+    _write(alpha, "/run/zcall-writer.py", CACHE_WRITER)
     alpha.send(f"{AS_ZCALL} /opt/zcall/bin/python /run/zcall-writer.py")
     stamps: dict[int, float] = {}
     while len(stamps) < 40:
