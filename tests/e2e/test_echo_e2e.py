@@ -82,5 +82,7 @@ def test_echo_is_cancelled_and_near_speech_survives_double_talk(tmp_path: Path) 
     # Found, not assumed: the loopback's 80 ms plus the devices' buffers.
     assert on["echo"]["delay_ms"] is not None and ECHO_DELAY_MS <= on["echo"]["delay_ms"] <= 500
     assert mic_on - heard_on >= 25
-    # Goal 3.0 (issue 15); measured 2.2-2.5 here on a loaded machine (2.96 in the sans-I/O room simulation).
+    # Goal 3.0 (issue 15): 3.08 in the sans-I/O room (tests/unit/media/test_echo.py). Here, under a load of
+    # 8-10 on 2 cores: 1.9-2.3 with the 80 ms filter, 2.1-2.4 with the old 120 ms one (alternating runs; in
+    # some of either the devices' path drifted, ERLE under 10 dB). The gap to the room is not explained yet.
     assert double_talk >= 2.0
