@@ -19,12 +19,12 @@ from collections.abc import Callable
 
 from zcall import __version__, events, sip
 from zcall.errors import ZcallError
-from zcall.net import Addr, moved_to, routed_source
+from zcall.net import Addr, is_ip_literal, moved_to, routed_source
 from zcall.settings import PhoneSettings
 from zcall.sip.keepalive import Due, KeepAlive
 from zcall.sip.locate import LocateError, Locator
 from zcall.sip.transport import StreamTransport, client_tls_context
-from zcall.sip.uri import SipUri, parse_uri
+from zcall.sip.uri import SipUri, parse_uri, split_host_port
 from zcall.sipleg import SipLeg
 
 REGISTER_EXPIRES = 600
@@ -65,12 +65,19 @@ def describe_tls_failure(exc: BaseException) -> str:
 
 
 def parse_proxy(text: str, default_port: int) -> Addr:
-    host, sep, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
-    if not sep:
-        host, port = text, str(default_port)
-    if not port.isdigit() or not 0 < int(port) < 65536 or not host:
-        raise ServerConfigError(f"server.outbound_proxy: expected HOST:PORT, got {text!r}")
-    return host, int(port)
+    """HOST[:PORT], or an IPv6 address bare or as [ADDR]:PORT (RFC 3986 §3.2.2)."""
+    if ":" in text and is_ip_literal(text):
+        return text, default_port  # a bare IPv6 address: its colons are no port
+    bad = ServerConfigError(f"server.outbound_proxy: expected HOST:PORT or [IPv6]:PORT, got {text[:64]!r}")
+    try:
+        host, port = split_host_port(text)
+    except sip.SipParseError as exc:
+        raise bad from exc
+    if host.startswith("["):
+        host = host[1:-1]
+        if ":" not in host or not is_ip_literal(host):
+            raise bad
+    return host, port or default_port
 
 
 class ServerLeg(SipLeg):
