@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zcall.discovery.service import PeerUp
-from zcall.routing import NotOnLan, RouteError, ServerRoute, resolve
+from zcall.routing import NotOnLan, RouteError, ServerRoute, account_of, resolve
+from zcall.sip.errors import SipParseError
+from zcall.sip.uri import parse_uri
 from zcall.sipleg import LanLeg
-from zcall.zrtp.cache import PeerRecord
+from zcall.zrtp.cache import PeerRecord, ZrtpCache
 
 BOB = PeerUp(name="bob", zid=bytes.fromhex("b0" * 12), address="10.0.0.2", port=5060, sip_port=5060)
 EVE_AS_BOB = PeerUp(name="bob", zid=bytes.fromhex("ee" * 12), address="10.0.0.66", port=5060, sip_port=5060)
@@ -101,3 +108,27 @@ def test_a_server_route_names_the_account_it_calls(target: str, account: str | N
 
 def test_a_lan_route_names_no_account() -> None:
     assert resolve("bob", [BOB], LAN, None).account is None
+
+
+HOSTS = st.sampled_from(["example.org", "EXAMPLE.org:5061", "10.0.0.1;transport=tls", "[::1]"]) | st.text()
+# User parts a SIP URI can carry, escapes included (an escaped '@', space, control or non-ASCII character).
+USER_BITS = [*"aZ09-_.!~*'()&=+$,;?/", "%40", "%20", "%41", "%C4%B0", "%00", "%7F", "%E2%80%A8"]
+USERS = st.lists(st.sampled_from(USER_BITS), max_size=120).map("".join) | st.text(max_size=300)
+
+
+@given(USERS, HOSTS)
+@settings(max_examples=300, deadline=None)
+def test_any_account_a_uri_names_is_one_the_trust_cache_keeps(user: str, host: str) -> None:
+    """What account_of() gives is always accepted by the cache (a ValueError there would break the call's
+    cache write), and normalising it again changes nothing."""
+    try:
+        uri = parse_uri(f"sips:{user}@{host}")
+    except SipParseError:
+        return
+    account = account_of(uri)
+    if account is None:
+        return
+    with tempfile.TemporaryDirectory() as tmp, ZrtpCache(Path(tmp) / "c.sqlite") as cache:
+        cache.remember_account(account, BOB.zid, 0.0)
+        assert cache.account_zid(account) == BOB.zid
+    assert account_of(parse_uri(f"sip:{uri.user}@{uri.host}")) == account
