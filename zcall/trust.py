@@ -47,10 +47,11 @@ def _when(stamp: float) -> str:
 def format_table(records: list[PeerRecord]) -> str:
     if not records:
         return "no known devices\n"
-    rows = [("ZID", "NAME", "TRUST", "FIRST SEEN", "LAST SEEN")]
+    rows = [("ZID", "NAME", "TRUST", "FIRST SEEN", "LAST SEEN", "ACCOUNTS")]
     for r in sorted(records, key=lambda r: (not r.verified, r.name.lower(), r.zid)):
         trust = "verified" if r.verified else ("known" if r.has_secret else "expired")
-        rows.append((r.zid.hex(), r.name or "-", trust, _when(r.first_seen), _when(r.last_seen)))
+        accounts = ",".join(r.accounts) or "-"
+        rows.append((r.zid.hex(), r.name or "-", trust, _when(r.first_seen), _when(r.last_seen), accounts))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
     return "".join(line + "\n" for line in lines)

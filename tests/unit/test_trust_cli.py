@@ -20,6 +20,7 @@ def _seed(home: Path) -> Paths:
         cache.store_new_rs1(ALICE, b"\x11" * 32, 0xFFFFFFFF, 1_700_000_000.0)
         cache.touch(BOB, 1_700_000_100.0, name="bob")
         cache.store_new_rs1(BOB, b"\x22" * 32, 0xFFFFFFFF, 1_700_000_100.0)
+        cache.remember_account("bob@example.org", BOB, 1_700_000_100.0)
     return paths
 
 
@@ -35,6 +36,8 @@ def test_list_verify_rename_forget(tmp_path: Path) -> None:
     assert listing.returncode == 0
     assert ALICE.hex() in listing.stdout and "alice desk" in listing.stdout and "known" in listing.stdout
     assert "\x11" not in listing.stdout and "11" * 16 not in listing.stdout  # never a secret
+    (bob_line,) = [line for line in listing.stdout.splitlines() if line.startswith(BOB.hex())]
+    assert bob_line.endswith("bob@example.org")  # the server account a bound call met it at
 
     assert zcall("--home", home, "trust", "verify", "alice desk").returncode == 0
     assert _verified(paths)[ALICE] == ("alice desk", True)

@@ -108,6 +108,7 @@ class PeerRecord:
     first_seen: float
     last_seen: float
     has_secret: bool
+    accounts: tuple[str, ...] = ()  # server accounts (user@host) a bound call met this device at
 
 
 def _check_zid(zid: bytes) -> bytes:
@@ -452,6 +453,9 @@ class ZrtpCache:
                 "SELECT zid, name, verified, first_seen, last_seen, rs1, rs1_expires_at, rs2, rs2_expires_at"
                 " FROM peers ORDER BY last_seen DESC, zid"
             ).fetchall()
+            held: dict[object, list[str]] = {}
+            for aor, owner in self._db.execute("SELECT aor, zid FROM accounts ORDER BY aor"):
+                held.setdefault(owner, []).append(str(aor))
         records = []
         for zid, name, verified, first_seen, last_seen, rs1, rs1_exp, rs2, rs2_exp in rows:
             if now is None:
@@ -469,6 +473,7 @@ class ZrtpCache:
                     first_seen=float(first_seen or 0.0),
                     last_seen=float(last_seen or 0.0),
                     has_secret=bool(has_secret),
+                    accounts=tuple(held.get(zid, ())),
                 )
             )
         return records
