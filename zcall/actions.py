@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from zcall import events
 from zcall.media.srtpkeys import SrtpKeys
-from zcall.sip.sdp import AudioParams
+from zcall.sip.offeranswer import AudioParams
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from zcall.net import Addr
 from zcall.rtcpdtls import RtcpDtls
 from zcall.settings import PhoneSettings
 from zcall.sip.icesdp import IceDescription
-from zcall.sip.sdp import AudioParams, LocalAudio
+from zcall.sip.offeranswer import AudioParams, LocalAudio
 from zcall.sip.uri import SipUri
 from zcall.sipleg import SipLeg
 from zcall.zrtp.cache import CacheError, RetainedSecrets, StoredBefore, ZrtpCache

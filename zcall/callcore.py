@@ -22,7 +22,7 @@ from zcall.errors import ZcallError
 from zcall.events import AlertKind, CallState, Direction, EndCause
 from zcall.keying import KeyAlarm, KeyEvent, KeyFailed, KeysReady
 from zcall.net import Addr
-from zcall.sip import sdp
+from zcall.sip import offeranswer, sdp
 from zcall.sip.errors import SipParseError
 
 S = CallState
@@ -103,7 +103,7 @@ class CallCore:
         self.trust = CallTrust(peer, expected_zid, account)
         self.state = S.DIALING if direction == "out" else S.INCOMING
         self.offer = offer  # ours (out) or the caller's (in)
-        self.local: sdp.LocalAudio | None = None
+        self.local: offeranswer.LocalAudio | None = None
         self.secure: events.Secure | None = None
         self.path: events.MediaPath | None = None  # ICE's selected route, said in the secure event
         self.user_muted = False
@@ -155,19 +155,19 @@ class CallCore:
 
     # --- media ---------------------------------------------------------------------------------------
 
-    def media_opened(self, local: sdp.LocalAudio, session_id: str, now: float) -> None:
+    def media_opened(self, local: offeranswer.LocalAudio, session_id: str, now: float) -> None:
         if self.ended or not self._opening:
             return
         self.local, self._opening = local, False
         if self.direction == "out":
-            self.offer = sdp.make_offer(local, session_id=session_id, version=1)
+            self.offer = offeranswer.make_offer(local, session_id=session_id, version=1)
             self._do(act.SendInvite(self.offer.serialize()))
             self._emit_state()
             return
         assert self.offer is not None
         try:
-            answer = sdp.answer(self.offer, local, session_id=session_id, version=1)
-            remote = sdp.audio_params(self.offer)
+            answer = offeranswer.answer(self.offer, local, session_id=session_id, version=1)
+            remote = offeranswer.audio_params(self.offer)
         except SipParseError as exc:
             self._do(act.SendReject(exc.status or 488, f"incompatible offer: {exc.reason}"))
             self._end(f"incompatible offer: {exc.reason}", EndCause.FAILED, now)
@@ -199,7 +199,7 @@ class CallCore:
             return
         self._timers.pop(Timer.FALLBACK, None)
         try:
-            remote = sdp.audio_params(sdp.parse(answer_sdp), answer_to=self.offer)
+            remote = offeranswer.audio_params(sdp.parse(answer_sdp), answer_to=self.offer)
         except SipParseError as exc:
             self._hang_up(f"unusable answer: {exc.reason}", EndCause.FAILED, now)
             return
@@ -225,10 +225,10 @@ class CallCore:
                 raise sdp.SdpError("re-INVITE without an offer", 488)
             offer = sdp.parse(offer_sdp)
             self._sdp_version += 1
-            answer = sdp.answer(
+            answer = offeranswer.answer(
                 offer, self.local, session_id=str(self._sdp_version), version=self._sdp_version
             )
-            direction = sdp.audio_params(offer).direction
+            direction = offeranswer.audio_params(offer).direction
         except SipParseError as exc:
             self._do(act.AnswerReInvite(b"", exc.status or 488))
             return
@@ -339,7 +339,7 @@ class CallCore:
 
     # --- machinery ----------------------------------------------------------------------------------
 
-    def _start_keys(self, remote: sdp.AudioParams, now: float) -> None:
+    def _start_keys(self, remote: offeranswer.AudioParams, now: float) -> None:
         self._timers[Timer.KEYS] = now + self.policy.keys_deadline_s
         self._do(act.StartKeys(remote))
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from zcall.config import AutoAnswer
-from zcall.sip import sdp
+from zcall.sip import offeranswer, sdp
 from zcall.sip.errors import SipParseError
 
 
@@ -39,7 +39,7 @@ def take_or_refuse(
     the trust list has verified (ZRTP then has to meet that ZID, or identity_mismatch mutes)."""
     try:
         offer = sdp.parse(offer_sdp)
-        params = sdp.audio_params(offer)
+        params = offeranswer.audio_params(offer)
     except SipParseError as exc:
         return Refuse(exc.status or 488, exc.reason)
     if busy:

@@ -23,7 +23,7 @@ from zcall.identity import Identity
 from zcall.media.demux import PacketKind, classify
 from zcall.media.srtpkeys import SrtpKeys
 from zcall.net import Addr
-from zcall.sip.sdp import AudioParams
+from zcall.sip.offeranswer import AudioParams
 from zcall.zrtp import events as zrtp_events
 from zcall.zrtp.cache import RetainedSecrets
 from zcall.zrtp.events import CacheState

@@ -15,7 +15,7 @@ from zcall.identity import Identity
 from zcall.keying import DtlsKeying, KeyAlarm, KeyEvent, KeysReady
 from zcall.media.stream import MediaSession
 from zcall.net import Addr
-from zcall.sip.sdp import AudioParams
+from zcall.sip.offeranswer import AudioParams
 
 
 class RtcpDtls:

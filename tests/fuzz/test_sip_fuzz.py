@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tests.unit.sip.samples import DTLS_OFFER, LINPHONE_OFFER, RESPONSE_200, TORTURE_VALID, invite
 from tests.unit.sip.uanet import Net
-from zcall.sip import digest, sdp
+from zcall.sip import digest, offeranswer, sdp
 from zcall.sip.dialog import UaConfig
 from zcall.sip.digest import DigestParseError
 from zcall.sip.errors import SipParseError
@@ -80,7 +80,8 @@ def _check_sdp(data: bytes) -> None:
     out = desc.serialize()
     assert sdp.parse(out).serialize() == out
     try:
-        sdp.answer(desc, sdp.LocalAudio("10.0.0.1", 4000, zrtp_hash="1.10 " + "00" * 32), "1", 1)
+        local = offeranswer.LocalAudio("10.0.0.1", 4000, zrtp_hash="1.10 " + "00" * 32)
+        offeranswer.answer(desc, local, "1", 1)
     except SdpError as exc:
         assert exc.status in (400, 488)
 

@@ -12,13 +12,13 @@ from zcall.callcore import TRANSITIONS, CallCommandError, CallCore, CallPolicy
 from zcall.events import AlertKind, CallState, EndCause
 from zcall.keying import KeyAlarm, KeyFailed, KeysReady, ZrtpFacts
 from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
-from zcall.sip import sdp
+from zcall.sip import offeranswer, sdp
 
 PEER_ZID = bytes.fromhex("aa" * 12)
 OTHER_ZID = bytes.fromhex("bb" * 12)
 KEYS = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, b"k" * 16, b"s" * 14)
-LOCAL = sdp.LocalAudio(host="10.0.0.1", port=40000, mode="zrtp", zrtp_hash="1.10 " + "ab" * 32)
-PEER_AUDIO = sdp.LocalAudio(host="10.0.0.2", port=40002, mode="zrtp", zrtp_hash="1.10 " + "cd" * 32)
+LOCAL = offeranswer.LocalAudio(host="10.0.0.1", port=40000, mode="zrtp", zrtp_hash="1.10 " + "ab" * 32)
+PEER_AUDIO = offeranswer.LocalAudio(host="10.0.0.2", port=40002, mode="zrtp", zrtp_hash="1.10 " + "cd" * 32)
 
 
 @dataclass
@@ -66,14 +66,14 @@ def outgoing(policy: CallPolicy | None = None, **kw: object) -> Bench:
 
 
 def incoming(policy: CallPolicy | None = None, **kw: object) -> Bench:
-    offer = sdp.make_offer(PEER_AUDIO, session_id="1", version=1)
+    offer = offeranswer.make_offer(PEER_AUDIO, session_id="1", version=1)
     core = CallCore("c2", "in", "alice", policy or CallPolicy(), 0.0, offer=offer, **kw)  # type: ignore[arg-type]
     return Bench(core)
 
 
 def answer_sdp(bench: Bench) -> bytes:
     assert bench.core.offer is not None
-    return sdp.answer(bench.core.offer, PEER_AUDIO, session_id="2", version=1).serialize()
+    return offeranswer.answer(bench.core.offer, PEER_AUDIO, session_id="2", version=1).serialize()
 
 
 def zrtp_ready(
@@ -378,12 +378,13 @@ def test_dtls_call_reports_fingerprint_and_no_words() -> None:
 
 def test_hold_and_resume_mute_and_unmute() -> None:
     bench = secure_call(outgoing())
-    hold = sdp.make_offer(sdp.LocalAudio(host="10.0.0.2", port=40002, direction="sendonly"), "1", 2)
+    on_hold = offeranswer.LocalAudio(host="10.0.0.2", port=40002, direction="sendonly")
+    hold = offeranswer.make_offer(on_hold, "1", 2)
     bench.core.sip_reoffer(hold.serialize(), 5.0)
     actions = bench.drain()
     assert isinstance(actions[0], act.AnswerReInvite) and actions[0].status == 200
     assert bench.core.muted and act.SetMuted(True) in actions
-    resume = sdp.make_offer(PEER_AUDIO, "1", 3)
+    resume = offeranswer.make_offer(PEER_AUDIO, "1", 3)
     bench.core.sip_reoffer(resume.serialize(), 6.0)
     assert act.SetMuted(False) in bench.drain()
 

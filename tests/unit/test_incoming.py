@@ -6,13 +6,14 @@ import pytest
 
 from zcall.config import AutoAnswer
 from zcall.incoming import Refuse, Take, take_or_refuse
-from zcall.sip import sdp
+from zcall.sip import offeranswer
 
 BOB = bytes.fromhex("b0" * 12)
-OFFER = sdp.make_offer(sdp.LocalAudio(host="10.0.0.2", port=4000, zrtp_hash="1.10 " + "ab" * 32), "1", 1)
+ZRTP_AUDIO = offeranswer.LocalAudio(host="10.0.0.2", port=4000, zrtp_hash="1.10 " + "ab" * 32)
+OFFER = offeranswer.make_offer(ZRTP_AUDIO, "1", 1)
 FINGERPRINT = "sha-256 " + ":".join(["AB"] * 32)
-DTLS_AUDIO = sdp.LocalAudio(host="10.0.0.2", port=4000, mode="dtls", fingerprint=FINGERPRINT)
-DTLS_OFFER = sdp.make_offer(DTLS_AUDIO, "1", 1)
+DTLS_AUDIO = offeranswer.LocalAudio(host="10.0.0.2", port=4000, mode="dtls", fingerprint=FINGERPRINT)
+DTLS_OFFER = offeranswer.make_offer(DTLS_AUDIO, "1", 1)
 
 
 def test_a_zrtp_offer_is_taken_and_rings() -> None:

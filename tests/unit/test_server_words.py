@@ -21,7 +21,7 @@ from zcall.events import AlertKind
 from zcall.identity import Identity
 from zcall.keying import DtlsKeying, KeyAlarm, KeyEvent, KeysReady, SecretsWanted, ZrtpKeying
 from zcall.media.demux import PacketKind, classify
-from zcall.sip.sdp import AudioParams
+from zcall.sip.offeranswer import AudioParams
 from zcall.zrtp.cache import RetainedSecrets
 from zcall.zrtp.session import ZrtpSession
 

@@ -1,6 +1,6 @@
 """DTLS-SRTP key agreement (RFC 5763/5764) for calls beyond the LAN, in the house's sans-I/O style.
 
-Typical use by a call (SDP side in zcall.sip.sdp, sockets in media/stream.py)::
+Typical use by a call (SDP side in zcall.sip.offeranswer, sockets in media/stream.py)::
 
     from zcall.dtls import DtlsSrtpSession, DtlsSecure, answer_setup, fingerprint_of, role_for
 

@@ -1,7 +1,7 @@
 """SIP (RFC 3261) for zcall: sans-I/O messages, SDP, transactions, dialogs, digest; asyncio transports.
 
 The phone drives a UserAgent on its transport through zcall.sipleg (LAN over UDP, a server account over TLS);
-it needs little more than what is re-exported here, and the SDP offer/answer helpers in zcall.sip.sdp.
+it needs little more than what is re-exported here, and the SDP offer/answer helpers in zcall.sip.offeranswer.
 """
 
 from zcall.sip.dialog import UaConfig

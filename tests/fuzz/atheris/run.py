@@ -21,6 +21,7 @@ with atheris.instrument_imports(include=["zcall"]):
     import zcall.media.red
     import zcall.media.rtp
     import zcall.sip.digest
+    import zcall.sip.offeranswer
     import zcall.sip.parser
     import zcall.sip.sdp
     import zcall.sip.ua

@@ -48,6 +48,7 @@ def sip_message(data: bytes) -> None:
 
 
 def sdp(data: bytes) -> None:
+    from zcall.sip import offeranswer as oa_mod
     from zcall.sip import sdp as sdp_mod
     from zcall.sip.errors import SipParseError
 
@@ -59,10 +60,10 @@ def sdp(data: bytes) -> None:
     sdp_mod.parse(parsed.serialize())
     for mode in ("zrtp", "dtls"):
         fingerprint = "sha-256 " + ":".join(["AB"] * 32)
-        local = sdp_mod.LocalAudio("10.0.0.1", 4000, mode=mode, fingerprint=fingerprint)
+        local = oa_mod.LocalAudio("10.0.0.1", 4000, mode=mode, fingerprint=fingerprint)
         try:
-            sdp_mod.audio_params(parsed)
-            sdp_mod.answer(parsed, local, "1", 1)
+            oa_mod.audio_params(parsed)
+            oa_mod.answer(parsed, local, "1", 1)
         except SipParseError as exc:
             _no_unexpected(exc)
 

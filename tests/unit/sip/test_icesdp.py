@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zcall.sip import sdp
+from zcall.sip import offeranswer, sdp
 from zcall.sip.icesdp import (
     MAX_CANDIDATES,
     Candidate,
@@ -66,7 +66,7 @@ def test_ice_is_read_from_an_offer_with_counted_skips() -> None:
     body = _offer(f"a=ice-ufrag:{UFRAG}", f"a=ice-pwd:{PWD}", f"a=candidate:{HOST.to_sdp()}",
                   "a=candidate:2 1 tcp 1 10.0.0.5 9 typ host", "a=candidate:garbage",
                   f"a=candidate:{RELAY.to_sdp()}")
-    ice = sdp.audio_params(sdp.parse(body)).ice
+    ice = offeranswer.audio_params(sdp.parse(body)).ice
     assert ice is not None and ice.ufrag == UFRAG and ice.pwd == PWD and not ice.lite
     assert ice.candidates == (HOST, RELAY)
     assert dict(ice.skipped) == {Skip.TRANSPORT: 1, Skip.MALFORMED: 1}
@@ -74,7 +74,7 @@ def test_ice_is_read_from_an_offer_with_counted_skips() -> None:
 
 def test_too_many_candidates_are_cut() -> None:
     lines = [f"a=candidate:{i} 1 udp {i + 1} 10.0.0.5 {1000 + i} typ host" for i in range(MAX_CANDIDATES + 5)]
-    ice = sdp.audio_params(sdp.parse(_offer(f"a=ice-ufrag:{UFRAG}", f"a=ice-pwd:{PWD}", *lines))).ice
+    ice = offeranswer.audio_params(sdp.parse(_offer(f"a=ice-ufrag:{UFRAG}", f"a=ice-pwd:{PWD}", *lines))).ice
     assert ice is not None and len(ice.candidates) == MAX_CANDIDATES and ice.skipped[Skip.TOO_MANY] == 5
 
 
@@ -83,20 +83,23 @@ def test_too_many_candidates_are_cut() -> None:
     (f"a=ice-ufrag:{UFRAG}", "a=ice-pwd:short"), ("a=ice-ufrag:ab cd", f"a=ice-pwd:{PWD}"),
 ])  # fmt: skip
 def test_a_peer_without_usable_credentials_has_no_ice(creds: tuple[str, ...]) -> None:
-    assert sdp.audio_params(sdp.parse(_offer(*creds, f"a=candidate:{HOST.to_sdp()}"))).ice is None
+    assert offeranswer.audio_params(sdp.parse(_offer(*creds, f"a=candidate:{HOST.to_sdp()}"))).ice is None
 
 
 def test_our_ice_goes_in_the_offer_and_only_answers_ice() -> None:
     ours = IceDescription("wxyz", "zyxwvutsrqponmlkjihgfe", (HOST, RELAY))
     fingerprint = "sha-256 " + ":".join(["CD"] * 32)
-    local = sdp.LocalAudio(host="203.0.113.7", port=50000, mode="dtls", fingerprint=fingerprint, ice=ours)
-    offer = sdp.make_offer(local, "1", 1)
-    params = sdp.audio_params(sdp.parse(offer.serialize()))
+    local = offeranswer.LocalAudio(
+        host="203.0.113.7", port=50000, mode="dtls", fingerprint=fingerprint, ice=ours
+    )
+    offer = offeranswer.make_offer(local, "1", 1)
+    params = offeranswer.audio_params(sdp.parse(offer.serialize()))
     assert params.ice == ours and (params.host, params.port) == ("203.0.113.7", 50000) and params.rtcp_mux
     assert b"a=end-of-candidates" in offer.serialize()
-    with_ice = sdp.answer(sdp.parse(_offer(f"a=ice-ufrag:{UFRAG}", f"a=ice-pwd:{PWD}")), local, "1", 1)
-    assert sdp.audio_params(with_ice.serialize() and sdp.parse(with_ice.serialize())).ice == ours
-    without = sdp.answer(sdp.parse(_offer()), local, "1", 1)
+    ice_offer = sdp.parse(_offer(f"a=ice-ufrag:{UFRAG}", f"a=ice-pwd:{PWD}"))
+    with_ice = offeranswer.answer(ice_offer, local, "1", 1)
+    assert offeranswer.audio_params(with_ice.serialize() and sdp.parse(with_ice.serialize())).ice == ours
+    without = offeranswer.answer(sdp.parse(_offer()), local, "1", 1)
     assert b"ice-ufrag" not in without.serialize() and b"candidate" not in without.serialize()
 
 

@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from tests.unit.sip.samples import DTLS_OFFER, FP, HASH, LINPHONE_OFFER
 from zcall.dtls.setup import role_for
-from zcall.sip import sdp
+from zcall.sip import offeranswer, sdp
 from zcall.sip.errors import ParseReason
-from zcall.sip.sdp import LocalAudio, SdpError, answer, audio_params, make_offer, parse
+from zcall.sip.offeranswer import LocalAudio, answer, audio_params, make_offer
+from zcall.sip.sdp import SdpError, parse
 
 
 def test_linphone_offer_round_trips_and_keeps_unknown_attributes() -> None:
@@ -20,7 +21,7 @@ def test_linphone_offer_round_trips_and_keeps_unknown_attributes() -> None:
     assert audio.opus_payload_type() == "111"
     assert audio.attr("rtcp-xr") is None and offer.attr("rtcp-xr") is not None
     assert audio.attrs("rtcp-fb") == ["* trr-int 1000"]
-    params = sdp.audio_params(offer)
+    params = audio_params(offer)
     assert (params.host, params.port, params.payload_type) == ("10.20.0.2", 7078, 111)
     assert params.zrtp_hash == HASH and params.rtcp_mux and params.direction == "sendrecv"
     assert params.fmtp == {"useinbandfec": "1"}
@@ -33,18 +34,18 @@ def test_of_several_zrtp_hashes_the_one_for_our_version_is_taken() -> None:
     both = f"a=zrtp-hash:{other}\r\na=zrtp-hash:{HASH}".encode()
     offer = LINPHONE_OFFER.replace(f"a=zrtp-hash:{HASH}".encode(), both)
     assert offer != LINPHONE_OFFER
-    assert sdp.audio_params(sdp.parse(offer)).zrtp_hash == HASH
+    assert audio_params(sdp.parse(offer)).zrtp_hash == HASH
 
 
 def test_answer_uses_the_offered_opus_payload_type() -> None:
     offer = sdp.parse(LINPHONE_OFFER)
     local = LocalAudio("10.20.0.1", 40000, zrtp_hash="1.10 " + "cd" * 32)
-    ans = sdp.answer(offer, local, "555", 1)
+    ans = answer(offer, local, "555", 1)
     wire = ans.serialize()
     again = sdp.parse(wire)
     assert len(again.media) == 2
     assert again.media[1].port == 0  # video refused, line kept (RFC 3264 §6)
-    got = sdp.audio_params(again, answer_to=offer)
+    got = audio_params(again, answer_to=offer)
     assert got.payload_type == 111 and got.proto == "RTP/AVP" and got.rtcp_mux
     assert got.fmtp == {"useinbandfec": "1"}
     assert got.zrtp_hash == "1.10 " + "cd" * 32
@@ -53,28 +54,28 @@ def test_answer_uses_the_offered_opus_payload_type() -> None:
 
 def test_offer_is_rtp_avp_with_opus_and_zrtp_hash() -> None:
     local = LocalAudio("192.0.2.1", 4000, payload_type=97, zrtp_hash=HASH)
-    offer = sdp.make_offer(local, "1", 1)
+    offer = make_offer(local, "1", 1)
     wire = offer.serialize()
     assert b"m=audio 4000 RTP/AVP 97\r\n" in wire
     assert f"a=zrtp-hash:{HASH}\r\n".encode() in wire
     assert b"a=fmtp:97 useinbandfec=1\r\n" in wire and b"a=rtcp-mux\r\n" in wire
-    assert sdp.bump_version(offer).origin.version == 2
+    assert offeranswer.bump_version(offer).origin.version == 2
 
 
 def test_offer_without_opus_is_488() -> None:
     no_opus = LINPHONE_OFFER.replace(b"a=rtpmap:111 opus/48000/2\r\n", b"a=rtpmap:111 speex/16000\r\n")
     with pytest.raises(SdpError) as info:
-        sdp.answer(sdp.parse(no_opus), LocalAudio("10.0.0.1", 4000), "1", 1)
+        answer(sdp.parse(no_opus), LocalAudio("10.0.0.1", 4000), "1", 1)
     assert info.value.status == 488
 
 
 def test_zrtp_answerer_refuses_dtls_profile_and_vice_versa() -> None:
     with pytest.raises(SdpError) as info:
-        sdp.answer(sdp.parse(DTLS_OFFER), LocalAudio("10.0.0.1", 4000), "1", 1)
+        answer(sdp.parse(DTLS_OFFER), LocalAudio("10.0.0.1", 4000), "1", 1)
     assert info.value.status == 488
     with pytest.raises(SdpError):
         dtls = LocalAudio("10.0.0.1", 4000, mode="dtls", fingerprint=FP)
-        sdp.answer(sdp.parse(LINPHONE_OFFER), dtls, "1", 1)
+        answer(sdp.parse(LINPHONE_OFFER), dtls, "1", 1)
 
 
 @pytest.mark.parametrize(
@@ -88,37 +89,37 @@ def test_zrtp_answerer_refuses_dtls_profile_and_vice_versa() -> None:
     ],
 )
 def test_hold_directions(offered: str, ours: str, expected: str) -> None:
-    offer = sdp.make_offer(LocalAudio("10.0.0.2", 5000, direction=offered), "1", 2)
-    ans = sdp.answer(sdp.parse(offer.serialize()), LocalAudio("10.0.0.1", 4000, direction=ours), "2", 1)
-    assert sdp.audio_params(sdp.parse(ans.serialize())).direction == expected
+    offer = make_offer(LocalAudio("10.0.0.2", 5000, direction=offered), "1", 2)
+    ans = answer(sdp.parse(offer.serialize()), LocalAudio("10.0.0.1", 4000, direction=ours), "2", 1)
+    assert audio_params(sdp.parse(ans.serialize())).direction == expected
 
 
 def test_dtls_session_level_fingerprint_and_setup() -> None:
     offer = sdp.parse(DTLS_OFFER)
-    params = sdp.audio_params(offer)
+    params = audio_params(offer)
     assert params.fingerprints == (FP,) and params.setup == "actpass" and not params.rtcp_mux
     local = LocalAudio("10.30.0.6", 4000, mode="dtls", fingerprint="sha-256 " + ":".join(["AA"] * 32))
-    ans = sdp.parse(sdp.answer(offer, local, "9", 1).serialize())
-    got = sdp.audio_params(ans)
+    ans = sdp.parse(answer(offer, local, "9", 1).serialize())
+    got = audio_params(ans)
     assert got.setup == "active" and got.proto == "UDP/TLS/RTP/SAVP" and got.payload_type == 98
     no_fp = DTLS_OFFER.replace(f"a=fingerprint:{FP}\r\n".encode(), b"")
     with pytest.raises(SdpError) as info:
-        sdp.answer(sdp.parse(no_fp), local, "9", 1)
+        answer(sdp.parse(no_fp), local, "9", 1)
     assert info.value.status == 488
 
 
 def test_a_missing_setup_takes_rfc_4145_defaults_active_offer_passive_answer() -> None:
     # RFC 4145 §4 (kept by RFC 5763 §5): without a=setup an offer means active and an answer passive.
     offer = sdp.parse(DTLS_OFFER.replace(b"a=setup:actpass\r\n", b""))
-    assert sdp.audio_params(offer).setup == "active"
+    assert audio_params(offer).setup == "active"
     local = LocalAudio("10.30.0.6", 4000, mode="dtls", fingerprint="sha-256 " + ":".join(["AA"] * 32))
-    ours = sdp.audio_params(sdp.parse(sdp.answer(offer, local, "9", 1).serialize()))
+    ours = audio_params(sdp.parse(answer(offer, local, "9", 1).serialize()))
     assert ours.setup == "passive"  # the offerer connects: we wait for its ClientHello
     assert role_for("passive", "active", is_offerer=False) == "server"
-    sent = sdp.make_offer(local, "1", 1)
-    answered = sdp.answer(sdp.parse(DTLS_OFFER), local, "9", 1).serialize()
+    sent = make_offer(local, "1", 1)
+    answered = answer(sdp.parse(DTLS_OFFER), local, "9", 1).serialize()
     bare_answer = answered.replace(b"a=setup:active\r\n", b"")
-    theirs = sdp.audio_params(sdp.parse(bare_answer), answer_to=sent)
+    theirs = audio_params(sdp.parse(bare_answer), answer_to=sent)
     assert theirs.setup == "passive"  # so we, the offerer (actpass), connect
     assert role_for("actpass", theirs.setup, is_offerer=True) == "client"
 
@@ -191,7 +192,7 @@ def test_dtls_without_a_usable_fingerprint_is_488_in_offers_and_answers(fingerpr
     data = bare + b"".join(f"a=fingerprint:{f}\r\n".encode() for f in fingerprints)
     parsed = sdp.parse(data)  # well-formed: refused as unusable, not as malformed
     local = LocalAudio("10.30.0.6", 4000, mode="dtls", fingerprint="sha-256 " + ":".join(["AA"] * 32))
-    uses = (lambda: sdp.answer(parsed, local, "9", 1), lambda: sdp.audio_params(parsed, answer_to=parsed))
+    uses = (lambda: answer(parsed, local, "9", 1), lambda: audio_params(parsed, answer_to=parsed))
     for use in uses:
         with pytest.raises(SdpError) as info:
             use()
@@ -258,29 +259,25 @@ def test_any_rtcp_attribute_is_read_or_refused_with_an_sdp_error(value: str) -> 
 
 
 def test_red_is_offered_after_opus_and_answered_only_when_both_want_it() -> None:
-    from zcall.sip import sdp as sdpmod
-
-    local = sdpmod.LocalAudio(host="192.0.2.1", port=4000, payload_type=111, red_payload_type=63)
-    offer = sdpmod.make_offer(local, "1", 1)
+    local = LocalAudio(host="192.0.2.1", port=4000, payload_type=111, red_payload_type=63)
+    offer = make_offer(local, "1", 1)
     text = offer.serialize().decode()
     assert "m=audio 4000 RTP/AVP 111 63" in text  # Opus first: a peer without RED picks it
     assert "a=rtpmap:63 red/48000/2" in text and "a=fmtp:63 111/111" in text
-    parsed = sdpmod.parse(offer.serialize())
-    assert sdpmod.audio_params(parsed).red_payload_type == 63
-    both = sdpmod.answer(parsed, sdpmod.LocalAudio(host="192.0.2.2", port=5000, red_payload_type=96), "2", 1)
-    assert sdpmod.audio_params(sdpmod.parse(both.serialize())).red_payload_type == 63  # the offer's number
-    plain = sdpmod.answer(parsed, sdpmod.LocalAudio(host="192.0.2.2", port=5000), "2", 1)
-    assert sdpmod.audio_params(sdpmod.parse(plain.serialize())).red_payload_type is None
+    parsed = sdp.parse(offer.serialize())
+    assert audio_params(parsed).red_payload_type == 63
+    both = answer(parsed, LocalAudio(host="192.0.2.2", port=5000, red_payload_type=96), "2", 1)
+    assert audio_params(sdp.parse(both.serialize())).red_payload_type == 63  # the offer's number
+    plain = answer(parsed, LocalAudio(host="192.0.2.2", port=5000), "2", 1)
+    assert audio_params(sdp.parse(plain.serialize())).red_payload_type is None
     assert "red" not in plain.serialize().decode()
 
 
 def test_red_over_another_codec_is_not_taken() -> None:
-    from zcall.sip import sdp as sdpmod
-
     text = (b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
             b"m=audio 4000 RTP/AVP 111 63 0\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\n"
             b"a=fmtp:63 111/0\r\na=rtpmap:0 PCMU/8000\r\n")
-    assert sdpmod.audio_params(sdpmod.parse(text)).red_payload_type is None
+    assert audio_params(sdp.parse(text)).red_payload_type is None
 
 
 def test_an_empty_zrtp_hash_reads_as_none() -> None:
