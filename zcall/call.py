@@ -347,6 +347,12 @@ class Call:
             self.keys.srtp_received(self.now())
             self._keys_driver.pump()
 
+    def peer_left(self) -> None:
+        """The peer hung up: the key agreement says what it can no longer wait to say (a tampered Hello)."""
+        if self.keys is not None and self._keys_driver is not None and not self.core.ended:
+            self.keys.peer_gone(self.now())
+            self._keys_driver.pump()
+
     def _on_key_event(self, event: KeyEvent) -> None:
         if isinstance(event, SecretsWanted):
             if self.keys is not None:

@@ -75,6 +75,7 @@ class Calls:
             case ua.CallFailed(status=status, reason=reason):
                 call.step(lambda now: core.sip_failed(status, reason, now))
             case ua.CallEnded(reason=reason):
+                call.peer_left()
                 call.step(lambda now: core.sip_ended(reason, now))
             case ua.ReInviteReceived(sdp=offer):
                 call.step(lambda now: core.sip_reoffer(offer, now))

@@ -126,6 +126,7 @@ class KeyAgreement(Protocol):
     def provide_secrets(self, peer_zid: bytes, secrets: RetainedSecrets | None, now: float) -> None: ...
     def confirm_words(self, verified: bool) -> None: ...
     def srtp_received(self, now: float) -> None: ...
+    def peer_gone(self, now: float) -> None: ...
     def close(self, now: float) -> None: ...
 
 
@@ -180,6 +181,9 @@ class ZrtpKeying:
 
     def srtp_received(self, now: float) -> None:
         self.session.srtp_received(now)
+
+    def peer_gone(self, now: float) -> None:
+        self.session.peer_gone()
 
     def close(self, now: float) -> None:
         self.session.close()
@@ -352,6 +356,10 @@ class DtlsKeying:
 
     def srtp_received(self, now: float) -> None:
         pass  # DTLS keys the media: SRTP says nothing about ZRTP's Conf2ACK
+
+    def peer_gone(self, now: float) -> None:
+        if self.zrtp is not None:
+            self.zrtp.peer_gone(now)
 
     def close(self, now: float) -> None:
         if self.zrtp is not None:

@@ -184,6 +184,12 @@ class ZrtpSession(Handshake):
             and self._tx.hello is None
         )
 
+    def peer_gone(self) -> None:
+        """The peer left (hung up): a Hello the signalling did not vouch for, with no vouched one since, is
+        the alarm §9 waits to raise; no better Hello can come now."""
+        if self._signaled.alarm_at is not None:
+            self._hash_alarm()
+
     def _hash_alarm(self) -> None:
         self._signaled.alarm_at = None
         if self.state in TERMINAL or self._peer_hello is not None:

@@ -87,6 +87,27 @@ def test_only_unvouched_hellos_raise_the_alarm_after_the_hello_retries() -> None
     assert now >= T1_SPAN - 0.01 and a.state is State.FAILED
 
 
+def test_peer_hanging_up_after_only_unvouched_hellos_is_the_alarm_at_once() -> None:
+    # The peer gives up on its own Hellos (we never answer the tampered ones) before our wait for a vouched
+    # one ends, and hangs up: the alarm must not be lost with the call.
+    a = make(1, "responder")
+    a.set_peer_hello_hash("1.10 " + "ab" * 32, 0.0)
+    a.start(0.0)
+    a.receive(forged_hello(), 0.5)
+    assert drain(a) == []
+    a.peer_gone()
+    events = drain(a)
+    assert isinstance(events[0], HelloHashMismatch) and isinstance(events[1], Failed)
+
+
+def test_peer_hanging_up_without_a_rejected_hello_raises_nothing() -> None:
+    a = make(1, "responder")
+    a.set_peer_hello_hash("1.10 " + "ab" * 32, 0.0)
+    a.start(0.0)
+    a.peer_gone()
+    assert drain(a) == []
+
+
 def test_late_zrtp_hash_unseats_a_forged_hello() -> None:
     a, b = make(1, "initiator"), make(2, "responder")
     a.start(0.0)
