@@ -110,3 +110,40 @@ def carol_call_events(call_id: str = "ca401ca4") -> list[events.Event]:
         ),
         events.Ended(id=call_id, reason="remote hangup", duration_s=754.0),
     ]
+
+
+def server_call(call_id: str, peer: str) -> list[events.Event]:
+    """A call placed through the server, up to the moment its keys are agreed."""
+    return [
+        events.Call(id=call_id, state="dialing", direction="out", peer=peer, uri=peer),
+        events.Call(id=call_id, state="answered", direction="out", peer=peer, uri=peer),
+    ]
+
+
+def unbound_events(call_id: str = "d715b0d0") -> list[events.Event]:
+    """Bob's unit through the server, but the DTLS session keying the audio is not his: the engine raises
+    channel_binding_mismatch before the secure event (zcall/calltrust.py), and keeps the microphone muted."""
+    peer = "sip:bob@sip.example.org"
+    return [
+        *server_call(call_id, peer),
+        events.Alert(id=call_id, alert="channel_binding_mismatch", message="engine text"),
+        events.Call(id=call_id, state="secure", direction="out", peer=peer, uri=peer),
+        dataclasses.replace(
+            secure_event(call_id), method="dtls-srtp", cipher=None, auth=None, fingerprint_ok=True,
+            verifiable=True,
+        ),
+    ]
+
+
+def downgrade_events(call_id: str = "d0e1d0e1") -> list[events.Event]:
+    """Bob, verified, reached through the server without words: downgrade (zcall/keying.py), mic live."""
+    peer = "sip:bob@sip.example.org"
+    return [
+        *server_call(call_id, peer),
+        events.Alert(id=call_id, alert="downgrade", message="engine text"),
+        events.Call(id=call_id, state="secure", direction="out", peer=peer, uri=peer),
+        events.Secure(
+            id=call_id, method="dtls-srtp", srtp_profile="AES_CM_128_HMAC_SHA1_80", fingerprint_ok=True,
+            verifiable=False,
+        ),
+    ]

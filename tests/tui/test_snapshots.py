@@ -91,6 +91,18 @@ async def alarm_ended(app: ZcallApp, pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def unbound(app: ZcallApp, pilot: Pilot[None]) -> None:
+    """Through the server, someone else's DTLS session keys the audio: channel_binding_mismatch."""
+    await home(app, pilot)
+    await feed(app, pilot, scenes.unbound_events())
+
+
+async def downgrade(app: ZcallApp, pilot: Pilot[None]) -> None:
+    """A verified device reached through the server without words."""
+    await home(app, pilot)
+    await feed(app, pilot, scenes.downgrade_events())
+
+
 async def securing(app: ZcallApp, pilot: Pilot[None]) -> None:
     await home(app, pilot)
     await feed(app, pilot, scenes.in_call_events()[:3])
@@ -132,6 +144,8 @@ SCENES: dict[str, Scene] = {
     "in_call_b32": in_call_b32,
     "alarm": alarm,
     "alarm_ended": alarm_ended,
+    "unbound": unbound,
+    "downgrade": downgrade,
     "trust": trust,
     "history": history,
     "settings": settings,

@@ -19,7 +19,19 @@ from zcall import events
 Trust = Literal["verified", "known", "new"]
 MAX_LOG = 500
 MAX_ENDED = 4  # ended calls kept so a screen showing one can still say how it ended
-ALARMS = ("cache_mismatch", "zrtp_hash_mismatch", "identity_mismatch")
+# Alerts the in-call screen shows in red until the call ends, the most serious first (a call can raise two:
+# identity_mismatch, then channel_binding_mismatch, which the words cannot lift).
+ALARMS = (
+    "channel_binding_mismatch",
+    "zrtp_hash_mismatch",
+    "fingerprint_mismatch",
+    "identity_mismatch",
+    "cache_mismatch",
+    "downgrade",
+)
+# The engine (zcall/callcore.py) mutes the microphone for all but a downgrade: a call without words has
+# nothing to wait for, so the microphone stays the user's.
+MUTING_ALARMS = frozenset(ALARMS) - {"downgrade"}
 STANDING = {"match": "known, not verified", "new": "new device", "mismatch": "secret MISMATCH"}
 
 
@@ -78,8 +90,14 @@ class CallView:
 
     @property
     def alarm(self) -> events.Alert | None:
-        """The alert that must stay on screen until the user decides (cache or hash mismatch)."""
-        return next((a for a in self.alerts if a.alert in ALARMS), None)
+        """The alert that must stay on screen until the user decides: the most serious one raised."""
+        raised = [a for a in self.alerts if a.alert in ALARMS]
+        return min(raised, key=lambda a: ALARMS.index(a.alert), default=None)
+
+    @property
+    def unbound(self) -> bool:
+        """Someone else's DTLS keys the audio: equal words cannot vouch for this call (the engine refuses)."""
+        return any(a.alert == "channel_binding_mismatch" for a in self.alerts)
 
 
 @dataclass(frozen=True)
@@ -258,7 +276,7 @@ class PhoneView:
             call = self.calls.get(event.id or "")
             if call is not None:
                 self.update_call(
-                    call.id, alerts=(*call.alerts, event), muted=call.muted or event.alert in ALARMS
+                    call.id, alerts=(*call.alerts, event), muted=call.muted or event.alert in MUTING_ALARMS
                 )
         elif isinstance(event, events.Stats):
             self.update_call(event.id, stats=event)

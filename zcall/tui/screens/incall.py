@@ -1,6 +1,6 @@
 """In call: securing → secure, the SAS words large, suite and cache state, verify / differ / mute / volume /
-hang up, a quality meter and a call timer. A cache, Hello-hash or identity mismatch turns it into a red
-alarm."""
+hang up, a quality meter and a call timer. A cache, Hello-hash, fingerprint, identity or channel-binding
+mismatch, or a downgrade, turns it into a red alarm."""
 
 from __future__ import annotations
 
@@ -35,7 +35,23 @@ ALARM_TEXT = {
         "microphone is MUTED.\nRead the words below to each other by voice. Same words: press Y (or OK) to "
         "talk and trust this unit. Different words: press N (or BACK) to hang up."
     ),
+    "fingerprint_mismatch": (
+        "SECURITY ALARM: the other end's encryption certificate is not the one its invitation named: "
+        "someone may be in the middle. The call was ended before any audio was sent.\n"
+        "Do not trust this connection. Tell the other person by another way, then call again."
+    ),
+    "channel_binding_mismatch": (
+        "SECURITY ALARM: the words do not cover this call's encryption: someone between you and the other "
+        "unit (the server, or whoever it sends the audio to) can listen. Your microphone is MUTED, and "
+        "equal words cannot change that.\nPress H to hang up. Do not say anything private."
+    ),
+    "downgrade": (
+        "SECURITY ALARM: you verified this device, but this call has no words to compare: the server or "
+        "someone on the way may be in the middle. Your microphone is ON.\nSay nothing you would not say "
+        "in the clear, or press H to hang up."
+    ),
 }
+UNBOUND_HINT = "Equal words cannot make this call safe: its encryption is not the other unit's. H: hang up"
 ENDED_MISMATCH_TEXT = (
     "SECURITY ALARM: this device's secret did not match the one kept from your earlier calls, so the call "
     "was ended (no audio was sent). Someone may have been in the middle, or the other unit was reset.\n"
@@ -184,8 +200,10 @@ class InCallScreen(ZScreen):
         suite = self.query_one("#suite", Static)
         sas.set_class(call.verified, "verified")
         if secure is not None and secure.sas_words is None:  # a phone without ZRTP, through the server
-            sas.show((), "B256", compact)
+            sas.show((), "B256", compact, blank="no words in this call")
             hint.update("Not verifiable: this phone has no words to compare. Encrypted to the server's peer.")
+            if any(a.alert == "downgrade" for a in call.alerts):
+                hint.update(Text("Not verifiable: the words did not reach this call.", style="bold red"))
             suite.update(f"DTLS-SRTP {secure.srtp_profile}")
             return
         if secure is None or secure.sas_words is None:
@@ -196,6 +214,8 @@ class InCallScreen(ZScreen):
         sas.show(secure.sas_words, secure.sas_type or "B256", compact)
         if call.ended is not None:
             hint.update("The call has ended. Escape: back.")
+        elif call.unbound:
+            hint.update(Text(UNBOUND_HINT, style="bold red"))
         elif call.verified:
             hint.update(Text("Words confirmed: this peer is verified.", style="green"))
         else:
@@ -222,6 +242,9 @@ class InCallScreen(ZScreen):
 
     def action_match(self) -> None:
         if self.call is not None and self.call.ended is None:
+            if self.call.unbound:  # the engine refuses too: said here, without a round trip
+                self.notify(UNBOUND_HINT, severity="error")
+                return
             self.zapp.words_match(self.call_id)
 
     def action_differ(self) -> None:

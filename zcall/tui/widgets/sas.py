@@ -57,16 +57,20 @@ class SasWords(Widget):
         self.words: tuple[str, ...] = ()
         self.sas_type = "B256"
         self.compact = False
+        self.blank = "securing…"
 
-    def show(self, words: tuple[str, ...], sas_type: str, compact: bool = False) -> None:
-        """compact: plain capitals only, to leave room for an alarm on a small panel."""
-        if (words, sas_type, compact) != (self.words, self.sas_type, self.compact):
-            self.words, self.sas_type, self.compact = words, sas_type, compact
+    def show(
+        self, words: tuple[str, ...], sas_type: str, compact: bool = False, blank: str = "securing…"
+    ) -> None:
+        """compact: plain capitals only, to leave room for an alarm on a small panel. blank: said without
+        words (keys still being agreed, or a secure call that has none)."""
+        if (words, sas_type, compact, blank) != (self.words, self.sas_type, self.compact, self.blank):
+            self.words, self.sas_type, self.compact, self.blank = words, sas_type, compact, blank
             self.refresh(layout=True)
 
     def lines(self, width: int) -> list[str]:
         if not self.words:
-            return ["securing…"]
+            return [self.blank]
         plain = "  ".join(self.words)
         if self.compact:
             return [plain.upper()]
