@@ -76,7 +76,8 @@ class Unit:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise BootTestError(f"{self.name}: QEMU did not start: {argv}")
             time.sleep(0.1)
-        self._seen = self.serial_log.stat().st_size if self.serial_log.exists() else 0
+        self.serial_log.touch()  # before the reader thread: waits read it at once
+        self._seen = self.serial_log.stat().st_size
         self._serial = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._serial.connect(str(serial_sock))
         self._pump = threading.Thread(target=self._copy, args=(self._serial,), daemon=True)

@@ -181,6 +181,13 @@ def test_wal_mode(path: pathlib.Path) -> None:
         conn.close()
 
 
+def test_every_commit_is_synced(cache: ZrtpCache) -> None:
+    # In WAL mode only FULL syncs at each commit; NORMAL waits for a checkpoint, and a power cut before it
+    # loses the secrets a call reported stored (the desk unit's boot test saw all of them go).
+    assert cache._conn is not None
+    assert cache._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
 def _aside_files(path: pathlib.Path) -> list[pathlib.Path]:
     return sorted(path.parent.glob(path.name + ".corrupt-*"))
 
