@@ -303,6 +303,11 @@ class ServerTransaction(_Transaction):
             # answered at once (ringing, busy, refused) gets one response, not two.
             self._arm("T", now, TRYING_DELAY)
 
+    @property
+    def answered(self) -> bool:
+        """A final response is out: what is left is absorbing retransmissions (and Timer G for a non-2xx)."""
+        return self.state not in (T.TRYING, T.PROCEEDING)
+
     def respond(self, response: Response, now: float) -> None:
         """Send a response from the TU. Responses after a final one are ignored."""
         if self.state not in (T.TRYING, T.PROCEEDING):

@@ -184,6 +184,16 @@ class _UaCore:
         self._server[tx.key] = tx
         return tx
 
+    def _room_for_server_tx(self) -> bool:
+        """Whether a new server transaction fits in the table. The oldest answered ones make way: they only
+        absorb retransmissions (Timer J/L: 32 s), so even a slow poller would otherwise fill the table with
+        them and have every INVITE refused; only transactions still owing an answer can make it full."""
+        excess = len(self._server) + 1 - self.config.max_server_transactions
+        if excess > 0:
+            for key in [key for key, tx in self._server.items() if tx.answered][:excess]:
+                self._out += self._server.pop(key).datagrams_to_send(self._now)  # an answer not yet collected
+        return len(self._server) < self.config.max_server_transactions
+
     def _overloaded(self, request: Request, addr: Addr) -> None:
         """Answer 503 without keeping any state (RFC 3261 §21.5.4)."""
         self._count(Drop.OVERLOADED)

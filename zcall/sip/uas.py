@@ -90,7 +90,7 @@ class _UasSide(_UaCore):
             return
         if not self._admit(addr, now):
             return
-        if len(self._server) >= self.config.max_server_transactions:
+        if not self._room_for_server_tx():
             self._overloaded(request, addr)
             return
         if method == "CANCEL":

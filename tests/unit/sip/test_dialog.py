@@ -402,7 +402,7 @@ def test_rfc2543_peer_without_magic_cookie(udp: Net) -> None:
 
 
 def test_a_flood_gets_503_and_leaves_no_state() -> None:
-    b = UserAgent(UaConfig(*B, user="bob", max_calls=3, max_server_transactions=5))
+    b = UserAgent(UaConfig(*B, user="bob", max_calls=3, max_server_transactions=4))
     net = Net(UserAgent(UaConfig(*A, user="alice")), b)
     for i in range(3):
         net.inject(_raw_invite().replace(b"raw-1@", f"raw-{i + 10}@".encode())
@@ -412,11 +412,19 @@ def test_a_flood_gets_503_and_leaves_no_state() -> None:
     _, _, reply = net.log[-1]
     assert isinstance(reply, Response) and reply.status == 503 and reply.headers.get("Retry-After") == "5"
     assert len(b.calls) == 3
-    for i in range(5):  # OPTIONS fill the transaction table, then get 503 too
+    for i in range(5):  # answered OPTIONS fill the table's last place, each making way for the next
         net.inject(_raw_invite(method="OPTIONS").replace(b"raw-OPTIONS-0", f"opt{i}".encode()), A, B)
+        assert len(b._server) == 4
     statuses = [m.status for _, _, m in net.log[-5:] if isinstance(m, Response)]
-    assert statuses == [200, 200, 503, 503, 503]
-    assert len(b._server) == 5
+    assert statuses == [200] * 5
+    full = UserAgent(UaConfig(*B, user="bob", max_server_transactions=2))  # full of INVITEs owing an answer
+    net = Net(UserAgent(UaConfig(*A, user="alice")), full)
+    for i in range(2):
+        net.inject(_raw_invite().replace(b"raw-1@", f"raw-{i + 10}@".encode())
+                   .replace(b"raw-INVITE-0", f"full{i}".encode()), A, B)  # fmt: skip
+    net.inject(_raw_invite(method="OPTIONS"), A, B)
+    _, _, reply = net.log[-1]
+    assert isinstance(reply, Response) and reply.status == 503 and len(full._server) == 2
 
 
 def test_call_states_follow_the_table_and_refuse_other_moves(udp: Net) -> None:

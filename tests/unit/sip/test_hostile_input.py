@@ -246,3 +246,36 @@ def test_a_refused_invite_gets_one_response_and_only_the_rfcs_retransmissions() 
         sent += bob.datagrams_to_send(due)
     assert {d.split(b" ", 2)[1] for d, _ in sent} == {b"486"} and {dest for _, dest in sent} == {A}
     assert len(sent) == 11  # the 486, then Timer G: 0.5, 1, 2, 4 s doubling, capped at T2, until 32 s
+
+
+def _options(n: int) -> bytes:
+    return "\r\n".join([
+        f"OPTIONS sip:bob@{B[0]}:{B[1]} SIP/2.0",
+        f"Via: SIP/2.0/UDP 10.0.0.66:5060;branch=z9hG4bKpoll{n}",
+        "Max-Forwards: 70",
+        f"From: <sip:m@10.0.0.66>;tag=m{n}",
+        f"To: <sip:bob@{B[0]}>",
+        f"Call-ID: poll-{n}@10.0.0.66",
+        "CSeq: 1 OPTIONS",
+        "Content-Length: 0",
+    ]).encode() + b"\r\n\r\n"  # fmt: skip
+
+
+def test_answered_transactions_cannot_crowd_out_a_call() -> None:
+    """One host polling at half its rate limit leaves ~320 answered transactions absorbing retransmissions
+    (Timer J, 32 s) at any time: more than the table holds. The oldest answered ones make room, so calls
+    are still answered and the table stays within its bound (it once answered every INVITE 503)."""
+    bob = UserAgent(UaConfig(*B, user="bob"))
+    mallory = ("10.0.0.66", 5060)
+    statuses: list[int] = []
+    now = 0.0
+    for n in range(600):  # 10 a second for a minute, each answered once
+        now = n / 10
+        bob.handle_timer(now)
+        bob.receive(_options(n), mallory, now)
+        statuses += [int(d.split(b" ", 2)[1]) for d, _ in bob.datagrams_to_send(now)]
+        assert len(bob._server) <= bob.config.max_server_transactions
+    assert statuses == [200] * 600
+    bob.receive(_invite(1), A, now)
+    assert [e for e in iter(bob.next_event, None) if isinstance(e, IncomingCall)]
+    assert bob.dropped[Drop.OVERLOADED] == 0
