@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from zcall import __version__, events, sip
 from zcall.errors import ZcallError
 from zcall.net import Addr, is_ip_literal, moved_to, routed_source
 from zcall.settings import PhoneSettings
+from zcall.sip.backoff import REFUSED_CAP_S, UNREACHABLE_CAP_S, Backoff
 from zcall.sip.keepalive import Due, KeepAlive
 from zcall.sip.locate import LocateError, Locator
 from zcall.sip.transport import StreamTransport, client_tls_context
@@ -28,7 +31,6 @@ from zcall.sip.uri import SipUri, parse_uri, split_host_port
 from zcall.sipleg import SipLeg
 
 REGISTER_EXPIRES = 600
-BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 UNREGISTER_WAIT_S = 2.0
 CONNECT_TIMEOUT_S = 5.0  # per DNS target, so a dead one does not hold up the next
 NETWORK_CHECK_S = 2.0  # how often the route to the server is checked for a new local address
@@ -39,11 +41,28 @@ class ServerConfigError(ZcallError, ValueError):
 
 
 class NoServerReached(ZcallError):
-    """Every target DNS gave failed; the message says how each one did."""
+    """Every target DNS gave failed; the message says how each one did. `lasting`: every one of them
+    failed in a way retrying soon will not mend (see is_lasting)."""
+
+    def __init__(self, message: str, *, lasting: bool = False) -> None:
+        super().__init__(message)
+        self.lasting = lasting
+
+
+# What a failed connect means, by errno: asyncio's own text ("Connect call failed (...)") does not say.
+_SOCKET_FAILURES = {
+    errno.ECONNREFUSED: "connection refused (nothing listens on that port)",
+    errno.ECONNRESET: "connection reset by the server",
+    errno.ECONNABORTED: "connection aborted",
+    errno.EHOSTUNREACH: "no route to the server's host",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ETIMEDOUT: "connection timed out",
+    errno.EADDRNOTAVAIL: "no local address to connect from",
+}
 
 
 def describe_tls_failure(exc: BaseException) -> str:
-    """A user-facing reason for a failed TLS handshake with the server."""
+    """A user-facing reason for a failed connection or TLS handshake with the server; never empty."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         text = (exc.verify_message or str(exc)).lower()
         if "hostname" in text or "ip address mismatch" in text or exc.verify_code == 62:
@@ -56,12 +75,28 @@ def describe_tls_failure(exc: BaseException) -> str:
             return f"unknown CA: {exc.verify_message}"
         return f"certificate verification failed: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed: {exc.reason or exc}"
+        return f"TLS handshake failed: {getattr(exc, 'reason', None) or exc.strerror or type(exc).__name__}"
     if isinstance(exc, TimeoutError):
         return "server did not answer (timeout)"
     if isinstance(exc, OSError):
-        return f"cannot reach the server: {exc.strerror or exc}"
-    return f"cannot reach the server: {exc}"
+        return f"cannot reach the server: {_socket_failure(exc)}"
+    return f"cannot reach the server: {str(exc) or type(exc).__name__}"
+
+
+def _socket_failure(exc: OSError) -> str:
+    if exc.errno in _SOCKET_FAILURES:
+        return _SOCKET_FAILURES[exc.errno]
+    if exc.errno:
+        return os.strerror(exc.errno)
+    if isinstance(exc, ConnectionError) and not str(exc):
+        # asyncio's TLS layer raises a bare ConnectionResetError when the peer closes during the handshake.
+        return "the server closed the connection before TLS was set up"
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def is_lasting(exc: BaseException) -> bool:
+    """A failure that retrying soon will not mend: the server answered with a certificate we refuse."""
+    return isinstance(exc, ssl.SSLCertVerificationError)
 
 
 def parse_proxy(text: str, default_port: int) -> Addr:
@@ -152,12 +187,14 @@ class ServerLeg(SipLeg):
     # --- the connection and the binding --------------------------------------------------------------
 
     async def _supervise(self) -> None:
-        """Keep one verified TLS connection and a registration on it; back off after failures."""
-        attempt = 0
+        """Keep one verified TLS connection and a registration on it; back off after failures (a few seconds
+        while the server cannot be reached, so it is registered with soon after it comes back)."""
+        backoff = Backoff()
         while not self.closed:
+            cap = UNREACHABLE_CAP_S
             try:
                 await self._connect_and_register()
-                attempt = 0
+                backoff.reset()
                 self._connection_lost.clear()
                 checked = self.now()
                 while self.transport.connected(self.proxy) and not self._connection_lost.is_set():
@@ -170,13 +207,13 @@ class ServerLeg(SipLeg):
                 self.emit(events.RegistrationFailed(reason=reason))
             except (OSError, TimeoutError, ssl.SSLError) as exc:
                 self._fail(describe_tls_failure(exc))
+                cap = REFUSED_CAP_S if is_lasting(exc) else cap
             except LocateError as exc:
                 self._fail(f"cannot find the server in DNS: {exc}")
             except NoServerReached as exc:
                 self._fail(str(exc))
-            delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
-            attempt += 1
-            await asyncio.sleep(delay)
+                cap = REFUSED_CAP_S if exc.lasting else cap
+            await asyncio.sleep(backoff.next_delay(cap))
 
     async def _connect(self) -> None:
         """Open the TLS connection: to the outbound proxy, else to the first DNS target that answers and
@@ -186,12 +223,14 @@ class ServerLeg(SipLeg):
             await self.transport.connect(self.proxy, server_hostname=self.hostname)
             return
         failures: list[str] = []
+        lasting = True
         locator = Locator()  # resolv.conf read again on every attempt: the unit may have changed networks
         for hop in await locator.hops(self.registrar):
             try:
                 addresses = await locator.addresses(hop)
             except LocateError as exc:
                 failures.append(str(exc))
+                lasting = False
                 continue
             for address in addresses:
                 try:
@@ -199,10 +238,13 @@ class ServerLeg(SipLeg):
                                                  timeout=CONNECT_TIMEOUT_S)  # fmt: skip
                 except (OSError, TimeoutError, ssl.SSLError) as exc:
                     failures.append(f"{hop.host} ({address}:{hop.port}): {describe_tls_failure(exc)}")
+                    lasting = lasting and is_lasting(exc)
                     continue
                 self.proxy = (address, hop.port)
                 return
-        raise NoServerReached("; ".join(failures[:4]) or f"no server found for {self.hostname}")
+        if not failures:
+            raise NoServerReached(f"no server found for {self.hostname}")
+        raise NoServerReached("; ".join(failures[:4]), lasting=lasting)
 
     async def _connect_and_register(self) -> None:
         await self._connect()

@@ -62,9 +62,9 @@ def _lan_unit(lan: netns.Lan, srv: SipServer, index: int, user: str, tmp: Path, 
 def test_dial_to_keyed_through_turn_against_host_only(lan3: netns.Lan, tmp_path: Path) -> None:
     require_binary("kamailio", "baresip", "turnserver")
     figures: dict[str, list[float]] = {}
-    with nat_world(tmp_path / "nat", ("persistent", "random")) as (bench, ca, turn):
-        alice = nat_unit(bench, 0, "alice", ca, turn, tmp_path / "nat")
-        bob = nat_unit(bench, 1, "bob", ca, turn, tmp_path / "nat", auto_answer=True)
+    with nat_world(tmp_path / "nat", ("persistent", "random")) as world:
+        alice = nat_unit(world, 0, "alice", tmp_path / "nat")
+        bob = nat_unit(world, 1, "bob", tmp_path / "nat", auto_answer=True)
         with alice, bob:
             figures["zcall->zcall via TURN (ICE)"] = _call_times(alice, bob, "relay")
     with sip_server(lan3[0], USERS, tmp_path / "srv") as srv:

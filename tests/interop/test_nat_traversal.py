@@ -32,14 +32,13 @@ def test_zcall_to_zcall_behind_two_nats(tmp_path: Path, nat_b: str, path: str, t
     over UDP, or over TLS (turns:, the server's certificate verified with the unit's CA file)."""
     heard_a, heard_b = tmp_path / "heard_by_alice.wav", tmp_path / "heard_by_bob.wav"
     relay = path == "relay"
-    with nat_world(tmp_path, ("persistent", nat_b)) as (bench, ca, turn):
-        alice = nat_unit(bench, 0, "alice", ca, turn, tmp_path, relay, transport, audio_in="tone:440",
+    with nat_world(tmp_path, ("persistent", nat_b)) as world:
+        alice = nat_unit(world, 0, "alice", tmp_path, relay, transport, audio_in="tone:440",
                          audio_out=f"file:{heard_a}")  # fmt: skip
-        bob = nat_unit(bench, 1, "bob", ca, turn, tmp_path, relay, transport, audio_in="tone:660",
+        bob = nat_unit(world, 1, "bob", tmp_path, relay, transport, audio_in="tone:660",
                        audio_out=f"file:{heard_b}", auto_answer=True)  # fmt: skip
-        with capture(bench.routers[1], tmp_path / "bob-wan.pcap") as pcap, alice, bob:
-            alice.wait_event("registered", timeout=30)
-            bob.wait_event("registered", timeout=30)
+        with capture(world.bench.routers[1], tmp_path / "bob-wan.pcap") as pcap, alice, bob:
+            world.registered(alice, bob)
             alice.ctl("call", "bob")
             try:
                 secure = [side.wait_event("secure", timeout=30) for side in (alice, bob)]
@@ -72,15 +71,16 @@ def test_zcall_behind_nat_and_baresip_without_ice(tmp_path: Path, direction: str
     require_binary("baresip")
     heard_z, heard_b = tmp_path / "heard_by_zcall.wav", tmp_path / "heard_by_baresip.wav"
     tone = write_tone_wav(tmp_path / "carol660.wav", 660, 60, rate=48000)
-    with nat_world(tmp_path, ("random", "random")) as (bench, ca, turn):
+    with nat_world(tmp_path, ("random", "random")) as world:
+        bench = world.bench
         uri = f"sip:{bench.sip.ip}:5061;transport=tls"
-        alice = nat_unit(bench, 0, "alice", ca, turn, tmp_path, audio_in="tone:440",
-                         audio_out=f"file:{heard_z}", auto_answer=True)  # fmt: skip
+        alice = nat_unit(world, 0, "alice", tmp_path, audio_in="tone:440", audio_out=f"file:{heard_z}",
+                         auto_answer=True)  # fmt: skip
         carol = Baresip(bench.dns, "carol", USERS["carol"], registrar=uri, outbound=uri,
                         workdir=tmp_path / "carol", audio_wav=tone, record_wav=heard_b,
                         transport="tls")  # fmt: skip
         with alice, carol:
-            alice.wait_event("registered", timeout=30)
+            world.registered(alice)
             carol.wait_registered()
             if direction == "zcall-calls":
                 alice.ctl("call", "carol")
@@ -103,16 +103,15 @@ def test_zcall_behind_nat_and_baresip_without_ice(tmp_path: Path, direction: str
 def test_a_path_that_stops_consenting_ends_the_call(tmp_path: Path) -> None:
     """RFC 7675: once the peer stops answering consent checks on the media path (here a NAT starts dropping
     all UDP, SIP over TLS still flows), sending stops and the call ends within ~30 s with the reason."""
-    with nat_world(tmp_path, ("persistent", "persistent")) as (bench, ca, turn):
-        alice = nat_unit(bench, 0, "alice", ca, turn, tmp_path, relay=False)
-        bob = nat_unit(bench, 1, "bob", ca, turn, tmp_path, relay=False, auto_answer=True)
+    with nat_world(tmp_path, ("persistent", "persistent")) as world:
+        alice = nat_unit(world, 0, "alice", tmp_path, relay=False)
+        bob = nat_unit(world, 1, "bob", tmp_path, relay=False, auto_answer=True)
         with alice, bob:
-            alice.wait_event("registered", timeout=30)
-            bob.wait_event("registered", timeout=30)
+            world.registered(alice, bob)
             alice.ctl("call", "bob")
             alice.wait_event("secure", timeout=30)
             bob.wait_event("secure", timeout=30)
-            router = bench.routers[1]
+            router = world.bench.routers[1]
             chain = "{ type filter hook forward priority 0 ; }"
             for rule in (["add", "table", "ip", "zcut"], ["add", "chain", "ip", "zcut", "cut", chain],
                          ["add", "rule", "ip", "zcut", "cut", "ip", "protocol", "udp", "drop"]):  # fmt: skip

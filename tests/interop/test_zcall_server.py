@@ -70,6 +70,23 @@ def test_register_over_tls_and_reregister_after_restart(
         assert again["expires"] > 0
 
 
+def test_a_server_that_comes_up_late_is_registered_with_within_seconds(
+    lan3: netns.Lan, server: SipServer, tmp_path: Path
+) -> None:
+    """A unit started while its server is down (a power cut brings both up; the server is slower) says why it
+    cannot register, and registers a few seconds after the server listens however long that took: retries
+    stay a few seconds apart (before: 1, 2, 5, 10, 30, 60 s apart; a server up after 20 s waited ~30 s)."""
+    server.kamailio.stop()
+    with zcall_account(lan3, server, 1, "alice", tmp_path) as alice:
+        failed = alice.wait_event("registration_failed", timeout=15)
+        assert "connection refused" in failed["reason"], failed
+        time.sleep(22.0)
+        assert not [e for e in alice.events if e["event"] == "registered"]
+        server.kamailio.start()
+        # Retries at most 5 s apart, then TLS and a challenged REGISTER: 10 s leaves room for a busy machine.
+        alice.wait_event("registered", timeout=10)
+
+
 @pytest.mark.parametrize(
     ("case", "reason"),
     [("password", "wrong user name or password"), ("ca", "unknown CA"), ("hostname", "hostname mismatch")],

@@ -222,6 +222,7 @@ class Kamailio:
         self.udp_port = udp_port
         self.tls_port = tls_port
         self.realm = realm
+        self.ca = ca
         self.start_timeout = start_timeout
         self.quickack = quickack
         self._own_dir = workdir is None
@@ -290,6 +291,24 @@ class Kamailio:
         udp = self.host.run(["ss", "-Hlun", f"sport = :{self.udp_port}"]).stdout
         return self.host.ip in tcp and self.host.ip in udp
 
+    def _accepts_tls(self) -> bool:
+        """A full TLS handshake with the served certificate verified: the TCP worker that will serve a unit
+        answers (a listening socket alone is the kernel's backlog, answered before any worker runs)."""
+        probe = self.host.run(
+            ["openssl", "s_client", "-connect", f"{self.host.ip}:{self.tls_port}", "-CAfile", str(self.ca),
+             "-verify_return_error", "-brief"],
+            input="", timeout=10,
+        )  # fmt: skip
+        return probe.returncode == 0
+
+    def state(self) -> str:
+        """For a failure message: whether Kamailio still runs, and what it logged as critical."""
+        proc = self._proc
+        code = None if proc is None else proc.poll()
+        alive = "stopped" if proc is None else "running" if code is None else f"exited {code}"
+        alarms = [line for line in self.log().splitlines() if re.search(r"CRITICAL|ALERT|BUG|ERROR", line)]
+        return f"kamailio {alive}; critical log lines: {alarms[-8:]}"
+
     def _children(self) -> int:
         """How many processes the main process has forked so far (workers, timers, TCP main)."""
         assert self._proc is not None
@@ -315,7 +334,7 @@ class Kamailio:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise KamailioError(f"kamailio exited with {self._proc.returncode}:\n{self.log()[-3000:]}")
-            if self.pid_path.exists() and self._all_forked() and self._listening():
+            if self.pid_path.exists() and self._all_forked() and self._listening() and self._accepts_tls():
                 return
             time.sleep(0.05)
         self.stop()

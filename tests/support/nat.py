@@ -24,7 +24,7 @@ from pathlib import Path
 from tests.support import netns
 from tests.support.coturn import Coturn
 from tests.support.dnsmasq import Dnsmasq, resolv_conf
-from tests.support.kamailio import sip_server
+from tests.support.kamailio import Kamailio, sip_server
 from tests.support.netns import Host
 from tests.support.prereq import require_binary, require_root
 from tests.support.zcall_peer import ZcallPeer
@@ -114,10 +114,28 @@ USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret", 
 TURN_USER, TURN_PASSWORD = "relay", "relay-secret"
 
 
+@dataclass
+class NatWorld:
+    """The bench with its WAN servers running: what units behind the NATs need."""
+
+    bench: NatBench
+    ca: Path  # signs Kamailio's and coturn's certificates
+    turn: Coturn
+    kamailio: Kamailio
+
+    def registered(self, *units: ZcallPeer, timeout: float = 30) -> None:
+        """Each unit registered; if one is not, the failure says how Kamailio is (alive, what it logged)."""
+        for unit in units:
+            try:
+                unit.wait_event("registered", timeout=timeout)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{self.kamailio.state()}") from None
+
+
 @contextlib.contextmanager
-def nat_world(tmp: Path, kinds: tuple[str, str]) -> Iterator[tuple[NatBench, Path, Coturn]]:
-    """The WAN servers running and both units pointed at the DNS server."""
-    require_binary("kamailio", "dnsmasq", "turnserver", "nft", "ss")
+def nat_world(tmp: Path, kinds: tuple[str, str]) -> Iterator[NatWorld]:
+    """The WAN servers running (Kamailio answering TLS) and both units pointed at the DNS server."""
+    require_binary("kamailio", "dnsmasq", "turnserver", "nft", "ss", "openssl")
     with nat_bench(kinds) as bench, sip_server(bench.sip, USERS, tmp, dns_name=DOMAIN) as srv:
         kam = srv.kamailio
         records = Dnsmasq(
@@ -131,15 +149,16 @@ def nat_world(tmp: Path, kinds: tuple[str, str]) -> Iterator[tuple[NatBench, Pat
                       cert=cert.cert_path, key=cert.key_path, workdir=tmp / "coturn")  # fmt: skip
         a, b = bench.units
         with records, turn, resolv_conf(a, bench.dns.ip), resolv_conf(b, bench.dns.ip):
-            yield bench, srv.ca.cert_path, turn
+            yield NatWorld(bench, srv.ca.cert_path, turn, kam)
 
 
 def nat_unit(
-    bench: NatBench, index: int, user: str, ca: Path, turn: Coturn, tmp: Path, relay: bool = True,
-    transport: str = "udp", **kw: object,
+    world: NatWorld, index: int, user: str, tmp: Path, relay: bool = True, transport: str = "udp",
+    **kw: object,
 ) -> ZcallPeer:
     """A unit knowing only the SIP domain and [nat]: STUN, and TURN over `transport` (udp, tcp or tls)
     unless `relay` is off."""
+    turn = world.turn
     home = tmp / user
     home.mkdir(parents=True, exist_ok=True)
     nat = f'[nat]\nstun = "{turn.stun_uri}"\n'
@@ -148,6 +167,6 @@ def nat_unit(
         nat += f'turn_password = "{TURN_PASSWORD}"\n'
     (home / "config.toml").write_text(
         f'[server]\nuri = "sips:{DOMAIN}"\nuser = "{user}"\npassword = "{USERS[user]}"\n'
-        f'ca_file = "{ca}"\n{nat}'
+        f'ca_file = "{world.ca}"\n{nat}'
     )
-    return ZcallPeer(bench.units[index], home, name=user, extra=["--no-mdns"], **kw)  # type: ignore[arg-type]
+    return ZcallPeer(world.bench.units[index], home, name=user, extra=["--no-mdns"], **kw)  # type: ignore[arg-type]
