@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from zcall import zidfile
 from zcall.errors import ZcallError
 from zcall.privatefile import keep_private, write_private
 
-ZID_BYTES = 12
 CERT_VALIDITY_DAYS = 3650
 
 
@@ -79,10 +79,10 @@ def _new_certificate(zid: bytes, key: ec.EllipticCurvePrivateKey) -> x509.Certif
 
 def load_or_create(directory: Path) -> Identity:
     """Load this device's identity from `directory`, creating it on first use."""
-    zid_path, cert_path, key_path = directory / "zid", directory / "cert.pem", directory / "key.pem"
+    zid_path, cert_path, key_path = (directory / name for name in (zidfile.FILE_NAME, "cert.pem", "key.pem"))
     with _locked(directory):
         if not zid_path.exists():
-            zid = secrets.token_bytes(ZID_BYTES)
+            zid = secrets.token_bytes(zidfile.ZID_BYTES)
             key = ec.generate_private_key(ec.SECP256R1())
             cert = _new_certificate(zid, key)
             key_pem = key.private_bytes(
@@ -99,9 +99,7 @@ def load_or_create(directory: Path) -> Identity:
 
 def _load(zid_path: Path, cert_path: Path, key_path: Path) -> Identity:
     try:
-        zid = bytes.fromhex(zid_path.read_text().strip())
-        if len(zid) != ZID_BYTES:
-            raise ValueError(f"a ZID is {ZID_BYTES} bytes")
+        zid = zidfile.parse(zid_path.read_text())
         certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
         with key_path.open("rb") as handle:
             keep_private(handle.fileno(), key_path)

@@ -13,10 +13,12 @@ from textual.widgets import DataTable, Input, Static
 from tests.support.audio_check import read_wav
 from tests.tui import scenes
 from tests.tui.helpers import free_port, phone_settings, until
-from zcall import audiocmd
+from zcall import audiocmd, events
 from zcall import config as configmod
 from zcall.engine import Phone
 from zcall.exitcodes import ExitCode
+from zcall.history import CallRecord, History
+from zcall.identity import load_or_create
 from zcall.media.audio import WavSink
 from zcall.media.output import GainSink
 from zcall.paths import Paths
@@ -24,6 +26,7 @@ from zcall.tui.app import ZcallApp
 from zcall.tui.screens.home import HomeScreen
 from zcall.tui.screens.settings import SettingsScreen
 from zcall.tui.screens.trust import ConfirmDialog, RenameDialog, TrustScreen
+from zcall.zrtp.cache import ZrtpCache
 
 
 async def test_settings_meter_tone_and_save(tmp_path: Path) -> None:
@@ -155,3 +158,24 @@ async def test_settings_show_the_values_in_effect(tmp_path: Path) -> None:
         ):
             assert expected in shown, (expected, shown)
         await pilot.press("escape", "q")
+
+
+async def test_first_screen_shows_this_unit_from_its_files_before_the_engine(tmp_path: Path) -> None:
+    """Issue 17 (first screen): Home came up as "zcall · starting…", with recent calls under the names the
+    peers gave themselves, until the engine was loaded; the name, the ZID and the trust names are on disk."""
+    paths = Paths.for_home(tmp_path / "alice")
+    paths.ensure_private_dirs()
+    zid = load_or_create(paths.identity_dir).zid_hex
+    with ZrtpCache(paths.cache_file) as cache:
+        cache.touch(scenes.BOB_ZID, scenes.NOW, name="Bob upstairs")
+    call = CallRecord(scenes.NOW, "in", "vm", scenes.BOB_ZID.hex(), "", "remote hangup", 3.0, secure=True)
+    History(paths.history_file).add(call)
+    app = ZcallApp(None, paths, settings=phone_settings("alice", "127.0.0.1", free_port()))  # no engine
+    async with app.run_test(size=(80, 24)) as pilot:
+        title = app.screen.query_one("#me", Static)
+        assert str(title.content) == f"zcall · alice · starting… · ZID {zid[:8]}…"
+        assert "Bob upstairs" in str(app.screen.query_one("#recent", Static).content)
+        # `ready` says what is in effect: discovery may have renamed the unit.
+        app.feed(events.Ready(name="alice (2)", zid=zid, sip_uri="sip:zcall@127.0.0.1:5060"))
+        await pilot.pause()
+        assert str(title.content) == f"zcall · alice (2) · ZID {zid[:8]}…"

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from zcall import identity
+from zcall import identity, zidfile
 
 
 def test_created_once_then_reused(tmp_path: Path) -> None:
@@ -86,3 +89,24 @@ def test_a_key_found_readable_by_others_is_made_owner_only(tmp_path: Path) -> No
     (tmp_path / "key.pem").chmod(0o644)  # a careless copy or restore
     identity.load_or_create(tmp_path)
     assert stat.S_IMODE((tmp_path / "key.pem").stat().st_mode) == 0o600
+
+
+def test_the_zid_file_reads_without_the_crypto_stack(tmp_path: Path) -> None:
+    """The TUI's first screen reads the ZID zcall.identity wrote, through zcall.zidfile alone."""
+    zid = identity.load_or_create(tmp_path).zid
+    assert zidfile.read(tmp_path) == zid
+    assert zidfile.read(tmp_path / "nowhere") is None
+    (tmp_path / zidfile.FILE_NAME).write_bytes(zid.hex().encode() + b" " * zidfile.MAX_FILE_BYTES)
+    assert zidfile.read(tmp_path) is None  # over the size limit: not read on
+    (tmp_path / zidfile.FILE_NAME).write_bytes(b"\xff" * 24)
+    assert zidfile.read(tmp_path) is None
+
+
+@given(st.text(max_size=40) | st.from_regex(r"\s*[0-9a-fA-F ]{20,30}\s*", fullmatch=True))
+def test_zid_parse_takes_24_hex_digits_and_nothing_else(text: str) -> None:
+    try:
+        zid = zidfile.parse(text)
+    except ValueError:
+        assert not re.fullmatch(r"[0-9a-fA-F]{24}", text.strip())
+    else:
+        assert len(zid) == zidfile.ZID_BYTES and zid.hex() == text.strip().lower()

@@ -22,7 +22,7 @@ from textual.reactive import var
 from textual.screen import Screen
 
 from zcall import config as configmod
-from zcall import events
+from zcall import events, zidfile
 from zcall import settings as settingsmod
 from zcall.errors import ZcallError
 from zcall.exitcodes import ExitCode
@@ -59,7 +59,7 @@ class ZcallApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False)]
 
     # The folded state, as the screens see it (set only by publish(); every value is immutable).
-    me: var[tuple[str, str]] = var(("", ""))  # (name, ZID) once the phone is ready
+    me: var[tuple[str, str, bool]] = var(("", "", False))  # (name, ZID, whether the phone said ready)
     failure: var[str] = var("")  # why the phone could not start ("" while it runs or is starting)
     registration: var[str | None] = var(None)
     peers: var[tuple[PeerRow, ...]] = var(())
@@ -88,6 +88,9 @@ class ZcallApp(App[None]):
         self.phone = phone
         self.paths = paths
         self.cache = phone.cache if phone is not None else cache
+        self._cache_of_files = None if self.cache is not None else _cache_on_disk(paths)
+        if self._cache_of_files is not None:  # the first screen names known devices; Phone's replaces it
+            self.cache = self._cache_of_files
         self.view = PhoneView(clock)
         self.history = History(paths.history_file, clock)
         self.live = live
@@ -95,6 +98,8 @@ class ZcallApp(App[None]):
         if phone is not None:
             settings = phone.settings
         self.settings = settings if settings is not None else settingsmod.merge(self.config)
+        zid = zidfile.read(paths.identity_dir)  # the first screen shows this unit before the engine is up
+        self.view.expect(self.settings.name, zid.hex() if zid is not None else "")
         self.build_phone = build_phone and phone is None
         self.set_reactive(ZcallApp.volume, self.config.audio.volume)
         self.started = False
@@ -133,13 +138,20 @@ class ZcallApp(App[None]):
 
         self.phone = Phone(self.settings, self.paths)
         self.cache = self.phone.cache
+        self._close_cache_of_files()
         self.reload_known()
         return self.phone
 
     async def action_quit(self) -> None:
         self.exit(return_code=ExitCode.FAILED if self.failure else ExitCode.OK)
 
+    def _close_cache_of_files(self) -> None:
+        if self._cache_of_files is not None:
+            self._cache_of_files.close()
+            self._cache_of_files = None
+
     async def on_unmount(self) -> None:
+        self._close_cache_of_files()
         if self.phone is not None:
             had_calls = bool(self.phone.calls)
             await self.phone.close()
@@ -151,7 +163,7 @@ class ZcallApp(App[None]):
     def publish(self) -> None:
         """Hand the folded state to the screens: a watcher runs only where a value really changed."""
         view = self.view
-        self.me = (view.name, view.zid)
+        self.me = (view.name, view.zid, view.ready)
         self.registration = view.registration
         self.peers = view.peer_rows()
         self.recent = tuple(self.history.entries)
@@ -335,6 +347,18 @@ class ZcallApp(App[None]):
         volume = max(0, min(100, self.volume + steps * VOLUME_STEP))
         self.volume = self.phone.set_volume(volume) if self.phone is not None else volume
         return self.volume
+
+
+def _cache_on_disk(paths: Paths) -> ZrtpCache | None:
+    """The trust cache, if this home has one: its names label the first screen's recent calls."""
+    if not paths.cache_file.exists():
+        return None
+    from zcall.zrtp.cache import CacheError, ZrtpCache
+
+    try:
+        return ZrtpCache(paths.cache_file)
+    except CacheError:
+        return None  # the Phone opens it again and says what is wrong
 
 
 def _screens_handle(app: ZcallApp) -> PhoneApp:

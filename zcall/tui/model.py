@@ -159,6 +159,7 @@ class PhoneView:
         self.name = ""
         self.zid = ""
         self.sip_uri = ""
+        self.ready = False  # the engine said `ready` (until then name and ZID are what the files say)
         self.registration: str | None = None  # None: no server configured
         self.peers: dict[str, LanPeer] = {}  # by ZID, as the engine keys them: two units may share a name
         self.busy: set[str] = set()  # ZIDs whose last call ended "busy"
@@ -166,6 +167,12 @@ class PhoneView:
         self.calls: dict[str, CallView] = {}  # live calls, then the last few ended ones
         self.log: collections.deque[str] = collections.deque(maxlen=MAX_LOG)
         self.logged = 0  # lines ever appended (the deque forgets; this does not)
+
+    def expect(self, name: str, zid: str) -> None:
+        """This unit as its settings and identity file describe it, shown before the engine is up (`ready`
+        then says what is in effect: on the LAN the name may have become "name (2)")."""
+        if not self.ready:
+            self.name, self.zid = name, zid
 
     # --- trust ---
 
@@ -246,6 +253,7 @@ class PhoneView:
         self.note(describe(event))
         if isinstance(event, events.Ready):
             self.name, self.zid, self.sip_uri = event.name, event.zid, event.sip_uri
+            self.ready = True
         elif isinstance(event, events.Peer):
             if event.action == "up" and event.address is not None and event.port is not None:
                 self.peers[event.zid] = LanPeer(event.name, event.zid, event.address, event.port)

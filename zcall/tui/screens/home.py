@@ -81,12 +81,15 @@ class HomeScreen(ZScreen):
         self.watch(self.app, "peers", self._show_peers)
         self.watch(self.app, "recent", self._show_recent)
 
-    def _show_me(self, me: tuple[str, str]) -> None:
+    def _show_me(self, me: tuple[str, str, bool]) -> None:
         if self.zapp.failure:
             return
-        name, zid = me
-        line = f"zcall · {name or 'starting…'}" + (f" · ZID {short_zid(zid)}" if zid else "")
-        self.query_one("#me", Static).update(line)
+        name, zid, ready = me
+        # Name and ZID come from the files until the phone is up: "starting…" before the ZID, which a
+        # narrow console may cut.
+        parts = ["zcall", *([name] if name else []), *([] if ready else ["starting…"])]
+        parts += [f"ZID {short_zid(zid)}"] if zid else []
+        self.query_one("#me", Static).update(" · ".join(parts))
 
     def _show_failure(self, failure: str) -> None:
         box = self.query_one("#failure", Static)
