@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from textual.widgets import DataTable, Input, Static
 
 from tests.support.audio_check import read_wav
@@ -129,6 +130,29 @@ async def test_sip_port_busy_says_so_offers_no_dial_and_exits_non_zero(tmp_path:
             assert isinstance(app.screen, HomeScreen), "no dial screen for a phone that is not running"
             await pilot.press("q")
         assert app.return_code == ExitCode.FAILED
+
+
+@pytest.mark.parametrize(
+    ("audio_in", "said"),
+    [("file:{home}/missing.wav", "missing.wav"), ("file:{home}/not.wav", "not.wav"), ("tone:abc", "abc")],
+)
+async def test_an_audio_source_no_call_could_open_stops_the_phone_at_start(
+    tmp_path: Path, audio_in: str, said: str
+) -> None:
+    """Issue 17 item 4, in the TUI: it said ready, every call then died at setup, and it exited 0."""
+    (tmp_path / "not.wav").write_text("not a WAV file")
+    paths = Paths.for_home(tmp_path / "alice")
+    settings = dataclasses.replace(
+        phone_settings("alice", "127.0.0.1", free_port()), audio_in=audio_in.format(home=tmp_path)
+    )
+    app = ZcallApp(None, paths, settings=settings, build_phone=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        failure = app.screen.query_one("#failure", Static)
+        await until(lambda: failure.display, what="the failure to show")
+        assert "audio:" in str(failure.content) and said in str(failure.content)
+        assert app.phone is None  # nothing was started: no SIP port, no control socket
+        await pilot.press("q")
+    assert app.return_code == ExitCode.FAILED
 
 
 async def test_settings_show_the_values_in_effect(tmp_path: Path) -> None:

@@ -133,7 +133,7 @@ class ZcallApp(App[None]):
     async def _build_phone(self) -> Phone:
         """The engine's imports (crypto, DNS, audio) take most of the start-up time: they are done in a
         thread while the first screen is already showing, then the Phone is built from the settings."""
-        await asyncio.to_thread(importlib.import_module, "zcall.engine")
+        await asyncio.to_thread(_load_engine_and_check_audio, self.settings)
         from zcall.engine import Phone  # loaded just above: this only binds the name
 
         self.phone = Phone(self.settings, self.paths)
@@ -347,6 +347,19 @@ class ZcallApp(App[None]):
         volume = max(0, min(100, self.volume + steps * VOLUME_STEP))
         self.volume = self.phone.set_volume(volume) if self.phone is not None else volume
         return self.volume
+
+
+def _load_engine_and_check_audio(settings: PhoneSettings) -> None:
+    """In a thread, while the first screen shows: the engine's imports, and the audio specs checked as
+    `zcall --headless` checks them, so one no call could open stops the phone now (not every call's setup)."""
+    importlib.import_module("zcall.engine")
+    from zcall.media import audio
+
+    try:
+        audio.check_source(settings.audio_in)
+        audio.check_sink(settings.audio_out)
+    except audio.AudioSpecError as exc:
+        raise audio.AudioSpecError(f"audio: {exc}") from exc
 
 
 def _cache_on_disk(paths: Paths) -> ZrtpCache | None:
