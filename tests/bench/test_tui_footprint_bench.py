@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.bytecode import compiled
 from zcall import zidfile
 from zcall.paths import Paths
 
@@ -77,12 +78,9 @@ def _run_in_pty(
     argv: list[str], pycache: Path, first: tuple[bytes, ...], ready: bytes = b"", timeout: float = 60.0
 ) -> Run:
     """Time the first frame showing every text in `first`, then `ready` if given, then idle and measure.
-
-    Byte-compiled, as an installed zcall runs (the package compiles its modules; a checkout writes
-    __pycache__ on its first run): PYTHONDONTWRITEBYTECODE, if the caller has it, would make every start
-    compile zcall from source. The .pyc files go to `pycache`, not into the checkout."""
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "PYTHONDONTWRITEBYTECODE")}
-    env.update(TERM="xterm-256color", PYTHONPATH=str(REPO), PYTHONPYCACHEPREFIX=str(pycache))
+    Byte-compiled into `pycache` (tests/support/bytecode.py)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env.update(compiled(pycache), TERM="xterm-256color", PYTHONPATH=str(REPO))
     start = time.perf_counter()
     pid, fd = pty.fork()
     if pid == 0:  # the child: become the program
