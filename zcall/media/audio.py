@@ -54,25 +54,32 @@ class AudioSink(Protocol):
 
 
 class FrameRing:
-    """Bounded single-producer/single-consumer frame queue; deque append/popleft are atomic in CPython."""
+    """Bounded single-producer/single-consumer frame queue; deque append/popleft are atomic in CPython.
+    Each frame carries how many frames were dropped just before it (`lost_before_last` after a get): a
+    consumer keeping a timeline (the echo canceller) knows where the gap is, not only that there was one."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._frames: collections.deque[bytes] = collections.deque()
+        self._frames: collections.deque[tuple[bytes, int]] = collections.deque()
         self.dropped = 0
+        self._gap = 0  # dropped since the last frame put (producer side)
+        self.lost_before_last = 0  # consumer side
 
     def put(self, frame: bytes) -> bool:
         if len(self._frames) >= self.capacity:
             self.dropped += 1
+            self._gap += 1
             return False
-        self._frames.append(frame)
+        self._frames.append((frame, self._gap))
+        self._gap = 0
         return True
 
     def get(self) -> bytes | None:
         try:
-            return self._frames.popleft()
+            frame, self.lost_before_last = self._frames.popleft()
         except IndexError:
             return None
+        return frame
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -386,6 +393,11 @@ class DeviceSource(_Device):
         return self.ring.get()
 
     @property
+    def lost_before_last(self) -> int:
+        """Frames the microphone captured but the ring had no room for, just before the last one read."""
+        return self.ring.lost_before_last
+
+    @property
     def dropped(self) -> int:
         return self.ring.dropped
 
@@ -396,6 +408,7 @@ class DeviceSink(_Device):
     # A shallow ring: the jitter buffer absorbs the network; this only absorbs our tick's scheduling jitter.
     def __init__(self, device: str | int | None = None, ring_frames: int = 4) -> None:
         self.underruns = 0
+        self.silence_samples = 0  # played for want of frames: the echo canceller's reference holds it too
         super().__init__(device, False, ring_frames)
 
     def _callback(self, data: bytes | None, frame_count: int, _time: Any, _status: int) -> _CallbackResult:
@@ -406,6 +419,7 @@ class DeviceSink(_Device):
             frame = self.ring.get()
             if frame is None:
                 self.underruns += 1
+                self.silence_samples += (need - len(buf)) // 2
                 buf += bytes(need - len(buf))
                 break
             buf += frame

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from zcall.config import ECHO_MODES
-from zcall.media.audio import SILENCE, AudioSink, AudioSource
+from zcall.media.audio import AudioSink, AudioSource
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from zcall.media.speexdsp import EchoCanceller, Preprocessor, available
 
@@ -41,7 +41,6 @@ _DECIMATE = 6  # 48 kHz -> 8 kHz for the delay search
 _WINDOW_SAMPLES = SAMPLE_RATE  # one second of capture correlated against the reference
 _ESTIMATE_EVERY = SAMPLE_RATE // 2
 _FIRST_EVERY = SAMPLE_RATE // 4
-_MAX_UNDERRUN_FILL = 5  # frames of silence put into the reference for underruns since the last write
 _HISTORY = _WINDOW_SAMPLES + SAMPLE_RATE * MAX_DELAY_MS // 1000 + 4 * FRAME_SAMPLES
 _MIN_FAR_RMS = 300.0  # the reference must carry sound (about -40 dBFS) for its echo to be found
 _MIN_PEAK_RATIO = 10.0  # correlation peak over the median: a real echo path, not noise
@@ -82,6 +81,12 @@ class _Ring:
         self._buf[pos : pos + first] = samples[:first]
         self._buf[: n - first] = samples[first:]
         self.count += n
+
+    def write_silence(self, n: int) -> None:
+        """n samples of silence (a gap in the stream: the timeline moves on by n)."""
+        size = len(self._buf)
+        self.count += n - min(n, size)
+        self.write(np.zeros(min(n, size), np.int16))
 
     def read(self, start: int, n: int) -> Samples:
         """Samples [start, start + n); positions never written or already overwritten read as zeros."""
@@ -154,6 +159,18 @@ class EchoProcessor:
         if len(pcm) != FRAME_BYTES or self._aec is None:
             return
         self._played.write(np.frombuffer(pcm, "<i2"))
+
+    def played_silence(self, samples: int) -> None:
+        """The speaker played this much silence for want of frames (an underrun), before the next played()."""
+        if self._aec is not None and samples > 0:
+            self._played.write_silence(samples)
+
+    def captured_lost(self, frames: int) -> None:
+        """The microphone lost this many frames (its ring was full) just before the next process(): the
+        capture timeline moves on by them, or every later frame would be compared with the wrong part of the
+        reference (the echo path would seem to shorten by 20 ms a frame)."""
+        if frames > 0:
+            self._captured.write_silence(frames * FRAME_SAMPLES)
 
     def process(self, pcm: bytes) -> bytes:
         if len(pcm) != FRAME_BYTES:
@@ -245,7 +262,10 @@ class ProcessedSource:
 
     def read_frame(self) -> bytes | None:
         frame = self._source.read_frame()
-        return None if frame is None else self.processor.process(frame)
+        if frame is None:
+            return None
+        self.processor.captured_lost(getattr(self._source, "lost_before_last", 0))
+        return self.processor.process(frame)
 
     @property
     def dropped(self) -> int | None:
@@ -262,17 +282,16 @@ class ReferenceSink:
     def __init__(self, sink: AudioSink, processor: EchoProcessor) -> None:
         self._sink = sink
         self._processor = processor
-        self._underruns = 0
+        self._silence = 0
 
     def write_frame(self, pcm: bytes) -> None:
-        # The reference is what the speaker really plays: a frame its ring dropped never sounds, and silence
-        # it played for want of a frame (an underrun) did.
+        # The reference is what the speaker really plays, sample for sample: a frame its ring dropped never
+        # sounds, and the silence it played for want of a frame (an underrun) did.
         dropped = self.dropped
         self._sink.write_frame(pcm)
-        underruns = getattr(self._sink, "underruns", 0)
-        for _ in range(min(underruns - self._underruns, _MAX_UNDERRUN_FILL)):
-            self._processor.played(SILENCE)
-        self._underruns = underruns
+        silence = getattr(self._sink, "silence_samples", 0)
+        self._processor.played_silence(silence - self._silence)
+        self._silence = silence
         if self.dropped == dropped:
             self._processor.played(pcm)
 

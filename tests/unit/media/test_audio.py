@@ -52,6 +52,17 @@ def test_ring_is_bounded_and_counts_drops() -> None:
     assert [ring.get(), ring.get(), ring.get(), ring.get()] == [b"\x00", b"\x01", b"\x02", None]
 
 
+def test_ring_says_where_frames_were_lost() -> None:
+    ring = FrameRing(2)
+    assert [ring.put(bytes([i])) for i in range(4)] == [True, True, False, False]
+    assert ring.get() == b"\x00" and ring.lost_before_last == 0
+    assert ring.put(b"\x04") and ring.put(b"\x05") is False
+    assert ring.get() == b"\x01" and ring.lost_before_last == 0
+    assert ring.get() == b"\x04" and ring.lost_before_last == 2  # frames 2 and 3 were lost here, not before 1
+    assert ring.put(b"\x06")
+    assert ring.get() == b"\x06" and ring.lost_before_last == 1
+
+
 def test_tone_is_continuous_across_frames() -> None:
     tone = ToneSource(1000, amplitude=0.5)
     pcm = b"".join(tone.read_frame() for _ in range(50))

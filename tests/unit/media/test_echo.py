@@ -56,6 +56,10 @@ def _run(tmp_path: Path, cancel_echo: bool) -> tuple[EchoProcessor, np.ndarray, 
     return processor, captured, np.frombuffer(b"".join(out), "<i2").astype(np.float64), near
 
 
+def _samples(frames: list[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(frames), "<i2").astype(np.float64)
+
+
 def _db(x: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(x**2) + 1e-9))
 
@@ -83,6 +87,36 @@ def test_with_echo_cancellation_off_the_echo_stays(tmp_path: Path) -> None:
     window = slice(3 * 48000, NEAR_AT - MIC_LATE * FRAME_SAMPLES)
     assert _db(mic[window]) - _db(out[window]) < 10  # noise suppression and AGC alone do not hide an echo
     assert processor.snapshot()["delay_ms"] is None
+
+
+@pytest.mark.parametrize("gap", ["microphone", "speaker"])
+def test_the_canceller_stays_aligned_across_lost_frames(tmp_path: Path, gap: str) -> None:
+    """A loaded unit's microphone ring overflows (100 ms captured and lost) or its speaker underruns (130 ms
+    of silence played between frames): the device says so, and the canceller's timelines move on by exactly
+    that much. Without it the echo path seems to move by the gap, and the filter starts again (ERLE 19-20 dB
+    over the same second, realigned twice)."""
+    far = _speech(tmp_path / "far.wav", FAR + FAR)
+    frames, at, lost = len(far) // FRAME_SAMPLES, 300, 5
+    silence = 6240 if gap == "speaker" else 0
+    sounded = np.concatenate([far[: at * FRAME_SAMPLES], np.zeros(silence), far[at * FRAME_SAMPLES :]])
+    mic = np.clip(_room(sounded), -32768, 32767).astype("<i2")
+    processor, heard, out, skip = EchoProcessor(), [], [], 0
+    for i in range(frames):
+        if i == at and gap == "speaker":
+            processor.played_silence(silence)
+        processor.played(far[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].astype("<i2").tobytes())
+        if i == at and gap == "microphone":
+            skip = lost
+            processor.captured_lost(lost)
+        j = i + skip
+        if i >= MIC_LATE and (j + 1) * FRAME_SAMPLES <= len(mic):
+            heard.append(mic[j * FRAME_SAMPLES : (j + 1) * FRAME_SAMPLES].tobytes())
+            out.append(processor.process(heard[-1]))
+    after = slice((at + 50 - MIC_LATE) * FRAME_SAMPLES, None)  # from 1 s after the gap to the end
+    erle = _db(_samples(heard)[after]) - _db(_samples(out)[after])
+    print(f"{gap} gap: ERLE {erle:.1f} dB from 1 s after it, {processor.snapshot()}")
+    assert processor.snapshot()["realigned"] == 1  # the first alignment held
+    assert erle >= 25
 
 
 def test_delay_estimate_finds_the_lag_or_nothing() -> None:
