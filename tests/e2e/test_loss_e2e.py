@@ -22,6 +22,7 @@ import pytest
 from tests.support import audio_check
 from tests.support.netns import Routed, routed
 from tests.support.prereq import require_binary, require_root
+from tests.support.realtime import realtime_prefix
 from tests.support.zcall_peer import ZcallPeer
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -72,23 +73,17 @@ def _counters(net: Routed) -> dict[str, dict[str, int]]:
     return {"to_b": found[0], "to_a": found[1], "dropped": found[2]}
 
 
-def _realtime() -> list[str]:
-    """Real-time scheduling, as a phone's audio process has: the units keep their 20 ms rhythm while the rest
-    of the machine is busy. Where it is not allowed, run without."""
-    probe = subprocess.run(["chrt", "--rr", "10", "true"], capture_output=True)
-    return ["chrt", "--rr", "10"] if probe.returncode == 0 else []
-
-
 def call(net: Routed, tmp: Path, speech: dict[str, Path], loss_pct: int) -> dict[str, Any]:
     """One call from a to b at `loss_pct` random loss; PESQ-WB per direction and the router's counters."""
     _rules(net, loss_pct)
     seconds = len(audio_check.read_wav(speech["a"])[0]) / 16000 + 1.5
     heard = {side: tmp / f"heard_{side}.wav" for side in "ab"}
     common = ["--no-mdns", "--sip-port", str(SIP_PORT)]
+    realtime = list(realtime_prefix())  # the units keep their 20 ms rhythm while the machine is busy
     bob = ZcallPeer(net[1], tmp / "bob", name="bob", audio_in=f"file:{speech['b']}",
-                    audio_out=f"file:{heard['b']}", auto_answer=True, extra=common, wrapper=_realtime())
+                    audio_out=f"file:{heard['b']}", auto_answer=True, extra=common, wrapper=realtime)
     alice = ZcallPeer(net[0], tmp / "alice", name="alice", audio_in=f"file:{speech['a']}",
-                      audio_out=f"file:{heard['a']}", wrapper=_realtime(),
+                      audio_out=f"file:{heard['a']}", wrapper=realtime,
                       extra=[*common, "--call", f"sip:bob@{net[1].ip}:{SIP_PORT}", "--hangup-after",
                              f"{seconds:.1f}", "--exit-after-call"])
     with bob:

@@ -6,7 +6,6 @@ espeak-ng speech and records what it hears; each direction is scored against the
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 from tests.support import audio_check
 from tests.support.netns import Host, Lan
 from tests.support.prereq import require_binary
+from tests.support.realtime import realtime_prefix
 from zcall.media.audio import read_wav_48k_mono
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, OpusDecoder, OpusEncoder
 
@@ -54,16 +54,8 @@ PLAIN_FEC_BAR = 2.4
 PORT_PEER, PORT_RELAY_A, PORT_RELAY_B = 50000, 40000, 40001
 
 
-@functools.cache
-def _realtime_prefix() -> tuple[str, ...]:
-    """Real-time scheduling, as a phone's audio process would have: the peers and the relay keep their 20 ms
-    rhythm while the rest of the machine is busy. Where it is not allowed (no CAP_SYS_NICE), run without."""
-    probe = subprocess.run(["chrt", "--rr", "10", "true"], capture_output=True)
-    return ("chrt", "--rr", "10") if probe.returncode == 0 else ()
-
-
 def _start(host: Host, args: list[str]) -> subprocess.Popen[str]:
-    return host.popen([*_realtime_prefix(), sys.executable, *args], cwd=ROOT, stdin=subprocess.PIPE,
+    return host.popen([*realtime_prefix(), sys.executable, *args], cwd=ROOT, stdin=subprocess.PIPE,
                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -23,14 +23,15 @@ PULSE_CONFIG = Path(__file__).resolve().parent / "alsa" / "pulse.conf"
 
 
 @contextlib.contextmanager
-def pulse_server(home: Path, modules: tuple[str, ...] = ()) -> Iterator[str]:
+def pulse_server(home: Path, modules: tuple[str, ...] = (), prefix: tuple[str, ...] = ()) -> Iterator[str]:
     """A private PulseAudio daemon (no D-Bus, no real card) with two null sinks, plus `modules` (each a
-    "module-name args" line loaded after them): yields its server address."""
+    "module-name args" line loaded after them), run under `prefix` (e.g. realtime_prefix()): yields its
+    server address."""
     home.mkdir(parents=True, exist_ok=True)
     socket_path = home / "native"
     env = {**os.environ, "HOME": str(home), "XDG_RUNTIME_DIR": str(home), "XDG_CONFIG_HOME": str(home)}
     proc = subprocess.Popen(
-        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+        [*prefix, "pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
          "--disable-shm=yes", "-L", "module-null-sink sink_name=zmic rate=48000 channels=1",
          "-L", "module-null-sink sink_name=zspeaker rate=48000 channels=1",
          "-L", f"module-native-protocol-unix socket={socket_path} auth-anonymous=1",
@@ -201,7 +202,8 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
 
     key_a = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(14)))
     key_b = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16, 32)), bytes(range(14, 28)))
-    source, sink = echo.wrap(DeviceSource("zcall_mic"), DeviceSink("zcall_speaker"), ns.echo_cancel,
+    speaker = DeviceSink("zcall_speaker")
+    source, sink = echo.wrap(DeviceSource("zcall_mic"), speaker, ns.echo_cancel,
                              "zcall_mic", "zcall_speaker")
     assert isinstance(source, echo.ProcessedSource)
     a = MediaSession(source, sink)
@@ -223,7 +225,9 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
         while (frame := mic.read_frame()) is not None:
             recorded.append(frame)
         await asyncio.sleep(0.01)
-    result = {"a": a.stats(), "b": b.stats(), "echo": source.processor.snapshot()}
+    result = {"a": a.stats(), "b": b.stats(), "echo": source.processor.snapshot(),
+              "devices": {"mic_dropped": source.dropped, "speaker_dropped": speaker.dropped,
+                          "speaker_underruns": speaker.underruns}}
     a.close()
     b.close()
     feed.close()
