@@ -8,18 +8,19 @@ its defaults) direct, and linphonec (DTLS-SRTP) registered over TLS through Kama
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support import netns
-from tests.support.audio_check import write_tone_wav
+from tests.support.audio_check import tone_heard, write_tone_wav
 from tests.support.baresip import Baresip
 from tests.support.capture import capture, media_report
 from tests.support.dnsmasq import hosts_file
 from tests.support.kamailio import sip_server
-from tests.support.linphone import Linphonec
+from tests.support.linphone import Linphonec, Mark
 from tests.support.prereq import require_binary
 from tests.support.zcall_peer import ZcallPeer
 
@@ -35,6 +36,17 @@ def rtt_reported(zcall: ZcallPeer, reports: int = 6) -> dict[str, Any]:
             return stats
         seen.append(stats)
     raise AssertionError(f"no RTT in {reports} stats reports: {seen[-1]}")
+
+
+def _lines_after(peer: Linphonec, since: Mark, text: str, *, at_least: int, timeout: float) -> list[str]:
+    """Wait until linphonec's log holds `text` on `at_least` lines after `since`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line for line in peer.log.snapshot(since.log) if text in line]
+        if len(lines) >= at_least:
+            return lines
+        assert time.monotonic() < deadline, f"{len(lines)} of {at_least} {text!r} lines in {peer.log_path}"
+        time.sleep(0.2)
 
 
 def test_baresip_without_mux_direct(lan2: netns.Lan, tmp_path: Path) -> None:
@@ -121,10 +133,12 @@ def test_linphonec_zrtp_without_mux(lan2: netns.Lan, tmp_path: Path, direction: 
 def test_linphonec_dtls_through_the_server(lan3: netns.Lan, tmp_path: Path, direction: str) -> None:
     """linphonec (media_encryption=dtls, otherwise its defaults: no rtcp-mux) registered over TLS through
     Kamailio: it reports the call fully encrypted, finishes a DTLS handshake on its RTCP port with zcall and
-    decrypts zcall's sender reports; zcall reports the RTT from linphonec's receiver reports."""
+    decrypts zcall's sender reports; each reports the RTT from the other's reports; each hears the other's
+    tone."""
     require_binary("kamailio", "linphonec")
     users = {"alice": "alice-secret", "bob": "bob-secret"}
     tone = write_tone_wav(tmp_path / "lp660.wav", 660, 60, rate=16000)
+    heard_z, heard_l = tmp_path / "heard_by_zcall.wav", tmp_path / "heard_by_linphonec.wav"
     with sip_server(lan3[0], users, tmp_path) as srv, hosts_file(lan3[2], {srv.dns_name: lan3[0].ip}):
         kam = srv.kamailio
         home = tmp_path / "alice"
@@ -134,10 +148,11 @@ def test_linphonec_dtls_through_the_server(lan3: netns.Lan, tmp_path: Path, dire
             'password = "alice-secret"\n'
             f'ca_file = "{srv.ca.cert_path}"\noutbound_proxy = "{kam.host.ip}:{kam.tls_port}"\n'
         )
-        alice = ZcallPeer(lan3[1], home, name="alice", audio_in="tone:440", auto_answer=True,
-                          extra=["--no-mdns"])  # fmt: skip
+        alice = ZcallPeer(lan3[1], home, name="alice", audio_in="tone:440", audio_out=f"file:{heard_z}",
+                          auto_answer=True, extra=["--no-mdns"])  # fmt: skip
         bob = Linphonec(
-            lan3[2], tmp_path / "bob", user="bob", media_encryption="dtls", play_wav=tone, auto_answer=True,
+            lan3[2], tmp_path / "bob", user="bob", media_encryption="dtls", play_wav=tone, record_wav=heard_l,
+            auto_answer=True,
             proxy=f"sip:{srv.dns_name}:{kam.tls_port};transport=tls", domain=srv.dns_name,
             password=users["bob"], realm=kam.realm, root_ca=srv.ca.cert_path,
         )  # fmt: skip
@@ -155,6 +170,13 @@ def test_linphonec_dtls_through_the_server(lan3: netns.Lan, tmp_path: Path, dire
             stats = rtt_reported(alice)
             assert 0 <= stats["rtt_ms"] < 1000 and stats["received"] > 0
             bob.wait_for(r"receiving RTCP SR", 20, source="log", since=since)  # zcall's SRTCP, decrypted
+            # linphonec's RTT comes from the LSR/DLSR in zcall's reports, once zcall has had its SR: a few of
+            # ours later it has one (it logs it when the call ends).
+            srs = _lines_after(bob, since, "receiving RTCP SR", at_least=3, timeout=30)
             alice.ctl("hangup")
             alice.wait_event("ended", timeout=5)
             bob.wait_for_end(timeout=10, since=since)
+            rtt = bob.wait_for(r"RT propagation\s*:\s*([\d.]+)\s*ms", 10, source="log", since=since)
+            assert 0 < float(rtt.group(1)) < 1000, (rtt.group(0), srs)
+    assert abs(tone_heard(heard_l) - 440) < 10, "linphonec hears zcall"
+    assert abs(tone_heard(heard_z) - 660) < 10, "zcall hears linphonec"
