@@ -24,12 +24,13 @@ pytestmark = [pytest.mark.interop, pytest.mark.netns, pytest.mark.slow, pytest.m
 
 @pytest.mark.parametrize(
     ("nat_b", "path", "transport"),
-    [("persistent", "srflx", "udp"), ("random", "relay", "udp"), ("random", "relay", "tls")],
+    [("persistent", "srflx", "udp"), ("random", "relay", "udp"), ("random", "relay", "tcp"),
+     ("random", "relay", "tls")],
 )
 def test_zcall_to_zcall_behind_two_nats(tmp_path: Path, nat_b: str, path: str, transport: str) -> None:
     """srflx: STUN only, so hole punching is the only way (aioice nominates the first pair that works, and
     with a relay on offer that is often the relay). relay: a random-port NAT, where nothing else works; TURN
-    over UDP, or over TLS (turns:, the server's certificate verified with the unit's CA file)."""
+    over UDP, over TCP, or over TLS (turns:, the server's certificate verified with the unit's CA file)."""
     heard_a, heard_b = tmp_path / "heard_by_alice.wav", tmp_path / "heard_by_bob.wav"
     relay = path == "relay"
     with nat_world(tmp_path, ("persistent", nat_b)) as world:
@@ -56,7 +57,7 @@ def test_zcall_to_zcall_behind_two_nats(tmp_path: Path, nat_b: str, path: str, t
             bob.wait_event("ended", timeout=10)
             alice.wait_event("ended", timeout=10)
         report = media_report(pcap, sip_ports=(5060, 5061))
-        if transport == "udp":  # over TLS to the relay, what leaves bob's NAT may all be inside TLS
+        if transport == "udp":  # over TCP or TLS to the relay, what leaves bob's NAT is inside TURN's stream
             assert report.dtls > 0 and report.rtp_like > 100, report
         assert report.plain_streams() == []  # what crossed bob's NAT: never plain RTP
     assert abs(tone_heard(heard_b) - 440) < 10
