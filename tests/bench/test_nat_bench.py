@@ -5,7 +5,8 @@ audio flows from that moment) for zcall -> zcall through Kamailio,
   coturn's relay carries media, gathering STUN + TURN per call;
 - host-only, no ICE: the same two units on one LAN with Kamailio ([nat] unset), the anchor;
 - ICE on that LAN ([nat] stun set): what gathering and checks add when the path is direct;
-- baresip -> baresip through the same LAN Kamailio (no ICE, DTLS-SRTP), the outside anchor.
+- baresip -> baresip, the outside anchors (DTLS-SRTP, no ICE): through the same LAN Kamailio, and behind the
+  same two NATs through the same Kamailio and coturn (baresip's medianat=turn: all media via its relay).
 
 Median of 10 calls each; prints figures and ratios, asserts only that every call came up on the path named.
 """
@@ -22,8 +23,8 @@ import pytest
 from tests.support import netns
 from tests.support.baresip import Baresip
 from tests.support.coturn import Coturn
-from tests.support.kamailio import SipServer, sip_server
-from tests.support.nat import USERS, nat_unit, nat_world
+from tests.support.kamailio import Kamailio, SipServer, sip_server
+from tests.support.nat import TURN_PASSWORD, TURN_USER, USERS, nat_unit, nat_world
 from tests.support.prereq import require_binary
 from tests.support.zcall_peer import ZcallPeer
 
@@ -68,6 +69,10 @@ def test_dial_to_keyed_through_turn_against_host_only(lan3: netns.Lan, tmp_path:
         bob = nat_unit(world, 1, "bob", tmp_path / "nat", auto_answer=True)
         with alice, bob:
             figures["zcall->zcall via TURN (ICE)"] = _call_times(alice, bob, "relay")
+        relay = (f"{world.turn.ip}:{world.turn.port}", TURN_USER, TURN_PASSWORD)
+        units = world.bench.units
+        figures["baresip->baresip via TURN"] = _baresip_times(units[0], units[1], world.kamailio,
+                                                              tmp_path / "baresip-turn", relay)  # fmt: skip
     with sip_server(lan3[0], USERS, tmp_path / "srv") as srv:
         for label, nat, path in (("zcall->zcall host, no ICE", "", None),
                                  ("zcall->zcall host, ICE", "ice", "host")):  # fmt: skip
@@ -79,7 +84,8 @@ def test_dial_to_keyed_through_turn_against_host_only(lan3: netns.Lan, tmp_path:
                 with _lan_unit(lan3, srv, 1, "alice", tmp, stun) as alice, \
                         _lan_unit(lan3, srv, 2, "bob", tmp, stun) as bob:  # fmt: skip
                     figures[label] = _call_times(alice, bob, path)
-        figures["baresip->baresip host"] = _baresip_times(lan3, srv, tmp_path / "baresip")
+        figures["baresip->baresip host"] = _baresip_times(lan3[1], lan3[2], srv.kamailio,
+                                                          tmp_path / "baresip")  # fmt: skip
         rtt_ms = _ping_rtt_ms(lan3[1], lan3[2].ip)
     medians = {name: statistics.median(values) * 1000 for name, values in figures.items()}
     anchor = medians["zcall->zcall host, no ICE"]
@@ -96,6 +102,10 @@ def test_dial_to_keyed_through_turn_against_host_only(lan3: netns.Lan, tmp_path:
           f"selects): {'met' if added <= allowed else 'NOT MET'}")  # fmt: skip
     print(f"  ratio via TURN / host no ICE:  {turn / anchor:5.2f}x")
     print(f"  ratio host ICE / host no ICE:  {ice / anchor:5.2f}x")
+    baresip_turn = medians["baresip->baresip via TURN"]
+    print(f"  via TURN against baresip->baresip via the same TURN and Kamailio ({baresip_turn:.1f} ms): "
+          f"{turn / baresip_turn:.2f}x; best of {RUNS}: "
+          f"{min(figures['zcall->zcall via TURN (ICE)']) / min(figures['baresip->baresip via TURN']):.2f}x")
     print(f"  against baresip->baresip through the same LAN Kamailio ({baresip:.1f} ms): "
           f"via TURN {turn / baresip:.2f}x, host ICE {ice / baresip:.2f}x, "
           f"host no ICE {anchor / baresip:.2f}x")  # fmt: skip
@@ -117,21 +127,30 @@ def _ping_rtt_ms(host: netns.Host, target: str) -> float:
     return float(match.group(1))
 
 
-def _baresip_times(lan: netns.Lan, srv: SipServer, tmp: Path) -> list[float]:
-    uri = srv.kamailio.tls_uri
-    carol = Baresip(lan[2], "carol", USERS["carol"], registrar=uri, outbound=uri, workdir=tmp / "carol")
-    dave = Baresip(lan[1], "dave", USERS["dave"], registrar=uri, outbound=uri, ctrl_port=4445,
-                   workdir=tmp / "dave", rtp_ports="21000-21100")  # fmt: skip
+def _baresip_times(
+    dave_host: netns.Host, carol_host: netns.Host, kam: Kamailio, tmp: Path,
+    turn: tuple[str, str, str] | None = None,
+) -> list[float]:  # fmt: skip
+    """RUNS calls dave -> carol through Kamailio: seconds from dialing to both sides secure. With `turn`,
+    both send all media through that relay (baresip's medianat=turn: it has no ICE towards TURN)."""
+    uri = kam.tls_uri
+    carol = Baresip(carol_host, "carol", USERS["carol"], registrar=uri, outbound=uri, workdir=tmp / "carol",
+                    turn=turn)  # fmt: skip
+    dave = Baresip(dave_host, "dave", USERS["dave"], registrar=uri, outbound=uri, ctrl_port=4445,
+                   workdir=tmp / "dave", rtp_ports="21000-21100", turn=turn)  # fmt: skip
     times = []
     with carol, dave:
         for ua in (carol, dave):
             ua.wait_registered()
         for _ in range(RUNS):
             start = time.monotonic()
-            dave.dial(f"sip:carol@{srv.kamailio.host.ip}")
+            dave.dial(f"sip:carol@{kam.host.ip}")
             carol.wait_event("CALL_INCOMING", timeout=15)
             carol.answer()
             times.append(max(dave.wait_secure().at, carol.wait_secure().at) - start)
             dave.hangup()
             carol.wait_event("CALL_CLOSED")
+    if turn is not None:
+        for ua in (carol, dave):
+            assert ua.log().count("media-nat 'turn' established") >= RUNS, ua.log_path
     return times

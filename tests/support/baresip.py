@@ -201,7 +201,10 @@ class Baresip:
         rtcp_mux: bool = False,
         register: bool = True,
         extra_config: dict[str, str] | None = None,
+        turn: tuple[str, str, str] | None = None,
     ) -> None:
+        """`turn`: (host:port, user, password) of a TURN server over UDP that carries all media (baresip's
+        medianat=turn: its c= is the relay; no ICE)."""
         require_binary("baresip")
         self.host = host
         self.user = user
@@ -223,11 +226,17 @@ class Baresip:
             params.append(f"mediaenc={media_enc}")
         if outbound:
             params.append(f'outbound="{outbound}"')
+        if turn is not None:
+            server, turn_user, turn_password = turn
+            params += ["medianat=turn", f"stunserver=turn:{server}", f"stunuser={turn_user}",
+                       f"stunpass={turn_password}"]  # fmt: skip
         # The account is added over ctrl_tcp after connecting (`uanew`), so its REGISTER_OK cannot be missed.
         self.account = f"<{self.aor}>;" + ";".join(params)
         (self.dir / "accounts").write_text("")
         (self.dir / "contacts").write_text("")
         config = _config(host, ctrl_port, audio_wav, self.snd_dir, rtp_ports, rtcp_mux)
+        if turn is not None:
+            config += "module turn.so\n"
         # baresip reads the first line for a key, so an override replaces the default line.
         for key, value in (extra_config or {}).items():
             kept = [line for line in config.splitlines() if line.split(" ", 1)[0] != key]
