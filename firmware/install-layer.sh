@@ -48,8 +48,9 @@ install -m 0755 "$fw/kiosk/zcall-kiosk" "$fw/kiosk/zcall-firstboot" "$root/usr/l
 install -m 0644 "$fw/systemd/zcall-firstboot.service" "$root/etc/systemd/system/"
 install -m 0644 "$fw/systemd/getty@tty1.service.d/zcall-autologin.conf" \
     "$root/etc/systemd/system/getty@tty1.service.d/"
-# The watchdog; the journal in RAM (the root is a RAM overlay in use).
-install -m 0644 "$fw/systemd/zcall-watchdog.conf" "$root/etc/systemd/system.conf.d/"
+# The watchdog and boot timeouts; the journal in RAM (the root is a RAM overlay in use).
+install -m 0644 "$fw/systemd/zcall-watchdog.conf" "$fw/systemd/zcall-timeouts.conf" \
+    "$root/etc/systemd/system.conf.d/"
 install -m 0644 "$fw/systemd/zcall-journald.conf" "$root/etc/systemd/journald.conf.d/"
 
 # Firewall, sound, zcall's own defaults (moved onto the state partition by first boot).

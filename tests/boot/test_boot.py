@@ -146,7 +146,9 @@ def report(request: pytest.FixtureRequest) -> Iterator[dict[str, object]]:
         sampler.join(timeout=5)
         outcome = request.node.stash.get(OUTCOME, None)
         if outcome is not None:
-            data["result"] = "passed" if outcome.passed else f"failed: {outcome.longreprtext[-4000:]}"
+            crash = getattr(outcome.longrepr, "reprcrash", None)  # the error itself, not the locals
+            why = crash.message if crash is not None else outcome.longreprtext
+            data["result"] = "passed" if outcome.passed else f"failed: {why[:4000]}"
         data["total_s"] = round(time.monotonic() - started, 1)
         if loads:
             data["host_load_1min"] = {"min": min(loads), "mean": round(sum(loads) / len(loads), 2),
