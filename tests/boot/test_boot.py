@@ -419,8 +419,10 @@ def _power_cut(alpha: Unit, checks: dict[str, object], mark: Callable[[str], Non
     after = _python(alpha, CACHE_CHECK)
     probe = alpha.run("test -e /etc/zcall-ram-probe && echo present || echo gone")
     trust = alpha.run(f"{AS_ZCALL} zcall --home /var/lib/zcall trust list", timeout=120)
+    writer_rows = [row for row in trust.splitlines() if row.startswith(bytes(8).hex() + "c0de")]
     checks["power_cut"] = {"writing_at_cut": writing, "after_reboot": after.splitlines(), "ram_probe": probe,
-                           "trust_list": trust}
+                           "trust_list": [row for row in trust.splitlines() if row not in writer_rows],
+                           "trust_list_writer_rows": len(writer_rows)}
     assert "aside []" in after and "integrity ok" in after, after
     stored = re.search(r"stored (\d+) max (\d+) prefix (True|False)", after)
     assert stored and stored.group(3) == "True", after
