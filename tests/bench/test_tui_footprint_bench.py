@@ -97,9 +97,7 @@ def _run_in_pty(
             now, text = time.perf_counter() - start, ESCAPES.sub(b"", seen)
             if not wall and all(marker in text for marker in first):
                 wall, cpu = now, _cpu_s(pid)
-                seen = b""  # `ready` must come after the first screen
-                text = b""
-            if wall and (not ready or ready in text):
+            if wall and (not ready or ready in text):  # `ready`'s text is not on the screen before it
                 ready_s = now if ready else wall
         idle_until = time.monotonic() + IDLE_S
         while time.monotonic() < idle_until:  # keep the terminal drained while it idles
