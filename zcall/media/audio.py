@@ -338,6 +338,7 @@ class _Device(abc.ABC):
         self.ring = FrameRing(ring_frames)
         self._partial = b""
         self.callbacks = 0
+        self.xruns = 0  # callbacks PortAudio flagged: the device itself over- or underran (length unknown)
         try:
             index = _find_device(self._pa, device, want_input)
             kwargs: dict[str, Any] = {("input_device_index" if want_input else "output_device_index"): index}
@@ -377,8 +378,9 @@ class DeviceSource(_Device):
         """`listener` runs on the audio thread after new frames; it must not block (call_soon_threadsafe)."""
         self._listener = listener
 
-    def _callback(self, data: bytes | None, frame_count: int, _time: Any, _status: int) -> _CallbackResult:
+    def _callback(self, data: bytes | None, frame_count: int, _time: Any, status: int) -> _CallbackResult:
         self.callbacks += 1
+        self.xruns += bool(status)
         buf = self._partial + (data or b"")
         end = len(buf) - len(buf) % FRAME_BYTES
         for pos in range(0, end, FRAME_BYTES):
@@ -411,8 +413,9 @@ class DeviceSink(_Device):
         self.silence_samples = 0  # played for want of frames: the echo canceller's reference holds it too
         super().__init__(device, False, ring_frames)
 
-    def _callback(self, data: bytes | None, frame_count: int, _time: Any, _status: int) -> _CallbackResult:
+    def _callback(self, data: bytes | None, frame_count: int, _time: Any, status: int) -> _CallbackResult:
         self.callbacks += 1
+        self.xruns += bool(status)
         need = frame_count * 2
         buf = self._partial
         while len(buf) < need:
