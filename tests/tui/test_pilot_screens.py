@@ -200,6 +200,10 @@ async def test_first_screen_shows_this_unit_from_its_files_before_the_engine(tmp
         assert str(title.content) == f"zcall · alice · starting… · ZID {zid[:8]}…"
         assert "Bob upstairs" in str(app.screen.query_one("#recent", Static).content)
         # `ready` says what is in effect: discovery may have renamed the unit.
+        await pilot.resize_terminal(40, 15)  # the desk console's narrowest: the title wraps, nothing is cut
+        await pilot.pause()
+        assert title.size.height == 2
         app.feed(events.Ready(name="alice (2)", zid=zid, sip_uri="sip:zcall@127.0.0.1:5060"))
         await pilot.pause()
         assert str(title.content) == f"zcall · alice (2) · ZID {zid[:8]}…"
+        assert title.size.height == 1
