@@ -14,6 +14,7 @@ from zcall.events import EndCause
 from zcall.exitcodes import ExitCode
 from zcall.media import audio
 from zcall.paths import Paths
+from zcall.routing import shown
 from zcall.settings import PhoneSettings
 
 PEER_WAIT_S = 15.0  # how long --call NAME waits for the peer to show up on the LAN
@@ -63,6 +64,7 @@ class _Runner:
     async def place_call(self, target: str) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PEER_WAIT_S
+        waiting = False
         while True:
             try:
                 await self.phone.call(target)
@@ -75,9 +77,19 @@ class _Runner:
                     if self.args.exit_after_call:
                         self.finish(ExitCode.FAILED)
                     return
+            if not waiting:  # for people (stdout is the events): why nothing happens for a while
+                print(f"zcall: waiting up to {PEER_WAIT_S:.0f} s for {shown(target)} to show up on the LAN…",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                waiting = True
             self.peer_seen.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.peer_seen.wait(), max(0.1, deadline - loop.time()))
+            # A peer showing up, or a signal: Ctrl+C or SIGTERM does not wait for the 15 s to pass.
+            wakes = [asyncio.ensure_future(self.peer_seen.wait()), asyncio.ensure_future(self.done.wait())]
+            timeout = max(0.1, deadline - loop.time())
+            await asyncio.wait(wakes, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for wake in wakes:
+                wake.cancel()
+            if self.done.is_set():
+                return
 
 
 async def run(settings: PhoneSettings, paths: Paths, args: argparse.Namespace) -> int:

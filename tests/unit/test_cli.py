@@ -389,3 +389,19 @@ def test_calling_a_closed_port_ends_at_once_with_a_clear_reason(tmp_path: Path) 
     ended = [line for line in result.stdout.splitlines() if '"event":"ended"' in line]
     assert result.returncode == ExitCode.FAILED and len(ended) == 1, result.stdout
     assert "port unreachable" in ended[0] and '"cause":"unreachable"' in ended[0] and "408" not in ended[0]
+
+
+def test_a_name_not_on_the_lan_yet_says_that_it_waits(tmp_path: Path) -> None:
+    """Issue 17 item 7 with mDNS on: a name may still show up, so it is waited for, but not in silence (the
+    line is on stderr: stdout is the events). The name is one no unit on this machine announces."""
+    name = f"nobody-{os.getpid()}-{tmp_path.name}"[:60]
+    argv = [shutil.which("zcall", path=os.path.dirname(sys.executable)) or "zcall", "--home", str(tmp_path),
+            "--headless", "--bind", "127.0.0.1", "--sip-port", "0", "--audio-in", "silence", "--audio-out",
+            "null", "--call", name, "--exit-after-call"]  # fmt: skip
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None and proc.stdout is not None
+        line = proc.stderr.readline()  # before the 15 s are up: the wait is announced as it starts
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)  # SIGTERM ends the wait (it sat out the 15 s, then failed)
+    assert line == f"zcall: waiting up to 15 s for {name!r} to show up on the LAN…\n"
+    assert '"event":"ready"' in out and '"event":"error"' not in out
