@@ -155,6 +155,21 @@ async def test_an_audio_source_no_call_could_open_stops_the_phone_at_start(
     assert app.return_code == ExitCode.FAILED
 
 
+async def test_a_missing_sound_device_is_a_warning_and_the_phone_starts(tmp_path: Path) -> None:
+    """A sound card can still come (a desk unit's at boot), and a desk unit has no q key: the phone starts and
+    says what is missing, once, in the log and a notification."""
+    settings = phone_settings("alice", "127.0.0.1", free_port())
+    settings = dataclasses.replace(settings, audio_out="no-such-card")
+    app = ZcallApp(None, Paths.for_home(tmp_path / "alice"), settings=settings, build_phone=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: app.started, what="the phone to start")
+        assert app.failure == ""
+        warned = [line for line in app.view.log if "audio:" in line]
+        assert len(warned) == 1 and "no-such-card" in warned[0], list(app.view.log)
+        await pilot.press("q")
+    assert app.return_code == ExitCode.OK
+
+
 async def test_settings_show_the_values_in_effect(tmp_path: Path) -> None:
     """Issue 17 item 11: the screen showed config.toml's values; the running phone's are what count."""
     paths = Paths.for_home(tmp_path / "alice")

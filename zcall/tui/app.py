@@ -133,7 +133,9 @@ class ZcallApp(App[None]):
     async def _build_phone(self) -> Phone:
         """The engine's imports (crypto, DNS, audio) take most of the start-up time: they are done in a
         thread while the first screen is already showing, then the Phone is built from the settings."""
-        await asyncio.to_thread(_load_engine_and_check_audio, self.settings)
+        for warning in await asyncio.to_thread(_load_engine_and_check_audio, self.settings):
+            self.note(warning)
+            self.notify(warning, title="Sound device", severity="warning", timeout=15)
         from zcall.engine import Phone  # loaded just above: this only binds the name
 
         self.phone = Phone(self.settings, self.paths)
@@ -349,17 +351,23 @@ class ZcallApp(App[None]):
         return self.volume
 
 
-def _load_engine_and_check_audio(settings: PhoneSettings) -> None:
+def _load_engine_and_check_audio(settings: PhoneSettings) -> list[str]:
     """In a thread, while the first screen shows: the engine's imports, and the audio specs checked as
-    `zcall --headless` checks them, so one no call could open stops the phone now (not every call's setup)."""
+    `zcall --headless` checks them. A file or tone no call could open stops the phone now (not every call's
+    setup); a sound device that is missing is a warning returned: it can still come (a desk unit's card at
+    boot), and a desk unit has no q key to leave a phone that did not start."""
     importlib.import_module("zcall.engine")
     from zcall.media import audio
 
-    try:
-        audio.check_source(settings.audio_in)
-        audio.check_sink(settings.audio_out)
-    except audio.AudioSpecError as exc:
-        raise audio.AudioSpecError(f"audio: {exc}") from exc
+    warnings = []
+    for check, spec in ((audio.check_source, settings.audio_in), (audio.check_sink, settings.audio_out)):
+        try:
+            check(spec)
+        except audio.AudioSpecError as exc:
+            if not audio.is_device(spec):
+                raise audio.AudioSpecError(f"audio: {exc}") from exc
+            warnings.append(f"audio: {exc}")
+    return warnings
 
 
 def _cache_on_disk(paths: Paths) -> ZrtpCache | None:
