@@ -26,7 +26,6 @@ class _Runner:
         self.args = args
         self.done = asyncio.Event()
         self.peer_seen = asyncio.Event()
-        self._hangups: list[asyncio.TimerHandle] = []
         self._secure: set[str] = set()  # calls that reached secure
         self._alerted: set[str | None] = set()  # calls (or None: no call) that raised a security alert
         self.exit_code = ExitCode.OK
@@ -40,12 +39,16 @@ class _Runner:
             self._secure.add(event.id)
             if self.args.hangup_after:
                 loop = asyncio.get_running_loop()
-                self._hangups.append(loop.call_later(self.args.hangup_after, self._hangup, event.id))
+                loop.call_later(self.args.hangup_after, self._hangup, event.id)
         if isinstance(event, events.Alert):
             self._alerted.add(event.id)
         # A LAN call that falls back to the server ends only to go on as a new call: not the end.
-        if isinstance(event, events.Ended) and self.args.exit_after_call and event.cause != EndCause.FALLBACK:
-            self.finish(self._outcome(event.id))
+        if isinstance(event, events.Ended):
+            if self.args.exit_after_call and event.cause != EndCause.FALLBACK:
+                self.finish(self._outcome(event.id))
+            # An ended call's marks are done with: a unit that runs for months keeps nothing per call.
+            self._secure.discard(event.id)
+            self._alerted.discard(event.id)
 
     def _outcome(self, call_id: str) -> ExitCode:
         if call_id in self._alerted:

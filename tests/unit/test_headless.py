@@ -41,3 +41,14 @@ def test_the_first_ended_call_decides_the_code() -> None:
     never_secure = _runner()
     never_secure.on_event(_ended("3", EndCause.BUSY))
     assert never_secure.exit_code == ExitCode.FAILED
+
+
+def test_ended_calls_leave_no_bookkeeping_behind() -> None:
+    """A unit that runs for months keeps nothing per ended call (the soak's heap diff found every call's id
+    kept in the runner's sets)."""
+    runner = headless._Runner(None, argparse.Namespace(exit_after_call=False, hangup_after=None))  # type: ignore[arg-type]
+    for n in range(100):
+        runner.on_event(_secure(str(n)))
+        runner.on_event(events.Alert(id=str(n), alert=events.AlertKind.SAS_MISMATCH, message="words differ"))
+        runner.on_event(_ended(str(n), EndCause.LOCAL_HANGUP))
+    assert not runner._secure and not runner._alerted and not runner.done.is_set()
