@@ -39,9 +39,9 @@ def _sample(peer: ZcallPeer, call: int) -> dict[str, Any]:
 
 @pytest.mark.timeout(120 + CALLS * 20)
 def test_sequential_calls_leave_fds_memory_and_tasks_flat(tmp_path: Path) -> None:
-    bob = ZcallPeer(None, tmp_path / "bob", name="bob", auto_answer=True, sip_port=25082,
+    bob = ZcallPeer(None, tmp_path / "bob", name="bob", auto_answer=True, sip_port=0,
                     extra=["--bind", "127.0.0.1", "--no-mdns"])  # fmt: skip
-    alice = ZcallPeer(None, tmp_path / "alice", name="alice", sip_port=25084,
+    alice = ZcallPeer(None, tmp_path / "alice", name="alice", sip_port=0,
                       extra=["--bind", "127.0.0.1", "--no-mdns"])  # fmt: skip
     samples: list[dict[str, Any]] = []
     every = max(1, CALLS // 20)
