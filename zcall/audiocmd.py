@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from zcall.media import audio
+from zcall.media import audio, audiospec
 from zcall.media.codec import FRAME_SAMPLES, SAMPLE_RATE
+from zcall.media.devices import list_devices
 
 SWEEP_S = 0.6
 SWEEP_HZ = (300.0, 3400.0)
@@ -39,7 +40,7 @@ class AudioTest:
 
 def devices() -> list[dict[str, Any]]:
     """PortAudio's devices (name, index, channels), the defaults marked."""
-    return audio.list_devices()
+    return list_devices()
 
 
 def format_devices(found: list[dict[str, Any]]) -> str:
@@ -94,9 +95,9 @@ def run_test(audio_in: str, audio_out: str, seconds: float = 2.0, repeat_every_s
     """Play the sweep every `repeat_every_s` for `seconds` while recording; the recording is judged against
     the played stream. Raises AudioSpecError when a device cannot be opened."""
     seconds = min(max(seconds, 1.0), MAX_TEST_SECONDS)
-    source = audio.open_source(audio_in)
+    source = audiospec.open_source(audio_in)
     try:
-        sink = audio.open_sink(audio_out)
+        sink = audiospec.open_sink(audio_out)
     except audio.AudioSpecError:
         source.close()
         raise

@@ -32,7 +32,7 @@ from zcall.keying import (
     ZrtpKeying,
 )
 from zcall.media import echo
-from zcall.media.audio import open_sink, open_source
+from zcall.media.audiospec import open_sink, open_source
 from zcall.media.demux import PacketKind, classify
 from zcall.media.output import CueMixer, GainSink
 from zcall.media.stream import MediaSession

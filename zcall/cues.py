@@ -64,7 +64,7 @@ def cue_for(event: events.Event) -> Cue | Stop | None:
 
 def plays_on(audio_out: str) -> bool:
     """Sounds go to sound devices, not to a recording (file:) or nowhere (null)."""
-    from zcall.media.audio import is_device
+    from zcall.media.audiospec import is_device
 
     return is_device(audio_out)
 
@@ -187,7 +187,8 @@ class SoundPlayer:
                 self._held_back()
             return
         if self._own is None:
-            from zcall.media.audio import AudioSpecError, open_sink
+            from zcall.media.audio import AudioSpecError
+            from zcall.media.audiospec import open_sink
             from zcall.media.output import GainSink
 
             try:

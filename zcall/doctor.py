@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from zcall import config as configmod
 from zcall import identity
-from zcall.media import audio
+from zcall.media import audio, audiospec
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
 
@@ -204,11 +204,11 @@ def phone_checks(settings: PhoneSettings, paths: Paths) -> list[Check]:
         _bind(settings),
         _udp_port("SIP port", host, settings.sip_port, paths),
         _udp_port("RTP port", host, settings.rtp_port, paths),
-        _audio("audio input", settings.audio_in, audio.check_source),
-        _audio("audio output", settings.audio_out, audio.check_sink),
+        _audio("audio input", settings.audio_in, audiospec.check_source),
+        _audio("audio output", settings.audio_out, audiospec.check_sink),
     ]
-    if checks[-1].ok and checks[-2].ok and audio.is_device(settings.audio_in) \
-            and audio.is_device(settings.audio_out):
+    if checks[-1].ok and checks[-2].ok and audiospec.is_device(settings.audio_in) \
+            and audiospec.is_device(settings.audio_out):
         checks.append(_speaker_to_microphone(settings))
     return checks
 

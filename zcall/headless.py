@@ -12,7 +12,7 @@ from zcall import events
 from zcall.engine import PeerNotFound, Phone, PhoneError
 from zcall.events import EndCause
 from zcall.exitcodes import ExitCode
-from zcall.media import audio
+from zcall.media import audio, audiospec
 from zcall.paths import Paths
 from zcall.routing import shown
 from zcall.settings import PhoneSettings
@@ -98,8 +98,8 @@ class _Runner:
 async def run(settings: PhoneSettings, paths: Paths, args: argparse.Namespace) -> int:
     """Run until a signal (or, with --exit-after-call, the end of the first call); returns an ExitCode."""
     try:  # a spec no call could open is said once, now, not at every call's setup
-        audio.check_source(settings.audio_in)
-        audio.check_sink(settings.audio_out)
+        audiospec.check_source(settings.audio_in)
+        audiospec.check_sink(settings.audio_out)
     except audio.AudioSpecError as exc:
         print(events.Error(message=f"audio: {exc}").to_json(), flush=True)
         return ExitCode.FAILED

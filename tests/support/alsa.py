@@ -1,6 +1,6 @@
 """PyAudio against our own ALSA configuration (tests/support/alsa/asound.conf): real PortAudio/ALSA devices
 without a sound card. ALSA reads its configuration once per process, so device tests run in a subprocess:
-`python -m tests.support.alsa capture|play ...` drives zcall.media.audio and prints one JSON line.
+`python -m tests.support.alsa capture|play ...` drives zcall.media's devices and prints one JSON line.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def run_probe(args: list[str], infile: Path | None = None, outfile: Path | None 
 
 
 def _capture(ns: argparse.Namespace) -> dict[str, Any]:
-    from zcall.media.audio import DeviceSource, open_source
+    from zcall.media.audiospec import open_source
+    from zcall.media.devices import DeviceSource
 
     source = open_source(ns.device)
     assert isinstance(source, DeviceSource)
@@ -105,7 +106,8 @@ def _capture(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def _play(ns: argparse.Namespace) -> dict[str, Any]:
-    from zcall.media.audio import DeviceSink, open_sink, open_source
+    from zcall.media.audiospec import open_sink, open_source
+    from zcall.media.devices import DeviceSink
 
     sink = open_sink(ns.device)
     assert isinstance(sink, DeviceSink)
@@ -127,7 +129,8 @@ def _play(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _session_call(seconds: float) -> dict[str, Any]:
-    from zcall.media.audio import DeviceSink, DeviceSource, NullSink, SilenceSource
+    from zcall.media.audio import NullSink, SilenceSource
+    from zcall.media.devices import DeviceSink, DeviceSource
     from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
     from zcall.media.stream import MediaSession
 
@@ -153,7 +156,8 @@ def _session(ns: argparse.Namespace) -> dict[str, Any]:
 async def _paced_call(seconds: float, ear_out: Path) -> dict[str, Any]:
     """A tone is played into the microphone's sink; session a captures the microphone in real time, session
     b plays to the speaker; we listen to the speaker's monitor."""
-    from zcall.media.audio import DeviceSink, DeviceSource, NullSink, SilenceSource, ToneSource
+    from zcall.media.audio import NullSink, SilenceSource, ToneSource
+    from zcall.media.devices import DeviceSink, DeviceSource
     from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
     from zcall.media.stream import MediaSession
 
@@ -196,7 +200,8 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
     from --near-at seconds. The far end (session b) plays --far and records what the unit sends."""
     from tests.support.media_peer import LeadIn
     from zcall.media import echo
-    from zcall.media.audio import DeviceSink, DeviceSource, SilenceSource, WavSink, WavSource
+    from zcall.media.audio import SilenceSource, WavSink, WavSource
+    from zcall.media.devices import DeviceSink, DeviceSource
     from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
     from zcall.media.stream import MediaSession
 
@@ -245,13 +250,14 @@ def _echo(ns: argparse.Namespace) -> dict[str, Any]:
 
 
 def _devices(_ns: argparse.Namespace) -> dict[str, Any]:
-    from zcall.media.audio import list_devices
+    from zcall.media.devices import list_devices
 
     return {"devices": list_devices()}
 
 
 def _open_error(ns: argparse.Namespace) -> dict[str, Any]:
-    from zcall.media.audio import AudioSpecError, open_sink, open_source
+    from zcall.media.audio import AudioSpecError
+    from zcall.media.audiospec import open_sink, open_source
 
     opener = open_source if ns.direction == "in" else open_sink
     try:

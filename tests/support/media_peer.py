@@ -22,7 +22,8 @@ import sys
 import threading
 from typing import Any
 
-from zcall.media.audio import SILENCE, AudioSource, WavSource, open_sink, open_source
+from zcall.media.audio import SILENCE, AudioSource, WavSource
+from zcall.media.audiospec import open_sink, open_source
 from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
 from zcall.media.stream import MediaSession
 

@@ -357,14 +357,15 @@ def _load_engine_and_check_audio(settings: PhoneSettings) -> list[str]:
     setup); a sound device that is missing is a warning returned: it can still come (a desk unit's card at
     boot), and a desk unit has no q key to leave a phone that did not start."""
     importlib.import_module("zcall.engine")
-    from zcall.media import audio
+    from zcall.media import audio, audiospec
 
     warnings = []
-    for check, spec in ((audio.check_source, settings.audio_in), (audio.check_sink, settings.audio_out)):
+    checks = ((audiospec.check_source, settings.audio_in), (audiospec.check_sink, settings.audio_out))
+    for check, spec in checks:
         try:
             check(spec)
         except audio.AudioSpecError as exc:
-            if not audio.is_device(spec):
+            if not audiospec.is_device(spec):
                 raise audio.AudioSpecError(f"audio: {exc}") from exc
             warnings.append(f"audio: {exc}")
     return warnings

@@ -23,12 +23,9 @@ from zcall.media.audio import (
     ToneSource,
     WavSink,
     WavSource,
-    check_sink,
-    check_source,
-    open_sink,
-    open_source,
     read_wav_48k_mono,
 )
+from zcall.media.audiospec import check_sink, check_source, open_sink, open_source
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES
 
 

@@ -14,7 +14,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input, Label, Select, Static
 
 from zcall import config as configmod
-from zcall.media.audio import AudioSource, AudioSpecError, open_source
+from zcall.media.audio import AudioSource, AudioSpecError
+from zcall.media.audiospec import open_source
 from zcall.settings import PhoneSettings
 from zcall.tui.model import CallView
 from zcall.tui.screens.base import ZScreen

@@ -1,0 +1,216 @@
+"""Sound devices through PortAudio (PyAudio): list them, check one, open one as a source or a sink.
+
+A device's callback thread never waits: a full FrameRing drops (counted), and an empty one plays silence
+(counted).
+"""
+
+from __future__ import annotations
+
+import abc
+import ctypes
+import ctypes.util
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from zcall.media.audio import AudioSpecError, FrameRing
+from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
+
+# ctypes callbacks must stay referenced for as long as the libraries may call them.
+_quiet_handlers: list[Any] = []
+_quiet_lock = threading.Lock()
+
+
+def _silence_native_logging() -> None:
+    """alsa-lib and libjack print probing noise on stderr when PortAudio starts; route it nowhere."""
+    with _quiet_lock:
+        if _quiet_handlers:
+            return
+        alsa_handler_type = ctypes.CFUNCTYPE(
+            None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+        )
+        text_handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+        alsa_handler = alsa_handler_type(lambda *_: None)
+        text_handler = text_handler_type(lambda _: None)
+        _quiet_handlers.extend([alsa_handler, text_handler])
+        name = ctypes.util.find_library("asound")
+        if name:
+            ctypes.CDLL(name).snd_lib_error_set_handler(alsa_handler)
+        name = ctypes.util.find_library("jack")
+        if name:
+            jack = ctypes.CDLL(name)
+            jack.jack_set_error_function(text_handler)
+            jack.jack_set_info_function(text_handler)
+
+
+def _pyaudio() -> Any:
+    _silence_native_logging()
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    import pyaudio  # imported late: PortAudio probes every host API when it starts
+
+    return pyaudio.PyAudio()
+
+
+def list_devices() -> list[dict[str, Any]]:
+    """Every PortAudio device: index, name, input and output channel counts, whether it is the default."""
+    pa = _pyaudio()
+    try:
+        infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
+        defaults: list[int | None] = []
+        for default in (pa.get_default_input_device_info, pa.get_default_output_device_info):
+            try:
+                defaults.append(int(default()["index"]))
+            except OSError:  # no such default on this machine
+                defaults.append(None)
+    finally:
+        pa.terminate()
+    return [{"index": int(i["index"]), "name": str(i["name"]), "inputs": int(i["maxInputChannels"]),
+             "outputs": int(i["maxOutputChannels"]), "default_input": int(i["index"]) == defaults[0],
+             "default_output": int(i["index"]) == defaults[1]} for i in infos]
+
+
+def _find_device(pa: Any, device: str | int | None, want_input: bool) -> int | None:
+    """None means PortAudio's default; a name matches exactly first, then as a substring."""
+    key = "maxInputChannels" if want_input else "maxOutputChannels"
+    infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
+    usable = [i for i in infos if int(i[key]) > 0]
+    if device is None or device == "default":
+        return None
+    if isinstance(device, int) or device.isdigit():
+        index = int(device)
+        if any(int(i["index"]) == index for i in usable):
+            return index
+        raise AudioSpecError(f"no audio device with index {index} and {'input' if want_input else 'output'}")
+    exact = [i for i in usable if i["name"] == device]
+    for match in (exact, [i for i in usable if device in str(i["name"])]):
+        if match:
+            return int(match[0]["index"])
+    names = ", ".join(str(i["name"]) for i in usable) or "none"
+    raise AudioSpecError(f"no audio device named {device!r} (have: {names})")
+
+
+_CallbackResult = tuple[bytes | None, int]
+
+
+class _Device(abc.ABC):
+    """A PyAudio stream in callback mode; the subclass's callback moves frames through the ring."""
+
+    def __init__(self, device: str | int | None, want_input: bool, ring_frames: int) -> None:
+        import pyaudio
+
+        self._pa = _pyaudio()
+        self.ring = FrameRing(ring_frames)
+        self._partial = b""
+        self.callbacks = 0
+        self.xruns = 0  # callbacks PortAudio flagged: the device itself over- or underran (length unknown)
+        try:
+            index = _find_device(self._pa, device, want_input)
+            kwargs: dict[str, Any] = {("input_device_index" if want_input else "output_device_index"): index}
+            self._stream = self._pa.open(
+                format=pyaudio.paInt16, channels=1, rate=SAMPLE_RATE, input=want_input, output=not want_input,
+                frames_per_buffer=FRAME_SAMPLES, stream_callback=self._callback, start=True, **kwargs,
+            )
+        except OSError as exc:  # PortAudio refused the device or the format
+            self._pa.terminate()
+            raise AudioSpecError(f"cannot open audio device {device!r}: {exc}") from exc
+        except Exception:
+            self._pa.terminate()
+            raise
+
+    @abc.abstractmethod
+    def _callback(self, data: bytes | None, frame_count: int, _time: Any, _status: int) -> _CallbackResult:
+        """Runs on PortAudio's thread: must never block."""
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.stop_stream()
+            stream.close()
+            self._pa.terminate()
+
+
+class DeviceSource(_Device):
+    """Microphone through PyAudio; the callback cuts whatever it is given into 20 ms frames."""
+
+    paced = True
+
+    def __init__(self, device: str | int | None = None, ring_frames: int = 10) -> None:
+        self._listener: Callable[[], None] | None = None
+        super().__init__(device, True, ring_frames)
+
+    def set_listener(self, listener: Callable[[], None] | None) -> None:
+        """`listener` runs on the audio thread after new frames; it must not block (call_soon_threadsafe)."""
+        self._listener = listener
+
+    def _callback(self, data: bytes | None, frame_count: int, _time: Any, status: int) -> _CallbackResult:
+        self.callbacks += 1
+        self.xruns += bool(status)
+        buf = self._partial + (data or b"")
+        end = len(buf) - len(buf) % FRAME_BYTES
+        for pos in range(0, end, FRAME_BYTES):
+            self.ring.put(buf[pos : pos + FRAME_BYTES])
+        self._partial = buf[end:]
+        listener = self._listener
+        if end and listener is not None:
+            listener()
+        return (None, 0)  # 0 == paContinue
+
+    def read_frame(self) -> bytes | None:
+        return self.ring.get()
+
+    @property
+    def lost_before_last(self) -> int:
+        """Frames the microphone captured but the ring had no room for, just before the last one read."""
+        return self.ring.lost_before_last
+
+    @property
+    def dropped(self) -> int:
+        return self.ring.dropped
+
+
+class DeviceSink(_Device):
+    """Speaker through PyAudio; an empty ring plays silence (an underrun, counted)."""
+
+    # A shallow ring: the jitter buffer absorbs the network; this only absorbs our tick's scheduling jitter.
+    def __init__(self, device: str | int | None = None, ring_frames: int = 4) -> None:
+        self.underruns = 0
+        self.silence_samples = 0  # played for want of frames: the echo canceller's reference holds it too
+        super().__init__(device, False, ring_frames)
+
+    def _callback(self, data: bytes | None, frame_count: int, _time: Any, status: int) -> _CallbackResult:
+        self.callbacks += 1
+        self.xruns += bool(status)
+        need = frame_count * 2
+        buf = self._partial
+        while len(buf) < need:
+            frame = self.ring.get()
+            if frame is None:
+                self.underruns += 1
+                self.silence_samples += (need - len(buf)) // 2
+                buf += bytes(need - len(buf))
+                break
+            buf += frame
+        self._partial = buf[need:]
+        return (buf[:need], 0)
+
+    def write_frame(self, pcm: bytes) -> None:
+        self.ring.put(pcm)
+
+    @property
+    def dropped(self) -> int:
+        return self.ring.dropped
+
+
+def check_device(device: str | int | None, want_input: bool) -> None:
+    """Raise AudioSpecError if this device (None: the default one) cannot be opened that way."""
+    pa = _pyaudio()
+    try:
+        if _find_device(pa, device, want_input) is None:
+            try:
+                pa.get_default_input_device_info() if want_input else pa.get_default_output_device_info()
+            except OSError:
+                kind = "input" if want_input else "output"
+                raise AudioSpecError(f"no default audio {kind} device on this machine") from None
+    finally:
+        pa.terminate()
