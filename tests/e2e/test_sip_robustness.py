@@ -19,12 +19,13 @@ def _status_of(reply: bytes) -> int:
 
 
 def test_malformed_table_then_a_secure_call(tmp_path: Path) -> None:
-    bob = ZcallPeer(None, tmp_path / "bob", name="bob", auto_answer=True, sip_port=25062,
+    bob = ZcallPeer(None, tmp_path / "bob", name="bob", auto_answer=True, sip_port=0,
                     extra=["--bind", "127.0.0.1", "--no-mdns"])  # fmt: skip
-    alice = ZcallPeer(None, tmp_path / "alice", name="alice", sip_port=25064,
+    alice = ZcallPeer(None, tmp_path / "alice", name="alice", sip_port=0,
                       extra=["--bind", "127.0.0.1", "--no-mdns"])  # fmt: skip
     with bob, alice:
         ready = bob.wait_event("ready")
+        bob_port = int(ready["sip_uri"].rsplit(":", 1)[1])  # ephemeral: runs may overlap
         alice.wait_event("ready")
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
@@ -34,7 +35,7 @@ def test_malformed_table_then_a_secure_call(tmp_path: Path) -> None:
             for name, data, status in MALFORMED:
                 if not data or len(data) > 65000:
                     continue  # nothing to send, or more than one UDP datagram can carry
-                sock.sendto(data, ("127.0.0.1", 25062))
+                sock.sendto(data, ("127.0.0.1", bob_port))
                 try:
                     reply, _ = sock.recvfrom(65535)
                 except TimeoutError:
@@ -64,10 +65,10 @@ _HOSTILE = [
 ]
 
 
-def _hostile_invite(n: int, port: int, swap: tuple[str, str]) -> bytes:
+def _hostile_invite(n: int, port: int, swap: tuple[str, str], bob_port: int) -> bytes:
     body = _SDP.replace(*swap) if swap[0] in _SDP else _SDP
     head = "\r\n".join([
-        "INVITE sip:bob@127.0.0.1:25066 SIP/2.0",
+        f"INVITE sip:bob@127.0.0.1:{bob_port} SIP/2.0",
         f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKhostile{n}",
         "Max-Forwards: 70",
         f"From: <sip:mallory@127.0.0.1:{port}>;tag=m{n}",
@@ -85,12 +86,13 @@ def _hostile_invite(n: int, port: int, swap: tuple[str, str]) -> bytes:
 
 def test_forty_invites_with_non_ascii_digits_then_a_secure_call(tmp_path: Path) -> None:
     """Each gets one 400 and leaves nothing behind: the call after them rings, is answered and goes secure."""
-    bob = ZcallPeer(None, tmp_path / "bob", name="bob", auto_answer=True, sip_port=25066,
+    bob = ZcallPeer(None, tmp_path / "bob", name="bob", auto_answer=True, sip_port=0,
                     extra=["--bind", "127.0.0.1", "--no-mdns"])  # fmt: skip
-    alice = ZcallPeer(None, tmp_path / "alice", name="alice", sip_port=25068,
+    alice = ZcallPeer(None, tmp_path / "alice", name="alice", sip_port=0,
                       extra=["--bind", "127.0.0.1", "--no-mdns"])  # fmt: skip
     with bob, alice:
         ready = bob.wait_event("ready")
+        bob_port = int(ready["sip_uri"].rsplit(":", 1)[1])  # ephemeral: runs may overlap
         alice.wait_event("ready")
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
@@ -98,7 +100,8 @@ def test_forty_invites_with_non_ascii_digits_then_a_secure_call(tmp_path: Path) 
         finals: dict[bytes, list[int]] = {}
         with sock:
             for n in range(40):
-                sock.sendto(_hostile_invite(n, port, _HOSTILE[n % len(_HOSTILE)]), ("127.0.0.1", 25066))
+                invite = _hostile_invite(n, port, _HOSTILE[n % len(_HOSTILE)], bob_port)
+                sock.sendto(invite, ("127.0.0.1", bob_port))
             sock.settimeout(2.0)
             try:
                 while True:
