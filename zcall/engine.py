@@ -168,7 +168,6 @@ class Phone:
             raise PhoneError(
                 f"cannot listen for SIP on {bind}:{self.settings.sip_port}: {exc.strerror}"
             ) from exc
-        self.lan.attach(ua.UserAgent(replace(self._ua_config(), port=port)))
         if self._control is not None:
             try:
                 await self._control.start()
@@ -177,6 +176,9 @@ class Phone:
         if self.settings.mdns:
             aor = f"{self.settings.server_user}@{self.server.hostname}" if self.server is not None else None
             await self.peers.start(self.settings.name, self.identity.zid, port, self.local_ip, aor)
+        # SIP is spoken from `ready` on (nothing before it is a call): what came while the name was probed is
+        # dropped unanswered, and the caller's retransmission finds a ready phone.
+        self.lan.attach(ua.UserAgent(replace(self._ua_config(), port=port)))
         self.emit(events.Ready(name=self.name, zid=self.identity.zid_hex, sip_uri=self.sip_uri))
         self.peers.open()
         if self.server is not None:
