@@ -7,8 +7,8 @@ It opens the session, prints {"event": "ready", "address": ...}, waits for a lin
 fixed test SRTP keys (role a sends with key A and receives with key B; role b the reverse), plays the source
 after --lead-in seconds of silence, runs for S seconds and prints {"event": "stats", ...}.
 --attack-every N plays an on-path attacker in this namespace: it sniffs the SRTP arriving for this port
-(AF_PACKET) and, for every Nth RTP packet, re-sends one exact copy (a replay) and one copy with a flipped
-sequence-number bit; the session must reject and count both while it keeps playing.
+(AF_PACKET) and, for every Nth RTP packet, re-sends one exact copy (a replay) and one copy whose
+sequence number lies ahead; the session must reject and count both while it keeps playing.
 """
 
 from __future__ import annotations
@@ -40,19 +40,17 @@ def _endpoint(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def forge_ahead(packet: bytes) -> bytes | None:
-    """A copy with one sequence-number bit flipped so its index lies ahead of the original's.
+def forge_ahead(packet: bytes) -> bytes:
+    """A copy whose sequence number lies 1024 ahead of the original's (modulo 2^16, as a wrap would be).
 
     libsrtp checks the replay window before the tag, so a forged copy of a packet already received counts as a
-    replay; a copy pointing 256..16384 packets ahead is new to the window and only the tag can catch it.
+    replay; a copy pointing ahead is new to the window and only the tag can catch it. (Flipping one set bit
+    instead failed for sequence numbers whose bits 8..14 were all set: 1 run in ~25 found no bit to flip.)
     """
     seq = int.from_bytes(packet[2:4], "big")
-    for bit in range(8, 15):
-        if not seq & (1 << bit):
-            forged = bytearray(packet)
-            forged[2:4] = (seq | (1 << bit)).to_bytes(2, "big")
-            return bytes(forged)
-    return None
+    forged = bytearray(packet)
+    forged[2:4] = ((seq + 1024) % 65536).to_bytes(2, "big")
+    return bytes(forged)
 
 
 class Attacker:
@@ -94,10 +92,8 @@ class Attacker:
                 continue
             self._send.sendto(payload, (dst_ip, dst_port))
             self.replayed += 1
-            flipped = forge_ahead(payload)
-            if flipped is not None:
-                self._send.sendto(flipped, (dst_ip, dst_port))
-                self.flipped += 1
+            self._send.sendto(forge_ahead(payload), (dst_ip, dst_port))
+            self.flipped += 1
 
     def stop(self) -> dict[str, int]:
         self._stop.set()
