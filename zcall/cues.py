@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 FRAME_S = 0.020
 BUSY_REPEATS = 3  # 3 s of busy tone, then quiet
-_QUIET_TICKS = 3
 _MAX_REFUSED = 150  # frames in a row a device may refuse (it is starting) before the cue is given up
 
 
@@ -82,8 +81,6 @@ class SoundPlayer:
         self._left = 0  # plays of the cue still to go (loops: not counted)
         self._task: asyncio.Task[None] | None = None
         self._mixer: CueMixer | None = None
-        self._mixer_frames = 0  # the call's playout count when we last looked
-        self._quiet_ticks = 0  # our ticks since that count last moved: a few in a row = the playout is silent
         self._own: GainSink | None = None  # the output we opened ourselves (no call has it open)
         self._loaded: dict[str, list[bytes]] = {}
         self.frames_played = 0
@@ -116,7 +113,7 @@ class SoundPlayer:
 
     def attach(self, mixer: CueMixer) -> None:
         self._close_own()
-        self._mixer, self._mixer_frames, self._quiet_ticks = mixer, mixer.playout_frames, _QUIET_TICKS
+        self._mixer = mixer
 
     def detach(self, mixer: CueMixer) -> None:
         if self._mixer is mixer:
@@ -176,10 +173,10 @@ class SoundPlayer:
     def _play(self, frame: bytes) -> None:
         mixer = self._mixer
         if mixer is not None:
-            moved, self._mixer_frames = mixer.playout_frames != self._mixer_frames, mixer.playout_frames
-            self._quiet_ticks = 0 if moved else self._quiet_ticks + 1
-            # Two 20 ms clocks side by side: one tick without a playout frame is jitter, three are silence.
-            if self._quiet_ticks >= _QUIET_TICKS:
+            # From its first frame the playout writes one every tick until the call's output closes, so from
+            # then on a cue goes into what it writes, never beside it: after a stall the playout resyncs while
+            # this loop catches up, and frames written beside it would overfill the device.
+            if mixer.playout_frames == 0:
                 self._write(mixer.write_alone, mixer, frame)
             elif mixer.mix_in(frame):
                 self._played_one()

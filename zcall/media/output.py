@@ -46,7 +46,7 @@ class CueMixer:
     def __init__(self, sink: AudioSink) -> None:
         self._sink = sink
         self._cue: deque[bytes] = deque()
-        self.playout_frames = 0  # frames the call's playout wrote: while it counts up, cues are mixed in
+        self.playout_frames = 0  # frames the call's playout wrote: once it has written one, cues are mixed in
 
     def write_frame(self, pcm: bytes) -> None:
         self.playout_frames += 1
