@@ -17,13 +17,14 @@ import numpy as np
 import numpy.typing as npt
 
 from zcall.media import audio, audiospec
-from zcall.media.codec import FRAME_SAMPLES, SAMPLE_RATE
+from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from zcall.media.devices import list_devices
 
 SWEEP_S = 0.6
 SWEEP_HZ = (300.0, 3400.0)
 SWEEP_LEVEL = 0.3  # of full scale
 MAX_TEST_SECONDS = 10.0
+_QUEUED_FRAMES = 2  # in a device's ring at most
 _MIN_PEAK_RATIO = 8.0  # correlation peak over its median: the sweep is really there
 
 
@@ -68,10 +69,11 @@ def sweep() -> npt.NDArray[np.int16]:
     return x.astype(np.int16)
 
 
-def measure(played: npt.NDArray[np.int16], recorded: npt.NDArray[np.int16],
+def measure(played: npt.NDArray[np.int16], recorded: npt.NDArray[np.int16], span: int | None = None,
             ) -> tuple[float | None, float | None]:
     """(round-trip delay ms, echo return loss dB) of `played` found in `recorded`; (None, None) if absent.
-    Both streams start at the same moment."""
+    Both streams start at the same moment. The loss is judged on `span` samples from the first sound played
+    (all of it by default): the first sweep, which a later glitch of the devices cannot misalign."""
     if not recorded.size or not recorded.any():
         return None, None
     p, r = played.astype(np.float64), recorded.astype(np.float64)
@@ -84,7 +86,9 @@ def measure(played: npt.NDArray[np.int16], recorded: npt.NDArray[np.int16],
     # The sweep repeats: its first arrival, not whichever repeat correlates best.
     first = int(np.flatnonzero(scores >= 0.5 * best)[0])
     lag = first + int(np.argmax(scores[first : first + SAMPLE_RATE // 100]))  # that arrival's own peak
-    heard = r[lag : lag + len(p)]
+    start = int(np.flatnonzero(p)[0]) if p.any() else 0
+    p = p[start : start + (span or len(p))]
+    heard = r[lag + start : lag + start + len(p)]
     # The echo's gain is the regression of what was heard on what was played (noise does not count).
     gain = float(np.dot(heard, p[: len(heard)]) / (np.dot(p[: len(heard)], p[: len(heard)]) + 1e-9))
     erl = -20 * math.log10(abs(gain)) if gain else None
@@ -107,33 +111,56 @@ def run_test(audio_in: str, audio_out: str, seconds: float = 2.0, repeat_every_s
     stream = np.zeros(total, np.int16)
     for start in range(0, total - len(chirp) + 1, period):
         stream[start : start + len(chirp)] = chirp
-    recorded: list[bytes] = []
+    # Both timelines as the devices really ran them, so that a late loop on a busy machine does not move the
+    # sweep: the speaker's silence for want of frames (an underrun) is part of what it played, a frame its
+    # full ring refused is not, and frames the microphone's full ring lost are silence where they were lost.
+    played: list[bytes] = []
+    frames: list[bytes] = []
+    lost_before: list[int] = []  # frames the microphone lost just before each of them
     written = 0
     try:
         _warm_up(source, sink)
+        silence_seen = getattr(sink, "silence_samples", 0)
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < seconds + 0.5:
             # Keep the output a frame or two ahead of the clock; a device paces itself from its ring.
-            while written < total and written < (elapsed / 0.02 + 2) * FRAME_SAMPLES:
-                sink.write_frame(stream[written : written + FRAME_SAMPLES].tobytes())
+            while written < total and written < (elapsed / 0.02 + 2) * FRAME_SAMPLES and _has_room(sink):
+                pcm = stream[written : written + FRAME_SAMPLES].tobytes()
+                dropped = getattr(sink, "dropped", None)
+                sink.write_frame(pcm)
                 written += FRAME_SAMPLES
+                silence = getattr(sink, "silence_samples", 0)
+                played.append(bytes(2 * (silence - silence_seen)))
+                silence_seen = silence
+                if getattr(sink, "dropped", None) == dropped:
+                    played.append(pcm)
             # A device gives what it captured; a file or tone, as much as was played (it never runs dry).
-            while source.paced or len(recorded) * FRAME_SAMPLES < written:
+            while source.paced or len(frames) * FRAME_SAMPLES < written:
                 if (frame := source.read_frame()) is None:
                     break
-                recorded.append(frame)
+                # Losses before the first frame happened before the measurement started.
+                lost_before.append(getattr(source, "lost_before_last", 0) if frames else 0)
+                frames.append(frame)
             time.sleep(0.005)
     finally:
         source.close()
         sink.close()
-    rec = np.frombuffer(b"".join(recorded), "<i2")
-    level = 20 * math.log10(math.sqrt(float(np.mean(rec.astype(np.float64) ** 2))) / 32768) \
-        if rec.size and rec.any() else -math.inf
-    delay, erl = measure(chirp, rec)
+    heard = np.frombuffer(b"".join(frames), "<i2")  # what the microphone gave, for its level
+    level = 20 * math.log10(math.sqrt(float(np.mean(heard.astype(np.float64) ** 2))) / 32768) \
+        if heard.size and heard.any() else -math.inf
+    timeline = b"".join(bytes(lost * FRAME_BYTES) + f for lost, f in zip(lost_before, frames, strict=True))
+    delay, erl = measure(np.frombuffer(b"".join(played), "<i2"), np.frombuffer(timeline, "<i2"), len(chirp))
     return AudioTest(input=audio_in, output=audio_out, level_dbfs=round(level, 1),
                      delay_ms=None if delay is None else round(delay, 1),
                      echo_return_loss_db=None if erl is None else round(erl, 1),
-                     captured_frames=len(recorded), played_frames=written // FRAME_SAMPLES)
+                     captured_frames=len(frames), played_frames=written // FRAME_SAMPLES)
+
+
+def _has_room(sink: audio.AudioSink) -> bool:
+    """A device's ring is kept as shallow as a call keeps it: a frame or two queued, not full. Written into
+    full, it refused frames of the sweep all along (and its depth counted as the device's delay)."""
+    ring = getattr(sink, "ring", None)
+    return ring is None or len(ring) < _QUEUED_FRAMES
 
 
 def _warm_up(source: audio.AudioSource, sink: audio.AudioSink, limit_s: float = 3.0) -> None:
@@ -144,7 +171,8 @@ def _warm_up(source: audio.AudioSource, sink: audio.AudioSink, limit_s: float = 
     heard = not source.paced
     while time.monotonic() < deadline:
         for _ in range(4):
-            sink.write_frame(audio.SILENCE)
+            if _has_room(sink):
+                sink.write_frame(audio.SILENCE)
         while source.paced and source.read_frame() is not None:
             heard = True
         if heard and getattr(sink, "callbacks", 3) > 2:

@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.alsa import PULSE_CONFIG, alsa_env, pulse_server
 from tests.support.prereq import require_binary
+from tests.support.realtime import realtime_prefix
 from zcall import audiocmd
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +34,10 @@ def test_measure_finds_delay_and_echo_return_loss() -> None:
     assert audiocmd.measure(played, np.zeros(len(played), np.int16)) == (None, None)
 
 
-def _zcall(home: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zcall", "--home", str(home), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+def _zcall(home: Path, args: list[str], env: dict[str, str],
+           prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*prefix, sys.executable, "-m", "zcall", "--home", str(home), *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_list_marks_the_defaults(tmp_path: Path) -> None:
@@ -66,13 +68,16 @@ def test_list_without_devices_fails(tmp_path: Path) -> None:
 def test_speaker_to_microphone_on_real_devices(tmp_path: Path) -> None:
     require_binary("pulseaudio", "pactl")
     loopback = "module-loopback source=zspeaker.monitor sink=zmic latency_msec=80 adjust_time=0"
-    with pulse_server(tmp_path / "pulse", (loopback,)) as server:
+    # Real-time scheduling, as a phone's audio has: starved of the CPU on a busy machine, the devices
+    # themselves over- and underrun (PortAudio flags it, not for how long), and no timeline can be kept.
+    realtime = realtime_prefix()
+    with pulse_server(tmp_path / "pulse", (loopback,), realtime) as server:
         subprocess.run(["pactl", "-s", server, "set-source-volume", "zspeaker.monitor", "50%"], check=True,
                        capture_output=True, timeout=10)
         env = alsa_env(config=PULSE_CONFIG, pulse=server)
         devices = ["--audio-in", "zcall_mic", "--audio-out", "zcall_speaker"]
-        done = _zcall(tmp_path, [*devices, "audio", "test", "--json", "--seconds", "3"], env)
-        doctor = _zcall(tmp_path, [*devices, "--sip-port", "0", "doctor"], env)
+        done = _zcall(tmp_path, [*devices, "audio", "test", "--json", "--seconds", "3"], env, realtime)
+        doctor = _zcall(tmp_path, [*devices, "--sip-port", "0", "doctor"], env, realtime)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     print("zcall audio test:", result)
@@ -95,3 +100,59 @@ def test_files_and_tones_are_measured_without_a_device(tmp_path: Path) -> None:
     # What was played, as a microphone: the sweep found 80 ms in (the warm-up's silence), at its own level.
     loop = audiocmd.run_test(f"file:{out}", "null", seconds=2.0)
     assert loop.delay_ms == pytest.approx(80, abs=1) and loop.echo_return_loss_db == pytest.approx(0, abs=0.1)
+
+
+class _LoopedDevice:
+    """A speaker whose every sample reaches a microphone at once (no delay, no loss of level), and which
+    misbehaves as a device does on a busy machine: its ring refuses every 7th frame (dropped) and it plays
+    20 ms of silence for want of frames before every 5th (an underrun); the microphone's ring loses every
+    11th frame it hears."""
+
+    paced = True
+
+    def __init__(self) -> None:
+        self.dropped = self.silence_samples = self.writes = self.heard = 0
+        self.lost_before_last = 0
+        self._air: list[tuple[bytes, int]] = []
+        self._gap = 0
+
+    def write_frame(self, pcm: bytes) -> None:
+        self.writes += 1
+        if self.writes % 5 == 0:
+            self.silence_samples += len(pcm) // 2
+            self._hear(bytes(len(pcm)))
+        if self.writes % 7 == 0:
+            self.dropped += 1
+        else:
+            self._hear(pcm)
+
+    def _hear(self, pcm: bytes) -> None:
+        self.heard += 1
+        if self.heard % 11 == 0:
+            self._gap += 1
+        else:
+            self._air.append((pcm, self._gap))
+            self._gap = 0
+
+    def read_frame(self) -> bytes | None:
+        if not self._air:
+            return None
+        pcm, self.lost_before_last = self._air.pop(0)
+        return pcm
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_device_that_drops_underruns_and_loses_is_measured_on_its_real_timelines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the speaker refused, the silence it played and what the microphone lost move the sweep: the
+    measurement follows the devices' timelines, so a loop that fell behind does not read as delay or loss."""
+    device = _LoopedDevice()
+    monkeypatch.setattr(audiocmd.audiospec, "open_source", lambda spec: device)
+    monkeypatch.setattr(audiocmd.audiospec, "open_sink", lambda spec: device)
+    result = audiocmd.run_test("zcall_mic", "zcall_speaker", seconds=2.0)
+    assert device.dropped > 10 and device.silence_samples > 10 * 960 and device.heard > 100
+    assert result.delay_ms == pytest.approx(0, abs=1)
+    assert result.echo_return_loss_db == pytest.approx(0, abs=1.5)  # lost frames count as silence: ~0.8 dB
