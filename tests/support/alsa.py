@@ -223,7 +223,11 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     start = loop.time()
     fed, recorded = 0, []
+    stalls = sorted(float(t) for t in ns.stall_at.split(",") if t)
     while (now := loop.time() - start) < ns.seconds:
+        if stalls and now >= stalls[0]:
+            stalls.pop(0)
+            _stall(ns.stall_ms / 1000)
         while fed < now / 0.02 + 2:  # the talker keeps pace with the clock, a frame or two ahead
             feed.write_frame(near.read_frame() or b"")
             fed += 1
@@ -233,7 +237,10 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
     result = {"a": a.stats(), "b": b.stats(), "echo": source.processor.snapshot(),
               "devices": {"mic_dropped": source.dropped, "speaker_dropped": speaker.dropped,
                           "speaker_underruns": speaker.underruns, "speaker_xruns": speaker.xruns,
-                          "mic_xruns": getattr(getattr(source, "_source", None), "xruns", None)}}
+                          "mic_xruns": getattr(getattr(source, "_source", None), "xruns", None),
+                          "speaker_gaps": speaker.gap_clock.gaps,
+                          "speaker_gap_ms": speaker.gap_clock.gap_samples / 48,
+                          "speaker_rewinds": speaker.gap_clock.rewinds}}
     a.close()
     b.close()
     feed.close()
@@ -243,6 +250,19 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
         recording.write_frame(frame)
     recording.close()
     return result
+
+
+def _stall(seconds: float) -> None:
+    """The whole phone stalls (a busy loop that keeps the GIL): the event loop and the devices' callbacks
+    wait, and the devices over- and underrun as they do on a loaded machine, but on cue."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(seconds + 0.1)  # no other thread gets the GIL before the stall is over
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def _echo(ns: argparse.Namespace) -> dict[str, Any]:
@@ -294,6 +314,8 @@ def main() -> None:
     echo_call.add_argument("--near-at", type=float, default=0.0)
     echo_call.add_argument("--echo-cancel", default="on")
     echo_call.add_argument("--seconds", type=float, default=10.0)
+    echo_call.add_argument("--stall-at", default="", help="seconds into the call, comma-separated")
+    echo_call.add_argument("--stall-ms", type=float, default=300.0)
     err = sub.add_parser("open-error")
     err.add_argument("direction", choices=["in", "out"])
     err.add_argument("device")

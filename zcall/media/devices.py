@@ -16,6 +16,7 @@ from typing import Any
 
 from zcall.media.audio import AudioSpecError, FrameRing
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
+from zcall.media.devclock import GapClock
 
 # ctypes callbacks must stay referenced for as long as the libraries may call them.
 _quiet_handlers: list[Any] = []
@@ -175,12 +176,19 @@ class DeviceSink(_Device):
     # A shallow ring: the jitter buffer absorbs the network; this only absorbs our tick's scheduling jitter.
     def __init__(self, device: str | int | None = None, ring_frames: int = 4) -> None:
         self.underruns = 0
-        self.silence_samples = 0  # played for want of frames: the echo canceller's reference holds it too
+        # Played for want of frames, ours (an empty ring) or the device's own (an xrun, its length from the
+        # stream's timing): the echo canceller's reference holds it too.
+        self.silence_samples = 0
+        self.gap_clock = GapClock(SAMPLE_RATE)
+        self._supplied = 0  # samples handed to PortAudio
         super().__init__(device, False, ring_frames)
 
-    def _callback(self, data: bytes | None, frame_count: int, _time: Any, status: int) -> _CallbackResult:
+    def _callback(self, data: bytes | None, frame_count: int, time_info: Any, status: int) -> _CallbackResult:
         self.callbacks += 1
         self.xruns += bool(status)
+        dac_time = time_info.get("output_buffer_dac_time", 0.0)
+        self.silence_samples += self.gap_clock.update(dac_time, self._supplied)
+        self._supplied += frame_count
         need = frame_count * 2
         buf = self._partial
         while len(buf) < need:
