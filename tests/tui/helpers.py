@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,15 +36,6 @@ def phone_settings(
             "on_mismatch": on_mismatch,
         }
     )
-
-
-async def until(predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
-    """Let the app's loop run until predicate() holds (real engines take real time)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def wait_for_peer(peer_wait: Callable[..., object], *args: object, **kw: object) -> object:

@@ -8,8 +8,8 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from tests.support.waiting import until
 from tests.tui import scenes
-from tests.tui.helpers import until
 from zcall import events
 from zcall.tui.app import ZcallApp
 from zcall.tui.screens.incall import InCallScreen

@@ -20,8 +20,9 @@ from textual.events import Key
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
+from tests.support.waiting import until
 from tests.support.zcall_peer import ZcallPeer
-from tests.tui.helpers import free_port, phone_settings, until
+from tests.tui.helpers import free_port, phone_settings
 from zcall.engine import Phone
 from zcall.history import CallRecord, History
 from zcall.paths import Paths

@@ -19,8 +19,9 @@ from textual.widgets import DataTable
 
 from tests.support.netns import Host
 from tests.support.prereq import require_binary, require_root
+from tests.support.waiting import until
 from tests.support.zcall_peer import ZcallPeer
-from tests.tui.helpers import free_port, phone_settings, until
+from tests.tui.helpers import free_port, phone_settings
 from zcall import events
 from zcall.engine import Phone
 from zcall.paths import Paths

@@ -12,8 +12,9 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from tests.support.audio_check import read_wav
+from tests.support.waiting import until
 from tests.tui import scenes
-from tests.tui.helpers import free_port, phone_settings, until
+from tests.tui.helpers import free_port, phone_settings
 from zcall import audiocmd, events
 from zcall import config as configmod
 from zcall.engine import Phone

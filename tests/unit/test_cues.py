@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.support.audio_check import dominant_frequency, read_wav
-from tests.tui.helpers import until
+from tests.support.waiting import until
 from zcall import events
 from zcall.cues import BUSY_REPEATS, Cue, SoundPlayer, cue_for, plays_on
 from zcall.events import AlertKind, CallState, EndCause

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from tests.support.waiting import until
 from tests.unit.media.test_stream import KEY_A, KEY_B, ZRTP_HELLO_LIKE, ListSink, _drain, _raw_socket
 from zcall.media.audio import ToneSource
 from zcall.media.stream import MediaSession
@@ -58,7 +59,7 @@ async def test_authentic_srtp_from_elsewhere_is_played_but_moves_nothing() -> No
     a.set_remote(addr_b)  # a's packets reach b from a's own port, which is not the signalled address
     a.start_srtp(KEY_A, KEY_B)
     b.start_srtp(KEY_B, KEY_A)
-    await asyncio.sleep(0.4)
+    await until(lambda: b.stats()["received"] > 10, what="11 packets from elsewhere")
     stats = b.stats()
     assert stats["received"] > 10 and stats["counters"]["srtp_from_other_address"] == stats["received"]
     assert len(_drain(peer_seen_by_b)) > 10  # b never followed a's packets to addr_a
@@ -82,11 +83,11 @@ async def test_first_authentic_srtp_is_reported_once_with_receive_keys_alone() -
     await asyncio.sleep(0.1)
     assert first == [] and not b.secure
     a.start_srtp(KEY_A, KEY_B)
-    await asyncio.sleep(0.3)
+    await until(lambda: b.stats()["received"] > 5, what="6 authentic packets")
     assert first == [1] and b.stats()["received"] > 5
     before = b.stats()["received"]
     b.start_srtp(KEY_B, KEY_A)  # the same receive keys: the receiver (and its replay window) stays
-    await asyncio.sleep(0.2)
+    await until(lambda: b.stats()["received"] > before, what="packets after the keys were set again")
     assert first == [1] and b.stats()["received"] > before and b.secure
     a.close()
     b.close()
