@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.support.realtime import make_this_thread_realtime
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).resolve().parent / "alsa" / "asound.conf"
 PULSE_CONFIG = Path(__file__).resolve().parent / "alsa" / "pulse.conf"
@@ -128,7 +130,7 @@ def _play(ns: argparse.Namespace) -> dict[str, Any]:
             "callbacks": sink.callbacks}
 
 
-async def _session_call(seconds: float) -> dict[str, Any]:
+async def _session_call(seconds: float, realtime: bool) -> dict[str, Any]:
     from zcall.media.audio import NullSink, SilenceSource
     from zcall.media.devices import DeviceSink, DeviceSource
     from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
@@ -138,6 +140,8 @@ async def _session_call(seconds: float) -> dict[str, Any]:
     key_b = SrtpKeys(SrtpProfile.AEAD_AES_128_GCM, bytes(range(16, 32)), bytes(range(12, 24)))
     a = MediaSession(DeviceSource("zcall_in"), NullSink())
     b = MediaSession(SilenceSource(), DeviceSink("zcall_out"))
+    if realtime:  # the sessions' loop only: the unpaced devices' threads spin, they stay where they are
+        make_this_thread_realtime()
     addr_a = await a.open(("127.0.0.1", 0))
     a.set_remote(await b.open(("127.0.0.1", 0), addr_a))
     a.start_srtp(key_a, key_b)
@@ -150,7 +154,7 @@ async def _session_call(seconds: float) -> dict[str, Any]:
 
 
 def _session(ns: argparse.Namespace) -> dict[str, Any]:
-    return asyncio.run(_session_call(ns.seconds))
+    return asyncio.run(_session_call(ns.seconds, ns.realtime))
 
 
 async def _paced_call(seconds: float, ear_out: Path) -> dict[str, Any]:
@@ -304,6 +308,7 @@ def main() -> None:
     sub.add_parser("devices")
     session = sub.add_parser("session", help="a MediaSession pair: zcall_in -> SRTP on loopback -> zcall_out")
     session.add_argument("--seconds", type=float, default=2.0)
+    session.add_argument("--realtime", action="store_true", help="the sessions' loop under SCHED_RR")
     paced = sub.add_parser("paced-session", help="a MediaSession pair on real-time PulseAudio devices")
     paced.add_argument("out")
     paced.add_argument("--seconds", type=float, default=3.0)
