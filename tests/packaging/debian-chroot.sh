@@ -4,9 +4,10 @@
 #   debian-chroot.sh install ARCH DEB [CMD..]  unpack a fresh chroot, apt-get install DEB, then run each CMD
 #                                              (a shell line) inside it; mounts live in a private namespace
 #   debian-chroot.sh build ARCH OUTDIR         build the package inside a fresh ARCH chroot (make deb there)
+#   debian-chroot.sh wheels ARCH               fetch (once) and print the wheelhouse a foreign ARCH builds from
 # CHROOT_COPY="DIR..." copies those directories into the chroot's /tmp first.
-# The cache (tarballs, downloaded .debs) is under packaging/.cache/ (gitignored). Needs root and debootstrap;
-# a foreign ARCH also needs qemu-user-static with binfmt_misc.
+# The cache (tarballs, downloaded .debs, wheels) is under packaging/.cache/ (gitignored). Needs root and
+# debootstrap; a foreign ARCH also needs qemu-user-static with binfmt_misc, and the repository's .venv (pip).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,6 +32,43 @@ base() {
         rm -rf "$dir"
     fi
     echo "$tarball"
+}
+
+# A foreign ARCH's package is built from a wheelhouse the host fetched, so that pip under qemu-user only unpacks:
+# the locked versions as PyPI's binary wheels for ARCH (pip download --platform: nothing of the target runs on
+# the host), the sdists of those without one (PyAudio, compiled in the chroot against Debian's PortAudio;
+# opuslib, pure Python), and the build backends they and zcall name. The build in the chroot runs pip with
+# --no-index against it, so it gets the same versions a native build gets from PyPI, and the same layout.
+wheels() {
+    local arch=$1 dir cpu lock pip
+    dir=$cache/wheels-$arch
+    lock=$top/packaging/requirements.lock
+    pip=("$top/.venv/bin/python" -m pip)
+    if [ ! -f "$dir/.complete" ] || [ "$lock" -nt "$dir/.complete" ]; then
+        cpu=$(dpkg-architecture -a"$arch" -qDEB_HOST_GNU_CPU 2>/dev/null)
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        local target=(--implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none
+                      --platform "manylinux2014_$cpu" --platform "linux_$cpu")
+        local glibc  # Debian 12 has glibc 2.36: every manylinux_2_X wheel up to it runs there
+        for glibc in $(seq 17 36); do target+=(--platform "manylinux_2_${glibc}_$cpu"); done
+        local binary=() source=() req
+        while read -r req; do
+            case $req in
+                ''|'#'*) ;;
+                # No wheel for any Linux on PyPI: built from source inside the chroot.
+                PyAudio==*|opuslib==*) source+=("$req") ;;
+                *) binary+=("$req") ;;
+            esac
+        done <"$lock"
+        "${pip[@]}" download -q --no-deps --only-binary=:all: "${target[@]}" -d "$dir" "${binary[@]}" >&2
+        "${pip[@]}" download -q --no-deps --no-binary=:all: -d "$dir" "${source[@]}" >&2
+        # The build backends (zcall's pyproject.toml; setuptools for the sdists); pure Python.
+        "${pip[@]}" download -q --no-deps --only-binary=:all: --python-version 3.11 -d "$dir" \
+            'setuptools>=68' wheel >&2
+        touch "$dir/.complete"
+    fi
+    echo "$dir"
 }
 
 # The build environment: base plus what the package needs to build, cached as its own tarball (installing
@@ -94,10 +132,12 @@ fresh_chroot() {
 
 # Only a clean environment goes in (not the host's pip or proxy settings); pip trusts the host's CA bundle,
 # copied in by fresh_chroot, so a TLS-intercepting proxy in front of PyPI works as on the host.
+# CHROOT_ENV: more NAME=VALUE words for it (the wheelhouse).
+CHROOT_ENV=()
 in_chroot() {
     chroot "$root" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
         TERM=dumb DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PIP_CERT=/etc/ssl/host-ca-bundle.crt \
-        PIP_DISABLE_PIP_VERSION_CHECK=1 "$@"
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "${CHROOT_ENV[@]}" "$@"
 }
 
 install_in_chroot() {
@@ -113,9 +153,14 @@ install_in_chroot() {
 }
 
 build_in_chroot() {
-    local arch=$1 out=$2 tarball
+    local arch=$1 out=$2 tarball wheelhouse=""
+    if [ "$arch" != "$(dpkg --print-architecture)" ]; then wheelhouse=$(wheels "$arch"); fi
     tarball=$(build_base "$arch")
     fresh_chroot "$arch" "$tarball"
+    if [ -n "$wheelhouse" ]; then
+        cp -a "$wheelhouse" "$root/wheels"
+        CHROOT_ENV=(PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels)
+    fi
     mkdir -p "$root/src"
     cp -a "$top/pyproject.toml" "$top/README.md" "$top/Makefile" "$top/zcall" "$top/packaging" "$root/src/"
     if [ -d "$top/assets" ]; then cp -a "$top/assets" "$root/src/"; fi
@@ -143,8 +188,11 @@ case ${1:-} in
     _build)
         build_in_chroot "${@:2}"
         ;;
+    wheels)
+        wheels "$2"
+        ;;
     *)
-        echo "usage: $0 base ARCH | install ARCH DEB [CMD...] | build ARCH OUTDIR" >&2
+        echo "usage: $0 base ARCH | install ARCH DEB [CMD...] | build ARCH OUTDIR | wheels ARCH" >&2
         exit 2
         ;;
 esac
