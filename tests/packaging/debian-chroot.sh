@@ -36,9 +36,10 @@ base() {
 
 # A foreign ARCH's package is built from a wheelhouse the host fetched, so that pip under qemu-user only unpacks:
 # the locked versions as PyPI's binary wheels for ARCH (pip download --platform: nothing of the target runs on
-# the host), the sdists of those without one (PyAudio, compiled in the chroot against Debian's PortAudio;
-# opuslib, pure Python), and the build backends they and zcall name. The build in the chroot runs pip with
-# --no-index against it, so it gets the same versions a native build gets from PyPI, and the same layout.
+# the host), PyAudio's sdist (no Linux wheel: compiled in the chroot against Debian's PortAudio), opuslib as
+# a wheel built here from its sdist (pure Python; installed from the sdist, pip would fall back to a legacy
+# `setup.py install`, an egg-info where the native package has a dist-info), and the build backends they and
+# zcall name. The chroot's pip runs with --no-index against it: the versions and layout of a native build.
 wheels() {
     local arch=$1 dir cpu lock pip
     dir=$cache/wheels-$arch
@@ -52,19 +53,21 @@ wheels() {
                       --platform "manylinux2014_$cpu" --platform "linux_$cpu")
         local glibc  # Debian 12 has glibc 2.36: every manylinux_2_X wheel up to it runs there
         for glibc in $(seq 17 36); do target+=(--platform "manylinux_2_${glibc}_$cpu"); done
-        local binary=() source=() req
+        local binary=() compiled=() pure=() req
         while read -r req; do
             case $req in
                 ''|'#'*) ;;
-                # No wheel for any Linux on PyPI: built from source inside the chroot.
-                PyAudio==*|opuslib==*) source+=("$req") ;;
+                PyAudio==*) compiled+=("$req") ;;
+                opuslib==*) pure+=("$req") ;;
                 *) binary+=("$req") ;;
             esac
         done <"$lock"
         "${pip[@]}" download -q --no-deps --only-binary=:all: "${target[@]}" -d "$dir" "${binary[@]}" >&2
-        "${pip[@]}" download -q --no-deps --no-binary=:all: -d "$dir" "${source[@]}" >&2
-        # The build backends (zcall's pyproject.toml; setuptools for the sdists); pure Python.
-        "${pip[@]}" download -q --no-deps --only-binary=:all: --python-version 3.11 -d "$dir" \
+        "${pip[@]}" download -q --no-deps --no-binary=:all: -d "$dir" "${compiled[@]}" >&2
+        "${pip[@]}" wheel -q --no-deps --no-binary=:all: -w "$dir" "${pure[@]}" >&2
+        # The build backends (zcall's pyproject.toml; setuptools for the sdists) with what they need
+        # (wheel needs packaging): pip installs them into each isolated build environment.
+        "${pip[@]}" download -q --only-binary=:all: --python-version 3.11 -d "$dir" \
             'setuptools>=68' wheel >&2
         touch "$dir/.complete"
     fi
