@@ -12,8 +12,6 @@ capture timelines must move by exactly as much, or the echo path seems to jump a
 
 from __future__ import annotations
 
-import statistics
-
 # Callbacks before the stream's timing counts: a stream's first buffers are prefilled or delivered in a burst.
 SETTLE_CALLBACKS = 25
 # A step this large is a gap; the time a device reports jitters by about 0.5 ms (PulseAudio's latency
@@ -36,12 +34,15 @@ class GapClock:
         self._settling: list[float] = []
         self._base: float | None = None
         self._pending: list[float] = []
+        self._pending_at = 0
+        self.gap_at = 0  # the stream position the last gap came before
         self.gaps = 0  # steps forward found
         self.gap_samples = 0
         self.rewinds = 0  # steps backward (samples played or captured twice?): the reference moves on
 
     def update(self, device_time: float, position: int) -> int:
-        """The samples of a gap that ended before this callback's buffer (0: none, or no timing)."""
+        """The samples of a gap found at this callback (0: none, or no timing); it came before stream
+        position `gap_at`, which may be a few callbacks back (a step counts once it holds)."""
         if device_time <= 0:  # the host API gives no timing
             return 0
         offset = device_time - position / self._rate
@@ -49,24 +50,33 @@ class GapClock:
         if self._base is None:
             self._settling = [*self._settling[-4:], offset]
             if self._seen >= SETTLE_CALLBACKS:
-                self._base = statistics.median(self._settling)
+                self._base = _median(self._settling)
             return 0
         step = offset - self._base
         if abs(step) <= THRESHOLD_S:
             self._pending.clear()
             self._base += DRIFT_FOLLOW * step
             return 0
+        if not self._pending:
+            self._pending_at = position
         self._pending.append(step)
         recent = self._pending[-CONFIRM:]
         if len(recent) < CONFIRM or max(recent) - min(recent) > THRESHOLD_S:
             return 0
-        step = statistics.median(recent)
+        step = _median(recent)
         self._base += step
         self._pending.clear()
         if step < 0:
             self.rewinds += 1
             return 0
         samples = round(step * self._rate)
+        self.gap_at = self._pending_at
         self.gaps += 1
         self.gap_samples += samples
         return samples
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2

@@ -7,6 +7,7 @@ A device's callback thread never waits: a full FrameRing drops (counted), and an
 from __future__ import annotations
 
 import abc
+import collections
 import ctypes
 import ctypes.util
 import os
@@ -176,19 +177,25 @@ class DeviceSink(_Device):
     # A shallow ring: the jitter buffer absorbs the network; this only absorbs our tick's scheduling jitter.
     def __init__(self, device: str | int | None = None, ring_frames: int = 4) -> None:
         self.underruns = 0
-        # Played for want of frames, ours (an empty ring) or the device's own (an xrun, its length from the
-        # stream's timing): the echo canceller's reference holds it too.
-        self.silence_samples = 0
+        self.silence_samples = 0  # played for want of frames: the echo canceller's reference holds it too
+        # The device's own xruns (PortAudio flags them, not their length): (stream position, samples) of the
+        # silence it played before that position, from the stream's timing. The echo reference holds it too.
+        self.gaps: collections.deque[tuple[int, int]] = collections.deque()
         self.gap_clock = GapClock(SAMPLE_RATE)
-        self._supplied = 0  # samples handed to PortAudio
+        self.supplied = 0  # samples handed to PortAudio
         super().__init__(device, False, ring_frames)
+
+    @property
+    def queued_samples(self) -> int:
+        """Written but not yet handed to PortAudio."""
+        return len(self.ring) * FRAME_SAMPLES + len(self._partial) // 2
 
     def _callback(self, data: bytes | None, frame_count: int, time_info: Any, status: int) -> _CallbackResult:
         self.callbacks += 1
         self.xruns += bool(status)
-        dac_time = time_info.get("output_buffer_dac_time", 0.0)
-        self.silence_samples += self.gap_clock.update(dac_time, self._supplied)
-        self._supplied += frame_count
+        if gap := self.gap_clock.update(time_info.get("output_buffer_dac_time", 0.0), self.supplied):
+            self.gaps.append((self.gap_clock.gap_at, gap))
+        self.supplied += frame_count
         need = frame_count * 2
         buf = self._partial
         while len(buf) < need:

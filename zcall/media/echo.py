@@ -91,6 +91,14 @@ class _Ring:
         self.count += n - min(n, size)
         self.write(np.zeros(min(n, size), np.int16))
 
+    def insert_silence(self, at: int, n: int) -> None:
+        """n samples of silence before position `at` (a gap found late): what came after moves on by n."""
+        at = max(at, self.count - max(len(self._buf) - n, 0))
+        tail = self.read(at, self.count - at)
+        self.count = at
+        self.write_silence(n)
+        self.write(tail)
+
     def read(self, start: int, n: int) -> Samples:
         """Samples [start, start + n); positions never written or already overwritten read as zeros."""
         out = np.zeros(n, np.int16)
@@ -169,6 +177,12 @@ class EchoProcessor:
         """The speaker played this much silence for want of frames (an underrun), before the next played()."""
         if self._aec is not None and samples > 0:
             self._played.write_silence(samples)
+
+    def played_gap(self, samples: int, back: int) -> None:
+        """The speaker device itself played this much silence (an xrun), before what was played `back`
+        samples ago: it is found a few callbacks late, after frames that sounded after it."""
+        if self._aec is not None and samples > 0:
+            self._played.insert_silence(self._played.count - max(back, 0), samples)
 
     def captured_lost(self, frames: int) -> None:
         """The microphone lost this many frames (its ring was full) just before the next process(): the
@@ -306,14 +320,25 @@ class ReferenceSink:
 
     def write_frame(self, pcm: bytes) -> None:
         # The reference is what the speaker really plays, sample for sample: a frame its ring dropped never
-        # sounds, and the silence it played for want of a frame (an underrun) did.
+        # sounds, and the silence it played for want of a frame (an underrun) or in an xrun did.
+        self._report_silence()
+        gaps = getattr(self._sink, "gaps", None)
+        while gaps:
+            at, samples = gaps.popleft()
+            # Where the gap is in what was written so far: what PortAudio has had (its underrun silence
+            # included, reported just above) and what it has yet to get.
+            end = self._sink.supplied + self._sink.queued_samples  # type: ignore[attr-defined]
+            self._processor.played_gap(samples, end - at)
         dropped = self.dropped
         self._sink.write_frame(pcm)
+        self._report_silence()
+        if self.dropped == dropped:
+            self._processor.played(pcm)
+
+    def _report_silence(self) -> None:
         silence = getattr(self._sink, "silence_samples", 0)
         self._processor.played_silence(silence - self._silence)
         self._silence = silence
-        if self.dropped == dropped:
-            self._processor.played(pcm)
 
     @property
     def dropped(self) -> int | None:

@@ -33,6 +33,7 @@ def test_an_xrun_is_found_with_its_length() -> None:
     assert sum(found) == clock.gap_samples and clock.gaps == 1
     assert abs(clock.gap_samples - 0.3 * RATE) <= 0.001 * RATE  # within a millisecond
     assert all(n == 0 for n in found[:100])  # not before it happened
+    assert clock.gap_at == 100 * BLOCK  # where it happened, though found a few callbacks later
 
 
 def test_jitter_and_drift_are_no_gap() -> None:
