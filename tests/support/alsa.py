@@ -157,7 +157,7 @@ def _session(ns: argparse.Namespace) -> dict[str, Any]:
     return asyncio.run(_session_call(ns.seconds, ns.realtime))
 
 
-async def _paced_call(seconds: float, ear_out: Path) -> dict[str, Any]:
+async def _paced_call(seconds: float, ear_out: Path, realtime: bool) -> dict[str, Any]:
     """A tone is played into the microphone's sink; session a captures the microphone in real time, session
     b plays to the speaker; we listen to the speaker's monitor."""
     from zcall.media.audio import NullSink, SilenceSource, ToneSource
@@ -171,6 +171,8 @@ async def _paced_call(seconds: float, ear_out: Path) -> dict[str, Any]:
     ear = DeviceSource("zcall_ear", ring_frames=500)
     a = MediaSession(DeviceSource("zcall_mic"), NullSink())
     speaker = DeviceSink("zcall_speaker")
+    if realtime:  # the sessions' loop, once the devices are open: their threads poll, and at real-time
+        make_this_thread_realtime()  # priority starve the server's (5) and the loop (100 ms RR slices)
     b = MediaSession(SilenceSource(), speaker)
     addr_a = await a.open(("127.0.0.1", 0))
     a.set_remote(await b.open(("127.0.0.1", 0), addr_a))
@@ -195,7 +197,7 @@ async def _paced_call(seconds: float, ear_out: Path) -> dict[str, Any]:
 
 
 def _paced_session(ns: argparse.Namespace) -> dict[str, Any]:
-    return asyncio.run(_paced_call(ns.seconds, Path(ns.out)))
+    return asyncio.run(_paced_call(ns.seconds, Path(ns.out), ns.realtime))
 
 
 async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
@@ -312,6 +314,7 @@ def main() -> None:
     paced = sub.add_parser("paced-session", help="a MediaSession pair on real-time PulseAudio devices")
     paced.add_argument("out")
     paced.add_argument("--seconds", type=float, default=3.0)
+    paced.add_argument("--realtime", action="store_true", help="the sessions' loop under SCHED_RR")
     echo_call = sub.add_parser("echo-call", help="the desk unit with its speaker looped into its microphone")
     echo_call.add_argument("far")
     echo_call.add_argument("heard")
