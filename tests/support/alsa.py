@@ -116,6 +116,8 @@ def _play(ns: argparse.Namespace) -> dict[str, Any]:
     source = open_source(ns.source)
     written = 0
     deadline = time.monotonic() + ns.seconds
+    while not sink.started and time.monotonic() < deadline:  # it refuses frames until it plays
+        time.sleep(0.001)
     while written < ns.frames and time.monotonic() < deadline:
         if len(sink.ring) < sink.ring.capacity:
             sink.write_frame(source.read_frame() or b"")
@@ -187,7 +189,8 @@ async def _paced_call(seconds: float, ear_out: Path, realtime: bool) -> dict[str
             heard.append(frame)
         await asyncio.sleep(0.01)
     result = {"a": a.stats(), "b": b.stats(), "speaker_underruns": speaker.underruns,
-              "speaker_callbacks": speaker.callbacks, "ear_dropped": ear.dropped}
+              "speaker_callbacks": speaker.callbacks, "speaker_ring_dropped": speaker.ring.dropped,
+              "speaker_dropped": speaker.dropped, "ear_dropped": ear.dropped}
     a.close()
     b.close()
     feed.close()

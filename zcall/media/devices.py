@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -94,6 +95,14 @@ def _find_device(pa: Any, device: str | int | None, want_input: bool) -> int | N
 
 _CallbackResult = tuple[bytes | None, int]
 
+# A stream's first callbacks come back to back (PortAudio prefills the device's buffer); the device has
+# started playing at the first callback that comes at least this long after the one before: it is pulling
+# at its own pace. Before that it may pull nothing for a long time (a new PulseAudio stream: 1.6-1.7 s).
+_PACED_CALLBACK_S = 0.010
+# A device whose callbacks all come back to back (one not paced by a clock, e.g. a file) has started once
+# it has taken more than any prefill.
+_PREFILL_CALLBACKS = 16
+
 
 class _Device(abc.ABC):
     """A PyAudio stream in callback mode; the subclass's callback moves frames through the ring."""
@@ -172,10 +181,18 @@ class DeviceSource(_Device):
 
 
 class DeviceSink(_Device):
-    """Speaker through PyAudio; an empty ring plays silence (an underrun, counted)."""
+    """Speaker through PyAudio; an empty ring plays silence (an underrun, counted).
+
+    Until the device pulls at its own pace it refuses frames (counted in `dropped`: they are not played, and
+    a cue offers them again): frames written into a stream that has not started would overflow the ring and
+    then keep it full, so that every late callback dropped one more.
+    """
 
     # A shallow ring: the jitter buffer absorbs the network; this only absorbs our tick's scheduling jitter.
     def __init__(self, device: str | int | None = None, ring_frames: int = 4) -> None:
+        self.started = False  # the device pulls at its own pace (set by the callback thread)
+        self.refused_unstarted = 0  # frames written before it did
+        self._last_callback: float | None = None
         self.underruns = 0
         self.silence_samples = 0  # played for want of frames: the echo canceller's reference holds it too
         # The device's own xruns (PortAudio flags them, not their length): (stream position, samples) of the
@@ -193,6 +210,11 @@ class DeviceSink(_Device):
     def _callback(self, data: bytes | None, frame_count: int, time_info: Any, status: int) -> _CallbackResult:
         self.callbacks += 1
         self.xruns += bool(status)
+        if not self.started:
+            now = time.monotonic()
+            paced = self._last_callback is not None and now - self._last_callback >= _PACED_CALLBACK_S
+            self.started = paced or self.callbacks > _PREFILL_CALLBACKS
+            self._last_callback = now
         if gap := self.gap_clock.update(time_info.get("output_buffer_dac_time", 0.0), self.supplied):
             self.gaps.append((self.gap_clock.gap_at, gap))
         self.supplied += frame_count
@@ -210,11 +232,15 @@ class DeviceSink(_Device):
         return (buf[:need], 0)
 
     def write_frame(self, pcm: bytes) -> None:
-        self.ring.put(pcm)
+        if self.started:
+            self.ring.put(pcm)
+        else:
+            self.refused_unstarted += 1
 
     @property
     def dropped(self) -> int:
-        return self.ring.dropped
+        """Frames written but never played: the ring was full, or the device had not started."""
+        return self.ring.dropped + self.refused_unstarted
 
 
 def check_device(device: str | int | None, want_input: bool) -> None:
