@@ -164,8 +164,8 @@ def _has_room(sink: audio.AudioSink) -> bool:
 
 
 def _warm_up(source: audio.AudioSource, sink: audio.AudioSink, limit_s: float = 3.0) -> None:
-    """Feed silence until the speaker consumes and the microphone delivers (PulseAudio takes about a second
-    to start either), so that the measured streams both start at once. A file or tone source never runs dry:
+    """Feed silence until the speaker plays and the microphone delivers (PulseAudio takes 1-2 s to start
+    either), so that the measured streams both start at once. A file or tone source never runs dry:
     it is not drained."""
     deadline = time.monotonic() + limit_s
     heard = not source.paced
@@ -175,7 +175,7 @@ def _warm_up(source: audio.AudioSource, sink: audio.AudioSink, limit_s: float = 
                 sink.write_frame(audio.SILENCE)
         while source.paced and source.read_frame() is not None:
             heard = True
-        if heard and getattr(sink, "callbacks", 3) > 2:
+        if heard and getattr(sink, "started", True):  # a device refuses frames until it plays
             break
         time.sleep(0.01)
     while source.paced and source.read_frame() is not None:

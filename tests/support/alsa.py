@@ -245,6 +245,7 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(0.01)
     result = {"a": a.stats(), "b": b.stats(), "echo": source.processor.snapshot(),
               "devices": {"mic_dropped": source.dropped, "speaker_dropped": speaker.dropped,
+                          "speaker_ring_dropped": speaker.ring.dropped,
                           "speaker_underruns": speaker.underruns, "speaker_xruns": speaker.xruns,
                           "mic_xruns": getattr(getattr(source, "_source", None), "xruns", None),
                           "speaker_gaps": speaker.gap_clock.gaps,
