@@ -183,7 +183,7 @@ async def _paced_call(seconds: float, ear_out: Path, realtime: bool) -> dict[str
     heard: list[bytes] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        while len(feed.ring) < 3:
+        while feed.started and len(feed.ring) < 3:  # it refuses frames until it plays
             feed.write_frame(tone.read_frame())
         while (frame := ear.read_frame()) is not None:
             heard.append(frame)
