@@ -90,8 +90,12 @@ RASPI
 
 mkdir -p "$cache"
 # shellcheck disable=SC2016  # the hooks are run by mmdebstrap's shell, with $1 = the root file system
+# force-confold while building (not in the image): the recipe writes /etc/default/raspi-firmware before
+# raspi-firmware is installed; it is that package's conffile, and dpkg asked which to keep and failed (no one
+# answers).
 nice mmdebstrap --arch="$arch" --variant=minbase --components="$components" --include="$packages" \
     --skip=essential/unlink \
+    --setup-hook='mkdir -p "$1/etc/dpkg/dpkg.cfg.d"; echo force-confold >"$1/etc/dpkg/dpkg.cfg.d/zcall-build"' \
     --setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
     --setup-hook='sync-in '"$cache"' /var/cache/apt/archives' \
     --setup-hook='mkdir -p "$1/boot/firmware" "$1/etc/default"' \
@@ -103,6 +107,7 @@ nice mmdebstrap --arch="$arch" --variant=minbase --components="$components" --in
     --customize-hook='ZCALL_ALSA_CARD="${ZCALL_ALSA_CARD:-}" '"$fw"'/install-layer.sh "$1" '"$deb $flavour" \
     --customize-hook='sync-out /var/cache/apt/archives '"$cache" \
     --customize-hook='chroot "$1" apt-get clean' \
+    --customize-hook='rm "$1/etc/dpkg/dpkg.cfg.d/zcall-build"' \
     bookworm "$work/root" "$mirror"
 
 if [ "$arch" = amd64 ]; then
