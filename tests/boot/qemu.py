@@ -1,5 +1,5 @@
 """One emulated desk unit: QEMU (TCG, no KVM here) on a copy of the image, its serial console as a shell and
-its monitor for screen dumps and power cuts."""
+its monitor for screen dumps and power cuts. `pc()` and `virt()` are the two boards it can be."""
 
 from __future__ import annotations
 
@@ -23,15 +23,42 @@ class BootTestError(AssertionError):
     pass
 
 
+def pc() -> list[str]:
+    """The amd64 image's board: a PC that boots the image's own GRUB from the disk."""
+    return [
+        "qemu-system-x86_64", "-machine", "pc",
+        # TCG's default CPU (qemu64) lacks SSE4.2/POPCNT; numpy 2 in zcall's venv needs x86-64-v2 and
+        # dies with "Illegal instruction" without them.
+        "-cpu", "max",
+        "-audiodev", "none,id=snd", "-device", "intel-hda", "-device", "hda-duplex,audiodev=snd",
+        "-vga", "std",
+    ]
+
+
+def virt(kernel: Path, initrd: Path, cmdline: str) -> list[str]:
+    """The arm64 image's userland on QEMU's generic arm64 board, started with the image's own Debian kernel
+    and initramfs (taken out of its root file system), as a Raspberry Pi's firmware would start them. QEMU
+    7.2 has no board that boots a Raspberry Pi card the Pi's way (GPU firmware, config.txt)."""
+    return [
+        "qemu-system-aarch64", "-machine", "virt", "-cpu", "cortex-a72",
+        "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
+        # A screen for tty1 (virtio-gpu: Debian's kernel drives it) and a sound card-less unit.
+        "-device", "virtio-gpu-pci",
+    ]
+
+
 @dataclass
 class Unit:
-    """A unit named `name` running `image`; `net` are its -netdev/-device arguments after the NIC."""
+    """A unit named `name` running `image` on `board` (pc() or virt()); `net` are its -netdev arguments for
+    the NIC (id `lan`), `wrap` what QEMU runs inside (the LAN switch's network namespace)."""
 
     name: str
     image: Path
     workdir: Path
     mac: str
     net: list[str]
+    board: list[str] = field(default_factory=pc)
+    wrap: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     boots: int = 0
     _serial: socket.socket | None = None
@@ -53,18 +80,15 @@ class Unit:
         argv = [
             # Niced to 10, not by 10: the machine is shared, but under `nice make boot-test` a relative
             # nice put QEMU at 19, where a few busy neighbours left the guests a few percent of a core.
-            "nice", "-n", str(max(0, QEMU_NICE - os.nice(0))),
-            "qemu-system-x86_64", "-nodefaults", "-machine", "pc", "-accel", "tcg", "-m", "1024", "-smp", "1",
-            # TCG's default CPU (qemu64) lacks SSE4.2/POPCNT; numpy 2 in zcall's venv needs x86-64-v2 and
-            # dies with "Illegal instruction" without them.
-            "-cpu", "max",
+            "nice", "-n", str(max(0, QEMU_NICE - os.nice(0))), *self.wrap,
+            *self.board, "-nodefaults", "-accel", "tcg", "-m", "1024", "-smp", "1",
             "-drive", f"file={self.image},format=raw,if=virtio,cache=unsafe",
             "-device", f"virtio-net-pci,netdev=lan,mac={self.mac}", *self.net,
-            # The PC's watchdog, which systemd arms. A missed deadline is logged, not acted on: on this busy,
-            # emulated machine a guest can stall for longer than its 15 s (the report counts the misses).
+            # A PCI watchdog (Intel 6300ESB) on either board, which systemd arms. A missed deadline is logged,
+            # not acted on: on this busy, emulated machine a guest can stall for longer than its 15 s (the
+            # report counts the misses).
             "-device", "i6300esb", "-action", "watchdog=debug",
-            "-audiodev", "none,id=snd", "-device", "intel-hda", "-device", "hda-duplex,audiodev=snd",
-            "-display", "none", "-vga", "std",
+            "-display", "none",
             # No QEMU logfile: when the socket's reader falls behind, QEMU retries its writes and its logfile
             # records the characters twice (seen: '"sstate"'), which garbles the JSON read back. _copy() logs.
             "-chardev", f"socket,id=ser,path={serial_sock},server=on,wait=off",

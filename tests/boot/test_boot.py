@@ -2,8 +2,10 @@
 
 Checked from the serial console and the QEMU monitor: first boot makes the state partition, applies
 zcall-name.txt and reboots into a read-only root; tty1 shows the phone (screen dumps kept); the phone answers
-`zcall ctl status`; the watchdog is armed; the units find each other by mDNS and complete a call; a power
-cut during trust-cache writes leaves the cache intact. A JSON report and the serial logs go to
+`zcall ctl status`; the watchdog is armed; the units find each other by mDNS and complete a call; pairing
+with the buttons (words match, then differ in the next call); a power cut during trust-cache writes leaves
+the cache intact, and both units are on the LAN again after it (a switch of the test's own, switch.py).
+A JSON report and the serial logs go to
 build/boot-test/. Opt-in (ZCALL_BOOT_TEST=1, set by `make boot-test`): it needs the image
 (`make image ARCH=amd64`), root, qemu-system-x86 and minutes of CPU.
 
@@ -17,18 +19,16 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.boot.conftest import OUTCOME
+from tests.boot.disk import prepare
 from tests.boot.qemu import BootTestError, Unit
+from tests.boot.switch import switch
 from tests.support.prereq import require_binary, require_root
 
 TOP = Path(__file__).resolve().parents[2]
@@ -42,12 +42,6 @@ pytestmark = [
     pytest.mark.timeout(2400),
     pytest.mark.skipif(os.environ.get("ZCALL_BOOT_TEST") != "1", reason="opt-in: make boot-test"),
 ]
-
-# The test's way in: root on the serial console of its copy (never in the image itself).
-SERIAL_ROOT = """[Service]
-ExecStart=
-ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %I $TERM
-"""
 
 AS_ZCALL = "setpriv --reuid zcall --regid zcall --init-groups"
 # Stores peers in the real trust cache, one transaction each, as the zcall user, without end: it says when
@@ -83,108 +77,29 @@ CACHE_CHECK = (
 )
 
 
-def _sh(*argv: str, **kwargs: object) -> str:
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=300, **kwargs)  # type: ignore[call-overload]
-    assert result.returncode == 0, f"{argv}: {result.stdout}{result.stderr}"
-    return str(result.stdout)
-
-
-def _partitions(image: Path) -> list[dict[str, int]]:
-    table = json.loads(_sh("sfdisk", "--json", str(image)))["partitiontable"]
-    return [{"start": p["start"] * 512, "size": p["size"] * 512} for p in table["partitions"]]
-
-
-def _prepare(copy: Path, name: str, scratch: Path) -> None:
-    """The image as a person would flash it onto a bigger card, with zcall-name.txt; plus the test's shell."""
-    _sh("cp", "--sparse=always", str(IMAGE), str(copy))
-    boot, root = _partitions(copy)[:2]
-    name_file = scratch / "zcall-name.txt"
-    name_file.write_text(name + "\n")
-    _sh("mcopy", "-o", "-i", f"{copy}@@{boot['start']}", str(name_file), "::zcall-name.txt")
-    mnt = scratch / "root"
-    mnt.mkdir(exist_ok=True)
-    where = ["--offset", str(root["start"]), "--sizelimit", str(root["size"])]
-    loop = _sh("losetup", "--find", "--show", *where, str(copy)).strip()
-    try:
-        _sh("mount", loop, str(mnt))
-        try:
-            dropin = mnt / "etc/systemd/system/serial-getty@ttyS0.service.d"
-            dropin.mkdir(parents=True, exist_ok=True)
-            (dropin / "zcall-boot-test.conf").write_text(SERIAL_ROOT)
-        finally:
-            _sh("umount", str(mnt))
-    finally:
-        subprocess.run(["losetup", "-d", loop], capture_output=True)
-    with copy.open("r+b") as handle:
-        handle.truncate(copy.stat().st_size + GROW_MIB * 1024 * 1024)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def report(request: pytest.FixtureRequest) -> Iterator[dict[str, object]]:
-    REPORT_DIR.mkdir(parents=True, exist_ok=True)
-    data: dict[str, object] = {"image": str(IMAGE), "checks": {}, "timings_s": {}, "result": "did not finish"}
-    started = time.monotonic()
-    loads: list[float] = []
-    done = threading.Event()
-
-    def sample_load() -> None:  # the host is shared: how busy it was explains the timings
-        while not done.wait(30 if loads else 0):
-            loads.append(os.getloadavg()[0])
-
-    sampler = threading.Thread(target=sample_load, daemon=True)
-    sampler.start()
-    try:
-        yield data
-    finally:
-        done.set()
-        sampler.join(timeout=5)
-        outcome = request.node.stash.get(OUTCOME, None)
-        if outcome is not None:
-            crash = getattr(outcome.longrepr, "reprcrash", None)  # the error itself, not the locals
-            why = crash.message if crash is not None else outcome.longreprtext
-            data["result"] = "passed" if outcome.passed else f"failed: {why[:4000]}"
-        data["total_s"] = round(time.monotonic() - started, 1)
-        if loads:
-            data["host_load_1min"] = {"min": min(loads), "mean": round(sum(loads) / len(loads), 2),
-                                      "max": max(loads), "cores": os.cpu_count()}
-        (REPORT_DIR / "report.json").write_text(json.dumps(data, indent=2) + "\n")
-
-
 @pytest.fixture
 def units(tmp_path: Path) -> Iterator[dict[str, Unit]]:
     require_root()
-    require_binary("qemu-system-x86_64", "mcopy", "sfdisk", "losetup")
+    require_binary("qemu-system-x86_64", "mcopy", "sfdisk", "losetup", "dnsmasq")
     if not IMAGE.is_file():
         pytest.fail(f"no image at {IMAGE}: make image ARCH=amd64", pytrace=False)
     work = Path(tempfile.mkdtemp(prefix="zcall-boot-", dir=os.environ.get("ZCALL_BOOT_TMP", "/var/tmp")))
     for old in REPORT_DIR.glob("*.log"):
         old.unlink()
-    port = _free_port()
-    # One LAN: alpha's NIC, a wire to beta's NIC, and QEMU's user network (restricted: no way out) as the
-    # LAN's DHCP server, all on one emulated hub.
-    lan_a = ["-netdev", "hubport,id=lan,hubid=0",
-             "-netdev", f"socket,id=wire,listen=127.0.0.1:{port}",
-             "-netdev", "hubport,id=p1,hubid=0,netdev=wire",
-             "-netdev", "user,id=dhcp,restrict=on,net=10.77.0.0/24",
-             "-netdev", "hubport,id=p2,hubid=0,netdev=dhcp"]
-    lan_b = ["-netdev", f"socket,id=lan,connect=127.0.0.1:{port}"]
-    made = {
-        "alpha": Unit("alpha", work / "alpha.img", REPORT_DIR, "52:54:00:7a:00:01", lan_a),
-        "beta": Unit("beta", work / "beta.img", REPORT_DIR, "52:54:00:7a:00:02", lan_b),
-    }
+    made: dict[str, Unit] = {}
     try:
-        for key, unit in made.items():
-            _prepare(unit.image, NAMES[key], work)
-        yield made
+        # One LAN that belongs to neither unit: a switch with a DHCP server (tests/boot/switch.py).
+        with switch(list(NAMES), REPORT_DIR) as lan:
+            for i, key in enumerate(NAMES, start=1):
+                made[key] = Unit(key, work / f"{key}.img", REPORT_DIR, f"52:54:00:7a:00:{i:02x}",
+                                 lan.netdev(key), wrap=lan.inside([]))
+                prepare(IMAGE, made[key].image, NAMES[key], work, GROW_MIB)
+            try:
+                yield made
+            finally:
+                for unit in made.values():
+                    unit.stop()
     finally:
-        for unit in made.values():
-            unit.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -202,6 +117,14 @@ def _python(unit: Unit, code: str, timeout: float = 120) -> str:
     """Python with zcall's own environment, as the zcall user (the owner of the state)."""
     _write(unit, "/run/zcall-test.py", code)
     return unit.run(f"{AS_ZCALL} /opt/zcall/bin/python /run/zcall-test.py", timeout=timeout)
+
+
+def _call_beta(alpha: Unit) -> None:
+    """alpha calls beta. `ctl call` waits 10 s for the phone's reply; a guest starved of CPU (host load 29
+    in one run) can take longer while the call still goes out. A reply that timed out is therefore not a
+    failure here: the caller's next step waits for beta to ring, which fails if no call came."""
+    out = alpha.run(f"zcall --home /var/lib/zcall ctl call '{NAMES['beta']}'; echo exit=$?", timeout=120)
+    assert out.endswith("exit=0") or out.endswith("zcall: timed out\nexit=1"), out
 
 
 def _no_phone_restarts(units: dict[str, Unit], checks: dict[str, object], when: str,
@@ -304,7 +227,7 @@ def test_two_desk_units(units: dict[str, Unit], report: dict[str, object]) -> No
         unit.poll("zcall --home /var/lib/zcall ctl status", re.compile(re.escape(f'"name": "{other}"')),
                   timeout=300, every=5)
     mark("headless_up")
-    alpha.run(f"zcall --home /var/lib/zcall ctl call '{NAMES['beta']}'", timeout=120)
+    _call_beta(alpha)
     beta.poll("zcall --home /var/lib/zcall ctl status", re.compile(r'"state": "incoming"'), timeout=180)
     beta.run("zcall --home /var/lib/zcall ctl answer", timeout=120)
     secure = re.compile(r'"state": "secure"')
@@ -323,18 +246,22 @@ def test_two_desk_units(units: dict[str, Unit], report: dict[str, object]) -> No
     beta.run("systemctl stop zcall.service && systemctl start getty@tty1.service", timeout=180)
     tui_since = {"beta": beta.run("date +%s")}
 
-    # The power cut comes last (alpha's QEMU holds the LAN: beta is off it once alpha is cut), so a failed
-    # pairing is recorded and the power cut still runs; the test fails at the end.
+    # A failed pairing is recorded and the power cut still runs (it proves other things); the test fails at
+    # the end.
     failures: list[str] = []
     try:
         _pair_with_buttons(alpha, beta, checks)
         mark("paired")
+        _words_differ_with_buttons(alpha, beta, checks)
+        mark("words_differed")
     except (BootTestError, AssertionError) as exc:
         failures.append(f"pairing with the buttons: {exc}")
         checks.setdefault("pairing_with_buttons", {})["error"] = str(exc)[:2000]  # type: ignore[index]
     _no_phone_restarts({"beta": beta}, checks, "after_pairing", since=tui_since)
 
-    _power_cut(alpha, checks, mark, paired=not failures)
+    _power_cut(alpha, beta, checks, mark, paired=not failures)
+    _back_on_the_lan(alpha, beta, checks)
+    mark("lan_again_after_power_cut")
     _phone_comes_back(beta, checks)
     mark("beta_phone_back_after_exit")
 
@@ -354,7 +281,7 @@ def _pair_with_buttons(alpha: Unit, beta: Unit, checks: dict[str, object]) -> No
     status = "zcall --home /var/lib/zcall ctl status"
     beta.poll(status, re.compile(re.escape(f'"name": "{NAMES["alpha"]}"')), timeout=300, every=5)
     alpha.poll(status, re.compile(re.escape(f'"name": "{NAMES["beta"]}"')), timeout=300, every=5)
-    alpha.run(f"zcall --home /var/lib/zcall ctl call '{NAMES['beta']}'", timeout=120)
+    _call_beta(alpha)
     beta.poll(status, re.compile(r'"state": "incoming"'), timeout=180)
     beta.screendump(REPORT_DIR / "beta-incoming.png")
     beta.monitor("sendkey ret")
@@ -382,7 +309,62 @@ def _pair_with_buttons(alpha: Unit, beta: Unit, checks: dict[str, object]) -> No
     checks["pairing_with_buttons"] = {"words": shown, "beta_tty1_text": text[:2000], "trust_list": trusted}
 
 
-def _power_cut(alpha: Unit, checks: dict[str, object], mark: Callable[[str], None], paired: bool) -> None:
+def _words_differ_with_buttons(alpha: Unit, beta: Unit, checks: dict[str, object]) -> None:
+    """After pairing, a call whose words differ: beta answers the verified alpha by itself, the words show,
+    and beta's DIFFER button (KEY_N, as the gpio-keys overlay sends it) says they differ. The call ends at
+    once as an alarm on both units, beta's screen says so and its history records the SAS mismatch. Beta's
+    trust row is recorded, not asserted: the TUI left alpha verified here (an open finding, firmware/README;
+    the engine alone revokes it), and a DIFFER in the first pairing call left the next pairing unverified."""
+    status = "zcall --home /var/lib/zcall ctl status"
+    # beta's phone has just come back on its TUI: each must see the other again before alpha calls by name.
+    beta.poll(status, re.compile(re.escape(f'"name": "{NAMES["alpha"]}"')), timeout=300, every=5)
+    alpha.poll(status, re.compile(re.escape(f'"name": "{NAMES["beta"]}"')), timeout=300, every=5)
+    _call_beta(alpha)
+    # No button to answer: alpha is verified now, and the unit answers verified devices by itself.
+    secure = re.compile(r'"state": "secure"')
+    alpha.poll(status, secure, timeout=300)
+    beta.poll(status, secure, timeout=300)
+    calls = [c for c in _status(beta)["calls"] if "secure" in c]  # type: ignore[attr-defined]
+    assert calls and calls[0]["secure"]["verified"], calls
+    words = [c["secure"]["sas_words"] for c in calls]
+    beta.poll("cat /dev/vcs1 | tr -s ' '", re.compile(re.escape(words[0][0])), timeout=120)
+    beta.monitor("sendkey n")
+    ended = re.compile(r'"calls": \[\]|"state": "ended"')
+    alpha.poll(status, ended, timeout=180)
+    beta.poll(status, ended, timeout=180)
+    # One word of the warning (a phrase may wrap across the screen's lines).
+    screen = beta.poll("cat /dev/vcs1 | tr -s ' '", re.compile(r"\bdiffered\b"), timeout=120)
+    beta.screendump(REPORT_DIR / "beta-words-differ.png")
+    history = beta.run("tail -n 1 /var/lib/zcall/data/history.jsonl")
+    last = json.loads(history)
+    trust = beta.run(f"{AS_ZCALL} zcall --home /var/lib/zcall trust list", timeout=120)
+    row = [line for line in trust.splitlines() if NAMES["alpha"] in line]
+    checks["words_differ_with_buttons"] = {"words": words[0], "beta_tty1_text": screen[:2000],
+                                           "beta_history_last_call": last, "beta_trust_row": row}
+    alpha_zid = checks["alpha_phone"]["status"]["zid"]  # type: ignore[index]
+    assert last["reason"] == "sas mismatch" and last["zid"] == alpha_zid, last
+    beta.monitor("sendkey esc")  # the alarm stays until read: Escape leaves it for the home screen
+
+
+def _back_on_the_lan(alpha: Unit, beta: Unit, checks: dict[str, object]) -> None:
+    """After alpha's power cut both units are on the LAN again (the old hub in alpha's QEMU left beta cut
+    off): alpha, freshly booted with an empty mDNS cache, finds beta; and a fresh mDNS browse on beta (a
+    discovery of its own, next to the phone, so no old record counts) finds the rebooted alpha."""
+    status = "zcall --home /var/lib/zcall ctl status"
+    alpha_seen = alpha.poll(status, re.compile(re.escape(f'"name": "{NAMES["beta"]}"')), timeout=300, every=5)
+    alpha_zid = checks["alpha_phone"]["status"]["zid"]  # type: ignore[index]
+    browse = (f"{AS_ZCALL} /opt/zcall/bin/python -m zcall.discovery --name boot-test-probe --zid {'00' * 12}"
+              " --browse-only --for 30")
+    found = beta.poll(browse, re.compile(r'"event": "up", [^\n]*"zid": "' + alpha_zid + '"'), timeout=300,
+                      every=5)
+    checks["lan_after_power_cut"] = {
+        "alpha_peers": json.loads(alpha_seen[alpha_seen.index("{"):])["peers"],
+        "beta_fresh_browse": [line for line in found.splitlines() if '"up"' in line],
+    }
+
+
+def _power_cut(alpha: Unit, beta: Unit, checks: dict[str, object], mark: Callable[[str], None],
+               paired: bool) -> None:
     """A power cut while the trust cache is being written (by a writer without end, next to the running
     phone); after it, the cache is sound, every commit reported before the cut is on the card, and a file
     written to the RAM overlay is gone."""
