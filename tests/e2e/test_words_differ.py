@@ -26,7 +26,8 @@ def end(alice: ZcallPeer, bob: ZcallPeer) -> None:
     bob.wait_event("ended", timeout=10)
 
 
-def test_words_differ_revokes_verified(lan2: Lan, tmp_path: Path) -> None:
+@pytest.mark.parametrize("who", ["caller", "callee"])
+def test_words_differ_revokes_verified(lan2: Lan, tmp_path: Path, who: str) -> None:
     a, b = lan2.hosts
     alice = ZcallPeer(a, tmp_path / "alice", name="alice", extra=["--no-mdns"])
     bob = ZcallPeer(b, tmp_path / "bob", name="bob", auto_answer=True, extra=["--no-mdns"])
@@ -34,7 +35,7 @@ def test_words_differ_revokes_verified(lan2: Lan, tmp_path: Path) -> None:
     with alice, bob:
         alice.wait_event("ready")
         bob.wait_event("ready")
-        first_a, _ = call(alice, bob, target)
+        first_a, first_b = call(alice, bob, target)
         alice.ctl("verify")
         bob.ctl("verify")
         end(alice, bob)
@@ -43,12 +44,14 @@ def test_words_differ_revokes_verified(lan2: Lan, tmp_path: Path) -> None:
         end(alice, bob)
 
         call(alice, bob, target)
-        alice.ctl("verify", "--differ")  # someone is in the middle, says alice
-        assert alice.wait_event("alert", timeout=10)["kind"] == "sas_mismatch"
+        # Someone is in the middle, says one of them: the caller, or the callee that answered by itself.
+        sayer, peer_zid = (alice, first_a["peer_zid"]) if who == "caller" else (bob, first_b["peer_zid"])
+        sayer.ctl("verify", "--differ")
+        assert sayer.wait_event("alert", timeout=10)["kind"] == "sas_mismatch"
         alice.wait_event("ended", timeout=10)
         bob.wait_event("ended", timeout=10)
-        listing = alice.cli("trust", "list").stdout
-        assert first_a["peer_zid"] in listing and "verified" not in listing
+        listing = sayer.cli("trust", "list").stdout
+        assert peer_zid in listing and "verified" not in listing
 
         fourth_a, fourth_b = call(alice, bob, target)
         # Alice's rolled-back rs1 still meets Bob's rs2 (one missed update is what rs2 is for): no alarm,
