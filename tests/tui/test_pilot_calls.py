@@ -263,3 +263,49 @@ async def test_a_device_called_from_history_or_trust_must_answer_as_itself(tmp_p
             await until(lambda: isinstance(app.screen, TrustScreen), what="the trust screen")
             await pilot.press("c")  # bob is not on the LAN (no mDNS): called at the URI kept for him
             await impostor_raises_the_alarm(pilot)
+
+
+async def test_words_that_differ_with_a_verified_device_revoke_it(tmp_path: Path) -> None:
+    """The boot test's finding: a desk unit that answers a verified device and whose user presses N (words
+    differ) must no longer list that device as verified, in its cache and on its Trust screen."""
+    alice_port, bob_port = free_port(), free_port()
+    bob = ZcallPeer(None, tmp_path / "bob", name="bob", sip_port=bob_port,
+                    extra=["--bind", "127.0.0.1", "--no-mdns"])
+    paths = Paths.for_home(tmp_path / "alice")
+    phone = Phone(phone_settings("alice", "127.0.0.1", alice_port), paths)
+    app = ZcallApp(phone, paths)
+    bob_uri, alice_uri = f"sip:zcall@127.0.0.1:{bob_port}", f"sip:zcall@127.0.0.1:{alice_port}"
+    with bob:
+        await peer_event(bob, "ready")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(lambda: app.started, what="the phone to start")
+            await dial(pilot, app, bob_uri)  # pairing: both say the words match
+            await peer_event(bob, "call", state="incoming")
+            await peer_ctl(bob, "answer")
+            await peer_event(bob, "secure")
+            await until(lambda: secure_call(app), what="the pairing call to go secure")
+            await pilot.press("y")
+            await peer_ctl(bob, "verify")
+            await pilot.press("h")
+            await peer_event(bob, "ended")
+            await until(lambda: isinstance(app.screen, HomeScreen), what="home after pairing")
+
+            await peer_ctl(bob, "call", alice_uri)  # bob calls again; alice answers; the words differ
+            await until(lambda: isinstance(app.screen, IncomingScreen), what="alice's phone to ring")
+            await pilot.press("enter")
+            await peer_event(bob, "secure")
+            await until(lambda: secure_call(app), what="the second call to go secure")
+            screen = in_call(app)
+            assert screen is not None and screen.call is not None and screen.call.secure is not None
+            assert screen.call.secure.cache == "match" and screen.call.verified
+            bob_zid = bytes.fromhex(screen.call.secure.peer_zid or "")
+            await pilot.press("n")
+            await peer_event(bob, "ended")
+            await until(lambda: screen.call is not None and screen.call.ended is not None, what="the end")
+            assert [r.verified for r in phone.cache.peers() if r.zid == bob_zid] == [False]
+            await pilot.press("escape")
+            await until(lambda: isinstance(app.screen, HomeScreen), what="home after the differing call")
+            await pilot.press("t")
+            await until(lambda: isinstance(app.screen, TrustScreen), what="the trust screen")
+            table: DataTable[Any] = app.screen.query_one(DataTable)
+            assert str(table.get_row_at(0)[1]) != "verified"
