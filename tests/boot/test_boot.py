@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.boot.disk import prepare
+from tests.boot.firstboot import check_protected_unit
 from tests.boot.qemu import BootTestError, Unit
 from tests.boot.switch import switch
 from tests.support.prereq import require_binary, require_root
@@ -164,36 +165,8 @@ def test_two_desk_units(units: dict[str, Unit], report: dict[str, object]) -> No
         mark(f"{unit.name}_second_boot_shell")
 
     for key, unit in units.items():
-        mounts = unit.run("for m in / /var/lib/zcall /boot/firmware; do "
-                          "findmnt -rno TARGET,FSTYPE,OPTIONS -M $m; done")
-        root_fs = re.search(r"^/ (\S+) ", mounts, re.MULTILINE)
-        state = re.search(r"^/var/lib/zcall ext4 (\S+)", mounts, re.MULTILINE)
-        boot = re.search(r"^/boot/firmware vfat (\S+)", mounts, re.MULTILINE)
-        assert root_fs and root_fs.group(1) == "overlay", mounts
-        assert state and "rw" in state.group(1).split(","), mounts
-        assert boot and "ro" in boot.group(1).split(","), mounts
-        lower = unit.run("findmnt -rno FSTYPE,OPTIONS /media/root-ro")
-        assert lower.startswith("ext4 ro"), lower
-        label = unit.run("blkid -o value -s LABEL $(findmnt -no SOURCE /var/lib/zcall)")
-        journal = unit.run("tune2fs -l $(findmnt -no SOURCE /var/lib/zcall) | grep -i 'mount options'")
-        assert label == "zcall-data" and "journal_data" in journal, (label, journal)
-        hostname = unit.run("hostname")
-        config_name = unit.run("grep '^name' /var/lib/zcall/config.toml")
-        assert hostname == NAMES[key].lower().replace(" ", "-"), hostname
-        assert config_name == f'name = "{NAMES[key]}"', config_name
-        unit.run("test ! -e /boot/firmware/zcall-name.txt")
-        watchdog = unit.run("cat /sys/class/watchdog/watchdog0/identity /sys/class/watchdog/watchdog0/state "
-                            "/sys/class/watchdog/watchdog0/timeout")
-        assert watchdog.splitlines()[1] == "active", watchdog
-        petting = unit.run("systemctl show -p RuntimeWatchdogUSec --value")
-        assert petting == "15s", petting
-        # Where the second boot's time went, as the guest counts it (not yet finished: the phone is starting).
-        boot_time = unit.run("systemd-analyze time; systemd-analyze blame --no-pager | head -n 8",
-                             check=False)
-        checks[f"{key}_first_boot"] = {"mounts": mounts.splitlines(), "state_label": label,
-                                       "hostname": hostname, "config": config_name,
-                                       "watchdog": watchdog.splitlines(), "systemd_runtime_watchdog": petting,
-                                       "second_boot_systemd_analyze": boot_time.splitlines()}
+        checks[f"{key}_first_boot"] = check_protected_unit(unit, NAMES[key].lower().replace(" ", "-"),
+                                                           NAMES[key])
     mark("first_boot_checked")
 
     # The phone on tty1, answering on its control socket.

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.boot.disk import boot_files, partitions, prepare, sh
+from tests.boot.firstboot import check_protected_unit
 from tests.boot.qemu import Unit, virt
 from tests.boot.switch import switch
 from tests.support.prereq import require_binary, require_root
@@ -109,32 +110,8 @@ def test_arm64_unit_boots(unit: Unit, report: dict[str, object]) -> None:
     machine = unit.run("uname -m; uname -r; dpkg --print-architecture; cat /proc/device-tree/compatible "
                        "| tr '\\0' ' '; echo")
     assert machine.splitlines()[0] == "aarch64" and machine.splitlines()[2] == "arm64", machine
-    mounts = unit.run("for m in / /var/lib/zcall /boot/firmware; do "
-                      "findmnt -rno TARGET,FSTYPE,OPTIONS -M $m; done")
-    root_fs = re.search(r"^/ (\S+) ", mounts, re.MULTILINE)
-    state = re.search(r"^/var/lib/zcall ext4 (\S+)", mounts, re.MULTILINE)
-    boot = re.search(r"^/boot/firmware vfat (\S+)", mounts, re.MULTILINE)
-    assert root_fs and root_fs.group(1) == "overlay", mounts
-    assert state and "rw" in state.group(1).split(","), mounts
-    assert boot and "ro" in boot.group(1).split(","), mounts
-    lower = unit.run("findmnt -rno FSTYPE,OPTIONS /media/root-ro")
-    assert lower.startswith("ext4 ro"), lower
-    label = unit.run("blkid -o value -s LABEL $(findmnt -no SOURCE /var/lib/zcall)")
-    journal = unit.run("tune2fs -l $(findmnt -no SOURCE /var/lib/zcall) | grep -i 'mount options'")
-    assert label == "zcall-data" and "journal_data" in journal, (label, journal)
-    hostname = unit.run("hostname")
-    config_name = unit.run("grep '^name' /var/lib/zcall/config.toml")
-    assert hostname == "desk-arm" and config_name == f'name = "{NAME}"', (hostname, config_name)
-    unit.run("test ! -e /boot/firmware/zcall-name.txt")
     # The board's watchdog here is QEMU's PCI i6300esb (a Pi has its SoC's): what systemd arms is generic.
-    watchdog = unit.run("cat /sys/class/watchdog/watchdog0/identity /sys/class/watchdog/watchdog0/state; "
-                        "systemctl show -p RuntimeWatchdogUSec --value")
-    assert watchdog.splitlines()[1:] == ["active", "15s"], watchdog
-    boot_time = unit.run("systemd-analyze time; systemd-analyze blame --no-pager | head -n 8", check=False)
-    checks["first_boot"] = {"machine": machine.splitlines(), "mounts": mounts.splitlines(),
-                            "state_label": label, "hostname": hostname, "config": config_name,
-                            "watchdog": watchdog.splitlines(),
-                            "second_boot_systemd_analyze": boot_time.splitlines()}
+    checks["first_boot"] = {"machine": machine.splitlines(), **check_protected_unit(unit, "desk-arm", NAME)}
     mark("first_boot_checked")
 
     # The phone runs on tty1 (it makes the unit's identity at its first start).
