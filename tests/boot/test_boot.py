@@ -285,9 +285,10 @@ def _pair_with_buttons(alpha: Unit, beta: Unit, checks: dict[str, object]) -> No
 def _words_differ_with_buttons(alpha: Unit, beta: Unit, checks: dict[str, object]) -> None:
     """After pairing, a call whose words differ: beta answers the verified alpha by itself, the words show,
     and beta's DIFFER button (KEY_N, as the gpio-keys overlay sends it) says they differ. The call ends at
-    once as an alarm on both units, beta's screen says so and its history records the SAS mismatch. Beta's
-    trust row is recorded, not asserted: the TUI left alpha verified here (an open finding, firmware/README;
-    the engine alone revokes it), and a DIFFER in the first pairing call left the next pairing unverified."""
+    once as an alarm on both units, beta's screen says so, its history records the SAS mismatch, and its
+    trust list, read by another process as a person would, no longer says alpha is verified. (It once still
+    did: the kiosk's TUI holds two connections to the cache in one process, and opening the second dropped
+    the process's SQLite locks, so `trust list` deleted the WAL under the phone; zcall/zrtp/cache.py.)"""
     status = "zcall --home /var/lib/zcall ctl status"
     # beta's phone has just come back on its TUI: each must see the other again before alpha calls by name.
     beta.poll(status, re.compile(re.escape(f'"name": "{NAMES["alpha"]}"')), timeout=300, every=5)
@@ -311,11 +312,13 @@ def _words_differ_with_buttons(alpha: Unit, beta: Unit, checks: dict[str, object
     history = beta.run("tail -n 1 /var/lib/zcall/data/history.jsonl")
     last = json.loads(history)
     trust = beta.run(f"{AS_ZCALL} zcall --home /var/lib/zcall trust list", timeout=120)
-    row = [line for line in trust.splitlines() if NAMES["alpha"] in line]
+    row = [line.split() for line in trust.splitlines() if NAMES["alpha"] in line]
     checks["words_differ_with_buttons"] = {"words": words[0], "beta_tty1_text": screen[:2000],
                                            "beta_history_last_call": last, "beta_trust_row": row}
     alpha_zid = checks["alpha_phone"]["status"]["zid"]  # type: ignore[index]
     assert last["reason"] == "sas mismatch" and last["zid"] == alpha_zid, last
+    # The row: ZID, the two words of the name, its standing, first and last seen (date, time), accounts.
+    assert len(row) == 1 and row[0][0] == alpha_zid and row[0][3] == "known", trust
     beta.monitor("sendkey esc")  # the alarm stays until read: Escape leaves it for the home screen
 
 

@@ -41,11 +41,14 @@ base() {
 # `setup.py install`, an egg-info where the native package has a dist-info), and the build backends they and
 # zcall name. The chroot's pip runs with --no-index against it: the versions and layout of a native build.
 wheels() {
-    local arch=$1 dir cpu lock pip
+    local arch=$1 dir cpu lock pip key
     dir=$cache/wheels-$arch
     lock=$top/packaging/requirements.lock
     pip=("$top/.venv/bin/python" -m pip)
-    if [ ! -f "$dir/.complete" ] || [ "$lock" -nt "$dir/.complete" ]; then
+    # Fetched again when the lock or this recipe changes (a wheelhouse kept from before opuslib was built
+    # as a wheel still gave the package an egg-info).
+    key=$(cat "$lock" <(declare -f wheels) | sha256sum | cut -d ' ' -f 1)
+    if [ "$(cat "$dir/.complete" 2>/dev/null)" != "$key" ]; then
         cpu=$(dpkg-architecture -a"$arch" -qDEB_HOST_GNU_CPU 2>/dev/null)
         rm -rf "$dir"
         mkdir -p "$dir"
@@ -69,7 +72,7 @@ wheels() {
         # (wheel needs packaging): pip installs them into each isolated build environment.
         "${pip[@]}" download -q --only-binary=:all: --python-version 3.11 -d "$dir" \
             'setuptools>=68' wheel >&2
-        touch "$dir/.complete"
+        echo "$key" >"$dir/.complete"
     fi
     echo "$dir"
 }

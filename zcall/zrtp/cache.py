@@ -14,6 +14,7 @@ import math
 import os
 import pathlib
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -179,16 +180,24 @@ class ZrtpCache:
 
     def _create_private_file(self) -> None:
         # Create it ourselves with 0600 before SQLite does (SQLite would honour the umask, often 0644);
-        # the -wal and -shm files inherit the main file's mode.
+        # the -wal and -shm files inherit the main file's mode. A file that exists is never opened here:
+        # closing any descriptor of a file drops all of this process's POSIX locks on it, SQLite's too. A
+        # connection already open in this process (the TUI's first screen, then the phone's) lost the lock
+        # that tells other processes it is there, and the next one to close the cache (`zcall trust list`)
+        # folded the WAL in and deleted it under the phone, whose later writes then reached no one.
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+                return
+            except FileExistsError:
+                found = os.stat(self.path)
+            if not stat.S_ISREG(found.st_mode):
+                raise CacheError(f"cannot open ZRTP cache {self.path}: not a regular file")
+            if stat.S_IMODE(found.st_mode) != 0o600:
+                os.chmod(self.path, 0o600)  # tighten a file an older version or a careless copy left readable
         except OSError as exc:
             raise CacheError(f"cannot open ZRTP cache {self.path}: {exc.strerror or exc}") from exc
-        try:
-            os.fchmod(fd, 0o600)  # tighten a file an older version or a careless copy left readable
-        finally:
-            os.close(fd)
 
     def _open(self) -> sqlite3.Connection:
         # Another process opening (or recovering the WAL of a writer that was killed) holds a lock that

@@ -311,3 +311,36 @@ def test_reader_in_another_process_while_writing(path: pathlib.Path) -> None:
             lock.close()
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"[('{ALICE.hex()}', True)]"
+
+
+def _peers_in_another_process(path: pathlib.Path) -> str:
+    """`zcall trust list` as a desk unit's user runs it: a process of its own, which opens and closes."""
+    script = (
+        "import pathlib,sys;from zcall.zrtp.cache import ZrtpCache;"
+        "c=ZrtpCache(pathlib.Path(sys.argv[1]));"
+        "print([(p.zid.hex(), p.verified) for p in c.peers()]);c.close()"
+    )
+    argv = [sys.executable, "-c", script, str(path)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_a_second_cache_in_one_process_keeps_the_first_ones_writes_visible(path: pathlib.Path) -> None:
+    """The desk unit's finding: its TUI opens the cache for the first screen, then the phone opens its own.
+    Opening must not drop the process's SQLite locks on the file (POSIX drops them all when any descriptor of
+    the file is closed): without them the next process to close the cache thought itself the last, folded the
+    WAL in and deleted it under the phone, whose later writes (a revoke) went to a deleted file."""
+    with ZrtpCache(path) as c:
+        c.store_new_rs1(ALICE, rs(1), NEVER_EXPIRES, T0)
+    first_screen = ZrtpCache(path)
+    phone = ZrtpCache(path)
+    first_screen.close()
+    try:
+        phone.set_verified(ALICE, True)
+        assert _peers_in_another_process(path) == f"[('{ALICE.hex()}', True)]"
+        phone.set_verified(ALICE, False)  # the words differ
+        assert _peers_in_another_process(path) == f"[('{ALICE.hex()}', False)]"
+    finally:
+        phone.close()
+    assert _peers_in_another_process(path) == f"[('{ALICE.hex()}', False)]"
