@@ -32,6 +32,7 @@ from zcall.keying import (
     ZrtpKeying,
 )
 from zcall.media import echo
+from zcall.media.audio import AudioSource
 from zcall.media.audiospec import open_sink, open_source
 from zcall.media.demux import PacketKind, classify
 from zcall.media.output import CueMixer, GainSink
@@ -194,13 +195,17 @@ class Call:
         """Open the audio devices and the call's UDP port, and prepare the key agreement."""
         settings = self.ctx.settings
         sounds = self.ctx.sounds
-        if sounds is not None:
-            await sounds.release()  # the ring's own hold on the output ends: the call opens it
+        # The speaker the phone opened when the call began (it rang on it): already playing, it loses none of
+        # the far end's first words to a stream starting up.
+        output = await sounds.lend() if sounds is not None else None
+        source: AudioSource | None = None
         try:
+            source = open_source(settings.audio_in)
+            output = output or open_sink(settings.audio_out)
             # The echo reference is what the speaker plays after the volume: the canceller is under GainSink,
             # and the phone's sounds (CueMixer) are above it, at the same volume.
-            source, speaker = echo.wrap(open_source(settings.audio_in), open_sink(settings.audio_out),
-                                        settings.echo_cancel, settings.audio_in, settings.audio_out)
+            source, speaker = echo.wrap(source, output, settings.echo_cancel, settings.audio_in,
+                                        settings.audio_out)
             self.gain = GainSink(speaker, self.ctx.volume)
             self.output = CueMixer(self.gain)
             if sounds is not None:
@@ -219,6 +224,11 @@ class Call:
                 host, port = self.ice.default  # c=/m=: where a peer without ICE sends
         except Exception as exc:  # an audio device or the port: the core decides what the call does
             reason = str(exc)
+            if self.media is None:  # else it closes them
+                for device in (source, None if self.gain is not None else output):
+                    if device is not None:
+                        with contextlib.suppress(Exception):
+                            device.close()
             self._close_media()
             self.opened.set_exception(exc)
             self.step(lambda now: self.core.media_failed(reason, now))

@@ -4,8 +4,13 @@ the call, a chime when the call is secure, the alarm on a key mismatch.
 
 `cue_for` is the policy (an event in, what to play out); `SoundPlayer` plays it. While a call has its audio
 open the sounds go through that call's CueMixer (one output device, mixed with the far end once it plays);
-otherwise the player opens the output itself and closes it as soon as the sound ends or a call needs it.
-Sounds play on sound devices only: a file output records the far end, and `[audio] sounds = false` mutes them.
+otherwise the player writes to the output itself. Sounds play on sound devices only: a file output records
+the far end, and `[audio] sounds = false` mutes them.
+
+The player also keeps the speaker open from a call's first event (ringing, dialling) to its end, and lends
+that same open stream to the call's audio: a new output stream may pull nothing for a while after it opens
+(an idle PulseAudio null sink: 0.7-1.8 s), and the far end's first words would be lost to it. One stream
+from the ring into the call also means one user of a sound card that takes only one.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from zcall.errors import ZcallError
 from zcall.events import CallState, EndCause
 
 if TYPE_CHECKING:  # the audio stack (numpy, soxr) is loaded when a sound first plays, not with the phone
+    from zcall.media.audio import AudioSink
+    from zcall.media.devices import DeviceSink
     from zcall.media.output import CueMixer, GainSink
 
 log = logging.getLogger(__name__)
@@ -71,17 +78,22 @@ def plays_on(audio_out: str) -> bool:
 class SoundPlayer:
     """Follows the phone's events and plays their cues. `current` is the cue playing (its sound's name)."""
 
-    def __init__(self, audio_out: str, volume: Callable[[], int], *, enabled: bool = True) -> None:
+    def __init__(self, audio_out: str, volume: Callable[[], int], *, enabled: bool = True,
+                 open_speaker: Callable[[str], DeviceSink] | None = None) -> None:
         self._spec = audio_out
         self._volume = volume
         self.enabled = enabled and plays_on(audio_out)
+        self.keeps_speaker = plays_on(audio_out)  # muted or not, a call's speaker is opened before it
+        self._open_speaker = open_speaker  # None: zcall.media.audiospec.open_speaker, imported when needed
+        self._speaker: DeviceSink | None = None  # open while a call or a cue needs it (one use is ours)
+        self._calls: set[str] = set()  # calls from their first event to their end
         self._cue: Cue | None = None
         self._frames: list[bytes] = []
         self._pos = 0
         self._left = 0  # plays of the cue still to go (loops: not counted)
         self._task: asyncio.Task[None] | None = None
         self._mixer: CueMixer | None = None
-        self._own: GainSink | None = None  # the output we opened ourselves (no call has it open)
+        self._own: GainSink | None = None  # a cue's own use of the speaker (no call has it open)
         self._loaded: dict[str, list[bytes]] = {}
         self.frames_played = 0
         self._refused = 0
@@ -92,6 +104,7 @@ class SoundPlayer:
         return self._cue.sound if self._cue is not None else None
 
     def on_event(self, event: events.Event) -> None:
+        self._follow_calls(event)
         cue = cue_for(event)
         if cue == "stop" or isinstance(cue, Cue):
             self.looping = cue.sound if isinstance(cue, Cue) and cue.loop else None
@@ -103,13 +116,50 @@ class SoundPlayer:
 
     # --- a call's output ------------------------------------------------------------------------------
 
-    async def release(self) -> None:
-        """A call is about to open the output: close ours (a device may take one user), stop the ring."""
+    def _follow_calls(self, event: events.Event) -> None:
+        match event:
+            case events.Call(id=call_id, state=state) if state is not CallState.ENDED:
+                self._calls.add(call_id)
+                if self.keeps_speaker:
+                    self._hold_speaker()
+            case events.Call(id=call_id) | events.Ended(id=call_id):
+                self._calls.discard(call_id)
+                self._let_speaker_go()
+
+    def _hold_speaker(self) -> DeviceSink | None:
+        """The speaker, opened now unless it is open already (None: it cannot be opened; said once)."""
+        if self._speaker is None:
+            from zcall.media.audio import AudioSpecError
+
+            try:
+                if self._open_speaker is None:
+                    from zcall.media.audiospec import open_speaker
+
+                    self._open_speaker = open_speaker
+                self._speaker = self._open_speaker(self._spec)
+            except (AudioSpecError, OSError) as exc:
+                log.warning("the speaker %r cannot be opened: %s", self._spec, exc)
+                return None
+        return self._speaker
+
+    def _let_speaker_go(self) -> None:
+        """Our use of the speaker ends once no call and no cue needs it (a call's own use ends with it)."""
+        if self._speaker is not None and not self._calls and self._own is None:
+            speaker, self._speaker = self._speaker, None
+            with contextlib.suppress(Exception):
+                speaker.close()
+
+    async def lend(self) -> AudioSink | None:
+        """A call opens its audio: the ring stops, and the call gets a use of the speaker the phone holds open
+        (closed with the call's media), so a stream that already plays goes on playing; None when the phone
+        holds none (a file, null, or a device that would not open: the call opens its output itself)."""
         if self._cue is not None and self._cue.loop and self._cue.sound == "ring":
             self._end_cue()
             self.looping = None
+        speaker = self._hold_speaker() if self.keeps_speaker else None
         self._close_own()
         await asyncio.sleep(0)
+        return speaker.share() if speaker is not None else None
 
     def attach(self, mixer: CueMixer) -> None:
         self._close_own()
@@ -169,6 +219,7 @@ class SoundPlayer:
                 await asyncio.sleep(max(0.0, due - loop.time()))
         finally:
             self._close_own()
+            self._let_speaker_go()
 
     def _play(self, frame: bytes) -> None:
         mixer = self._mixer
@@ -184,16 +235,13 @@ class SoundPlayer:
                 self._held_back()
             return
         if self._own is None:
-            from zcall.media.audio import AudioSpecError
-            from zcall.media.audiospec import open_sink
             from zcall.media.output import GainSink
 
-            try:
-                self._own = GainSink(open_sink(self._spec), self._volume())
-            except (AudioSpecError, OSError) as exc:
-                log.warning("sounds cannot play on %r: %s", self._spec, exc)
+            speaker = self._hold_speaker()
+            if speaker is None:
                 self._end_cue()
                 return
+            self._own = GainSink(speaker.share(), self._volume())
         self._own.percent = self._volume()
         self._write(self._own.write_frame, self._own, frame)
 
@@ -234,3 +282,5 @@ class SoundPlayer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._close_own()
+        self._calls.clear()
+        self._let_speaker_go()

@@ -69,10 +69,13 @@ class Speaker:
 
 
 @contextlib.contextmanager
-def _speaker(home: Path, recording: Path) -> Iterator[tuple[Speaker, dict[str, str]]]:
-    """A private PulseAudio server whose speaker sink is recorded (parec) to `recording` from the start."""
+def _speaker(home: Path, recording: Path, latency_ms: int = 20) -> Iterator[tuple[Speaker, dict[str, str]]]:
+    """A private PulseAudio server whose speaker sink is recorded (parec) to `recording` from the start.
+    latency_ms=2000 leaves the sink rendering 2 s at a time when no other stream plays: a new stream then
+    waits 0.7-1.8 s for its first pull (a speaker slow to start)."""
     with pulse_server(home) as server, recording.open("wb") as out:
-        rec = subprocess.Popen(["parec", f"--server={server}", "-d", "zspeaker.monitor", "--latency-msec=20",
+        rec = subprocess.Popen(["parec", f"--server={server}", "-d", "zspeaker.monitor",
+                                f"--latency-msec={latency_ms}",
                                 "--raw", f"--rate={RATE}", "--channels=1", "--format=s16le"],
                                stdout=out, stderr=subprocess.DEVNULL)
         try:
@@ -145,3 +148,53 @@ def test_ring_ringback_and_chime_are_heard_on_the_speaker(lan2: Lan, tmp_path: P
     assert _first(tones["bob"], RING, after=chime_b) is None
     assert _first(tones["alice"], RINGBACK, after=chime_a) is None
     assert np.median(_loud(tones["alice"][ringback:chime_a])) == pytest.approx(425, abs=5)
+
+
+FAR_TONE_HZ = 1500.0  # apart from the ring (440/480 Hz) and the chime (659-988 Hz)
+HANGUP_AFTER_S = 3.0
+TONE_WINDOW_S = 0.02
+
+
+def _tone_seconds(path: Path, hz: float) -> float:
+    """How long `hz` sounds in the recording: 20 ms windows whose band around it is above -40 dBFS."""
+    data = path.read_bytes()
+    samples = np.frombuffer(data[: len(data) // 2 * 2], np.int16).astype(np.float64) / 32768
+    size = int(TONE_WINDOW_S * RATE)
+    windows = samples[: len(samples) // size * size].reshape(-1, size)
+    spectrum = np.abs(np.fft.rfft(windows * np.hanning(size), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(size, 1 / RATE)
+    band = (freqs > hz - 150) & (freqs < hz + 150)
+    # Hann window: its power gain is 3/8 of the rectangle's; scaled back, a band sine's RMS in dBFS.
+    band_rms = np.sqrt(spectrum[:, band].sum(axis=1) * 2 / (size * size * 3 / 8))
+    return float(np.count_nonzero(20 * np.log10(band_rms + 1e-12) > -40)) * TONE_WINDOW_S
+
+
+def test_the_far_ends_first_words_are_heard_on_a_speaker_slow_to_start(lan2: Lan, tmp_path: Path) -> None:
+    """Bob's speaker is slow to start (an idle null sink: a new stream waits 0.7-1.8 s for its first pull).
+    It rings; bob answers; alice says a steady tone from the moment the call is secure, and bob hangs up
+    HANGUP_AFTER_S after his secure event. The speaker that rang plays the call, so the tone is heard for all
+    but the network's and the jitter buffer's delay. Before (the call opened a stream of its own on answer,
+    and the device refused frames until it pulled) 1.9 s of it were lost: heard 1.08 and 1.10 s."""
+    require_binary("pulseaudio", "parec")
+    recording = tmp_path / "bob_speaker.raw"
+    with _speaker(tmp_path / "pa_bob", recording, latency_ms=2000) as (heard_b, env_b):
+        bob = ZcallPeer(lan2[1], tmp_path / "bob", name="bob", audio_out="zcall_speaker", env=env_b,
+                        extra=["--no-mdns", "--audio-in", "silence", "--hangup-after", str(HANGUP_AFTER_S)])
+        alice = ZcallPeer(lan2[0], tmp_path / "alice", name="alice", audio_in=f"tone:{FAR_TONE_HZ:g}",
+                          extra=["--no-mdns"])
+        with bob, alice:
+            alice.wait_event("ready")
+            bob.wait_event("ready")
+            alice.ctl("call", f"sip:zcall@{lan2[1].ip}:5060")
+            bob.wait_event("call", state="incoming")
+            heard_b.wait_until(lambda tones: _first(tones, RING) is not None, "the ring")  # as a person would
+            bob.ctl("answer")
+            bob.wait_event("secure")
+            bob.wait_event("ended")
+            stats = [event for event in bob.events if event.get("event") == "stats"][-1]  # the call's totals
+            # The sink renders 2 s at a time once idle: what it played reaches the recording that much later.
+            played_s = len(heard_b.tones()) * WINDOW_S
+            heard_b.wait_until(lambda tones: len(tones) * WINDOW_S > played_s + 4.5, "the end of the call")
+    heard_s = _tone_seconds(recording, FAR_TONE_HZ)
+    print(f"far end's tone heard {heard_s:.2f} s of the {HANGUP_AFTER_S} s bob was secure; bob: {stats}")
+    assert heard_s >= HANGUP_AFTER_S - 0.5

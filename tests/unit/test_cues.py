@@ -186,3 +186,54 @@ async def test_a_chime_never_goes_beside_a_playout_that_skipped_ticks(tmp_path: 
     samples, _rate = read_wav(out)
     assert len(samples) == written * 960  # the playout's frames only, the chime inside them
     assert abs(_hz(samples[: 48 * 150]) - 659) < 5
+
+
+class _Speaker:
+    """Stands in for a DeviceSink (no sound card here): counts its users as its share() and close() do."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec, self.users, self.frames, self.dropped = spec, 1, 0, 0
+
+    def share(self) -> _Speaker:
+        self.users += 1
+        return self
+
+    def write_frame(self, pcm: bytes) -> None:
+        self.frames += 1
+
+    def close(self) -> None:
+        self.users -= 1
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_the_speaker_that_rang_is_lent_to_the_call_and_closed_after_it(enabled: bool) -> None:
+    """One stream from the ring into the call (a new one may take seconds to start pulling): the speaker
+    opens at the call's first event, muted or not, and closes when neither the phone nor the call uses it."""
+    opened: list[_Speaker] = []
+
+    def open_speaker(spec: str) -> _Speaker:
+        opened.append(_Speaker(spec))
+        return opened[-1]
+
+    player = SoundPlayer("zcall_speaker", lambda: 100, enabled=enabled, open_speaker=open_speaker)
+    player.on_event(_call(CallState.INCOMING, "in"))
+    assert len(opened) == 1 and opened[0].spec == "zcall_speaker"
+    speaker = opened[0]
+    if enabled:
+        await until(lambda: speaker.frames >= 5, what="the ring on the speaker")
+    lent = await player.lend()
+    assert lent is speaker and speaker.users == 2  # the phone's use and the call's; the ring's has ended
+    assert player.current is None
+    player.on_event(_call(CallState.SECURE, "in"))
+    player.on_event(events.Ended(id="c1", reason="bye", duration_s=3, cause=EndCause.REMOTE_HANGUP))
+    assert speaker.users == 1  # the call's media still plays on it
+    lent.close()
+    assert speaker.users == 0 and len(opened) == 1
+    await player.close()
+
+
+async def test_a_file_output_is_not_kept_open_by_the_phone() -> None:
+    player = SoundPlayer("file:/tmp/x.wav", lambda: 100, open_speaker=_Speaker)
+    player.on_event(_call(CallState.INCOMING, "in"))
+    assert await player.lend() is None  # the call opens its recording itself
+    await player.close()

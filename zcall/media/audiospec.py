@@ -60,6 +60,11 @@ def open_sink(spec: str) -> AudioSink:
         return WavSink(spec[5:])
     if spec == "null":
         return NullSink()
+    return open_speaker(spec)
+
+
+def open_speaker(spec: str) -> devices.DeviceSink:
+    """A sound device (name, index or default) to play on."""
     return devices.DeviceSink(_device_arg(spec))
 
 

@@ -200,7 +200,21 @@ class DeviceSink(_Device):
         self.gaps: collections.deque[tuple[int, int]] = collections.deque()
         self.gap_clock = GapClock(SAMPLE_RATE)
         self.supplied = 0  # samples handed to PortAudio
+        self._users = 1
         super().__init__(device, False, ring_frames)
+
+    def share(self) -> DeviceSink:
+        """This open stream for one more user, who closes it too: the stream ends with its last user. The
+        phone keeps its speaker playing from the ring into the call (zcall/cues.py): a new stream may take
+        seconds to start pulling (an idle PulseAudio null sink: 0.7-1.8 s), and what is written before is
+        lost."""
+        self._users += 1
+        return self
+
+    def close(self) -> None:
+        self._users -= 1
+        if self._users <= 0:
+            super().close()
 
     @property
     def queued_samples(self) -> int:

@@ -316,7 +316,12 @@ class ReferenceSink:
     def __init__(self, sink: AudioSink, processor: EchoProcessor) -> None:
         self._sink = sink
         self._processor = processor
-        self._silence = 0
+        # The speaker may have played before this call (the ring, on the same stream): its silence and
+        # gaps until now are no part of the call's reference.
+        self._silence = getattr(sink, "silence_samples", 0)
+        gaps = getattr(sink, "gaps", None)
+        if gaps:
+            gaps.clear()
 
     def write_frame(self, pcm: bytes) -> None:
         # The reference is what the speaker really plays, sample for sample: a frame its ring dropped never
