@@ -44,7 +44,8 @@ from zcall.sip.icesdp import IceDescription
 from zcall.sip.offeranswer import AudioParams, LocalAudio
 from zcall.sip.uri import SipUri
 from zcall.sipleg import SipLeg
-from zcall.zrtp.cache import CacheError, RetainedSecrets, StoredBefore, ZrtpCache
+from zcall.zrtp.cache import RetainedSecrets, StoredBefore, ZrtpCache
+from zcall.zrtp.cachefile import CacheError
 
 if TYPE_CHECKING:
     from zcall.ice import IceAgent

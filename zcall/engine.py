@@ -35,7 +35,8 @@ from zcall.peerbook import PeerBook
 from zcall.routing import NotOnLan, Route, RouteError, ServerRoute, account_of, resolve
 from zcall.settings import PhoneSettings
 from zcall.sipleg import LanLeg, SipLeg
-from zcall.zrtp.cache import CacheError, PeerRecord, ZrtpCache
+from zcall.zrtp.cache import PeerRecord, ZrtpCache
+from zcall.zrtp.cachefile import CacheError
 
 if TYPE_CHECKING:
     from zcall.call import Call, CallContext

@@ -14,7 +14,8 @@ from zcall.discovery.lan import Discovery, DiscoveryError
 from zcall.identity import load_or_create
 from zcall.paths import Paths
 from zcall.settings import PhoneSettings
-from zcall.zrtp.cache import CacheError, PeerRecord, ZrtpCache
+from zcall.zrtp.cache import PeerRecord, ZrtpCache
+from zcall.zrtp.cachefile import CacheError
 
 _UNUSED_PORT = 9  # browse-only: the port is never announced
 

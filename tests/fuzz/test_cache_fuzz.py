@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zcall.zrtp.cache import NEVER_EXPIRES, CacheError, RetainedSecrets, StoredBefore, ZrtpCache
+from zcall.zrtp.cache import NEVER_EXPIRES, RetainedSecrets, StoredBefore, ZrtpCache
+from zcall.zrtp.cachefile import CacheError
 
 ZIDS = [bytes([n]) * 12 for n in range(3)]
 

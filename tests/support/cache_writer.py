@@ -14,7 +14,8 @@ import pathlib
 import sys
 import time
 
-from zcall.zrtp.cache import NEVER_EXPIRES, CacheError, ZrtpCache
+from zcall.zrtp.cache import NEVER_EXPIRES, ZrtpCache
+from zcall.zrtp.cachefile import CacheError
 
 PEERS = 8  # each writer cycles over its own peers, so rs1 moves to rs2 and rows are rewritten
 # Peers are new in every round: a kill can leave one unreported write per peer behind, and only one may

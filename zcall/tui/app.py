@@ -375,7 +375,8 @@ def _cache_on_disk(paths: Paths) -> ZrtpCache | None:
     """The trust cache, if this home has one: its names label the first screen's recent calls."""
     if not paths.cache_file.exists():
         return None
-    from zcall.zrtp.cache import CacheError, ZrtpCache
+    from zcall.zrtp.cache import ZrtpCache
+    from zcall.zrtp.cachefile import CacheError
 
     try:
         return ZrtpCache(paths.cache_file)

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from zcall.zrtp.cache import NEVER_EXPIRES, CacheError, RetainedSecrets, ZrtpCache
+from zcall.zrtp.cache import NEVER_EXPIRES, RetainedSecrets, ZrtpCache
+from zcall.zrtp.cachefile import CacheError
 
 ALICE = bytes.fromhex("a1" * 12)
 BOB = bytes.fromhex("b0" * 12)

@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from zcall.zrtp.cache import CacheError, ZrtpCache
+from zcall.zrtp.cache import ZrtpCache
+from zcall.zrtp.cachefile import CacheError
 
 BOB = bytes.fromhex("b0" * 12)
 MALLORY = bytes.fromhex("e7" * 12)
