@@ -209,7 +209,7 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
     from --near-at seconds. The far end (session b) plays --far and records what the unit sends."""
     from tests.support.media_peer import LeadIn
     from zcall.media import echo
-    from zcall.media.audio import SilenceSource, WavSink, WavSource
+    from zcall.media.audio import AudioSink, SilenceSource, WavSink, WavSource
     from zcall.media.devices import DeviceSink, DeviceSource
     from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
     from zcall.media.stream import MediaSession
@@ -217,8 +217,15 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
     key_a = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16)), bytes(range(14)))
     key_b = SrtpKeys(SrtpProfile.AES_CM_128_HMAC_SHA1_80, bytes(range(16, 32)), bytes(range(14, 28)))
     speaker = DeviceSink("zcall_speaker")
-    source, sink = echo.wrap(DeviceSource("zcall_mic"), speaker, ns.echo_cancel,
-                             "zcall_mic", "zcall_speaker")
+    if ns.record:  # every call into the processor, replayed without devices (tests/support/echo_record.py)
+        from tests.support.echo_record import RecordingProcessor
+
+        recorder = RecordingProcessor(cancel_echo=echo.wanted(ns.echo_cancel, "zcall_mic", "zcall_speaker"))
+        source = echo.ProcessedSource(DeviceSource("zcall_mic"), recorder)
+        sink: AudioSink = echo.ReferenceSink(speaker, recorder)
+    else:
+        source, sink = echo.wrap(DeviceSource("zcall_mic"), speaker, ns.echo_cancel,
+                                 "zcall_mic", "zcall_speaker")
     assert isinstance(source, echo.ProcessedSource)
     a = MediaSession(source, sink)
     b = MediaSession(LeadIn(WavSource(ns.far, loop=False), 25), WavSink(ns.heard))
@@ -255,6 +262,8 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
     b.close()
     feed.close()
     mic.close()
+    if ns.record:
+        recorder.save(Path(ns.record))
     recording = WavSink(ns.heard + ".mic.wav")
     for frame in recorded:
         recording.write_frame(frame)
@@ -328,6 +337,7 @@ def main() -> None:
     echo_call.add_argument("--seconds", type=float, default=10.0)
     echo_call.add_argument("--stall-at", default="", help="seconds into the call, comma-separated")
     echo_call.add_argument("--stall-ms", type=float, default=300.0)
+    echo_call.add_argument("--record", default="", help="save what the echo processor was told (.npz)")
     err = sub.add_parser("open-error")
     err.add_argument("direction", choices=["in", "out"])
     err.add_argument("device")

@@ -49,6 +49,16 @@ _MIN_FAR_RMS = 300.0  # the reference must carry sound (about -40 dBFS) for its 
 _MIN_PEAK_RATIO = 10.0  # correlation peak over the median: a real echo path, not noise
 _AGREE_SAMPLES = 96  # 2 ms
 _EARLY_SLACK = 120  # an estimate this close (2.5 ms) to the start of the filter's reach moves the reference
+_FINE_REACH = 2 * _DECIMATE  # the full-rate search around the 8 kHz peak
+# After a gap (a speaker xrun measured from the device's clock, microphone frames lost) the echo path is
+# found again from the signals before the canceller runs on: a converged filter fed a reference 1-2 ms off
+# (what the clock's measure of a gap is off by under load, on PulseAudio) made the echo louder (ERLE -4 dB)
+# for 1-1.5 s while it adapted, and then had to adapt back. Held instead, it is as good after as before.
+_HOLD_WINDOW = SAMPLE_RATE * 3 // 10  # capture after the gap correlated against the reference
+_HOLD_REACH = SAMPLE_RATE * 30 // 1000  # one estimate this close to the old path is the same path moved
+_HOLD_MAX = 2 * SAMPLE_RATE  # then the canceller runs on, found or not
+_PRIME_SAMPLES = SAMPLE_RATE * (FILTER_MS + 40) // 1000  # run through the filter again as it resumes
+_HELD_GAIN = 0.01  # -40 dB: what passes while the canceller is held and the far end may be heard
 
 # Device names that say the speaker is at the ear (no acoustic echo path worth cancelling).
 _HEADSET_WORDS = ("headset", "headphone", "earphone", "earpiece", "handset", "bluetooth", "hands-free")
@@ -130,6 +140,21 @@ def estimate_delay(reference: Samples, captured: Samples, max_lag: int) -> tuple
     return best * _DECIMATE, ratio
 
 
+def refine_delay(reference: Samples, captured: Samples, max_lag: int, coarse: int) -> int:
+    """The lag at full rate (48 kHz) near a coarse one from estimate_delay: GCC-PHAT on the same windows,
+    searched within _FINE_REACH samples of it. A filter that has converged is thrown off by a reference a
+    sample or two off, so a path that moved is re-aligned to the sample."""
+    ref = reference.astype(np.float64)
+    cap = captured.astype(np.float64)
+    n = 1 << (len(ref) + len(cap)).bit_length()
+    spectrum = np.fft.rfft(cap - cap.mean(), n) * np.conj(np.fft.rfft(ref - ref.mean(), n))
+    spectrum /= np.abs(spectrum) + 1e-9
+    corr = np.fft.irfft(spectrum, n)
+    lags = np.arange(max(coarse - _FINE_REACH, 0), min(coarse + _FINE_REACH, max_lag) + 1)
+    scores = np.abs(corr[(lags - max_lag) % n])
+    return int(lags[int(np.argmax(scores))])
+
+
 def _decimate(samples: Samples) -> npt.NDArray[np.float64]:
     usable = len(samples) // _DECIMATE * _DECIMATE
     x = samples[:usable].astype(np.float64).reshape(-1, _DECIMATE).mean(axis=1)  # a crude low-pass is enough
@@ -144,6 +169,9 @@ class EchoStats:
     estimates: int = 0
     realigned: int = 0
     aligned_frames: int = 0  # frames processed since the first alignment
+    holds: int = 0  # gaps after which the canceller waited for the echo path
+    held_frames: int = 0
+    moved_ms: float = 0.0  # how far the echo path moved across gaps, in all (re-aligned without a reset)
     mic_energy: float = 0.0
     out_energy: float = 0.0
 
@@ -166,6 +194,10 @@ class EchoProcessor:
         self._next_estimate = _WINDOW_SAMPLES
         self._far_until = 0  # capture position until which the far end's echo may be in the microphone
         self._agc_held = False
+        self._held_from: int | None = None  # capture position from which the canceller waits (a gap)
+        self._held_until = 0
+        self._next_refind = 0
+        self._refound: int | None = None  # a far re-found path, waiting for a second one to agree
         self.stats = EchoStats()
 
     def played(self, pcm: bytes) -> None:
@@ -182,7 +214,14 @@ class EchoProcessor:
         """The speaker device itself played this much silence (an xrun), before what was played `back`
         samples ago: it is found a few callbacks late, after frames that sounded after it."""
         if self._aec is not None and samples > 0:
-            self._played.insert_silence(self._played.count - max(back, 0), samples)
+            at = self._played.count - max(back, 0)
+            self._played.insert_silence(at, samples)
+            if self._offset is not None and self._delay is not None:
+                # Its echo reaches the microphone `delay` after it played (a filter's length early: the
+                # clock may place it that far off).
+                early = _MARGIN_SAMPLES + SAMPLE_RATE * FILTER_MS // 1000
+                echo_at = at - self._offset + self._delay
+                self._hold(echo_at - early, echo_at + samples)
 
     def captured_lost(self, frames: int) -> None:
         """The microphone lost this many frames (its ring was full) just before the next process(): the
@@ -190,6 +229,8 @@ class EchoProcessor:
         reference (the echo path would seem to shorten by 20 ms a frame)."""
         if frames > 0:
             self._captured.write_silence(frames * FRAME_SAMPLES)
+            # A stall: the device may have lost more than the ring says.
+            self._hold(self._captured.count, self._captured.count)
 
     def process(self, pcm: bytes) -> bytes:
         if len(pcm) != FRAME_BYTES:
@@ -198,7 +239,7 @@ class EchoProcessor:
         start = self._captured.count
         self._captured.write(mic)
         self.stats.frames += 1
-        out = pcm
+        out, turned_down = pcm, False
         if self._aec is not None and self._offset is None and self._played.count:
             self._offsets.append(self._played.count - self._captured.count)
             if len(self._offsets) == _OFFSET_FRAMES:
@@ -210,22 +251,116 @@ class EchoProcessor:
                 every = _ESTIMATE_EVERY if self._delay else _FIRST_EVERY
                 self._next_estimate = self._captured.count + every
                 self._estimate()
+            if self._held_from is not None and start >= self._held_from:
+                self._refind()  # may end the hold: this frame then goes through the filter
+            held = self._held_from is not None and start >= self._held_from
             shift = (self._delay or 0) - _MARGIN_SAMPLES
             reference = self._played.read(start + self._offset - max(shift, 0), FRAME_SAMPLES)
             if self._delay is not None:
                 self.stats.aligned_frames += 1
-            self._hold_agc(reference)
-            ref = reference.tobytes()
-            out = b"".join(self._aec.cancel(pcm[i : i + _BLOCK_BYTES], ref[i : i + _BLOCK_BYTES])
+            self._hold_agc(reference, held)
+            if held:
+                self.stats.held_frames += 1
+                # Turned down where the far end may be heard, past the preprocessor too: its noise and
+                # level estimates stay the room's.
+                turned_down = self._far_heard(start)
+            else:
+                ref = reference.tobytes()
+                out = b"".join(self._aec.cancel(pcm[i : i + _BLOCK_BYTES], ref[i : i + _BLOCK_BYTES])
+                               for i in range(0, FRAME_BYTES, _BLOCK_BYTES))
+        if turned_down:
+            out = (mic.astype(np.float64) * _HELD_GAIN).astype(np.int16).tobytes()
+        else:
+            out = b"".join(self._pre.run(out[i : i + _BLOCK_BYTES])
                            for i in range(0, FRAME_BYTES, _BLOCK_BYTES))
-        out = b"".join(self._pre.run(out[i : i + _BLOCK_BYTES]) for i in range(0, FRAME_BYTES, _BLOCK_BYTES))
         if self.stats.aligned_frames > 100:  # 2 s after the canceller was aligned: what ERLE is about
             self.stats.mic_energy += float(np.dot(mic.astype(np.float64), mic))
             processed = np.frombuffer(out, "<i2").astype(np.float64)
             self.stats.out_energy += float(np.dot(processed, processed))
         return out
 
-    def _hold_agc(self, reference: Samples) -> None:
+    def _hold(self, capture_at: int, after: int) -> None:
+        """From capture position `capture_at` on, the canceller waits until the echo path is found again
+        (the filter is neither run nor adapted on a reference that may be off), in what was captured from
+        `after` on (past the gap)."""
+        if self._aec is None or self._delay is None or self._offset is None:
+            return  # not aligned yet: the periodic estimate finds the path
+        start = max(capture_at, self._captured.count)
+        if self._held_from is None:
+            self._held_from = start
+            self._refound = None
+            self.stats.holds += 1
+        self._held_from = min(self._held_from, start)
+        self._held_until = max(start, after) + _HOLD_MAX
+        self._next_refind = max(start, after) + _HOLD_WINDOW
+
+    def _far_heard(self, start: int) -> bool:
+        """Whether the far end's echo may be in the frame captured at `start` (whatever the path now)."""
+        assert self._offset is not None
+        span = SAMPLE_RATE * MAX_DELAY_MS // 1000 + FRAME_SAMPLES
+        recent = self._played.read(start + FRAME_SAMPLES + self._offset - span, span).astype(np.float64)
+        return bool(np.sqrt(np.mean(recent**2)) >= _MIN_FAR_RMS)
+
+    def _refind(self) -> None:
+        """Looks for the echo path in the capture since the hold began; once found (near the old one, or
+        twice in the same place), the reference follows it and the filter runs on, not reset."""
+        assert self._offset is not None and self._delay is not None and self._held_from is not None
+        end = self._captured.count
+        if end >= self._held_until:
+            self._held_from = None  # not found (the far end was quiet): the filter runs on as it is
+            self._candidate = None
+            self._next_estimate = end + _WINDOW_SAMPLES
+            return
+        if end < self._next_refind:
+            return
+        self._next_refind = end + _HOLD_WINDOW // 3
+        found = self._find(_HOLD_WINDOW)
+        if found is None:
+            return
+        if abs(found - self._delay) > _HOLD_REACH and (self._refound is None
+                                                       or abs(found - self._refound) > _AGREE_SAMPLES):
+            self._refound = found  # far from the old path: a second estimate, on new capture, must agree
+            self._next_refind = end + _HOLD_WINDOW
+            return
+        self.stats.moved_ms += abs(found - self._delay) * 1000 / SAMPLE_RATE
+        self._set_delay(found)
+        self._held_from = None
+        self._prime(end - FRAME_SAMPLES)
+        # The periodic estimate starts afresh: a window reaching back across the gap mixes two paths.
+        self._candidate = None
+        self._next_estimate = end + _WINDOW_SAMPLES
+
+    def _prime(self, end: int) -> None:
+        """What the filter last saw of the reference is from before the hold: the capture just before `end`
+        goes through it once more, aligned anew, so that it resumes on the new alignment (else its first
+        frames subtract an echo of what played before the gap: louder than the echo itself)."""
+        assert self._aec is not None and self._offset is not None and self._delay is not None
+        shift = max(self._delay - _MARGIN_SAMPLES, 0)
+        for block in range(end - _PRIME_SAMPLES, end, _BLOCK):
+            reference = self._played.read(block + self._offset - shift, _BLOCK).tobytes()
+            self._aec.cancel(self._captured.read(block, _BLOCK).tobytes(), reference)
+
+    def _find(self, window: int) -> int | None:
+        """The echo's lag (full rate) over the last `window` captured samples; None while the far end is
+        quiet or without a clear peak."""
+        assert self._offset is not None
+        end = self._captured.count
+        max_lag = SAMPLE_RATE * MAX_DELAY_MS // 1000
+        captured = self._captured.read(end - window, window)
+        span = window + max_lag
+        reference = self._played.read(end + self._offset - span, span)
+        if np.sqrt(np.mean(reference.astype(np.float64) ** 2)) < _MIN_FAR_RMS:
+            return None  # the far end is quiet: nothing to learn the echo path from
+        found = estimate_delay(reference, captured, max_lag)
+        if found is None:
+            return None
+        return refine_delay(reference, captured, max_lag, found[0])
+
+    def _set_delay(self, delay: int) -> None:
+        self._delay = delay
+        self.stats.delay_ms = delay * 1000 / SAMPLE_RATE
+
+    def _hold_agc(self, reference: Samples, held: bool) -> None:
         """The AGC may raise its gain only while the far end is quiet: what it hears then is the near end.
         While the far end talks, what comes out of the canceller is mostly its residual echo, quiet speech
         the AGC would otherwise lift by up to 12 dB (the echo return loss it would undo)."""
@@ -234,24 +369,17 @@ class EchoProcessor:
             # The echo of this frame lasts the filter's length; before the alignment, up to the longest delay.
             tail = FILTER_MS if self._delay is not None else MAX_DELAY_MS
             self._far_until = now + SAMPLE_RATE * tail // 1000
-        hold = now < self._far_until
+        hold = now < self._far_until or held  # held: the microphone is turned down, not the room quiet
         if hold != self._agc_held:
             self._agc_held = hold
             self._pre.hold_agc_gain(hold)
 
     def _estimate(self) -> None:
-        assert self._offset is not None
-        end = self._captured.count
-        max_lag = SAMPLE_RATE * MAX_DELAY_MS // 1000
-        captured = self._captured.read(end - _WINDOW_SAMPLES, _WINDOW_SAMPLES)
-        span = _WINDOW_SAMPLES + max_lag
-        reference = self._played.read(end + self._offset - span, span)
-        if np.sqrt(np.mean(reference.astype(np.float64) ** 2)) < _MIN_FAR_RMS:
-            return  # the far end is quiet: nothing to learn the echo path from
-        found = estimate_delay(reference, captured, max_lag)
-        if found is None:
+        if self._held_from is not None:
+            return  # a gap: _refind looks for the path
+        delay = self._find(_WINDOW_SAMPLES)
+        if delay is None:
             return
-        delay, _ratio = found
         self.stats.estimates += 1
         # Speech is self-similar: a lone estimate may be a pitch echo of the true one; two must agree.
         candidate, self._candidate = self._candidate, delay
@@ -260,9 +388,8 @@ class EchoProcessor:
         if self._delay is None or not self._covers(delay):
             if self._delay is not None and self._aec is not None:
                 self._aec.reset()  # the filter modelled the old alignment
-            self._delay = delay
+            self._set_delay(delay)
             self.stats.realigned += 1
-            self.stats.delay_ms = delay * 1000 / SAMPLE_RATE
 
     def _covers(self, delay: int) -> bool:
         """Whether the current alignment still puts an echo `delay` late well inside the filter: a strong
@@ -275,7 +402,8 @@ class EchoProcessor:
         s = self.stats
         erle = 10 * np.log10(s.mic_energy / s.out_energy) if s.out_energy > 0 and s.mic_energy > 0 else None
         return {"on": self._cancel_echo, "delay_ms": s.delay_ms, "estimates": s.estimates,
-                "realigned": s.realigned, "erle_db": None if erle is None else round(float(erle), 1)}
+                "realigned": s.realigned, "holds": s.holds, "held_frames": s.held_frames,
+                "moved_ms": round(s.moved_ms, 2), "erle_db": None if erle is None else round(float(erle), 1)}
 
     def close(self) -> None:
         self._pre.close()

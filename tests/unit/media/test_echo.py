@@ -171,3 +171,34 @@ def test_a_speaker_xrun_found_late_is_put_where_it_happened(tmp_path: Path) -> N
         print(f"speaker xrun found late: ERLE {erle:.1f} dB over half a second after it")
         assert erle >= 25
     assert processor.snapshot()["realigned"] == 1
+
+
+@pytest.mark.parametrize(("measured", "sounded"), [(4071, 4148), (393, 0), (10731, 17500)])
+def test_a_speaker_xrun_measured_off_keeps_the_echo_away(tmp_path: Path, measured: int, sounded: int) -> None:
+    """Recorded on PulseAudio devices under load (tests/support/echo_record.py, replayed): the device clock
+    measured an xrun 4071 samples long where the echo path then lay 1.6 ms later (4148 sounded), a 393-sample
+    "gap" moved it by nothing, and a stall at the start of a call measured 10731 moved it 141 ms more than
+    that. Fed a reference 1.6 ms off, the converged filter made the echo louder (ERLE -4 dB) for over a
+    second. Now the canceller is held from where the gap's echo arrives until the path is found again in
+    the signals (the microphone turned down meanwhile while the far end talks), then runs on, not reset."""
+    far = _speech(tmp_path / "far.wav", FAR + FAR)
+    frames, at, late = len(far) // FRAME_SAMPLES, 300, 4
+    played = np.concatenate([far[: at * FRAME_SAMPLES], np.zeros(sounded), far[at * FRAME_SAMPLES :]])
+    mic = np.clip(_room(played), -32768, 32767).astype("<i2")
+    processor, heard, out = EchoProcessor(), [], []
+    for i in range(frames):
+        if i == at + late:
+            processor.played_gap(measured, late * FRAME_SAMPLES)
+        processor.played(far[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].astype("<i2").tobytes())
+        if i >= MIC_LATE and (i + 1) * FRAME_SAMPLES <= len(mic):
+            heard.append(mic[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].tobytes())
+            out.append(processor.process(heard[-1]))
+    start = (at - MIC_LATE) * FRAME_SAMPLES
+    stats = processor.snapshot()
+    for name, part in (("the second after the gap", slice(start, start + 48000)),
+                       ("the second after that", slice(start + 48000, start + 96000))):
+        erle = _db(_samples(heard)[part]) - _db(_samples(out)[part])
+        print(f"xrun measured {measured}, sounded {sounded}: ERLE {erle:.1f} dB over {name}; {stats}")
+        assert erle >= 25
+    assert stats["realigned"] == 1  # the filter was not reset
+    assert abs(stats["delay_ms"] * 48 - ECHO_DELAY - (sounded - measured)) <= 2  # found to the sample
