@@ -50,6 +50,7 @@ _MIN_PEAK_RATIO = 10.0  # correlation peak over the median: a real echo path, no
 _AGREE_SAMPLES = 96  # 2 ms
 _EARLY_SLACK = 120  # an estimate this close (2.5 ms) to the start of the filter's reach moves the reference
 _FINE_REACH = 2 * _DECIMATE  # the full-rate search around the 8 kHz peak
+_FINE_BAND_FLOOR = 1e-6  # bins whose far-end power is 60 dB under its strongest carry nothing to align on
 # After a gap (a speaker xrun measured from the device's clock, microphone frames lost) the echo path is
 # found again from the signals before the canceller runs on: a converged filter fed a reference 1-2 ms off
 # (what the clock's measure of a gap is off by under load, on PulseAudio) made the echo louder (ERLE -4 dB)
@@ -147,8 +148,12 @@ def refine_delay(reference: Samples, captured: Samples, max_lag: int, coarse: in
     ref = reference.astype(np.float64)
     cap = captured.astype(np.float64)
     n = 1 << (len(ref) + len(cap)).bit_length()
-    spectrum = np.fft.rfft(cap - cap.mean(), n) * np.conj(np.fft.rfft(ref - ref.mean(), n))
-    spectrum /= np.abs(spectrum) + 1e-9
+    far = np.fft.rfft(ref - ref.mean(), n)
+    spectrum = np.fft.rfft(cap - cap.mean(), n) * np.conj(far)
+    # Whitened only where the far end has sound: in bins it left empty (above 8 kHz for wideband speech)
+    # the microphone's noise alone would make the peak wander by a sample, and a sample costs 16 dB.
+    power = np.abs(far) ** 2
+    spectrum *= (power > _FINE_BAND_FLOOR * power.max()) / (np.abs(spectrum) + 1e-9)
     corr = np.fft.irfft(spectrum, n)
     lags = np.arange(max(coarse - _FINE_REACH, 0), min(coarse + _FINE_REACH, max_lag) + 1)
     scores = np.abs(corr[(lags - max_lag) % n])
