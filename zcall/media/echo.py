@@ -58,6 +58,13 @@ _FINE_BAND_FLOOR = 1e-6  # bins whose far-end power is 60 dB under its strongest
 _HOLD_WINDOW = SAMPLE_RATE * 3 // 10  # capture after the gap correlated against the reference
 _HOLD_REACH = SAMPLE_RATE * 30 // 1000  # one estimate this close to the old path is the same path moved
 _HOLD_MAX = 2 * SAMPLE_RATE  # then the canceller runs on, found or not
+_WATCH_FRAMES = 5  # far-end frames whose return loss (mean, dB)...
+_WATCH_FALL_DB = 10.0  # ...fell this far below the filter's usual one
+_WATCH_CONVERGED_DB = 15.0
+_WATCH_FOLLOW = 0.05
+_WATCH_WINDOW = SAMPLE_RATE // 4
+_WATCH_EVERY = SAMPLE_RATE // 10
+_WATCH_MIN_MOVE = 2  # samples
 _PRIME_SAMPLES = SAMPLE_RATE * (FILTER_MS + 40) // 1000  # run through the filter again as it resumes
 _HELD_GAIN = 0.01  # -40 dB: what passes while the canceller is held and the far end may be heard
 
@@ -176,6 +183,7 @@ class EchoStats:
     aligned_frames: int = 0  # frames processed since the first alignment
     holds: int = 0  # gaps after which the canceller waited for the echo path
     held_frames: int = 0
+    watched: int = 0  # times the filter's return loss fell and the path was looked for
     moved_ms: float = 0.0  # how far the echo path moved across gaps, in all (re-aligned without a reset)
     mic_energy: float = 0.0
     out_energy: float = 0.0
@@ -203,6 +211,10 @@ class EchoProcessor:
         self._held_until = 0
         self._next_refind = 0
         self._refound: int | None = None  # a far re-found path, waiting for a second one to agree
+        self._erle = 0.0  # the filter's return loss while the far end talks, followed slowly (dB)
+        self._recent_erle: list[float] = []
+        self._next_watch = 0
+        self._watch_found: int | None = None
         self.stats = EchoStats()
 
     def played(self, pcm: bytes) -> None:
@@ -273,6 +285,8 @@ class EchoProcessor:
                 ref = reference.tobytes()
                 out = b"".join(self._aec.cancel(pcm[i : i + _BLOCK_BYTES], ref[i : i + _BLOCK_BYTES])
                                for i in range(0, FRAME_BYTES, _BLOCK_BYTES))
+                if self._delay is not None:
+                    self._watch(mic, np.frombuffer(out, "<i2"), reference)
         if turned_down:
             out = (mic.astype(np.float64) * _HELD_GAIN).astype(np.int16).tobytes()
         else:
@@ -334,6 +348,36 @@ class EchoProcessor:
         # The periodic estimate starts afresh: a window reaching back across the gap mixes two paths.
         self._candidate = None
         self._next_estimate = end + _WINDOW_SAMPLES
+
+    def _watch(self, mic: Samples, out: Samples, reference: Samples) -> None:
+        """The echo path also moves by a fraction of a millisecond with no xrun reported (PulseAudio: 0.2 ms),
+        which undoes a converged filter as a gap does. While the far end talks the filter's return loss is
+        followed; when it falls far below what it was, the path is looked for in the last quarter second, and
+        when two looks in a row find it moved (a near-end talker leaves it where it was) the reference
+        follows it."""
+        assert self._delay is not None
+        if np.sqrt(np.mean(reference.astype(np.float64) ** 2)) < _MIN_FAR_RMS:
+            return
+        mic_energy = float(np.dot(mic.astype(np.float64), mic)) + 1.0
+        erle = 10 * np.log10(mic_energy / (float(np.dot(out.astype(np.float64), out)) + 1.0))
+        recent = self._recent_erle = [*self._recent_erle[-(_WATCH_FRAMES - 1):], erle]
+        if len(recent) < _WATCH_FRAMES or float(np.mean(recent)) >= self._erle - _WATCH_FALL_DB:
+            self._erle += _WATCH_FOLLOW * (erle - self._erle)
+            return
+        end = self._captured.count
+        if end < self._next_watch or self._erle < _WATCH_CONVERGED_DB:
+            return
+        self._next_watch = end + _WATCH_EVERY
+        found = self._find(_WATCH_WINDOW)
+        self.stats.watched += 1
+        moved = found is not None and _WATCH_MIN_MOVE <= abs(found - self._delay) <= _HOLD_REACH
+        seen, self._watch_found = self._watch_found, found if moved else None
+        if moved and found is not None and seen is not None and abs(found - seen) <= 1:
+            self.stats.moved_ms += abs(found - self._delay) * 1000 / SAMPLE_RATE
+            self._set_delay(found)
+            self._prime(end)
+            self._recent_erle = []
+            self._watch_found = None
 
     def _prime(self, end: int) -> None:
         """What the filter last saw of the reference is from before the hold: the capture just before `end`
@@ -408,7 +452,8 @@ class EchoProcessor:
         erle = 10 * np.log10(s.mic_energy / s.out_energy) if s.out_energy > 0 and s.mic_energy > 0 else None
         return {"on": self._cancel_echo, "delay_ms": s.delay_ms, "estimates": s.estimates,
                 "realigned": s.realigned, "holds": s.holds, "held_frames": s.held_frames,
-                "moved_ms": round(s.moved_ms, 2), "erle_db": None if erle is None else round(float(erle), 1)}
+                "watched": s.watched, "moved_ms": round(s.moved_ms, 2),
+                "erle_db": None if erle is None else round(float(erle), 1)}
 
     def close(self) -> None:
         self._pre.close()
