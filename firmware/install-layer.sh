@@ -96,7 +96,12 @@ case $flavour in
     debian-raspi)
         install_overlay
         boot_settings >"$root/etc/default/raspi-firmware-custom"
-        # raspi-firmware's kernel hook writes config.txt (appending the file above): run it again now.
+        # The hook's cmdline.txt says `rw`; what follows it here, `ro`, wins. The initramfs must mount the
+        # root read-only: overlayroot keeps that mount, as it is, under its RAM overlay (the arm64 boot test
+        # found the lower root writable). First boot's systemd remounts it rw from fstab, as on a PC.
+        echo ro >"$root/etc/default/raspi-extra-cmdline"
+        # raspi-firmware's kernel hook writes config.txt (appending the file above) and cmdline.txt (ending
+        # with the file above): run it again now.
         if [ -x "$root/etc/kernel/postinst.d/z50-raspi-firmware" ]; then
             in_root env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
         fi

@@ -70,6 +70,17 @@ def test_read_only_root_never_overlays_the_state_partition() -> None:
     assert "overlayroot=tmpfs:recurse=0" in firstboot.split("raspi-config nonint do_overlayfs 0", 1)[1]
 
 
+def test_initramfs_mounts_the_root_read_only() -> None:
+    """overlayroot puts its RAM overlay over the root as the initramfs mounted it. Mounted rw (as
+    raspi-firmware's cmdline.txt says), the "read-only" lower stayed writable on the arm64 boot test. Both
+    Debian recipes end the kernel command line with ro (the last of ro and rw wins, kernel and initramfs)."""
+    grub = (layout.FIRMWARE / "image" / "grub.cfg").read_text()
+    assert re.search(r"^linux /vmlinuz root=\S+ ro ", grub, re.MULTILINE), grub
+    layer = LAYER.read_text().split("\n    debian-raspi)\n", 1)[1].split(";;", 1)[0]
+    extra = layer.index('echo ro >"$root/etc/default/raspi-extra-cmdline"')
+    assert extra < layer.index("z50-raspi-firmware"), "the hook must run after the extra line is written"
+
+
 def _compile(dts: Path, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["dtc", "-@", "-q", "-I", "dts", "-O", "dtb", "-o", str(out), str(dts)],
                           capture_output=True, text=True)
