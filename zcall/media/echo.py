@@ -5,9 +5,10 @@ The session's 20 ms tick writes each played frame and reads each captured frame 
 streams are kept here as sample counts on their own timelines: a captured sample at capture position c holds
 the echo of the played sample at c + offset - delay. The offset is how far the played count runs ahead of the
 captured count once both flow (the median over a second: a microphone may start delivering a second late);
-the delay (device buffers + air) is found by cross-correlation (GCC-PHAT at 8 kHz over the last second,
-re-checked every half second while the far end talks, two estimates in a row must agree). The canceller gets
-the reference shifted by the estimate less a small margin, so its filter only has to model the room.
+the delay (device buffers + air) is found by cross-correlation (echodelay.py: GCC-PHAT at 8 kHz over the last
+second, re-checked every half second while the far end talks, two estimates in a row must agree). The
+canceller gets the reference shifted by the estimate less a small margin, so its filter only has to model the
+room.
 
 `EchoProcessor` is sans-I/O; `wrap()` puts it between a MediaSession and its devices.
 """
@@ -18,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from zcall.config import ECHO_MODES
 from zcall.media.audio import AudioSink, AudioSource
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
+from zcall.media.echodelay import Samples, estimate_delay, refine_delay
 from zcall.media.speexdsp import EchoCanceller, Preprocessor, available
 
 MAX_DELAY_MS = 500  # device buffers + air; beyond this the devices are misconfigured, not a room
@@ -40,17 +41,13 @@ _BLOCK = FRAME_SAMPLES // 2
 _BLOCK_BYTES = 2 * _BLOCK
 _MARGIN_SAMPLES = 480  # 10 ms: the estimate's error and the tick's jitter stay inside the filter
 _OFFSET_FRAMES = 25  # half a second of both streams flowing fixes their offset
-_DECIMATE = 6  # 48 kHz -> 8 kHz for the delay search
 _WINDOW_SAMPLES = SAMPLE_RATE  # one second of capture correlated against the reference
 _ESTIMATE_EVERY = SAMPLE_RATE // 2
 _FIRST_EVERY = SAMPLE_RATE // 4
 _HISTORY = _WINDOW_SAMPLES + SAMPLE_RATE * MAX_DELAY_MS // 1000 + 4 * FRAME_SAMPLES
 _MIN_FAR_RMS = 300.0  # the reference must carry sound (about -40 dBFS) for its echo to be found
-_MIN_PEAK_RATIO = 10.0  # correlation peak over the median: a real echo path, not noise
 _AGREE_SAMPLES = 96  # 2 ms
 _EARLY_SLACK = 120  # an estimate this close (2.5 ms) to the start of the filter's reach moves the reference
-_FINE_REACH = 2 * _DECIMATE  # the full-rate search around the 8 kHz peak
-_FINE_BAND_FLOOR = 1e-6  # bins whose far-end power is 60 dB under its strongest carry nothing to align on
 # After a gap (a speaker xrun measured from the device's clock, microphone frames lost) the echo path is
 # found again from the signals before the canceller runs on: a converged filter fed a reference 1-2 ms off
 # (what the clock's measure of a gap is off by under load, on PulseAudio) made the echo louder (ERLE -4 dB)
@@ -70,8 +67,6 @@ _HELD_GAIN = 0.01  # -40 dB: what passes while the canceller is held and the far
 
 # Device names that say the speaker is at the ear (no acoustic echo path worth cancelling).
 _HEADSET_WORDS = ("headset", "headphone", "earphone", "earpiece", "handset", "bluetooth", "hands-free")
-
-Samples = npt.NDArray[np.int16]
 
 
 def wanted(mode: str, audio_in: str, audio_out: str) -> bool:
@@ -125,53 +120,6 @@ class _Ring:
             idx = np.arange(lo, hi) % len(self._buf)
             out[lo - start : hi - start] = self._buf[idx]
         return out
-
-
-def estimate_delay(reference: Samples, captured: Samples, max_lag: int) -> tuple[int, float] | None:
-    """Lag (samples, 0..max_lag) by which `captured` (the last window) echoes `reference` (the same window
-    plus max_lag samples before it), with the peak-to-median ratio; None without a clear peak. GCC-PHAT at
-    8 kHz: whitening makes the peak sharp for speech and tones alike."""
-    ref = _decimate(reference)
-    cap = _decimate(captured)
-    lags = max_lag // _DECIMATE
-    n = 1 << (len(ref) + len(cap)).bit_length()
-    spectrum = np.fft.rfft(cap, n) * np.conj(np.fft.rfft(ref, n))
-    spectrum /= np.abs(spectrum) + 1e-9
-    corr = np.fft.irfft(spectrum, n)
-    # corr[m] = sum_k cap[k + m] * ref[k]; an echo d late has cap[k] = ref[k + lags - d], so it peaks at
-    # m = d - lags (negative, taken modulo n).
-    scores = np.abs(corr[(np.arange(lags + 1) - lags) % n])
-    best = int(np.argmax(scores))
-    ratio = float(scores[best]) / (float(np.median(scores)) + 1e-12)
-    if ratio < _MIN_PEAK_RATIO:
-        return None
-    return best * _DECIMATE, ratio
-
-
-def refine_delay(reference: Samples, captured: Samples, max_lag: int, coarse: int) -> int:
-    """The lag at full rate (48 kHz) near a coarse one from estimate_delay: GCC-PHAT on the same windows,
-    searched within _FINE_REACH samples of it. A filter that has converged is thrown off by a reference a
-    sample or two off, so a path that moved is re-aligned to the sample."""
-    ref = reference.astype(np.float64)
-    cap = captured.astype(np.float64)
-    n = 1 << (len(ref) + len(cap)).bit_length()
-    far = np.fft.rfft(ref - ref.mean(), n)
-    spectrum = np.fft.rfft(cap - cap.mean(), n) * np.conj(far)
-    # Whitened only where the far end has sound: in bins it left empty (above 8 kHz for wideband speech)
-    # the microphone's noise alone would make the peak wander by a sample, and a sample costs 16 dB.
-    power = np.abs(far) ** 2
-    spectrum *= (power > _FINE_BAND_FLOOR * power.max()) / (np.abs(spectrum) + 1e-9)
-    corr = np.fft.irfft(spectrum, n)
-    lags = np.arange(max(coarse - _FINE_REACH, 0), min(coarse + _FINE_REACH, max_lag) + 1)
-    scores = np.abs(corr[(lags - max_lag) % n])
-    return int(lags[int(np.argmax(scores))])
-
-
-def _decimate(samples: Samples) -> npt.NDArray[np.float64]:
-    usable = len(samples) // _DECIMATE * _DECIMATE
-    x = samples[:usable].astype(np.float64).reshape(-1, _DECIMATE).mean(axis=1)  # a crude low-pass is enough
-    out: npt.NDArray[np.float64] = x - x.mean()
-    return out
 
 
 @dataclass

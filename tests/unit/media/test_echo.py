@@ -13,7 +13,8 @@ from tests.support import audio_check
 from tests.support.prereq import require_binary
 from zcall.media.audio import read_wav_48k_mono
 from zcall.media.codec import FRAME_SAMPLES
-from zcall.media.echo import EchoProcessor, estimate_delay, wanted
+from zcall.media.echo import EchoProcessor, wanted
+from zcall.media.echodelay import estimate_delay
 
 FAR = ["The secure phone reads two words aloud.", "If they match, nobody sits in the middle of the call.",
        "Please check the words on your screen."]
