@@ -7,8 +7,10 @@ import math
 import wave
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -259,27 +261,44 @@ def test_real_time_devices_in_a_media_session(tmp_path: Path) -> None:
     """PulseAudio null sinks pace the devices: the microphone's frames leave as they are captured, nothing
     overflows, and the speaker plays the tone that was said into the microphone."""
     require_binary("pulseaudio")
-    ear = tmp_path / "ear.raw"
     # Real time is the claim, so both run real-time as a phone's audio and its sound server would: on a busy
     # machine the server (all audio passes its main thread here) delivered late and in bursts, and the
     # sessions' loop read the microphone late, so frames piled past the capture backlog and were dropped.
     # (Under chrt from its start the probe's fifth PortAudio stream fails to open: it raises itself.)
-    with pulse_server(tmp_path / "pulse", prefix=realtime_prefix()) as server:
-        result = run_probe(["paced-session", str(ear), "--seconds", "4", "--realtime"], config=PULSE_CONFIG,
-                           pulse=server)
+    # Still, a shared machine can stall the server or a device thread for a moment (1 run in 6 under load
+    # dropped frames), which measures the machine: up to three sessions, judged by the first that passes. The
+    # fault this guards against (the playout fed into a speaker stream not yet started: 59-78 frames dropped
+    # per call) fails every one.
+    problems: list[list[str]] = []
+    for attempt in range(3):
+        ear = tmp_path / f"ear{attempt}.raw"
+        with pulse_server(tmp_path / f"pulse{attempt}", prefix=realtime_prefix()) as server:
+            result = run_probe(["paced-session", str(ear), "--seconds", "4", "--realtime"],
+                               config=PULSE_CONFIG, pulse=server)
+        problems.append(_paced_session_problems(result, np.fromfile(ear, "<i2")))
+        if not problems[-1]:
+            return
+    raise AssertionError(f"every attempt failed: {problems}")
+
+
+def _paced_session_problems(result: dict[str, Any], heard: npt.NDArray[np.int16]) -> list[str]:
     a, b = result["a"], result["b"]
-    assert a["drops"] == {} and a["capture_ring_dropped"] == 0
-    assert 100 <= a["sent"] <= 4 * 50 + 5  # real time (PulseAudio takes about a second to start delivering)
-    assert a["counters"]["sent_on_wakeup"] >= 0.9 * a["sent"]  # sent when captured, not at the next tick
-    assert b["received"] >= a["sent"] - 3 and b["drops"] == {}
-    assert b["playout"]["concealed"] <= 5
-    assert result["speaker_underruns"] <= 10
-    # The speaker's ring does not overflow: the playout is not fed into a stream that has not started.
-    assert result["speaker_ring_dropped"] <= 1, result
-    heard = np.fromfile(ear, "<i2")
     voiced = heard[np.abs(heard) > 100]
-    assert len(voiced) > 48000
-    assert abs(_dominant_hz(voiced.tobytes()) - 440) < 5
+    checks = {
+        "a dropped frames": a["drops"] == {} and a["capture_ring_dropped"] == 0,
+        # real time (PulseAudio takes about a second to start delivering)
+        "a sent at a real-time rate": 100 <= a["sent"] <= 4 * 50 + 5,
+        "a sent when captured, not at the next tick": a["counters"]["sent_on_wakeup"] >= 0.9 * a["sent"],
+        "b received what a sent": b["received"] >= a["sent"] - 3 and b["drops"] == {},
+        "b concealed at most 5": b["playout"]["concealed"] <= 5,
+        "at most 10 speaker underruns": result["speaker_underruns"] <= 10,
+        # The speaker's ring does not overflow: the playout is not fed into a stream that has not started.
+        "speaker ring dropped at most 1": result["speaker_ring_dropped"] <= 1,
+        "the tone heard for a second": len(voiced) > 48000,
+        "the tone is 440 Hz": len(voiced) > 0 and abs(_dominant_hz(voiced.tobytes()) - 440) < 5,
+    }
+    failed = [name for name, ok in checks.items() if not ok]
+    return [*failed, f"a={a} b={b} speaker={result.get('speaker_ring_dropped')}"] if failed else []
 
 
 def _refused(fn: Callable[[str], object], spec: str) -> bool:
