@@ -337,8 +337,9 @@ class EchoProcessor:
             reference = self._played.read(block + self._offset - shift, _BLOCK).tobytes()
             self._aec.cancel(self._captured.read(block, _BLOCK).tobytes(), reference)
 
-    def _find(self, window: int) -> int | None:
-        """The echo's lag (full rate) over the last `window` captured samples; None while the far end is
+    def _find(self, window: int, to_the_sample: bool = True) -> int | None:
+        """The echo's lag over the last `window` captured samples, to the sample or (cheaper: the full-rate
+        search costs as much as the rest of the canceller) to the 8 kHz search's 6; None while the far end is
         quiet or without a clear peak."""
         assert self._offset is not None
         end = self._captured.count
@@ -351,7 +352,7 @@ class EchoProcessor:
         found = estimate_delay(reference, captured, max_lag)
         if found is None:
             return None
-        return refine_delay(reference, captured, max_lag, found[0])
+        return refine_delay(reference, captured, max_lag, found[0]) if to_the_sample else found[0]
 
     def _set_delay(self, delay: int) -> None:
         self._delay = delay
@@ -374,7 +375,8 @@ class EchoProcessor:
     def _estimate(self) -> None:
         if self._held_from is not None:
             return  # a gap: _refind looks for the path
-        delay = self._find(_WINDOW_SAMPLES)
+        # Every half second: coarse, as it only confirms the alignment; a new one is found to the sample.
+        delay = self._find(_WINDOW_SAMPLES, to_the_sample=False)
         if delay is None:
             return
         self.stats.estimates += 1
@@ -383,6 +385,8 @@ class EchoProcessor:
         if candidate is None or abs(candidate - delay) > _AGREE_SAMPLES:
             return
         if self._delay is None or not self._covers(delay):
+            fine = self._find(_WINDOW_SAMPLES)  # the same windows, searched at full rate
+            delay = delay if fine is None else fine
             if self._delay is not None and self._aec is not None:
                 self._aec.reset()  # the filter modelled the old alignment
             self._set_delay(delay)
