@@ -24,7 +24,7 @@ from zcall.config import ECHO_MODES
 from zcall.media.audio import AudioSink, AudioSource
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from zcall.media.echodelay import Samples, estimate_delay, refine_delay
-from zcall.media.speexdsp import EchoCanceller, Preprocessor, available
+from zcall.media.speexdsp import FrameCanceller, Preprocessor, available
 
 MAX_DELAY_MS = 500  # device buffers + air; beyond this the devices are misconfigured, not a room
 # What the canceller models after the bulk delay (the room's early reflections; the late tail is left to the
@@ -35,8 +35,9 @@ MAX_DELAY_MS = 500  # device buffers + air; beyond this the devices are misconfi
 # 60 ms in tests/unit/media/test_echo.py's room; four double-talk calls recorded on PulseAudio devices,
 # replayed and coded by Opus: 2.89-3.29 (median 3.09) at 80 ms, 3.08-3.25 (median 3.17) at 60 ms.
 FILTER_MS = 60
-# Processing block: the preprocessor's overlap-add delays its output by one block (measured), so 10 ms blocks
-# keep the added latency at 10 ms where 20 ms blocks would double it.
+# The preprocessor's block: its overlap-add delays its output by one block (measured), so 10 ms blocks keep
+# the added latency at 10 ms where 20 ms blocks would double it. The canceller itself runs on whole 20 ms
+# frames, where speex's filter holds while both ends talk (speexdsp.FrameCanceller).
 _BLOCK = FRAME_SAMPLES // 2
 _BLOCK_BYTES = 2 * _BLOCK
 _MARGIN_SAMPLES = 480  # 10 ms: the estimate's error and the tick's jitter stay inside the filter
@@ -62,6 +63,11 @@ _WATCH_FOLLOW = 0.05
 _WATCH_WINDOW = SAMPLE_RATE // 4
 _WATCH_EVERY = SAMPLE_RATE // 10
 _WATCH_MIN_MOVE = 2  # samples
+# A microphone this much louder against the far end than where it held the echo alone holds a near talker too:
+# the filter's return loss falls then with the path where it was. Taken for a move, a near talker made the
+# watch shift the reference by 0.2 ms and back and prime the filter on its speech (a recorded double-talk call
+# on PulseAudio devices, replayed: 3.06 with the watch fooled, 3.60 without).
+_NEAR_TALK_DB = 10.0
 _PRIME_SAMPLES = SAMPLE_RATE * (FILTER_MS + 40) // 1000  # run through the filter again as it resumes
 _HELD_GAIN = 0.01  # -40 dB: what passes while the canceller is held and the far end may be heard
 
@@ -144,8 +150,10 @@ class EchoProcessor:
     def __init__(self, *, cancel_echo: bool = True, denoise: bool = True, agc: bool = True) -> None:
         self._cancel_echo = cancel_echo
         filter_samples = SAMPLE_RATE * FILTER_MS // 1000
-        self._aec = EchoCanceller(_BLOCK, filter_samples, SAMPLE_RATE) if cancel_echo else None
-        self._pre = Preprocessor(_BLOCK, SAMPLE_RATE, denoise=denoise, agc=agc, echo=self._aec)
+        self._aec = (FrameCanceller(FRAME_SAMPLES, _BLOCK, filter_samples, SAMPLE_RATE) if cancel_echo
+                     else None)
+        self._pre = Preprocessor(_BLOCK, SAMPLE_RATE, denoise=denoise, agc=agc,
+                                 echo=None if self._aec is None else self._aec.twin)
         self._played = _Ring(_HISTORY)
         self._captured = _Ring(_HISTORY)
         self._offset: int | None = None  # played count minus captured count, once both flow
@@ -160,6 +168,7 @@ class EchoProcessor:
         self._next_refind = 0
         self._refound: int | None = None  # a far re-found path, waiting for a second one to agree
         self._erle = 0.0  # the filter's return loss while the far end talks, followed slowly (dB)
+        self._erl: float | None = None  # the microphone against the far end where it holds echo alone (dB)
         self._recent_erle: list[float] = []
         self._next_watch = 0
         self._watch_found: int | None = None
@@ -230,9 +239,7 @@ class EchoProcessor:
                 # level estimates stay the room's.
                 turned_down = self._far_heard(start)
             else:
-                ref = reference.tobytes()
-                out = b"".join(self._aec.cancel(pcm[i : i + _BLOCK_BYTES], ref[i : i + _BLOCK_BYTES])
-                               for i in range(0, FRAME_BYTES, _BLOCK_BYTES))
+                out = self._aec.cancel(pcm, reference.tobytes())
                 if self._delay is not None:
                     self._watch(mic, np.frombuffer(out, "<i2"), reference)
         if turned_down:
@@ -300,14 +307,18 @@ class EchoProcessor:
     def _watch(self, mic: Samples, out: Samples, reference: Samples) -> None:
         """The echo path also moves by a fraction of a millisecond with no xrun reported (PulseAudio: 0.2 ms),
         which undoes a converged filter as a gap does. While the far end talks the filter's return loss is
-        followed; when it falls far below what it was, the path is looked for in the last quarter second, and
-        when two looks in a row find it moved (a near-end talker leaves it where it was) the reference
-        follows it."""
+        followed; when it falls far below what it was with no near talker heard, the path is looked for in the
+        last quarter second, and when two looks in a row find it moved the reference follows it."""
         assert self._delay is not None
         if np.sqrt(np.mean(reference.astype(np.float64) ** 2)) < _MIN_FAR_RMS:
             return
         mic_energy = float(np.dot(mic.astype(np.float64), mic)) + 1.0
         erle = 10 * np.log10(mic_energy / (float(np.dot(out.astype(np.float64), out)) + 1.0))
+        erl = 10 * np.log10(mic_energy / (float(np.dot(reference.astype(np.float64), reference)) + 1.0))
+        if erle >= _WATCH_CONVERGED_DB:  # the filter takes the echo: what is left is the echo's, no talker
+            self._erl = erl if self._erl is None else self._erl + _WATCH_FOLLOW * (erl - self._erl)
+        elif self._erl is not None and erl > self._erl + _NEAR_TALK_DB:
+            return  # a near talker, not a moved path
         recent = self._recent_erle = [*self._recent_erle[-(_WATCH_FRAMES - 1):], erle]
         if len(recent) < _WATCH_FRAMES or float(np.mean(recent)) >= self._erle - _WATCH_FALL_DB:
             self._erle += _WATCH_FOLLOW * (erle - self._erle)
@@ -333,9 +344,9 @@ class EchoProcessor:
         frames subtract an echo of what played before the gap: louder than the echo itself)."""
         assert self._aec is not None and self._offset is not None and self._delay is not None
         shift = max(self._delay - _MARGIN_SAMPLES, 0)
-        for block in range(end - _PRIME_SAMPLES, end, _BLOCK):
-            reference = self._played.read(block + self._offset - shift, _BLOCK).tobytes()
-            self._aec.cancel(self._captured.read(block, _BLOCK).tobytes(), reference)
+        for frame in range(end - _PRIME_SAMPLES, end, FRAME_SAMPLES):
+            reference = self._played.read(frame + self._offset - shift, FRAME_SAMPLES).tobytes()
+            self._aec.cancel(self._captured.read(frame, FRAME_SAMPLES).tobytes(), reference)
 
     def _find(self, window: int, to_the_sample: bool = True) -> int | None:
         """The echo's lag over the last `window` captured samples, to the sample or (cheaper: the full-rate

@@ -105,6 +105,36 @@ class EchoCanceller:
     __del__ = close
 
 
+class FrameCanceller:
+    """speex's canceller on whole frames, with a twin on the preprocessor's shorter blocks.
+
+    On 10 ms blocks at 48 kHz speex's filter learnt a near-end talker while both ends talked and subtracted
+    far-end speech from it: near speech, with the far end playing and no echo at all, came out at PESQ-WB
+    2.35-2.73 against 4.0 unprocessed; on 20 ms frames, 3.4-3.6. The preprocessor stays on 10 ms blocks (its
+    overlap-add delays by one block), and its residual echo suppression reads the residual of a canceller of
+    its own block size: the twin is fed the same signals for that alone, its output unused."""
+
+    def __init__(self, frame_samples: int, block_samples: int, filter_samples: int, rate: int) -> None:
+        self._main = EchoCanceller(frame_samples, filter_samples, rate)
+        self.twin = EchoCanceller(block_samples, filter_samples, rate)  # link the Preprocessor to this one
+        self._block_bytes = 2 * block_samples
+
+    def cancel(self, mic: bytes, reference: bytes) -> bytes:
+        out = self._main.cancel(mic, reference)
+        step = self._block_bytes
+        for i in range(0, len(mic), step):
+            self.twin.cancel(mic[i : i + step], reference[i : i + step])
+        return out
+
+    def reset(self) -> None:
+        self._main.reset()
+        self.twin.reset()
+
+    def close(self) -> None:
+        self._main.close()
+        self.twin.close()
+
+
 class Preprocessor:
     """speex_preprocess_run in place: noise suppression, AGC and, linked to an EchoCanceller, suppression of
     the echo it leaves (non-linear, what the linear filter cannot model)."""
