@@ -47,6 +47,7 @@ _ESTIMATE_EVERY = SAMPLE_RATE // 2
 _FIRST_EVERY = SAMPLE_RATE // 4
 _HISTORY = _WINDOW_SAMPLES + SAMPLE_RATE * MAX_DELAY_MS // 1000 + 4 * FRAME_SAMPLES
 _MIN_FAR_RMS = 300.0  # the reference must carry sound (about -40 dBFS) for its echo to be found
+_MIN_FAR_ENERGY = _MIN_FAR_RMS**2 * FRAME_SAMPLES  # the same over a frame
 _AGREE_SAMPLES = 96  # 2 ms
 _EARLY_SLACK = 120  # an estimate this close (2.5 ms) to the start of the filter's reach moves the reference
 # After a gap (a speaker xrun measured from the device's clock, microphone frames lost) the echo path is
@@ -89,6 +90,11 @@ def wanted(mode: str, audio_in: str, audio_out: str) -> bool:
     return not any(word in names for word in _HEADSET_WORDS)
 
 
+def _energy(samples: Samples) -> float:
+    floats = samples.astype(np.float64)
+    return float(np.dot(floats, floats))
+
+
 class _Ring:
     """The last `size` samples of a stream whose absolute position (samples since start) is `count`."""
 
@@ -122,9 +128,11 @@ class _Ring:
         """Samples [start, start + n); positions never written or already overwritten read as zeros."""
         out = np.zeros(n, np.int16)
         lo, hi = max(start, self.count - len(self._buf), 0), min(start + n, self.count)
-        if lo < hi:
-            idx = np.arange(lo, hi) % len(self._buf)
-            out[lo - start : hi - start] = self._buf[idx]
+        if lo < hi:  # at most two runs of the buffer: its end, then its start
+            first = lo % len(self._buf)
+            split = min(hi - lo, len(self._buf) - first)
+            out[lo - start : lo - start + split] = self._buf[first : first + split]
+            out[lo - start + split : hi - start] = self._buf[: hi - lo - split]
         return out
 
 
@@ -232,7 +240,8 @@ class EchoProcessor:
             reference = self._played.read(start + self._offset - max(shift, 0), FRAME_SAMPLES)
             if self._delay is not None:
                 self.stats.aligned_frames += 1
-            self._hold_agc(reference, held)
+            far_energy = _energy(reference)
+            self._hold_agc(far_energy, held)
             if held:
                 self.stats.held_frames += 1
                 # Turned down where the far end may be heard, past the preprocessor too: its noise and
@@ -241,7 +250,7 @@ class EchoProcessor:
             else:
                 out = self._aec.cancel(pcm, reference.tobytes())
                 if self._delay is not None:
-                    self._watch(mic, np.frombuffer(out, "<i2"), reference)
+                    self._watch(mic, np.frombuffer(out, "<i2"), far_energy)
         if turned_down:
             out = (mic.astype(np.float64) * _HELD_GAIN).astype(np.int16).tobytes()
         else:
@@ -304,17 +313,17 @@ class EchoProcessor:
         self._candidate = None
         self._next_estimate = end + _WINDOW_SAMPLES
 
-    def _watch(self, mic: Samples, out: Samples, reference: Samples) -> None:
+    def _watch(self, mic: Samples, out: Samples, far_energy: float) -> None:
         """The echo path also moves by a fraction of a millisecond with no xrun reported (PulseAudio: 0.2 ms),
         which undoes a converged filter as a gap does. While the far end talks the filter's return loss is
         followed; when it falls far below what it was with no near talker heard, the path is looked for in the
         last quarter second, and when two looks in a row find it moved the reference follows it."""
         assert self._delay is not None
-        if np.sqrt(np.mean(reference.astype(np.float64) ** 2)) < _MIN_FAR_RMS:
+        if far_energy < _MIN_FAR_ENERGY:
             return
-        mic_energy = float(np.dot(mic.astype(np.float64), mic)) + 1.0
-        erle = 10 * np.log10(mic_energy / (float(np.dot(out.astype(np.float64), out)) + 1.0))
-        erl = 10 * np.log10(mic_energy / (float(np.dot(reference.astype(np.float64), reference)) + 1.0))
+        mic_energy = _energy(mic) + 1.0
+        erle = 10 * np.log10(mic_energy / (_energy(out) + 1.0))
+        erl = 10 * np.log10(mic_energy / (far_energy + 1.0))
         if erle >= _WATCH_CONVERGED_DB:  # the filter takes the echo: what is left is the echo's, no talker
             self._erl = erl if self._erl is None else self._erl + _WATCH_FOLLOW * (erl - self._erl)
         elif self._erl is not None and erl > self._erl + _NEAR_TALK_DB:
@@ -369,12 +378,12 @@ class EchoProcessor:
         self._delay = delay
         self.stats.delay_ms = delay * 1000 / SAMPLE_RATE
 
-    def _hold_agc(self, reference: Samples, held: bool) -> None:
+    def _hold_agc(self, far_energy: float, held: bool) -> None:
         """The AGC may raise its gain only while the far end is quiet: what it hears then is the near end.
         While the far end talks, what comes out of the canceller is mostly its residual echo, quiet speech
         the AGC would otherwise lift by up to 12 dB (the echo return loss it would undo)."""
         now = self._captured.count
-        if np.sqrt(np.mean(reference.astype(np.float64) ** 2)) >= _MIN_FAR_RMS:
+        if far_energy >= _MIN_FAR_ENERGY:
             # The echo of this frame lasts the filter's length; before the alignment, up to the longest delay.
             tail = FILTER_MS if self._delay is not None else MAX_DELAY_MS
             self._far_until = now + SAMPLE_RATE * tail // 1000
