@@ -5,7 +5,6 @@ far end that records what the unit sends. espeak-ng speech, scored by PESQ-WB.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,19 +17,13 @@ from tests.support.prereq import require_binary
 from tests.support.realtime import realtime_prefix
 
 pytestmark = pytest.mark.slow
-# Double talk is opt-in (ZCALL_TEST_REALTIME=1, `make test-echo`): on a loaded machine the phone's own devices
-# over- and underrun at the PortAudio level (its callback is late for the GIL). The speaker's xruns are
-# measured from the stream's timing (zcall.media.devclock), and after one the canceller is held until the echo
-# path is found again to the sample (zcall.media.echo). At a load of about 5 all five pass (ERLE 49-65 dB,
-# double talk 3.06). Beside `nice stress-ng --cpu 2` (load 6-7): 120 ms 3 of 3, 40 ms 0 of 3, 80 ms 2 of 6
-# (ERLE -0.5 to 24 dB: the echo path also moves by a fraction of a millisecond with no xrun reported, 0.2 ms
-# in a replayed call, which undoes the filter as a gap did), double talk 0 of 3 (1.37-1.80, the phone fell
-# behind: 14-127 captured frames dropped). With the path followed when it moves unreported, beside stress-ng
-# at load 3.5-3.9: far end 9 of 9 (ERLE 44-59 dB), double talk 1 of 3 (2.88-3.12). So the far-end tests run
-# in `make test` (up to three attempts each, as a stalled machine measures itself, not the canceller), double
-# talk only on request. Each call's echo_on.npz replays without devices (tests/support/echo_record.py).
-realtime_only = pytest.mark.skipif(os.environ.get("ZCALL_TEST_REALTIME") != "1",
-                                   reason="set ZCALL_TEST_REALTIME=1")
+# Up to three attempts each, as a stalled machine measures itself, not the canceller (docs/architecture.md,
+# "The test bench"). On a loaded machine the phone's own devices over- and underrun at the PortAudio level
+# (its callback is late for the GIL): the speaker's xruns are measured from the stream's timing
+# (zcall.media.devclock), and after one the canceller is held until the echo path is found again to the
+# sample (zcall.media.echo). Each call's echo_on.npz replays without devices (tests/support/echo_record.py).
+# Double talk was opt-in until speex's canceller ran on whole 20 ms frames (speexdsp.FrameCanceller): on 10 ms
+# blocks it learnt the near talker, and it scored 2.90-3.20 on a quiet machine (2 of 3 calls below 3.0).
 ATTEMPTS = 3
 
 FAR = ["The secure phone reads two words aloud.", "If they match, nobody sits in the middle of the call.",
@@ -102,21 +95,28 @@ def test_echo_is_cancelled_on_pulseaudio_devices(tmp_path: Path, delay_ms: int) 
     raise AssertionError(f"ERLE below 25 dB in every attempt: {[round(e, 1) for e in erle]}")
 
 
-@realtime_only
 def test_near_speech_survives_double_talk_on_pulseaudio_devices(tmp_path: Path) -> None:
+    """Both talk: the near talker's speech at the far end scores PESQ-WB >= 3.0 (issue 15's bar)."""
     far = audio_check.sentences_wav(tmp_path / "far.wav", FAR + FAR, 0.4)
     near = audio_check.sentences_wav(tmp_path / "near.wav", NEAR, 0.4)
     seconds = NEAR_AT_S + len(audio_check.read_wav(near)[0]) / 16000 + 1.5
-    on = _echo_call(tmp_path, far, near, "on", seconds)
-    near_only = tmp_path / "near_heard.wav"
-    samples, rate = audio_check.read_wav(on["heard"])
-    audio_check.write_wav(near_only, samples[int((NEAR_AT_S - 0.5) * rate):], rate)
-    double_talk = audio_check.pesq_wb(near, near_only)
-    print(f"double-talk near-end PESQ-WB {double_talk:.2f}; echo stats: {on['echo']}; unit drops:"
-          f" {on['a']['drops']}; devices: {on['devices']}; far end playout: {on['b']['playout']}")
-    # Issue 15's bar. Before the AGC fix (speexdsp.AGC_LEVEL, held while the far end talks) and the 60 ms
-    # filter: 2.43-2.93 on a quiet machine (the AGC put the talker at -37.5 dBFS, which Opus codes worse).
-    assert double_talk >= 3.0
+    scores = []
+    for attempt in range(1, ATTEMPTS + 1):
+        folder = tmp_path / f"attempt{attempt}"
+        folder.mkdir()
+        on = _echo_call(folder, far, near, "on", seconds)
+        near_only = folder / "near_heard.wav"
+        samples, rate = audio_check.read_wav(on["heard"])
+        audio_check.write_wav(near_only, samples[int((NEAR_AT_S - 0.5) * rate):], rate)
+        scores.append(audio_check.pesq_wb(near, near_only))
+        print(f"attempt {attempt}: double-talk near-end PESQ-WB {scores[-1]:.2f}; echo stats: {on['echo']};"
+              f" unit drops: {on['a']['drops']}; devices: {on['devices']};"
+              f" far end playout: {on['b']['playout']}")
+        if scores[-1] >= 3.0:
+            return
+    # Before the canceller ran on whole frames: 2.90-3.20 on a quiet machine; before the AGC fix
+    # (speexdsp.AGC_LEVEL, held while the far end talks): 2.43-2.93.
+    raise AssertionError(f"double talk below PESQ-WB 3.0 in every attempt: {[round(s, 2) for s in scores]}")
 
 
 def test_the_speakers_xruns_are_measured(tmp_path: Path) -> None:
