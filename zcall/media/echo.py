@@ -24,6 +24,7 @@ from zcall.config import ECHO_MODES
 from zcall.media.audio import AudioSink, AudioSource
 from zcall.media.codec import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from zcall.media.echodelay import Samples, estimate_delay, refine_delay
+from zcall.media.samplering import SampleRing, energy
 from zcall.media.speexdsp import FrameCanceller, Preprocessor, available
 
 MAX_DELAY_MS = 500  # device buffers + air; beyond this the devices are misconfigured, not a room
@@ -90,52 +91,6 @@ def wanted(mode: str, audio_in: str, audio_out: str) -> bool:
     return not any(word in names for word in _HEADSET_WORDS)
 
 
-def _energy(samples: Samples) -> float:
-    floats = samples.astype(np.float64)
-    return float(np.dot(floats, floats))
-
-
-class _Ring:
-    """The last `size` samples of a stream whose absolute position (samples since start) is `count`."""
-
-    def __init__(self, size: int) -> None:
-        self._buf = np.zeros(size, np.int16)
-        self.count = 0
-
-    def write(self, samples: Samples) -> None:
-        n, size = len(samples), len(self._buf)
-        pos = self.count % size
-        first = min(n, size - pos)
-        self._buf[pos : pos + first] = samples[:first]
-        self._buf[: n - first] = samples[first:]
-        self.count += n
-
-    def write_silence(self, n: int) -> None:
-        """n samples of silence (a gap in the stream: the timeline moves on by n)."""
-        size = len(self._buf)
-        self.count += n - min(n, size)
-        self.write(np.zeros(min(n, size), np.int16))
-
-    def insert_silence(self, at: int, n: int) -> None:
-        """n samples of silence before position `at` (a gap found late): what came after moves on by n."""
-        at = max(at, self.count - max(len(self._buf) - n, 0))
-        tail = self.read(at, self.count - at)
-        self.count = at
-        self.write_silence(n)
-        self.write(tail)
-
-    def read(self, start: int, n: int) -> Samples:
-        """Samples [start, start + n); positions never written or already overwritten read as zeros."""
-        out = np.zeros(n, np.int16)
-        lo, hi = max(start, self.count - len(self._buf), 0), min(start + n, self.count)
-        if lo < hi:  # at most two runs of the buffer: its end, then its start
-            first = lo % len(self._buf)
-            split = min(hi - lo, len(self._buf) - first)
-            out[lo - start : lo - start + split] = self._buf[first : first + split]
-            out[lo - start + split : hi - start] = self._buf[: hi - lo - split]
-        return out
-
-
 @dataclass
 class EchoStats:
     frames: int = 0
@@ -162,8 +117,8 @@ class EchoProcessor:
                      else None)
         self._pre = Preprocessor(_BLOCK, SAMPLE_RATE, denoise=denoise, agc=agc,
                                  echo=None if self._aec is None else self._aec.twin)
-        self._played = _Ring(_HISTORY)
-        self._captured = _Ring(_HISTORY)
+        self._played = SampleRing(_HISTORY)
+        self._captured = SampleRing(_HISTORY)
         self._offset: int | None = None  # played count minus captured count, once both flow
         self._offsets: list[int] = []
         self._delay: int | None = None
@@ -240,7 +195,7 @@ class EchoProcessor:
             reference = self._played.read(start + self._offset - max(shift, 0), FRAME_SAMPLES)
             if self._delay is not None:
                 self.stats.aligned_frames += 1
-            far_energy = _energy(reference)
+            far_energy = energy(reference)
             self._hold_agc(far_energy, held)
             if held:
                 self.stats.held_frames += 1
@@ -257,9 +212,8 @@ class EchoProcessor:
             out = b"".join(self._pre.run(out[i : i + _BLOCK_BYTES])
                            for i in range(0, FRAME_BYTES, _BLOCK_BYTES))
         if self.stats.aligned_frames > 100:  # 2 s after the canceller was aligned: what ERLE is about
-            self.stats.mic_energy += float(np.dot(mic.astype(np.float64), mic))
-            processed = np.frombuffer(out, "<i2").astype(np.float64)
-            self.stats.out_energy += float(np.dot(processed, processed))
+            self.stats.mic_energy += energy(mic)
+            self.stats.out_energy += energy(np.frombuffer(out, "<i2"))
         return out
 
     def _hold(self, capture_at: int, after: int) -> None:
@@ -321,8 +275,8 @@ class EchoProcessor:
         assert self._delay is not None
         if far_energy < _MIN_FAR_ENERGY:
             return
-        mic_energy = _energy(mic) + 1.0
-        erle = 10 * np.log10(mic_energy / (_energy(out) + 1.0))
+        mic_energy = energy(mic) + 1.0
+        erle = 10 * np.log10(mic_energy / (energy(out) + 1.0))
         erl = 10 * np.log10(mic_energy / (far_energy + 1.0))
         if erle >= _WATCH_CONVERGED_DB:  # the filter takes the echo: what is left is the echo's, no talker
             self._erl = erl if self._erl is None else self._erl + _WATCH_FOLLOW * (erl - self._erl)
