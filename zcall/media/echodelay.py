@@ -22,7 +22,7 @@ def estimate_delay(reference: Samples, captured: Samples, max_lag: int) -> tuple
     ref = _decimate(reference)
     cap = _decimate(captured)
     lags = max_lag // _DECIMATE
-    n = 1 << (len(ref) + len(cap)).bit_length()
+    n = len(ref) + len(cap)  # no wrap-around; pocketfft is fast on such sizes (20000 = 2^5 * 5^4)
     spectrum = np.fft.rfft(cap, n) * np.conj(np.fft.rfft(ref, n))
     spectrum /= np.abs(spectrum) + 1e-9
     corr = np.fft.irfft(spectrum, n)
