@@ -173,6 +173,7 @@ class EchoProcessor:
         if len(pcm) != FRAME_BYTES:
             return pcm
         mic = np.frombuffer(pcm, "<i2")
+        mic_energy = energy(mic)  # for the watch and the ERLE stats
         start = self._captured.count
         self._captured.write(mic)
         self.stats.frames += 1
@@ -205,14 +206,14 @@ class EchoProcessor:
             else:
                 out = self._aec.cancel(pcm, reference.tobytes())
                 if self._delay is not None:
-                    self._watch(mic, np.frombuffer(out, "<i2"), far_energy)
+                    self._watch(mic_energy, np.frombuffer(out, "<i2"), far_energy)
         if turned_down:
             out = (mic.astype(np.float64) * _HELD_GAIN).astype(np.int16).tobytes()
         else:
             out = b"".join(self._pre.run(out[i : i + _BLOCK_BYTES])
                            for i in range(0, FRAME_BYTES, _BLOCK_BYTES))
         if self.stats.aligned_frames > 100:  # 2 s after the canceller was aligned: what ERLE is about
-            self.stats.mic_energy += energy(mic)
+            self.stats.mic_energy += mic_energy
             self.stats.out_energy += energy(np.frombuffer(out, "<i2"))
         return out
 
@@ -267,7 +268,7 @@ class EchoProcessor:
         self._candidate = None
         self._next_estimate = end + _WINDOW_SAMPLES
 
-    def _watch(self, mic: Samples, out: Samples, far_energy: float) -> None:
+    def _watch(self, mic_energy: float, out: Samples, far_energy: float) -> None:
         """The echo path also moves by a fraction of a millisecond with no xrun reported (PulseAudio: 0.2 ms),
         which undoes a converged filter as a gap does. While the far end talks the filter's return loss is
         followed; when it falls far below what it was with no near talker heard, the path is looked for in the
@@ -275,9 +276,8 @@ class EchoProcessor:
         assert self._delay is not None
         if far_energy < _MIN_FAR_ENERGY:
             return
-        mic_energy = energy(mic) + 1.0
-        erle = 10 * np.log10(mic_energy / (energy(out) + 1.0))
-        erl = 10 * np.log10(mic_energy / (far_energy + 1.0))
+        erle = 10 * np.log10((mic_energy + 1.0) / (energy(out) + 1.0))
+        erl = 10 * np.log10((mic_energy + 1.0) / (far_energy + 1.0))
         if erle >= _WATCH_CONVERGED_DB:  # the filter takes the echo: what is left is the echo's, no talker
             self._erl = erl if self._erl is None else self._erl + _WATCH_FOLLOW * (erl - self._erl)
         elif self._erl is not None and erl > self._erl + _NEAR_TALK_DB:

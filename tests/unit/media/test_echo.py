@@ -13,7 +13,7 @@ from tests.support import audio_check
 from tests.support.prereq import require_binary
 from zcall.media.audio import read_wav_48k_mono
 from zcall.media.codec import FRAME_SAMPLES
-from zcall.media.echo import EchoProcessor, wanted
+from zcall.media.echo import FILTER_MS, EchoProcessor, wanted
 from zcall.media.echodelay import estimate_delay
 from zcall.media.speexdsp import EchoCanceller, FrameCanceller
 
@@ -22,6 +22,7 @@ FAR = ["The secure phone reads two words aloud.", "If they match, nobody sits in
 NEAR = ["Then press the green key to trust this unit."]
 ECHO_DELAY = 150 * 48  # device buffers + air, in samples
 MIC_LATE = 40  # frames: the microphone delivers its first frame 0.8 s after playback started
+FILTER_SAMPLES = 48 * FILTER_MS  # the processor's filter at 48 kHz
 NEAR_AT = 8 * 48000  # room position where the near-end talker starts
 
 
@@ -95,7 +96,7 @@ def _subtracted_from_a_near_talker_db(canceller: EchoCanceller | FrameCanceller,
     at = 4 * 48000
     mic[at : at + len(near)] += near[: frames - at] * 0.5
     mic16, far16 = np.clip(mic, -32768, 32767).astype("<i2"), far[:frames].astype("<i2")
-    notch, silent = EchoCanceller(FRAME_SAMPLES, 2880, 48000), bytes(2 * FRAME_SAMPLES)
+    notch, silent = EchoCanceller(FRAME_SAMPLES, FILTER_SAMPLES, 48000), bytes(2 * FRAME_SAMPLES)
     out, alone = [], []
     for i in range(0, frames, step):
         out.append(canceller.cancel(mic16[i : i + step].tobytes(), far16[i : i + step].tobytes()))
@@ -112,9 +113,10 @@ def test_the_canceller_does_not_learn_a_near_talker(tmp_path: Path) -> None:
     and 3.5-3.7 on devices."""
     far = _speech(tmp_path / "far.wav", FAR + FAR)
     near = _speech(tmp_path / "near.wav", NEAR)
-    on_frames = _subtracted_from_a_near_talker_db(FrameCanceller(FRAME_SAMPLES, 480, 2880, 48000),
+    half = FRAME_SAMPLES // 2
+    on_frames = _subtracted_from_a_near_talker_db(FrameCanceller(FRAME_SAMPLES, half, FILTER_SAMPLES, 48000),
                                                   FRAME_SAMPLES, far, near)
-    on_blocks = _subtracted_from_a_near_talker_db(EchoCanceller(480, 2880, 48000), 480, far, near)
+    on_blocks = _subtracted_from_a_near_talker_db(EchoCanceller(half, FILTER_SAMPLES, 48000), half, far, near)
     print(f"subtracted from a near talker with no echo: {on_frames:.1f} dB on 20 ms frames,"
           f" {on_blocks:.1f} dB on 10 ms blocks")
     assert on_frames <= -22
