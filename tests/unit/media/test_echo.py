@@ -13,8 +13,9 @@ from tests.support import audio_check
 from tests.support.prereq import require_binary
 from zcall.media.audio import read_wav_48k_mono
 from zcall.media.codec import FRAME_SAMPLES
-from zcall.media.echo import FILTER_MS, EchoProcessor, wanted
+from zcall.media.echo import BLOCK, FILTER_MS, FRAME, RATE, EchoProcessor, wanted
 from zcall.media.echodelay import estimate_delay
+from zcall.media.halfrate import HISTORY, halve
 from zcall.media.speexdsp import EchoCanceller, FrameCanceller
 
 FAR = ["The secure phone reads two words aloud.", "If they match, nobody sits in the middle of the call.",
@@ -22,7 +23,7 @@ FAR = ["The secure phone reads two words aloud.", "If they match, nobody sits in
 NEAR = ["Then press the green key to trust this unit."]
 ECHO_DELAY = 150 * 48  # device buffers + air, in samples
 MIC_LATE = 40  # frames: the microphone delivers its first frame 0.8 s after playback started
-FILTER_SAMPLES = 48 * FILTER_MS  # the processor's filter at 48 kHz
+FILTER_SAMPLES = RATE * FILTER_MS // 1000  # the processor's filter
 NEAR_AT = 8 * 48000  # room position where the near-end talker starts
 
 
@@ -90,36 +91,43 @@ def _subtracted_from_a_near_talker_db(canceller: EchoCanceller | FrameCanceller,
                                       near: np.ndarray) -> float:
     """The far end plays and there is no echo at all; a near talker starts after 4 s. What the canceller
     subtracts while the talker talks (learnt from the talker, subtracting far-end speech), in dB against the
-    talker (both after speex's DC notch, which a zero reference alone applies)."""
-    frames = len(far) // FRAME_SAMPLES * FRAME_SAMPLES
+    talker (both after speex's DC notch, which a zero reference alone applies). At the processor's rate."""
+    frames = len(far) // FRAME * FRAME
     mic = np.random.default_rng(3).normal(0, 20, frames)
-    at = 4 * 48000
+    at = 4 * RATE
     mic[at : at + len(near)] += near[: frames - at] * 0.5
     mic16, far16 = np.clip(mic, -32768, 32767).astype("<i2"), far[:frames].astype("<i2")
-    notch, silent = EchoCanceller(FRAME_SAMPLES, FILTER_SAMPLES, 48000), bytes(2 * FRAME_SAMPLES)
+    notch, silent = EchoCanceller(FRAME, FILTER_SAMPLES, RATE), bytes(2 * FRAME)
     out, alone = [], []
     for i in range(0, frames, step):
         out.append(canceller.cancel(mic16[i : i + step].tobytes(), far16[i : i + step].tobytes()))
-    for i in range(0, frames, FRAME_SAMPLES):
-        alone.append(notch.cancel(mic16[i : i + FRAME_SAMPLES].tobytes(), silent))
+    for i in range(0, frames, FRAME):
+        alone.append(notch.cancel(mic16[i : i + FRAME].tobytes(), silent))
     talker = _samples(alone)[at : at + len(near)]
     return _db(_samples(out)[at : at + len(near)] - talker) - _db(talker)
 
 
+def _halved(speech: np.ndarray) -> np.ndarray:
+    whole = np.concatenate([np.zeros(HISTORY), speech[: len(speech) // 2 * 2]])
+    return halve(np.clip(whole, -32768, 32767).astype(np.int16)).astype(np.float64)
+
+
 def test_the_canceller_does_not_learn_a_near_talker(tmp_path: Path) -> None:
     """speex's filter adapts while both ends talk; on 10 ms blocks at 48 kHz it learnt a near talker and
-    subtracted far-end speech from it: -17.3 dB against the talker here, and on PulseAudio devices double
-    talk scored 2.90-3.20. On whole 20 ms frames (speexdsp.FrameCanceller, what EchoProcessor uses): -24.5 dB,
-    and 3.5-3.7 on devices."""
-    far = _speech(tmp_path / "far.wav", FAR + FAR)
-    near = _speech(tmp_path / "near.wav", NEAR)
-    half = FRAME_SAMPLES // 2
-    on_frames = _subtracted_from_a_near_talker_db(FrameCanceller(FRAME_SAMPLES, half, FILTER_SAMPLES, 48000),
-                                                  FRAME_SAMPLES, far, near)
-    on_blocks = _subtracted_from_a_near_talker_db(EchoCanceller(half, FILTER_SAMPLES, 48000), half, far, near)
+    subtracted far-end speech from it (-17.3 dB against the talker here), and on PulseAudio devices double
+    talk scored 2.90-3.20; on whole 20 ms frames, -24.5 dB and 3.5-3.7. As EchoProcessor runs it now, on
+    whole frames at 24 kHz (speexdsp.FrameCanceller), it subtracts nothing measurable; on its preprocessor's
+    6.7 ms blocks it would subtract -16 dB."""
+    far = _halved(_speech(tmp_path / "far.wav", FAR + FAR))
+    near = _halved(_speech(tmp_path / "near.wav", NEAR))
+    on_frames = _subtracted_from_a_near_talker_db(FrameCanceller(FRAME, BLOCK, FILTER_SAMPLES, RATE), FRAME,
+                                                  far, near)
+    on_blocks = _subtracted_from_a_near_talker_db(EchoCanceller(BLOCK, FILTER_SAMPLES, RATE), BLOCK, far,
+                                                  near)
     print(f"subtracted from a near talker with no echo: {on_frames:.1f} dB on 20 ms frames,"
-          f" {on_blocks:.1f} dB on 10 ms blocks")
+          f" {on_blocks:.1f} dB on {BLOCK / RATE * 1000:.1f} ms blocks")
     assert on_frames <= -22
+    assert on_blocks > -22  # what the test tells apart
 
 
 def test_with_echo_cancellation_off_the_echo_stays(tmp_path: Path) -> None:
