@@ -58,4 +58,6 @@ class Doubler:
 
 
 def _to_int16(x: Floats) -> npt.NDArray[np.int16]:
-    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+    np.rint(x, out=x)  # x is ours to overwrite
+    x.clip(-32768, 32767, out=x)
+    return x.astype(np.int16)

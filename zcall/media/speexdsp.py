@@ -148,7 +148,9 @@ class FrameCanceller:
 
 def _louder(pcm: bytes, gain: int) -> bytes:
     samples = np.frombuffer(pcm, "<i2").astype(np.int32) * gain
-    return np.clip(samples, -32768, 32767).astype("<i2").tobytes()
+    np.minimum(samples, 32767, out=samples)  # in place: np.clip on integers costs twice as much
+    np.maximum(samples, -32768, out=samples)
+    return samples.astype("<i2").tobytes()
 
 
 class Preprocessor:
