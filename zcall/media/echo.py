@@ -18,6 +18,7 @@ the timelines and the path's alignment stay at 48 kHz, to the sample.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -297,14 +298,14 @@ class EchoProcessor:
         assert self._delay is not None
         if far_energy < _MIN_FAR_ENERGY:
             return
-        erle = 10 * np.log10((mic_energy + 1.0) / (energy(out) + 1.0))
-        erl = 10 * np.log10((mic_energy + 1.0) / (far_energy + 1.0))
+        erle = 10 * math.log10((mic_energy + 1.0) / (energy(out) + 1.0))
+        erl = 10 * math.log10((mic_energy + 1.0) / (far_energy + 1.0))
         if erle >= _WATCH_CONVERGED_DB:  # the filter takes the echo: what is left is the echo's, no talker
             self._erl = erl if self._erl is None else self._erl + _WATCH_FOLLOW * (erl - self._erl)
         elif self._erl is not None and erl > self._erl + _NEAR_TALK_DB:
             return  # a near talker, not a moved path
         recent = self._recent_erle = [*self._recent_erle[-(_WATCH_FRAMES - 1):], erle]
-        if len(recent) < _WATCH_FRAMES or float(np.mean(recent)) >= self._erle - _WATCH_FALL_DB:
+        if len(recent) < _WATCH_FRAMES or sum(recent) / _WATCH_FRAMES >= self._erle - _WATCH_FALL_DB:
             self._erle += _WATCH_FOLLOW * (erle - self._erle)
             return
         end = self._captured.count

@@ -22,7 +22,9 @@ def estimate_delay(reference: Samples, captured: Samples, max_lag: int) -> tuple
     ref = _decimate(reference)
     cap = _decimate(captured)
     lags = max_lag // _DECIMATE
-    n = len(ref) + len(cap)  # no wrap-around; pocketfft is fast on such sizes (20000 = 2^5 * 5^4)
+    # As long as the reference: the lags searched (0..lags) wrap no part of the capture into one another, as
+    # len(ref) = len(cap) + lags (12000 = 2^5 * 3 * 5^3, a size pocketfft is fast on).
+    n = max(len(ref), len(cap) + lags)
     spectrum = np.fft.rfft(cap, n) * np.conj(np.fft.rfft(ref, n))
     spectrum /= np.abs(spectrum) + 1e-9
     corr = np.fft.irfft(spectrum, n)

@@ -4,6 +4,9 @@ runs on PulseAudio devices in tests/e2e/test_echo_e2e.py."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +179,39 @@ def test_delay_estimate_finds_the_lag_or_nothing() -> None:
         assert found is not None and abs(found[0] - lag) <= 6
     noise = rng.normal(0, 3000, 48000).astype(np.int16)
     assert estimate_delay(reference, noise, 24000) is None
+
+
+_ONE_THREAD_PROBE = """
+import json, time
+import numpy as np
+from zcall.media.codec import FRAME_SAMPLES as F
+from zcall.media.echo import EchoProcessor
+rng = np.random.default_rng(4)
+frames = 750  # 15 s: about 30 looks for the echo path
+far = rng.normal(0, 3000, frames * F) * np.repeat(rng.random(frames) > 0.3, F)
+mic = np.concatenate([np.zeros(4800), far])[: len(far)] * 0.2 + rng.normal(0, 30, len(far))
+far16, mic16 = far.astype(np.int16), mic.astype(np.int16)
+processor = EchoProcessor()
+process0, thread0 = time.process_time(), time.thread_time()
+for i in range(frames):
+    processor.played(far16[i * F : (i + 1) * F].tobytes())
+    processor.process(mic16[i * F : (i + 1) * F].tobytes())
+own = time.thread_time() - thread0
+print(json.dumps({"own": own, "others": time.process_time() - process0 - own, **processor.snapshot()}))
+"""
+
+
+def test_the_processor_keeps_its_work_on_the_calling_thread() -> None:
+    """numpy's dot product on tens of thousands of samples runs in OpenBLAS on a second thread, which then
+    spins for 10-20 ms: through the delay search's twice-a-second looks that cost more than all the rest of
+    the processing. The work a frame costs must be the calling thread's alone (measured in a fresh process:
+    this one may hold threads of earlier tests)."""
+    run = subprocess.run([sys.executable, "-c", _ONE_THREAD_PROBE], capture_output=True, text=True,
+                         check=True, timeout=120, cwd=Path(__file__).parents[3])
+    report = json.loads(run.stdout)
+    print(report)
+    assert report["estimates"] >= 20
+    assert report["others"] < 0.2 * report["own"] + 0.05
 
 
 @pytest.mark.parametrize(("mode", "audio_in", "audio_out", "on"), [
