@@ -50,7 +50,6 @@ FRAME = FRAME_SAMPLES // 2
 # (6.7 ms) keeps the added latency, with the halving and doubling (1 ms), under 10 ms. The canceller itself
 # runs on whole 20 ms frames, where speex's filter holds while both ends talk (speexdsp.FrameCanceller).
 BLOCK = FRAME // 3
-_BLOCK_BYTES = 2 * BLOCK
 # speex's preprocessor keeps 0.6 of its residual echo estimate from one block to the next: on blocks this
 # short it forgets faster than on 10 ms ones and suppressed less of what the filter left (three far-end calls
 # on PulseAudio devices, replayed: ERLE 27-49 dB against 34-43 at 48 kHz on 10 ms blocks). The twin canceller
@@ -202,7 +201,8 @@ class EchoProcessor:
                 self._next_estimate = self._captured.count
         if self._aec is not None and self._offset is not None:
             if self._captured.count >= self._next_estimate:
-                # Often until the first alignment (two agreeing estimates start the canceller), then 0.5 s.
+                # Often until the first alignment (two agreeing estimates start the canceller), then 0.5 s: a
+                # jump the watch does not follow is realigned 1-1.5 s on (a look each second: 2.3 s).
                 every = _ESTIMATE_EVERY if self._delay else _FIRST_EVERY
                 self._next_estimate = self._captured.count + every
                 self._estimate()
@@ -227,8 +227,7 @@ class EchoProcessor:
         if turned_down:
             processed = (mic * _HELD_GAIN).astype(np.int16)
         else:
-            processed = np.frombuffer(b"".join(self._pre.run(out[i : i + _BLOCK_BYTES])
-                                               for i in range(0, 2 * FRAME, _BLOCK_BYTES)), "<i2")
+            processed = np.frombuffer(self._pre.run(out), "<i2")
         if self.stats.aligned_frames > 100:  # 2 s after the canceller was aligned: what ERLE is about
             self.stats.mic_energy += mic_energy
             self.stats.out_energy += energy(processed)
