@@ -201,11 +201,15 @@ class EchoProcessor:
                 self._next_estimate = self._captured.count
         if self._aec is not None and self._offset is not None:
             if self._captured.count >= self._next_estimate:
-                # Often until the first alignment (two agreeing estimates start the canceller), then 0.5 s: a
-                # jump the watch does not follow is realigned 1-1.5 s on (a look each second: 2.3 s).
+                # Often until the first alignment (two agreeing estimates start the canceller), then 0.5 s
+                # while the filter does not hold the echo: a jump the watch does not follow is realigned
+                # 1-1.5 s on (a look each second: 2.3 s).
                 every = _ESTIMATE_EVERY if self._delay else _FIRST_EVERY
                 self._next_estimate = self._captured.count + every
-                self._estimate()
+                if self._delay is not None and self._filter_holds():
+                    self._candidate = None  # two looks in a row must agree
+                else:
+                    self._estimate()
             if self._held_from is not None and start >= self._held_from:
                 self._refind()  # may end the hold: this frame then goes through the filter
             held = self._held_from is not None and start >= self._held_from
@@ -321,6 +325,12 @@ class EchoProcessor:
             self._prime(end)
             self._recent_erle = []
             self._watch_found = None
+
+    def _filter_holds(self) -> bool:
+        """The filter has taken the far end's echo well over its last frames (the watch's return loss): the
+        path is inside it, and a look for it (0.7 ms, more than all the rest of a frame) would only say so."""
+        recent = self._recent_erle
+        return len(recent) == _WATCH_FRAMES and sum(recent) / _WATCH_FRAMES >= _WATCH_CONVERGED_DB
 
     def _prime(self, end: int) -> None:
         """What the filter last saw of the reference is from before the hold: the capture just before `end`
