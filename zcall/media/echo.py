@@ -117,6 +117,8 @@ class EchoStats:
     held_frames: int = 0
     watched: int = 0  # times the filter's return loss fell and the path was looked for
     moved_ms: float = 0.0  # how far the echo path moved across gaps, in all (re-aligned without a reset)
+    # The microphone and what is sent over frames of the far end's echo alone (no near talker), from 2 s after
+    # the alignment: their ratio is the ERLE.
     mic_energy: float = 0.0
     out_energy: float = 0.0
 
@@ -193,7 +195,7 @@ class EchoProcessor:
         mic = self._halved(self._captured, start)
         mic_energy = energy(mic)  # for the watch and the ERLE stats
         self.stats.frames += 1
-        out, turned_down = mic.tobytes(), False
+        out, turned_down, echo_alone = mic.tobytes(), False, False
         if self._aec is not None and self._offset is None and self._played.count:
             self._offsets.append(self._played.count - self._captured.count)
             if len(self._offsets) == _OFFSET_FRAMES:
@@ -227,12 +229,12 @@ class EchoProcessor:
             else:
                 out = self._aec.cancel(out, reference.tobytes())
                 if self._delay is not None:
-                    self._watch(mic_energy, np.frombuffer(out, "<i2"), far_energy)
+                    echo_alone = self._watch(mic_energy, np.frombuffer(out, "<i2"), far_energy)
         if turned_down:
             processed = (mic * _HELD_GAIN).astype(np.int16)
         else:
             processed = np.frombuffer(self._pre.run(out), "<i2")
-        if self.stats.aligned_frames > 100:  # 2 s after the canceller was aligned: what ERLE is about
+        if echo_alone and self.stats.aligned_frames > 100:  # 2 s after the canceller was aligned: its ERLE
             self.stats.mic_energy += mic_energy
             self.stats.out_energy += energy(processed)
         return self._doubler.double(processed).tobytes()
@@ -293,27 +295,28 @@ class EchoProcessor:
         self._candidate = None
         self._next_estimate = end + _WINDOW_SAMPLES
 
-    def _watch(self, mic_energy: float, out: Samples, far_energy: float) -> None:
+    def _watch(self, mic_energy: float, out: Samples, far_energy: float) -> bool:
         """The echo path also moves by a fraction of a millisecond with no xrun reported (PulseAudio: 0.2 ms),
         which undoes a converged filter as a gap does. While the far end talks the filter's return loss is
         followed; when it falls far below what it was with no near talker heard, the path is looked for in the
-        last quarter second, and when two looks in a row find it moved the reference follows it."""
+        last quarter second, and when two looks in a row find it moved the reference follows it. Returns
+        whether the frame held the far end's echo alone (the far end talks, no near talker heard)."""
         assert self._delay is not None
         if far_energy < _MIN_FAR_ENERGY:
-            return
+            return False
         erle = 10 * math.log10((mic_energy + 1.0) / (energy(out) + 1.0))
         erl = 10 * math.log10((mic_energy + 1.0) / (far_energy + 1.0))
         if erle >= _WATCH_CONVERGED_DB:  # the filter takes the echo: what is left is the echo's, no talker
             self._erl = erl if self._erl is None else self._erl + _WATCH_FOLLOW * (erl - self._erl)
         elif self._erl is not None and erl > self._erl + _NEAR_TALK_DB:
-            return  # a near talker, not a moved path
+            return False  # a near talker, not a moved path
         recent = self._recent_erle = [*self._recent_erle[-(_WATCH_FRAMES - 1):], erle]
         if len(recent) < _WATCH_FRAMES or sum(recent) / _WATCH_FRAMES >= self._erle - _WATCH_FALL_DB:
             self._erle += _WATCH_FOLLOW * (erle - self._erle)
-            return
+            return True
         end = self._captured.count
         if end < self._next_watch or self._erle < _WATCH_CONVERGED_DB:
-            return
+            return True
         self._next_watch = end + _WATCH_EVERY
         found = self._find(_WATCH_WINDOW)
         self.stats.watched += 1
@@ -325,6 +328,7 @@ class EchoProcessor:
             self._prime(end)
             self._recent_erle = []
             self._watch_found = None
+        return True
 
     def _filter_holds(self) -> bool:
         """The filter has taken the far end's echo well over its last frames (the watch's return loss): the
