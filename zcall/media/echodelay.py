@@ -44,7 +44,7 @@ def refine_delay(reference: Samples, captured: Samples, max_lag: int, coarse: in
     sample or two off, so a path that moved is re-aligned to the sample."""
     ref = reference.astype(np.float64)
     cap = captured.astype(np.float64)
-    n = 1 << (len(ref) + len(cap)).bit_length()
+    n = max(len(ref), len(cap) + max_lag)  # as in estimate_delay: no lag searched wraps (72000 = 2^6 3^2 5^3)
     far = np.fft.rfft(ref - ref.mean(), n)
     spectrum = np.fft.rfft(cap - cap.mean(), n) * np.conj(far)
     # Whitened only where the far end has sound: in bins it left empty (above 8 kHz for wideband speech)
