@@ -31,7 +31,7 @@ from zcall.keying import (
     SecretsWanted,
     ZrtpKeying,
 )
-from zcall.media import echo
+from zcall.media import speakerphone
 from zcall.media.audio import AudioSource
 from zcall.media.audiospec import open_sink, open_source
 from zcall.media.demux import PacketKind, classify
@@ -205,7 +205,7 @@ class Call:
             output = output or open_sink(settings.audio_out)
             # The echo reference is what the speaker plays after the volume: the canceller is under GainSink,
             # and the phone's sounds (CueMixer) are above it, at the same volume.
-            source, speaker = echo.wrap(source, output, settings.echo_cancel, settings.audio_in,
+            source, speaker = speakerphone.wrap(source, output, settings.echo_cancel, settings.audio_in,
                                         settings.audio_out)
             self.gain = GainSink(speaker, self.ctx.volume)
             self.output = CueMixer(self.gain)

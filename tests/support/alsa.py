@@ -208,7 +208,7 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
     back into the microphone (module-loopback: the echo path); a near-end talker speaks into the microphone
     from --near-at seconds. The far end (session b) plays --far and records what the unit sends."""
     from tests.support.media_peer import LeadIn
-    from zcall.media import echo
+    from zcall.media import speakerphone
     from zcall.media.audio import AudioSink, SilenceSource, WavSink, WavSource
     from zcall.media.devices import DeviceSink, DeviceSource
     from zcall.media.srtpkeys import SrtpKeys, SrtpProfile
@@ -220,13 +220,14 @@ async def _echo_call(ns: argparse.Namespace) -> dict[str, Any]:
     if ns.record:  # every call into the processor, replayed without devices (tests/support/echo_record.py)
         from tests.support.echo_record import RecordingProcessor
 
-        recorder = RecordingProcessor(cancel_echo=echo.wanted(ns.echo_cancel, "zcall_mic", "zcall_speaker"))
-        source = echo.ProcessedSource(DeviceSource("zcall_mic"), recorder)
-        sink: AudioSink = echo.ReferenceSink(speaker, recorder)
+        wanted = speakerphone.wanted(ns.echo_cancel, "zcall_mic", "zcall_speaker")
+        recorder = RecordingProcessor(cancel_echo=wanted)
+        source = speakerphone.ProcessedSource(DeviceSource("zcall_mic"), recorder)
+        sink: AudioSink = speakerphone.ReferenceSink(speaker, recorder)
     else:
-        source, sink = echo.wrap(DeviceSource("zcall_mic"), speaker, ns.echo_cancel,
-                                 "zcall_mic", "zcall_speaker")
-    assert isinstance(source, echo.ProcessedSource)
+        source, sink = speakerphone.wrap(DeviceSource("zcall_mic"), speaker, ns.echo_cancel,
+                                         "zcall_mic", "zcall_speaker")
+    assert isinstance(source, speakerphone.ProcessedSource)
     a = MediaSession(source, sink)
     b = MediaSession(LeadIn(WavSource(ns.far, loop=False), 25), WavSink(ns.heard))
     feed = DeviceSink("zcall_mic_feed", ring_frames=8)

@@ -16,7 +16,7 @@ from tests.support import audio_check
 from tests.support.prereq import require_binary
 from zcall.media.audio import read_wav_48k_mono
 from zcall.media.codec import FRAME_SAMPLES
-from zcall.media.echo import BLOCK, FILTER_MS, FRAME, RATE, EchoProcessor, wanted
+from zcall.media.echo import BLOCK, FILTER_MS, FRAME, RATE, EchoProcessor
 from zcall.media.echodelay import estimate_delay
 from zcall.media.halfrate import HISTORY, halve
 from zcall.media.speexdsp import EchoCanceller, FrameCanceller
@@ -213,23 +213,6 @@ def test_the_processor_keeps_its_work_on_the_calling_thread() -> None:
     print(report)
     assert report["estimates"] >= 20
     assert report["others"] < 0.2 * report["own"] + 0.05
-
-
-@pytest.mark.parametrize(("mode", "audio_in", "audio_out", "on"), [
-    ("auto", "default", "default", True),
-    ("auto", "USB Headset", "USB Headset", False),
-    ("auto", "file:x.wav", "default", False),
-    ("auto", "default", "null", False),
-    ("on", "USB Headset", "USB Headset", True),
-    ("off", "default", "default", False),
-])
-def test_auto_is_on_for_a_speaker_and_microphone(mode: str, audio_in: str, audio_out: str, on: bool) -> None:
-    assert wanted(mode, audio_in, audio_out) is on
-
-
-def test_unknown_mode_is_refused() -> None:
-    with pytest.raises(ValueError, match="echo_cancel"):
-        wanted("maybe", "default", "default")
 
 
 def test_a_speaker_xrun_found_late_is_put_where_it_happened(tmp_path: Path) -> None:
